@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Runs every test on a fresh machine: installs what is missing (wasm target, cargo-leptos,
+# wasm-bindgen, Chromium, npm packages, PostgreSQL), then format and lint checks for both builds,
+# the cargo tests on SQLite and PostgreSQL, and the browser journeys with JavaScript off and on.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/lib.sh
+
+export TEST_POSTGRES_URL="${TEST_POSTGRES_URL:-postgres://postgres:postgres@127.0.0.1:5432/postgres}"
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+started=$(date +%s)
+
+step "tools"
+ensure_wasm_target
+ensure_cargo_leptos
+ensure_wasm_bindgen
+ensure_node
+ensure_chromium
+ensure_postgres "$TEST_POSTGRES_URL"
+# Test databases of runs that were killed before they could drop them.
+psql "$TEST_POSTGRES_URL" -qAtc "SELECT datname FROM pg_database WHERE datname LIKE 'landing_test_%'" \
+  | while read -r db; do psql "$TEST_POSTGRES_URL" -qc "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)"; done
+
+step "format"
+cargo fmt --all -- --check
+
+step "clippy: server build"
+cargo clippy --features ssr --all-targets -- -D warnings
+
+step "clippy: browser build"
+cargo clippy --features hydrate --target wasm32-unknown-unknown --lib -- -D warnings
+
+step "the browser build pulls in no server crate"
+forbidden=$(cargo tree --features hydrate --target wasm32-unknown-unknown -e normal --prefix none \
+  | grep -E '^(sqlx|sqlx-[a-z]+|tokio|async-stripe[a-z-]*|jsonwebtoken|argon2) ' | sort -u || true)
+[ -z "$forbidden" ] || die "the hydrate build depends on: $forbidden"
+echo "ok: no sqlx, tokio, async-stripe, jsonwebtoken or argon2 in the wasm dependency tree"
+
+step "cargo tests (SQLite and PostgreSQL)"
+cargo test --features ssr
+
+step "site build (cargo leptos)"
+cargo leptos build
+
+step "browser journeys (JavaScript off and on)"
+bin="$(target_dir)/debug/landing"
+[ -x "$bin" ] || die "no server binary at $bin"
+root=$(pwd)
+run_dir=$(mktemp -d)
+port=$(free_port)
+server_pid=""
+cleanup() {
+  [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
+  rm -rf "$run_dir"
+}
+trap cleanup EXIT
+# Run from an empty folder with absolute paths, so no developer's .env.local leaks in.
+(
+  cd "$run_dir"
+  exec env DATABASE_URL="sqlite://$run_dir/e2e.db" SITE_URL="http://127.0.0.1:$port" \
+    LEPTOS_SITE_ADDR="127.0.0.1:$port" LEPTOS_SITE_ROOT="$root/target/site" \
+    PLANS_FILE="$root/plans.toml" AUTH_JWT_SECRET="$(random_secret)" RUST_LOG=warn \
+    STRIPE_SECRET_KEY= STRIPE_WEBHOOK_SECRET= "$bin"
+) >"$run_dir/server.log" 2>&1 &
+server_pid=$!
+for _ in $(seq 1 100); do
+  curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break
+  kill -0 "$server_pid" 2>/dev/null || { cat "$run_dir/server.log"; die "the server exited"; }
+  sleep 0.2
+done
+(
+  cd end2end
+  npm ci --no-audit --no-fund --silent
+  BASE_URL="http://127.0.0.1:$port" npx playwright test
+) || { echo "--- server log"; cat "$run_dir/server.log"; exit 1; }
+
+step "all tests passed in $(( $(date +%s) - started )) s"

@@ -1,0 +1,4 @@
+//! View pieces shared by several pages.
+
+pub mod nav;
+pub mod plan_card;

@@ -1,0 +1,61 @@
+//! `stripe_customers`: which Stripe customer pays for which profile (the seed's table).
+
+use chrono::Utc;
+
+use super::{on_pool, violates_unique, Db, DbError, DbUuid};
+
+/// `stripe_customer_id text not null unique` in the seed's schema.
+const CUSTOMER_UNIQUE: &str = "stripe_customers_stripe_customer_id_key";
+
+/// Links `user_id` to `customer_id`, replacing the user's previous customer if any (one row per
+/// user, as the seed's unique index on `user_id` demands). A customer already linked to another
+/// user is refused: that would hand one person's billing to another.
+pub async fn link(db: &Db, user_id: DbUuid, customer_id: &str) -> Result<(), DbError> {
+    let result = on_pool!(db, pool => {
+        sqlx::query(
+            "INSERT INTO stripe_customers (id, user_id, stripe_customer_id) VALUES ($1, $2, $3) \
+             ON CONFLICT (user_id) DO UPDATE \
+             SET stripe_customer_id = excluded.stripe_customer_id, updated_at = $4",
+        )
+        .bind(DbUuid::new_v4())
+        .bind(user_id)
+        .bind(customer_id)
+        .bind(Utc::now())
+        .execute(pool)
+        .await
+        .map(drop)
+    });
+    // `ON CONFLICT (user_id)` absorbs the user index, so on SQLite too the only unique violation
+    // left is the customer id.
+    match result {
+        Ok(_) => Ok(()),
+        Err(e) if violates_unique(&e, CUSTOMER_UNIQUE) => Err(DbError::CustomerTaken),
+        Err(e) => Err(DbError::Sqlx(e)),
+    }
+}
+
+/// The seed's portal lookup: the Stripe customer of a signed-in user.
+pub async fn customer_id_for_user(db: &Db, user_id: DbUuid) -> Result<Option<String>, DbError> {
+    let id = on_pool!(db, pool => {
+        sqlx::query_scalar::<_, String>(
+            "SELECT stripe_customer_id FROM stripe_customers WHERE user_id = $1",
+        )
+        .bind(user_id)
+        .fetch_optional(pool)
+        .await
+    })?;
+    Ok(id)
+}
+
+/// The reverse lookup a webhook needs: whose customer is this?
+pub async fn user_for_customer(db: &Db, customer_id: &str) -> Result<Option<DbUuid>, DbError> {
+    let id = on_pool!(db, pool => {
+        sqlx::query_scalar::<_, DbUuid>(
+            "SELECT user_id FROM stripe_customers WHERE stripe_customer_id = $1",
+        )
+        .bind(customer_id)
+        .fetch_optional(pool)
+        .await
+    })?;
+    Ok(id)
+}

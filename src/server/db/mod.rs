@@ -1,0 +1,172 @@
+//! Storage. The only place with SQL.
+//!
+//! The backend is chosen at run time by `DATABASE_URL`. `sqlx::Any` cannot decode SQLite booleans
+//! and has no uuid or time types, so we hold either pool and run the same SQL text on both
+//! (`$1` placeholders and `ON CONFLICT` mean the same in SQLite and PostgreSQL).
+
+pub mod customers;
+pub mod profiles;
+mod uuid;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
+use sqlx::{PgPool, SqlitePool};
+
+pub use self::uuid::DbUuid;
+use super::config::DatabaseUrl;
+
+#[derive(Clone, Debug)]
+pub enum Db {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs `$body` with `$pool` bound to whichever pool `$db` holds. The body is compiled once per
+/// backend, so a query must be valid for both.
+macro_rules! on_pool {
+    ($db:expr, $pool:ident => $body:expr) => {
+        match $db {
+            $crate::server::db::Db::Sqlite($pool) => $body,
+            $crate::server::db::Db::Postgres($pool) => $body,
+        }
+    };
+}
+pub(crate) use on_pool;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("an account with this email already exists")]
+    EmailTaken,
+    #[error("this Stripe customer already belongs to another account")]
+    CustomerTaken,
+    #[error(transparent)]
+    Sqlx(#[from] sqlx::Error),
+}
+
+/// Is `err` a unique violation of `constraint`? PostgreSQL names the constraint; SQLite does not,
+/// so on SQLite the caller's statement must have only one unique index that it can violate.
+fn violates_unique(err: &sqlx::Error, constraint: &str) -> bool {
+    match err {
+        sqlx::Error::Database(db) if db.is_unique_violation() => {
+            db.constraint().is_none_or(|name| name == constraint)
+        }
+        _ => false,
+    }
+}
+
+impl Db {
+    /// Opens the pool. A SQLite file (and its folder) is created on first run.
+    pub async fn connect(url: &DatabaseUrl) -> Result<Self, sqlx::Error> {
+        match url {
+            DatabaseUrl::Sqlite(raw) => {
+                let options = SqliteConnectOptions::from_str(raw)?
+                    .create_if_missing(true)
+                    // WAL lets readers run beside the one writer; FULL sync (the default) keeps an
+                    // acknowledged webhook durable across power loss, which billing needs.
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .busy_timeout(Duration::from_secs(5))
+                    .foreign_keys(true);
+                let dir = options
+                    .get_filename()
+                    .parent()
+                    .filter(|d| !d.as_os_str().is_empty())
+                    .map(|d| d.to_path_buf());
+                if let Some(dir) = dir {
+                    tokio::fs::create_dir_all(&dir).await?;
+                }
+                let pool = SqlitePoolOptions::new()
+                    .max_connections(8)
+                    .acquire_timeout(Duration::from_secs(5))
+                    .connect_with(options)
+                    .await?;
+                Ok(Db::Sqlite(pool))
+            }
+            DatabaseUrl::Postgres(secret) => {
+                let options = PgConnectOptions::from_str(secret.expose())?;
+                let pool = PgPoolOptions::new()
+                    .max_connections(16)
+                    .acquire_timeout(Duration::from_secs(5))
+                    .connect_with(options)
+                    .await?;
+                Ok(Db::Postgres(pool))
+            }
+        }
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self {
+            Db::Sqlite(_) => Backend::Sqlite,
+            Db::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    /// Brings the schema up to date; migrations are append-only, one folder per dialect.
+    pub async fn migrate(&self) -> Result<(), sqlx::migrate::MigrateError> {
+        match self {
+            Db::Sqlite(pool) => sqlx::migrate!("./migrations/sqlite").run(pool).await,
+            Db::Postgres(pool) => sqlx::migrate!("./migrations/postgres").run(pool).await,
+        }
+    }
+
+    /// A round trip to the database, for `/readyz`.
+    pub async fn ping(&self) -> Result<(), sqlx::Error> {
+        on_pool!(self, pool => sqlx::query("SELECT 1").execute(pool).await.map(drop))
+    }
+
+    /// Rows in one of our tables; used by the storage tests to see the schema.
+    pub async fn count_rows(&self, table: Table) -> Result<i64, sqlx::Error> {
+        // Safe to splice: the name comes from the closed `Table` enum, never from input.
+        let sql = format!("SELECT COUNT(*) FROM {}", table.name());
+        on_pool!(self, pool => {
+            sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql))
+                .fetch_one(pool)
+                .await
+        })
+    }
+
+    pub async fn close(&self) {
+        on_pool!(self, pool => pool.close().await)
+    }
+}
+
+/// The tables of the schema, so a table name never comes from input.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Table {
+    Profiles,
+    StripeCustomers,
+    Subscriptions,
+    Purchases,
+    StripeEvents,
+    EmailOutbox,
+}
+
+impl Table {
+    pub const ALL: [Table; 6] = [
+        Table::Profiles,
+        Table::StripeCustomers,
+        Table::Subscriptions,
+        Table::Purchases,
+        Table::StripeEvents,
+        Table::EmailOutbox,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Table::Profiles => "profiles",
+            Table::StripeCustomers => "stripe_customers",
+            Table::Subscriptions => "subscriptions",
+            Table::Purchases => "purchases",
+            Table::StripeEvents => "stripe_events",
+            Table::EmailOutbox => "email_outbox",
+        }
+    }
+}

@@ -1,0 +1,81 @@
+//! `profiles`: one row per person, the target of every other table's `user_id`.
+
+use chrono::{DateTime, Utc};
+
+use super::{on_pool, violates_unique, Db, DbError, DbUuid};
+
+/// The unique index on `lower(email)`: emails are compared case-insensitively.
+const EMAIL_UNIQUE: &str = "profiles_email_key";
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ProfileRow {
+    pub id: DbUuid,
+    pub email: String,
+    /// `None` for people who came through an external identity (a Supabase token, a checkout).
+    pub password_hash: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Creates a profile. The id is chosen here so both backends agree on its form.
+pub async fn insert(
+    db: &Db,
+    email: &str,
+    password_hash: Option<&str>,
+) -> Result<ProfileRow, DbError> {
+    let id = DbUuid::new_v4();
+    let result = on_pool!(db, pool => {
+        sqlx::query_as::<_, ProfileRow>(
+            "INSERT INTO profiles (id, email, password_hash) VALUES ($1, $2, $3) \
+             RETURNING id, email, password_hash, created_at",
+        )
+        .bind(id)
+        .bind(email)
+        .bind(password_hash)
+        .fetch_one(pool)
+        .await
+    });
+    // The fresh v4 id cannot collide, so the email index is the only unique one this can violate.
+    result.map_err(|e| {
+        if violates_unique(&e, EMAIL_UNIQUE) {
+            DbError::EmailTaken
+        } else {
+            DbError::Sqlx(e)
+        }
+    })
+}
+
+pub async fn find_by_email(db: &Db, email: &str) -> Result<Option<ProfileRow>, DbError> {
+    let row = on_pool!(db, pool => {
+        sqlx::query_as::<_, ProfileRow>(
+            "SELECT id, email, password_hash, created_at FROM profiles WHERE lower(email) = lower($1)",
+        )
+        .bind(email)
+        .fetch_optional(pool)
+        .await
+    })?;
+    Ok(row)
+}
+
+pub async fn find_by_id(db: &Db, id: DbUuid) -> Result<Option<ProfileRow>, DbError> {
+    let row = on_pool!(db, pool => {
+        sqlx::query_as::<_, ProfileRow>(
+            "SELECT id, email, password_hash, created_at FROM profiles WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(pool)
+        .await
+    })?;
+    Ok(row)
+}
+
+/// Deletes a profile; its Stripe customer link and access rows go with it (`ON DELETE CASCADE`).
+pub async fn delete(db: &Db, id: DbUuid) -> Result<bool, DbError> {
+    let done = on_pool!(db, pool => {
+        sqlx::query("DELETE FROM profiles WHERE id = $1")
+            .bind(id)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected() > 0)
+    })?;
+    Ok(done)
+}

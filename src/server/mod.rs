@@ -1,0 +1,9 @@
+//! Everything that runs only on the server: configuration, storage, billing, HTTP wiring.
+
+pub mod billing;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod secret;
+pub mod startup;
+pub mod state;

@@ -1,0 +1,166 @@
+//! Start-up as a library: build the state, build the router, serve until told to stop. Tests use
+//! the same functions on port 0 with a fresh database.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::Router;
+use leptos::prelude::provide_context;
+use leptos_axum::{
+    file_and_error_handler_with_context, generate_route_list_with_exclusions_and_ssg_and_context,
+    LeptosRoutes,
+};
+use tokio::net::TcpListener;
+use tower_http::compression::CompressionLayer;
+use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
+use tracing::Level;
+
+use super::billing::catalog::{self, CatalogError};
+use super::config::Config;
+use super::db::Db;
+use super::state::AppState;
+use crate::app::{shell, App};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("DATABASE_URL: cannot open the database: {0}")]
+    Connect(#[source] sqlx::Error),
+    #[error("database migration failed: {0}")]
+    Migrate(#[source] sqlx::migrate::MigrateError),
+    #[error("PLANS_FILE: {0}")]
+    Catalog(#[source] CatalogError),
+    #[error("LEPTOS_SITE_ADDR: cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("the server stopped with an error: {0}")]
+    Serve(#[source] std::io::Error),
+}
+
+/// Opens and migrates the database and loads the catalog: everything a request will need.
+pub async fn build_state(config: Config) -> Result<AppState, StartupError> {
+    let catalog = catalog::load(&config.plans_file).map_err(StartupError::Catalog)?;
+    let db = Db::connect(&config.database)
+        .await
+        .map_err(StartupError::Connect)?;
+    db.migrate().await.map_err(StartupError::Migrate)?;
+    Ok(AppState {
+        db,
+        leptos_options: config.leptos.clone(),
+        catalog: Arc::new(catalog),
+        config: Arc::new(config),
+    })
+}
+
+pub fn build_router(state: AppState) -> Router {
+    // What every render may read: pages take the catalog (and, later, the state) from context.
+    let context = {
+        let state = state.clone();
+        move || {
+            provide_context(state.catalog.clone());
+            provide_context(state.clone());
+        }
+    };
+    let (routes, _) =
+        generate_route_list_with_exclusions_and_ssg_and_context(App, None, context.clone());
+    let options = state.leptos_options.clone();
+
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .leptos_routes_with_context(&state, routes, context.clone(), move || {
+            shell(options.clone())
+        })
+        .fallback(file_and_error_handler_with_context::<AppState, _>(
+            context, shell,
+        ))
+        .layer(CompressionLayer::new())
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(DefaultMakeSpan::new().level(Level::INFO))
+                .on_response(DefaultOnResponse::new().level(Level::INFO)),
+        )
+        .with_state(state)
+}
+
+/// The process is alive.
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+/// The process can serve: its database answers.
+async fn readyz(State(state): State<AppState>) -> (StatusCode, &'static str) {
+    match tokio::time::timeout(std::time::Duration::from_secs(2), state.db.ping()).await {
+        Ok(Ok(())) => (StatusCode::OK, "ready"),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "readiness check: database unreachable");
+            (StatusCode::SERVICE_UNAVAILABLE, "database unreachable")
+        }
+        Err(_) => {
+            tracing::warn!("readiness check: database did not answer within 2 s");
+            (StatusCode::SERVICE_UNAVAILABLE, "database unreachable")
+        }
+    }
+}
+
+/// Serves until `shutdown` resolves, then lets requests in flight finish.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router.into_make_service())
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// The production path: listen on `LEPTOS_SITE_ADDR`, stop cleanly on Ctrl-C or SIGTERM.
+pub async fn run(config: Config) -> Result<(), StartupError> {
+    let addr = config.leptos.site_addr;
+    let state = build_state(config).await?;
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| StartupError::Bind { addr, source })?;
+    let bound = listener.local_addr().map_err(StartupError::Serve)?;
+    tracing::info!(
+        "listening on http://{bound} (database: {:?}, site: {})",
+        state.db.backend(),
+        state.config.site_url.origin()
+    );
+    let db = state.db.clone();
+    serve(listener, build_router(state), shutdown_signal())
+        .await
+        .map_err(StartupError::Serve)?;
+    db.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut sig) => {
+                sig.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => tracing::info!("Ctrl-C received, shutting down"),
+        () = terminate => tracing::info!("SIGTERM received, shutting down"),
+    }
+}

@@ -1,0 +1,149 @@
+//! The `landing` binary as an operator runs it: bad configuration stops it with one line; a good
+//! one serves on either database and stops cleanly on SIGTERM.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::Command;
+
+use crate::support::{base_env, Backend, TestDatabase};
+
+/// The binary with a clean environment, run from an empty folder so no `.env.local` is read.
+fn landing(env: &[(String, String)], dir: &std::path::Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_landing"));
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("NO_COLOR", "1")
+        .envs(env.iter().cloned())
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    cmd
+}
+
+fn env_with(overrides: &[(&str, &str)]) -> Vec<(String, String)> {
+    let mut env = base_env("sqlite::memory:", "http://127.0.0.1:3000");
+    env.insert("LEPTOS_SITE_ADDR".into(), "127.0.0.1:0".into());
+    env.insert("RUST_LOG".into(), "info".into());
+    for (k, v) in overrides {
+        env.insert((*k).into(), (*v).into());
+    }
+    env.into_iter().collect()
+}
+
+#[tokio::test]
+async fn bad_configuration_stops_the_binary_with_one_line_naming_the_variable() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: &[(&str, &str)] = &[
+        ("DATABASE_URL", "nonsense://x"),
+        ("DATABASE_URL", "postgres://"),
+        ("SITE_URL", "not-a-url"),
+        ("STRIPE_SECRET_KEY", "pk_test_123456789"),
+        ("STRIPE_WEBHOOK_SECRET", "nope"),
+        ("STRIPE_API_BASE", "::"),
+        ("AUTH_JWT_SECRET", "short"),
+        ("LEPTOS_SITE_ADDR", "everywhere"),
+        ("RUST_LOG", "info,[[["),
+        ("PLANS_FILE", "/no/such/plans.toml"),
+    ];
+    for (var, value) in cases {
+        let out = landing(&env_with(&[(var, value)]), dir.path())
+            .output()
+            .await
+            .unwrap();
+        assert!(!out.status.success(), "{var}={value} should stop the app");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let lines: Vec<&str> = stderr.lines().collect();
+        assert_eq!(lines.len(), 1, "{var}={value}: one line, got {stderr:?}");
+        assert!(
+            lines[0].starts_with(&format!("error: {var}")),
+            "{var}={value}: {stderr}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_missing_jwt_secret_is_never_invented() {
+    let dir = tempfile::tempdir().unwrap();
+    let env: Vec<_> = env_with(&[])
+        .into_iter()
+        .filter(|(k, _)| k != "AUTH_JWT_SECRET")
+        .collect();
+    let out = landing(&env, dir.path()).output().await.unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).starts_with("error: AUTH_JWT_SECRET: is not set"));
+}
+
+#[tokio::test]
+async fn unknown_arguments_print_the_usage() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = landing(&env_with(&[]), dir.path())
+        .arg("frobnicate")
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("usage: landing"));
+}
+
+#[tokio::test]
+async fn the_binary_serves_on_sqlite_and_stops_cleanly_on_sigterm() {
+    serves_and_stops(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn the_binary_serves_on_postgres_and_stops_cleanly_on_sigterm() {
+    serves_and_stops(Backend::Postgres).await;
+}
+
+async fn serves_and_stops(backend: Backend) {
+    let database = TestDatabase::create(backend).await;
+    let dir = tempfile::tempdir().unwrap();
+    let url = database.url();
+    let mut child = landing(&env_with(&[("DATABASE_URL", &url)]), dir.path())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let addr = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if let Some(rest) = line.split("listening on http://").nth(1) {
+                return rest.split_whitespace().next().unwrap().to_string();
+            }
+        }
+        panic!("the binary exited before listening");
+    })
+    .await
+    .expect("the binary listens within 30 s");
+
+    let client = reqwest::Client::new();
+    for path in ["/healthz", "/readyz", "/pricing"] {
+        let res = client
+            .get(format!("http://{addr}{path}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200, "{path}");
+    }
+    // The log names requests but never the database URL (it may carry a password).
+    let pid = child.id().unwrap().to_string();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
+        .await
+        .expect("stops within 10 s of SIGTERM")
+        .unwrap();
+    assert!(status.success(), "graceful shutdown exits 0, got {status}");
+    let mut rest = String::new();
+    while let Some(line) = lines.next_line().await.unwrap() {
+        rest.push_str(&line);
+        rest.push('\n');
+    }
+    assert!(rest.contains("SIGTERM received"), "{rest}");
+    assert!(!rest.contains(&url), "the database URL leaked into the log");
+}

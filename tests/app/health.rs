@@ -1,0 +1,27 @@
+//! `/healthz` and `/readyz`.
+
+use crate::support::{on_both_databases, TestApp};
+
+on_both_databases!(
+    healthz_answers_ok_while_the_process_runs,
+    readyz_answers_ready_when_the_database_answers,
+    readyz_answers_503_when_the_database_is_gone,
+);
+
+async fn healthz_answers_ok_while_the_process_runs(app: TestApp) {
+    assert_eq!(app.get_text("/healthz").await, (200, "ok".to_string()));
+}
+
+async fn readyz_answers_ready_when_the_database_answers(app: TestApp) {
+    assert_eq!(app.get_text("/readyz").await, (200, "ready".to_string()));
+}
+
+async fn readyz_answers_503_when_the_database_is_gone(app: TestApp) {
+    app.state.db.close().await;
+    assert_eq!(
+        app.get_text("/readyz").await,
+        (503, "database unreachable".to_string())
+    );
+    // Liveness is not readiness: the process itself is still fine.
+    assert_eq!(app.get_text("/healthz").await.0, 200);
+}

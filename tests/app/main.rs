@@ -1,0 +1,8 @@
+//! Integration tests: the real app on port 0 against a fresh database, on SQLite and PostgreSQL.
+
+mod support;
+
+mod binary;
+mod health;
+mod pages;
+mod storage;

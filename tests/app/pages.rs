@@ -1,0 +1,92 @@
+//! The server-rendered pages: real HTML, readable without JavaScript.
+
+use landing::model::catalog::{Billing, Interval};
+
+use crate::support::{on_both_databases, TestApp};
+
+on_both_databases!(
+    home_says_what_the_product_is_and_links_to_pricing,
+    pricing_lists_every_plan_of_the_catalog_with_its_monthly_price,
+    pricing_shows_yearly_prices_when_asked_by_link,
+    an_unknown_path_gets_the_404_page,
+    pages_are_compressed_for_clients_that_ask,
+);
+
+async fn home_says_what_the_product_is_and_links_to_pricing(app: TestApp) {
+    let (status, html) = app.get_text("/").await;
+    assert_eq!(status, 200);
+    let product = &app.state.catalog.product;
+    assert!(html.contains(&product.headline), "headline missing: {html}");
+    assert!(html.contains(&escape(&product.pitch)));
+    assert!(html.contains(r#"href="/pricing""#));
+    assert!(html.contains(&format!("<title>{}</title>", product.name)));
+}
+
+async fn pricing_lists_every_plan_of_the_catalog_with_its_monthly_price(app: TestApp) {
+    let (status, html) = app.get_text("/pricing").await;
+    assert_eq!(status, 200);
+    assert!(html.contains("<h1>Pricing</h1>"));
+    for plan in &app.state.catalog.plans {
+        assert!(
+            html.contains(&format!(">{}</h2>", plan.name)),
+            "{} missing",
+            plan.name
+        );
+        let price = plan.price_for(Billing::Monthly).unwrap();
+        assert!(
+            html.contains(&price.display_amount()),
+            "{} price {} missing",
+            plan.name,
+            price.display_amount()
+        );
+        for feature in &plan.features {
+            assert!(html.contains(&escape(feature)), "feature {feature} missing");
+        }
+    }
+    assert!(html.contains("Most popular"));
+    assert!(html.contains(r#"href="/pricing?interval=month" aria-current="page""#));
+}
+
+async fn pricing_shows_yearly_prices_when_asked_by_link(app: TestApp) {
+    let (status, html) = app.get_text("/pricing?interval=year").await;
+    assert_eq!(status, 200);
+    let mut yearly_seen = 0;
+    for plan in &app.state.catalog.plans {
+        let price = plan.price_for(Billing::Yearly).unwrap();
+        assert!(html.contains(&price.display_amount()));
+        if price.interval == Interval::Year {
+            yearly_seen += 1;
+            let monthly = plan.price_for(Billing::Monthly).unwrap();
+            assert!(!html.contains(&format!(">{}<", monthly.display_amount())));
+        }
+    }
+    assert!(yearly_seen > 0, "the catalog has yearly prices to show");
+    assert!(html.contains("/ year"));
+    assert!(html.contains(r#"href="/pricing?interval=year" aria-current="page""#));
+}
+
+async fn an_unknown_path_gets_the_404_page(app: TestApp) {
+    let (status, html) = app.get_text("/no/such/page").await;
+    assert_eq!(status, 404);
+    assert!(html.contains("Page not found"));
+    assert!(html.contains(r#"href="/pricing""#), "a way out of the 404");
+}
+
+async fn pages_are_compressed_for_clients_that_ask(app: TestApp) {
+    let res = app
+        .client
+        .get(app.url("/pricing"))
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["content-encoding"], "gzip");
+}
+
+/// Leptos escapes text nodes; the catalog's copy may contain characters it escapes.
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}

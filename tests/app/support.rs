@@ -1,0 +1,202 @@
+//! Starting the app for a test: a fresh database per test (a temporary SQLite file, or a new
+//! PostgreSQL database dropped afterwards), the server on 127.0.0.1 port 0, stopped on drop.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use landing::server::config::Config;
+use landing::server::startup;
+use landing::server::state::AppState;
+use sqlx::{Connection, Executor, PgConnection};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+pub const JWT_SECRET: &str = "test-secret-0123456789abcdef0123456789";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs each named `async fn(TestApp)` once on SQLite and once on PostgreSQL.
+macro_rules! on_both_databases {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            use crate::support::{Backend, TestApp};
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn on_sqlite() {
+                super::$name(TestApp::spawn(Backend::Sqlite).await).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn on_postgres() {
+                super::$name(TestApp::spawn(Backend::Postgres).await).await
+            }
+        }
+    )*};
+}
+pub(crate) use on_both_databases;
+
+/// The admin connection the PostgreSQL tests create their databases through.
+pub fn postgres_admin_url() -> String {
+    std::env::var("TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres:postgres@127.0.0.1:5432/postgres".into())
+}
+
+pub fn manifest_path(rel: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(rel)
+}
+
+/// A database that exists for one test.
+pub enum TestDatabase {
+    Sqlite(tempfile::TempDir),
+    Postgres { admin_url: String, name: String },
+}
+
+impl TestDatabase {
+    pub async fn create(backend: Backend) -> Self {
+        match backend {
+            Backend::Sqlite => TestDatabase::Sqlite(tempfile::tempdir().expect("temp dir")),
+            Backend::Postgres => {
+                let admin_url = postgres_admin_url();
+                let name = format!("landing_test_{}", uuid_simple());
+                let mut conn = PgConnection::connect(&admin_url).await.unwrap_or_else(|e| {
+                    panic!("PostgreSQL at TEST_POSTGRES_URL is needed for these tests: {e}")
+                });
+                conn.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
+                    .await
+                    .expect("create test database");
+                TestDatabase::Postgres { admin_url, name }
+            }
+        }
+    }
+
+    pub fn url(&self) -> String {
+        match self {
+            TestDatabase::Sqlite(dir) => {
+                format!("sqlite://{}", dir.path().join("landing.db").display())
+            }
+            TestDatabase::Postgres { admin_url, name } => {
+                let mut url = url::Url::parse(admin_url).expect("admin url");
+                url.set_path(name);
+                url.to_string()
+            }
+        }
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        if let TestDatabase::Postgres { admin_url, name } = self {
+            let (admin_url, name) = (admin_url.clone(), name.clone());
+            // Drop runs inside the test's runtime, which cannot block on itself: use a thread.
+            let _ = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("runtime");
+                rt.block_on(async {
+                    if let Ok(mut conn) = PgConnection::connect(&admin_url).await {
+                        let _ = conn
+                            .execute(sqlx::AssertSqlSafe(format!(
+                                "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+                            )))
+                            .await;
+                    }
+                });
+            })
+            .join();
+        }
+    }
+}
+
+fn uuid_simple() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
+/// The configuration a test server runs with, before per-test overrides.
+pub fn base_env(database_url: &str, site_url: &str) -> HashMap<String, String> {
+    HashMap::from([
+        ("DATABASE_URL".into(), database_url.into()),
+        ("SITE_URL".into(), site_url.into()),
+        ("AUTH_JWT_SECRET".into(), JWT_SECRET.into()),
+        (
+            "PLANS_FILE".into(),
+            manifest_path("plans.toml").display().to_string(),
+        ),
+        (
+            "LEPTOS_SITE_ROOT".into(),
+            manifest_path("target/site").display().to_string(),
+        ),
+        ("RUST_LOG".into(), "warn".into()),
+    ])
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub state: AppState,
+    pub client: reqwest::Client,
+    shutdown: Option<oneshot::Sender<()>>,
+    // Last: the database outlives the server that uses it.
+    _database: TestDatabase,
+}
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> Self {
+        let database = TestDatabase::create(backend).await;
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let env = base_env(&database.url(), &base);
+        let config = Config::from_lookup(|k| env.get(k).cloned()).expect("test config");
+        let state = startup::build_state(config).await.expect("app starts");
+        let (tx, rx) = oneshot::channel::<()>();
+        let router = startup::build_router(state.clone());
+        tokio::spawn(async move {
+            startup::serve(listener, router, async {
+                let _ = rx.await;
+            })
+            .await
+            .expect("server runs");
+        });
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        TestApp {
+            base,
+            state,
+            client,
+            shutdown: Some(tx),
+            _database: database,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// GET and return (status, body).
+    pub async fn get_text(&self, path: &str) -> (u16, String) {
+        let res = self.get(path).await;
+        let status = res.status().as_u16();
+        (status, res.text().await.expect("body"))
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
