@@ -27,6 +27,9 @@ cargo fmt --all -- --check
 step "clippy: server build"
 cargo clippy --features ssr --all-targets -- -D warnings
 
+step "clippy: Stripe emulator"
+cargo clippy -p stripe-emulator --all-targets -- -D warnings
+
 step "clippy: browser build"
 cargo clippy --features hydrate --target wasm32-unknown-unknown --lib -- -D warnings
 
@@ -38,6 +41,9 @@ echo "ok: no sqlx, tokio, async-stripe, jsonwebtoken or argon2 in the wasm depen
 
 step "cargo tests (SQLite and PostgreSQL)"
 cargo test --features ssr
+
+step "Stripe emulator tests"
+cargo test -p stripe-emulator
 
 step "site build (cargo leptos)"
 cargo leptos build

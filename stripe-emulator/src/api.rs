@@ -1,0 +1,704 @@
+//! The `/v1` API: authentication, body decoding, idempotency, then one handler per route.
+
+use std::sync::{Arc, Mutex};
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use base64::Engine;
+use serde_json::{json, Map, Value};
+
+use crate::error::ApiError;
+use crate::form;
+use crate::store::{self, Coupon, Customer, LineItem, Price, Product, Recurring, Session, Store};
+
+/// How long an open Checkout Session lives, as Stripe's default.
+const SESSION_LIFETIME: i64 = 24 * 60 * 60;
+
+#[derive(Clone)]
+pub struct Api {
+    pub store: Arc<Mutex<Store>>,
+    /// The emulator's own origin, for the hosted pages' URLs.
+    pub base_url: Arc<str>,
+    /// When set, only this key is accepted; otherwise any `sk_test_…` key is.
+    pub secret_key: Option<Arc<str>>,
+}
+
+type ApiResult = Result<Value, ApiError>;
+
+pub async fn handle(
+    State(api): State<Api>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    match respond(&api, &method, &uri, &headers, &body) {
+        Ok((status, value)) => (status, Json(value)).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+fn respond(
+    api: &Api,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(StatusCode, Value), ApiError> {
+    authenticate(api, headers)?;
+    let params = if *method == Method::GET || *method == Method::DELETE {
+        form::parse(uri.query().unwrap_or("").as_bytes())
+    } else {
+        form::parse(body)
+    }
+    .map_err(|e| ApiError::invalid_param("body", e.to_string()))?;
+
+    let idempotency_key = headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .filter(|_| *method == Method::POST)
+        .map(str::to_string);
+    let fingerprint = format!("{method} {} {}", uri.path(), String::from_utf8_lossy(body));
+    let mut store = api.store.lock().expect("store lock");
+    if let Some(key) = &idempotency_key {
+        if let Some(reply) = store.idempotency.get(key) {
+            if reply.fingerprint != fingerprint {
+                return Err(ApiError::idempotency(format!(
+                    "Keys for idempotent requests can only be used with the same parameters they were first used with. Try using a key other than '{key}' if you meant to execute a different request."
+                )));
+            }
+            let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::OK);
+            return Ok((status, reply.body.clone()));
+        }
+    }
+
+    let result = route(api, &mut store, method, uri.path(), &params);
+    let (status, value) = match &result {
+        Ok(v) => (StatusCode::OK, v.clone()),
+        Err(e) => (e.status, e.body()),
+    };
+    // Stripe stores the outcome of every request that reached the API, errors included.
+    if let Some(key) = idempotency_key {
+        store.idempotency.insert(
+            key,
+            store::IdempotentReply {
+                fingerprint,
+                status: status.as_u16(),
+                body: value.clone(),
+            },
+        );
+    }
+    result.map(|v| (StatusCode::OK, v))
+}
+
+fn authenticate(api: &Api, headers: &HeaderMap) -> Result<(), ApiError> {
+    let raw = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| {
+            ApiError::unauthorized(
+                "You did not provide an API key. You need to provide your API key in the Authorization header, using Bearer auth (e.g. 'Authorization: Bearer YOUR_SECRET_KEY').",
+            )
+        })?;
+    let key = if let Some(token) = raw.strip_prefix("Bearer ") {
+        token.trim().to_string()
+    } else if let Some(basic) = raw.strip_prefix("Basic ") {
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(basic.trim())
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+            .unwrap_or_default();
+        decoded.split(':').next().unwrap_or_default().to_string()
+    } else {
+        String::new()
+    };
+    let accepted = match &api.secret_key {
+        Some(expected) => key == **expected,
+        None => key.starts_with("sk_test_") && key.len() > "sk_test_".len(),
+    };
+    if accepted {
+        Ok(())
+    } else {
+        let tail: String = key
+            .chars()
+            .rev()
+            .take(4)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
+        Err(ApiError::unauthorized(format!(
+            "Invalid API Key provided: sk_test_****{tail}"
+        )))
+    }
+}
+
+fn route(api: &Api, store: &mut Store, method: &Method, path: &str, p: &Value) -> ApiResult {
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    match (method.as_str(), segments.as_slice()) {
+        ("POST", ["v1", "products"]) => create_product(store, p),
+        ("GET", ["v1", "products"]) => Ok(list_products(store)),
+        ("GET", ["v1", "products", id]) => get(&store.products, "product", id).map(Product::json),
+        ("POST", ["v1", "prices"]) => create_price(store, p),
+        ("GET", ["v1", "prices"]) => Ok(list_prices(store, p)),
+        ("GET", ["v1", "prices", id]) => get(&store.prices, "price", id).map(Price::json),
+        ("POST", ["v1", "prices", id]) => update_price(store, id, p),
+        ("POST", ["v1", "customers"]) => create_customer(store, p),
+        ("GET", ["v1", "customers"]) => Ok(list_customers(store, p)),
+        ("GET", ["v1", "customers", id]) => {
+            get(&store.customers, "customer", id).map(Customer::json)
+        }
+        ("POST", ["v1", "customers", id]) => update_customer(store, id, p),
+        ("POST", ["v1", "coupons"]) => create_coupon(store, p),
+        ("GET", ["v1", "coupons", id]) => get(&store.coupons, "coupon", id).map(Coupon::json),
+        ("POST", ["v1", "checkout", "sessions"]) => create_session(api, store, p),
+        ("GET", ["v1", "checkout", "sessions", id]) => {
+            let session = get(&store.sessions, "checkout.session", id)?;
+            Ok(render_session(api, store, session, p))
+        }
+        ("POST", ["v1", "checkout", "sessions", id, "expire"]) => expire_session(api, store, id),
+        _ => Err(ApiError::unknown_route(method.as_str(), path)),
+    }
+}
+
+fn get<'a, T>(
+    map: &'a std::collections::BTreeMap<String, T>,
+    object: &str,
+    id: &str,
+) -> Result<&'a T, ApiError> {
+    map.get(id).ok_or_else(|| ApiError::not_found(object, id))
+}
+
+fn string(p: &Value, key: &str) -> Option<String> {
+    p.get(key).and_then(Value::as_str).map(str::to_string)
+}
+
+fn required(p: &Value, key: &str) -> Result<String, ApiError> {
+    string(p, key)
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| ApiError::missing(key))
+}
+
+fn boolean(p: &Value, key: &str) -> Result<Option<bool>, ApiError> {
+    match p.get(key).and_then(Value::as_str) {
+        None => Ok(None),
+        Some("true") => Ok(Some(true)),
+        Some("false") => Ok(Some(false)),
+        Some(other) => Err(ApiError::invalid_param(
+            key,
+            format!("Invalid boolean: {other}"),
+        )),
+    }
+}
+
+fn integer(p: &Value, key: &str) -> Result<Option<i64>, ApiError> {
+    match p.get(key).and_then(Value::as_str) {
+        None => Ok(None),
+        Some(raw) => raw
+            .parse()
+            .map(Some)
+            .map_err(|_| ApiError::invalid_param(key, format!("Invalid integer: {raw}"))),
+    }
+}
+
+fn metadata(p: &Value) -> Map<String, Value> {
+    p.get("metadata")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default()
+}
+
+fn create_product(store: &mut Store, p: &Value) -> ApiResult {
+    let name = required(p, "name")?;
+    let product = Product {
+        id: string(p, "id").unwrap_or_else(|| store::new_id("prod")),
+        name,
+        active: boolean(p, "active")?.unwrap_or(true),
+        created: store.now(),
+        seq: store.next_seq(),
+    };
+    if store.products.contains_key(&product.id) {
+        return Err(ApiError::invalid_param(
+            "id",
+            format!("Product already exists with ID: {}", product.id),
+        ));
+    }
+    let json = product.json();
+    store.products.insert(product.id.clone(), product);
+    Ok(json)
+}
+
+fn list_products(store: &Store) -> Value {
+    store::list(
+        "/v1/products",
+        store.products.values().map(|p| (p.seq, p.json())).collect(),
+    )
+}
+
+fn create_price(store: &mut Store, p: &Value) -> ApiResult {
+    let currency = required(p, "currency")?.to_ascii_lowercase();
+    let unit_amount = integer(p, "unit_amount")?.ok_or_else(|| ApiError::missing("unit_amount"))?;
+    if unit_amount < 0 {
+        return Err(ApiError::invalid_param(
+            "unit_amount",
+            "This value must be greater than or equal to 0.",
+        ));
+    }
+    let product = match (string(p, "product"), p.get("product_data")) {
+        (Some(id), _) => {
+            if !store.products.contains_key(&id) {
+                return Err(ApiError::no_such_param("product", &id, "product"));
+            }
+            id
+        }
+        (None, Some(data)) => {
+            let created = create_product(store, data)?;
+            created["id"].as_str().unwrap_or_default().to_string()
+        }
+        (None, None) => return Err(ApiError::missing("product")),
+    };
+    let recurring = match p.get("recurring") {
+        None => None,
+        Some(r) => {
+            let interval =
+                required(r, "interval").map_err(|_| ApiError::missing("recurring[interval]"))?;
+            if !matches!(interval.as_str(), "day" | "week" | "month" | "year") {
+                return Err(ApiError::invalid_param(
+                    "recurring[interval]",
+                    "Invalid recurring[interval]: must be one of day, week, month, or year",
+                ));
+            }
+            let interval_count = integer(r, "interval_count")?.unwrap_or(1);
+            Some(Recurring {
+                interval,
+                interval_count,
+            })
+        }
+    };
+    let lookup_key = string(p, "lookup_key");
+    if let Some(key) = &lookup_key {
+        if let Some(existing) = store.price_by_lookup_key(key) {
+            if boolean(p, "transfer_lookup_key")? != Some(true) {
+                return Err(ApiError::invalid_param(
+                    "lookup_key",
+                    format!("A price (`{}`) already uses that lookup key.", existing.id),
+                ));
+            }
+            let existing = existing.id.clone();
+            if let Some(old) = store.prices.get_mut(&existing) {
+                old.lookup_key = None;
+            }
+        }
+    }
+    let price = Price {
+        id: store::new_id("price"),
+        product,
+        lookup_key,
+        unit_amount,
+        currency,
+        recurring,
+        active: boolean(p, "active")?.unwrap_or(true),
+        created: store.now(),
+        seq: store.next_seq(),
+    };
+    let json = price.json();
+    store.prices.insert(price.id.clone(), price);
+    Ok(json)
+}
+
+fn update_price(store: &mut Store, id: &str, p: &Value) -> ApiResult {
+    let active = boolean(p, "active")?;
+    let price = store
+        .prices
+        .get_mut(id)
+        .ok_or_else(|| ApiError::not_found("price", id))?;
+    if let Some(active) = active {
+        price.active = active;
+    }
+    Ok(price.json())
+}
+
+fn list_prices(store: &Store, p: &Value) -> Value {
+    let keys: Option<Vec<&str>> = p
+        .get("lookup_keys")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).collect());
+    let active = p.get("active").and_then(Value::as_str).map(|a| a == "true");
+    let product = p.get("product").and_then(Value::as_str);
+    let items = store
+        .prices
+        .values()
+        .filter(|price| {
+            keys.as_ref().is_none_or(|keys| {
+                price
+                    .lookup_key
+                    .as_deref()
+                    .is_some_and(|k| keys.contains(&k))
+            })
+        })
+        .filter(|price| active.is_none_or(|a| price.active == a))
+        .filter(|price| product.is_none_or(|id| price.product == id))
+        .map(|price| (price.seq, price.json()))
+        .collect();
+    store::list("/v1/prices", items)
+}
+
+fn create_customer(store: &mut Store, p: &Value) -> ApiResult {
+    let customer = Customer {
+        id: store::new_id("cus"),
+        email: string(p, "email"),
+        name: string(p, "name"),
+        metadata: metadata(p),
+        created: store.now(),
+        seq: store.next_seq(),
+    };
+    let json = customer.json();
+    store.customers.insert(customer.id.clone(), customer);
+    Ok(json)
+}
+
+fn update_customer(store: &mut Store, id: &str, p: &Value) -> ApiResult {
+    let customer = store
+        .customers
+        .get_mut(id)
+        .ok_or_else(|| ApiError::not_found("customer", id))?;
+    if let Some(email) = string(p, "email") {
+        customer.email = Some(email).filter(|e| !e.is_empty());
+    }
+    if let Some(name) = string(p, "name") {
+        customer.name = Some(name).filter(|n| !n.is_empty());
+    }
+    for (k, v) in metadata(p) {
+        if v.as_str() == Some("") {
+            customer.metadata.remove(&k);
+        } else {
+            customer.metadata.insert(k, v);
+        }
+    }
+    Ok(customer.json())
+}
+
+fn list_customers(store: &Store, p: &Value) -> Value {
+    let email = p.get("email").and_then(Value::as_str);
+    let items = store
+        .customers
+        .values()
+        .filter(|c| email.is_none_or(|e| c.email.as_deref() == Some(e)))
+        .map(|c| (c.seq, c.json()))
+        .collect();
+    store::list("/v1/customers", items)
+}
+
+fn create_coupon(store: &mut Store, p: &Value) -> ApiResult {
+    let percent_off = match p.get("percent_off").and_then(Value::as_str) {
+        None => None,
+        Some(raw) => Some(
+            raw.parse::<f64>()
+                .ok()
+                .filter(|v| *v > 0.0 && *v <= 100.0)
+                .ok_or_else(|| {
+                    ApiError::invalid_param("percent_off", "percent_off must be between 0 and 100.")
+                })?,
+        ),
+    };
+    let amount_off = integer(p, "amount_off")?;
+    if percent_off.is_some() == amount_off.is_some() {
+        return Err(ApiError::invalid_param(
+            "percent_off",
+            "You must pass exactly one of percent_off or amount_off.",
+        ));
+    }
+    let currency = string(p, "currency");
+    if amount_off.is_some() && currency.is_none() {
+        return Err(ApiError::missing("currency"));
+    }
+    let coupon = Coupon {
+        id: string(p, "id").unwrap_or_else(|| store::new_id("co")),
+        percent_off,
+        amount_off,
+        currency,
+        valid: true,
+        created: store.now(),
+    };
+    if store.coupons.contains_key(&coupon.id) {
+        return Err(ApiError::invalid_param(
+            "id",
+            format!("Coupon already exists with ID: {}", coupon.id),
+        ));
+    }
+    let json = coupon.json();
+    store.coupons.insert(coupon.id.clone(), coupon);
+    Ok(json)
+}
+
+fn absolute_url(p: &Value, key: &str) -> Result<String, ApiError> {
+    let raw = required(p, key)?;
+    match url::Url::parse(&raw) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => Ok(raw),
+        _ => Err(ApiError::invalid_param(key, "Not a valid URL")),
+    }
+}
+
+fn create_session(api: &Api, store: &mut Store, p: &Value) -> ApiResult {
+    let mode = required(p, "mode")?;
+    if !matches!(mode.as_str(), "payment" | "subscription") {
+        return Err(ApiError::invalid_param(
+            "mode",
+            format!("Invalid mode: must be one of payment or subscription (got `{mode}`; setup mode is not emulated)"),
+        ));
+    }
+    let success_url = absolute_url(p, "success_url")?;
+    let cancel_url = absolute_url(p, "cancel_url")?;
+
+    let customer = string(p, "customer");
+    let customer_email = string(p, "customer_email");
+    if customer.is_some() && customer_email.is_some() {
+        return Err(ApiError::exclusive("customer", "customer_email"));
+    }
+    if let Some(id) = &customer {
+        if !store.customers.contains_key(id) {
+            return Err(ApiError::no_such_param("customer", id, "customer"));
+        }
+    }
+    let allow_promotion_codes = boolean(p, "allow_promotion_codes")?.unwrap_or(false);
+    let discounts = p
+        .get("discounts")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    if allow_promotion_codes && !discounts.is_empty() {
+        return Err(ApiError::exclusive("allow_promotion_codes", "discounts"));
+    }
+    let customer_creation = string(p, "customer_creation");
+    if mode == "subscription" && customer_creation.is_some() {
+        return Err(ApiError::invalid_param(
+            "customer_creation",
+            "`customer_creation` can only be used in `payment` and `setup` mode.",
+        ));
+    }
+    if let Some(value) = &customer_creation {
+        if !matches!(value.as_str(), "always" | "if_required") {
+            return Err(ApiError::invalid_param(
+                "customer_creation",
+                "Invalid customer_creation: must be one of always or if_required",
+            ));
+        }
+    }
+    if mode == "subscription" && p.get("payment_intent_data").is_some() {
+        return Err(ApiError::invalid_param(
+            "payment_intent_data",
+            "You can not pass `payment_intent_data` in `subscription` mode.",
+        ));
+    }
+    let setup_future_usage = p
+        .get("payment_intent_data")
+        .and_then(|d| d.get("setup_future_usage"))
+        .and_then(Value::as_str)
+        .map(str::to_string);
+
+    let mut coupons = Vec::new();
+    for (i, discount) in discounts.iter().enumerate() {
+        let param = format!("discounts[{i}][coupon]");
+        let id = discount
+            .get("coupon")
+            .and_then(Value::as_str)
+            .ok_or_else(|| ApiError::missing(&param))?;
+        match store.coupons.get(id) {
+            Some(c) if c.valid => coupons.push(id.to_string()),
+            Some(_) => {
+                return Err(ApiError::invalid_param(
+                    &param,
+                    format!("Coupon expired: {id}"),
+                ))
+            }
+            None => return Err(ApiError::no_such_param("coupon", id, &param)),
+        }
+    }
+
+    let items = p
+        .get("line_items")
+        .and_then(Value::as_array)
+        .filter(|a| !a.is_empty())
+        .ok_or_else(|| ApiError::missing("line_items"))?;
+    let mut line_items = Vec::new();
+    let mut currency: Option<String> = None;
+    let mut subtotal = 0i64;
+    let mut any_recurring = false;
+    for (i, item) in items.iter().enumerate() {
+        let param = format!("line_items[{i}][price]");
+        let price_id = item
+            .get("price")
+            .and_then(Value::as_str)
+            .ok_or_else(|| ApiError::missing(&param))?;
+        let price = store
+            .prices
+            .get(price_id)
+            .ok_or_else(|| ApiError::no_such_param("price", price_id, &param))?;
+        if !price.active {
+            return Err(ApiError::invalid_param(
+                &param,
+                "The price specified is inactive. This field only accepts active prices.",
+            ));
+        }
+        if mode == "payment" && price.recurring.is_some() {
+            return Err(ApiError::invalid_param(
+                "mode",
+                "You specified `payment` mode but passed a recurring price. Either switch to `subscription` mode or use only one-time prices.",
+            ));
+        }
+        any_recurring |= price.recurring.is_some();
+        let quantity = integer(item, "quantity")
+            .map_err(|_| {
+                ApiError::invalid_param(&format!("line_items[{i}][quantity]"), "Invalid integer")
+            })?
+            .unwrap_or(1);
+        if quantity < 1 {
+            return Err(ApiError::invalid_param(
+                &format!("line_items[{i}][quantity]"),
+                "This value must be greater than or equal to 1.",
+            ));
+        }
+        match &currency {
+            Some(c) if *c != price.currency => {
+                return Err(ApiError::invalid_param(
+                    &param,
+                    "All prices in a Checkout Session must have the same currency.",
+                ))
+            }
+            _ => currency = Some(price.currency.clone()),
+        }
+        subtotal += price.unit_amount * quantity;
+        line_items.push(LineItem {
+            price: price_id.to_string(),
+            quantity,
+        });
+    }
+    if mode == "subscription" && !any_recurring {
+        return Err(ApiError::invalid_param(
+            "mode",
+            "You must provide at least one recurring price in `subscription` mode when using prices.",
+        ));
+    }
+    let discount: i64 = coupons
+        .iter()
+        .filter_map(|id| store.coupons.get(id))
+        .map(|c| match (c.percent_off, c.amount_off) {
+            (Some(pct), _) => (subtotal as f64 * pct / 100.0).round() as i64,
+            (None, Some(off)) => off,
+            _ => 0,
+        })
+        .sum();
+
+    let now = store.now();
+    let session = Session {
+        id: store::new_id("cs_test"),
+        mode,
+        status: "open".into(),
+        payment_status: "unpaid".into(),
+        customer,
+        customer_email,
+        customer_creation,
+        client_reference_id: string(p, "client_reference_id"),
+        line_items,
+        success_url,
+        cancel_url,
+        allow_promotion_codes,
+        coupons,
+        tax_id_collection: p
+            .get("tax_id_collection")
+            .map(|t| boolean(t, "enabled"))
+            .transpose()?
+            .flatten()
+            .unwrap_or(false),
+        setup_future_usage,
+        amount_subtotal: subtotal,
+        amount_total: (subtotal - discount).max(0),
+        currency: currency.unwrap_or_else(|| "usd".into()),
+        subscription: None,
+        payment_intent: None,
+        metadata: metadata(p),
+        created: now,
+        expires_at: integer(p, "expires_at")?.unwrap_or(now + SESSION_LIFETIME),
+        seq: store.next_seq(),
+    };
+    let json = render_session(api, store, &session, p);
+    store.sessions.insert(session.id.clone(), session);
+    Ok(json)
+}
+
+/// The session's JSON, with `expand[]=line_items` honoured as Stripe does.
+fn render_session(api: &Api, store: &Store, session: &Session, p: &Value) -> Value {
+    let mut json = session.json(&api.base_url);
+    let expand: Vec<&str> = p
+        .get("expand")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    if expand.contains(&"line_items") {
+        let items: Vec<(u64, Value)> = session
+            .line_items
+            .iter()
+            .enumerate()
+            .filter_map(|(i, item)| {
+                let price = store.prices.get(&item.price)?;
+                let name = store
+                    .products
+                    .get(&price.product)
+                    .map(|p| p.name.clone())
+                    .unwrap_or_default();
+                let amount = price.unit_amount * item.quantity;
+                Some((
+                    u64::MAX - i as u64,
+                    json!({
+                        "id": format!("li_{}_{i}", &session.id[8..]),
+                        "object": "item",
+                        "amount_discount": 0,
+                        "amount_subtotal": amount,
+                        "amount_tax": 0,
+                        "amount_total": amount,
+                        "currency": price.currency,
+                        "description": name,
+                        "price": price.json(),
+                        "quantity": item.quantity,
+                    }),
+                ))
+            })
+            .collect();
+        json["line_items"] = store::list(
+            &format!("/v1/checkout/sessions/{}/line_items", session.id),
+            items,
+        );
+    }
+    if expand.contains(&"customer") {
+        if let Some(c) = session
+            .customer
+            .as_ref()
+            .and_then(|id| store.customers.get(id))
+        {
+            json["customer"] = c.json();
+        }
+    }
+    json
+}
+
+fn expire_session(api: &Api, store: &mut Store, id: &str) -> ApiResult {
+    let session = store
+        .sessions
+        .get_mut(id)
+        .ok_or_else(|| ApiError::not_found("checkout.session", id))?;
+    if session.status != "open" {
+        return Err(ApiError::invalid_param(
+            "session",
+            format!(
+                "Only Checkout Sessions with a status in [\"open\"] can be expired. This Checkout Session has a status of \"{}\".",
+                session.status
+            ),
+        ));
+    }
+    session.status = "expired".into();
+    let session = session.clone();
+    Ok(session.json(&api.base_url))
+}

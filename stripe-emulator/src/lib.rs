@@ -1,0 +1,163 @@
+//! A local Stripe: a stateful HTTP server speaking the part of Stripe's API that landing uses,
+//! with Stripe's shapes, errors and parameter rules, so the whole money flow runs (and is tested)
+//! with no Stripe account and no network.
+//!
+//! Start it in a test with [`spawn`] (port 0), or run the `stripe-emulator` binary beside the site.
+
+pub mod api;
+pub mod catalog;
+pub mod error;
+pub mod form;
+pub mod signing;
+pub mod store;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use axum::extract::State;
+use axum::http::{Method, Uri};
+use axum::response::IntoResponse;
+use axum::routing::{any, get, post};
+use axum::{Json, Router};
+use serde_json::json;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+use crate::api::Api;
+use crate::error::ApiError;
+use crate::store::Store;
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Where to listen; 127.0.0.1 only unless told otherwise.
+    pub addr: SocketAddr,
+    /// A `plans.toml` whose products and prices are created at start (and on reset).
+    pub catalog: Option<PathBuf>,
+    /// Accept only this secret key; by default any `sk_test_…` key is accepted.
+    pub secret_key: Option<String>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            catalog: None,
+            secret_key: None,
+        }
+    }
+}
+
+/// A running emulator. Dropping it stops the server.
+pub struct Emulator {
+    pub base_url: String,
+    pub store: Arc<Mutex<Store>>,
+    shutdown: Option<oneshot::Sender<()>>,
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("catalog {path}: {message}")]
+    Catalog { path: String, message: String },
+}
+
+#[derive(Clone)]
+struct AppState {
+    api: Api,
+    catalog: Option<PathBuf>,
+}
+
+/// Starts the emulator on `options.addr` (port 0 picks a free port) and returns at once.
+pub async fn spawn(options: Options) -> Result<Emulator, StartError> {
+    let listener = TcpListener::bind(options.addr)
+        .await
+        .map_err(|source| StartError::Bind {
+            addr: options.addr,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| StartError::Bind {
+        addr: options.addr,
+        source,
+    })?;
+    let base_url = format!("http://{addr}");
+    let store = Arc::new(Mutex::new(Store::default()));
+    if let Some(path) = &options.catalog {
+        seed(&store, path)?;
+    }
+    let state = AppState {
+        api: Api {
+            store: store.clone(),
+            base_url: base_url.clone().into(),
+            secret_key: options.secret_key.map(Into::into),
+        },
+        catalog: options.catalog.clone(),
+    };
+    let router = Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/_emulator/reset", post(reset))
+        .route("/v1/{*rest}", any(api_entry))
+        .fallback(unknown)
+        .with_state(state);
+    let (tx, rx) = oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let served = axum::serve(listener, router)
+            .with_graceful_shutdown(async {
+                let _ = rx.await;
+            })
+            .await;
+        if let Err(e) = served {
+            tracing::error!(error = %e, "the emulator stopped");
+        }
+    });
+    Ok(Emulator {
+        base_url,
+        store,
+        shutdown: Some(tx),
+    })
+}
+
+fn seed(store: &Arc<Mutex<Store>>, path: &std::path::Path) -> Result<(), StartError> {
+    let mut store = store.lock().expect("store lock");
+    catalog::seed(&mut store, path).map_err(|message| StartError::Catalog {
+        path: path.display().to_string(),
+        message,
+    })
+}
+
+async fn api_entry(
+    State(state): State<AppState>,
+    method: Method,
+    uri: Uri,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> axum::response::Response {
+    api::handle(State(state.api), method, uri, headers, body).await
+}
+
+/// Forgets every object and seeds the catalog again: a clean Stripe between tests.
+async fn reset(State(state): State<AppState>) -> axum::response::Response {
+    *state.api.store.lock().expect("store lock") = Store::default();
+    if let Some(path) = &state.catalog {
+        if let Err(e) = seed(&state.api.store, path) {
+            return ApiError::invalid_param("catalog", e.to_string()).into_response();
+        }
+    }
+    Json(json!({ "reset": true })).into_response()
+}
+
+async fn unknown(method: Method, uri: Uri) -> axum::response::Response {
+    ApiError::unknown_route(method.as_str(), uri.path()).into_response()
+}

@@ -1,0 +1,259 @@
+//! The emulator's state: Stripe's objects as plain structs, rendered to Stripe's JSON shapes.
+//! All in memory; one lock, never held across an await.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde_json::{json, Map, Value};
+
+pub fn new_id(prefix: &str) -> String {
+    let raw = uuid::Uuid::new_v4().simple().to_string();
+    format!("{prefix}_{}", &raw[..24])
+}
+
+#[derive(Debug, Clone)]
+pub struct Product {
+    pub id: String,
+    pub name: String,
+    pub active: bool,
+    pub created: i64,
+    pub seq: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recurring {
+    pub interval: String,
+    pub interval_count: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Price {
+    pub id: String,
+    pub product: String,
+    pub lookup_key: Option<String>,
+    pub unit_amount: i64,
+    pub currency: String,
+    pub recurring: Option<Recurring>,
+    pub active: bool,
+    pub created: i64,
+    pub seq: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Customer {
+    pub id: String,
+    pub email: Option<String>,
+    pub name: Option<String>,
+    pub metadata: Map<String, Value>,
+    pub created: i64,
+    pub seq: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct LineItem {
+    pub price: String,
+    pub quantity: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub id: String,
+    pub mode: String,
+    pub status: String,
+    pub payment_status: String,
+    pub customer: Option<String>,
+    pub customer_email: Option<String>,
+    pub customer_creation: Option<String>,
+    pub client_reference_id: Option<String>,
+    pub line_items: Vec<LineItem>,
+    pub success_url: String,
+    pub cancel_url: String,
+    pub allow_promotion_codes: bool,
+    pub coupons: Vec<String>,
+    pub tax_id_collection: bool,
+    pub setup_future_usage: Option<String>,
+    pub amount_subtotal: i64,
+    pub amount_total: i64,
+    pub currency: String,
+    pub subscription: Option<String>,
+    pub payment_intent: Option<String>,
+    pub metadata: Map<String, Value>,
+    pub created: i64,
+    pub expires_at: i64,
+    pub seq: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Coupon {
+    pub id: String,
+    pub percent_off: Option<f64>,
+    pub amount_off: Option<i64>,
+    pub currency: Option<String>,
+    pub valid: bool,
+    pub created: i64,
+}
+
+/// A POST answered under an `Idempotency-Key`: replayed as is for the same parameters.
+#[derive(Debug, Clone)]
+pub struct IdempotentReply {
+    pub fingerprint: String,
+    pub status: u16,
+    pub body: Value,
+}
+
+#[derive(Debug, Default)]
+pub struct Store {
+    /// Seconds added to the wall clock (test-clock style time travel).
+    pub clock_offset: i64,
+    seq: u64,
+    pub products: BTreeMap<String, Product>,
+    pub prices: BTreeMap<String, Price>,
+    pub customers: BTreeMap<String, Customer>,
+    pub sessions: BTreeMap<String, Session>,
+    pub coupons: BTreeMap<String, Coupon>,
+    pub idempotency: HashMap<String, IdempotentReply>,
+}
+
+impl Store {
+    pub fn now(&self) -> i64 {
+        let wall = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0);
+        wall + self.clock_offset
+    }
+
+    pub fn next_seq(&mut self) -> u64 {
+        self.seq += 1;
+        self.seq
+    }
+
+    pub fn price_by_lookup_key(&self, key: &str) -> Option<&Price> {
+        self.prices
+            .values()
+            .find(|p| p.lookup_key.as_deref() == Some(key))
+    }
+}
+
+/// Stripe's list envelope, newest first as Stripe returns them.
+pub fn list(url: &str, mut items: Vec<(u64, Value)>) -> Value {
+    items.sort_by_key(|item| std::cmp::Reverse(item.0));
+    json!({
+        "object": "list",
+        "url": url,
+        "has_more": false,
+        "data": items.into_iter().map(|(_, v)| v).collect::<Vec<_>>(),
+    })
+}
+
+impl Product {
+    pub fn json(&self) -> Value {
+        json!({
+            "id": self.id,
+            "object": "product",
+            "active": self.active,
+            "created": self.created,
+            "updated": self.created,
+            "images": [],
+            "livemode": false,
+            "marketing_features": [],
+            "metadata": {},
+            "name": self.name,
+            "type": "service",
+        })
+    }
+}
+
+impl Price {
+    pub fn json(&self) -> Value {
+        json!({
+            "id": self.id,
+            "object": "price",
+            "active": self.active,
+            "billing_scheme": "per_unit",
+            "created": self.created,
+            "currency": self.currency,
+            "livemode": false,
+            "lookup_key": self.lookup_key,
+            "metadata": {},
+            "product": self.product,
+            "recurring": self.recurring.as_ref().map(|r| json!({
+                "interval": r.interval,
+                "interval_count": r.interval_count,
+                "usage_type": "licensed",
+            })),
+            "tax_behavior": "unspecified",
+            "type": if self.recurring.is_some() { "recurring" } else { "one_time" },
+            "unit_amount": self.unit_amount,
+            "unit_amount_decimal": self.unit_amount.to_string(),
+        })
+    }
+}
+
+impl Customer {
+    pub fn json(&self) -> Value {
+        json!({
+            "id": self.id,
+            "object": "customer",
+            "created": self.created,
+            "email": self.email,
+            "name": self.name,
+            "livemode": false,
+            "metadata": self.metadata,
+        })
+    }
+}
+
+impl Session {
+    pub fn json(&self, base_url: &str) -> Value {
+        json!({
+            "id": self.id,
+            "object": "checkout.session",
+            "allow_promotion_codes": self.allow_promotion_codes,
+            "amount_subtotal": self.amount_subtotal,
+            "amount_total": self.amount_total,
+            "automatic_tax": { "enabled": false },
+            "cancel_url": self.cancel_url,
+            "client_reference_id": self.client_reference_id,
+            "created": self.created,
+            "currency": self.currency,
+            "custom_fields": [],
+            "custom_text": {},
+            "customer": self.customer,
+            "customer_creation": self.customer_creation,
+            "customer_email": self.customer_email,
+            "discounts": self.coupons.iter().map(|c| json!({ "coupon": c })).collect::<Vec<_>>(),
+            "expires_at": self.expires_at,
+            "livemode": false,
+            "metadata": self.metadata,
+            "mode": self.mode,
+            "payment_intent": self.payment_intent,
+            "payment_method_types": ["card"],
+            "payment_status": self.payment_status,
+            "shipping_options": [],
+            "status": self.status,
+            "subscription": self.subscription,
+            "success_url": self.success_url,
+            "tax_id_collection": { "enabled": self.tax_id_collection, "required": "never" },
+            "ui_mode": "hosted_page",
+            "url": (self.status == "open").then(|| format!("{base_url}/c/pay/{}", self.id)),
+        })
+    }
+}
+
+impl Coupon {
+    pub fn json(&self) -> Value {
+        json!({
+            "id": self.id,
+            "object": "coupon",
+            "amount_off": self.amount_off,
+            "created": self.created,
+            "currency": self.currency,
+            "duration": "once",
+            "livemode": false,
+            "metadata": {},
+            "percent_off": self.percent_off,
+            "times_redeemed": 0,
+            "valid": self.valid,
+        })
+    }
+}
