@@ -11,7 +11,9 @@ use base64::Engine;
 use serde_json::{json, Map, Value};
 
 use crate::error::ApiError;
+use crate::flows;
 use crate::form;
+use crate::objects::{Endpoint, PaymentIntent, PortalSession, PromotionCode};
 use crate::store::{self, Coupon, Customer, LineItem, Price, Product, Recurring, Session, Store};
 
 /// How long an open Checkout Session lives, as Stripe's default.
@@ -160,6 +162,47 @@ fn route(api: &Api, store: &mut Store, method: &Method, path: &str, p: &Value) -
             Ok(render_session(api, store, session, p))
         }
         ("POST", ["v1", "checkout", "sessions", id, "expire"]) => expire_session(api, store, id),
+        ("POST", ["v1", "billing_portal", "sessions"]) => create_portal_session(api, store, p),
+        ("GET", ["v1", "subscriptions"]) => Ok(list_subscriptions(store, p)),
+        ("GET", ["v1", "subscriptions", id]) => {
+            get(&store.subscriptions, "subscription", id).map(|s| s.json(store))
+        }
+        ("POST", ["v1", "subscriptions", id]) => update_subscription(store, id, p),
+        ("DELETE", ["v1", "subscriptions", id]) => {
+            get(&store.subscriptions, "subscription", id)?;
+            flows::cancel_now(store, id).map_err(|e| ApiError::invalid_param("subscription", e))
+        }
+        ("GET", ["v1", "invoices"]) => Ok(list_invoices(api, store, p)),
+        ("GET", ["v1", "invoices", id]) => {
+            get(&store.invoices, "invoice", id).map(|i| i.json(&api.base_url))
+        }
+        ("GET", ["v1", "payment_intents", id]) => {
+            get(&store.payment_intents, "payment_intent", id).map(PaymentIntent::json)
+        }
+        ("GET", ["v1", "events"]) => Ok(list_events(store, p)),
+        ("GET", ["v1", "events", id]) => store
+            .event(id)
+            .map(|e| e.json(store.pending_webhooks(&e.type_)))
+            .ok_or_else(|| ApiError::not_found("event", id)),
+        ("POST", ["v1", "webhook_endpoints"]) => create_endpoint(store, p),
+        ("GET", ["v1", "webhook_endpoints"]) => Ok(store::list(
+            "/v1/webhook_endpoints",
+            store
+                .endpoints
+                .values()
+                .map(|e| (e.created as u64, e.json(false)))
+                .collect(),
+        )),
+        ("GET", ["v1", "webhook_endpoints", id]) => {
+            get(&store.endpoints, "webhook_endpoint", id).map(|e| e.json(false))
+        }
+        ("DELETE", ["v1", "webhook_endpoints", id]) => {
+            get(&store.endpoints, "webhook_endpoint", id)?;
+            store.endpoints.remove(*id);
+            Ok(json!({ "id": id, "object": "webhook_endpoint", "deleted": true }))
+        }
+        ("POST", ["v1", "promotion_codes"]) => create_promotion_code(store, p),
+        ("GET", ["v1", "promotion_codes"]) => Ok(list_promotion_codes(store, p)),
         _ => Err(ApiError::unknown_route(method.as_str(), path)),
     }
 }
@@ -592,6 +635,20 @@ fn create_session(api: &Api, store: &mut Store, p: &Value) -> ApiResult {
         })
         .sum();
 
+    let trial_period_days = match p.get("subscription_data") {
+        Some(data) if mode == "subscription" => {
+            integer(data, "trial_period_days").map_err(|_| {
+                ApiError::invalid_param("subscription_data[trial_period_days]", "Invalid integer")
+            })?
+        }
+        Some(_) => {
+            return Err(ApiError::invalid_param(
+                "subscription_data",
+                "You can only pass `subscription_data` in `subscription` mode.",
+            ))
+        }
+        None => None,
+    };
     let now = store.now();
     let session = Session {
         id: store::new_id("cs_test"),
@@ -623,6 +680,10 @@ fn create_session(api: &Api, store: &mut Store, p: &Value) -> ApiResult {
         created: now,
         expires_at: integer(p, "expires_at")?.unwrap_or(now + SESSION_LIFETIME),
         seq: store.next_seq(),
+        invoice: None,
+        trial_period_days,
+        customer_details: None,
+        awaiting_authentication: false,
     };
     let json = render_session(api, store, &session, p);
     store.sessions.insert(session.id.clone(), session);
@@ -701,4 +762,168 @@ fn expire_session(api: &Api, store: &mut Store, id: &str) -> ApiResult {
     session.status = "expired".into();
     let session = session.clone();
     Ok(session.json(&api.base_url))
+}
+
+fn list_subscriptions(store: &Store, p: &Value) -> Value {
+    let customer = p.get("customer").and_then(Value::as_str);
+    let status = p.get("status").and_then(Value::as_str);
+    let items = store
+        .subscriptions
+        .values()
+        .filter(|s| customer.is_none_or(|c| s.customer == c))
+        .filter(|s| match status {
+            None => s.status != "canceled",
+            Some("all") => true,
+            Some(wanted) => s.status == wanted,
+        })
+        .map(|s| (s.seq, s.json(store)))
+        .collect();
+    store::list("/v1/subscriptions", items)
+}
+
+fn update_subscription(store: &mut Store, id: &str, p: &Value) -> ApiResult {
+    get(&store.subscriptions, "subscription", id)?;
+    let mut result = None;
+    if let Some(cancel) = boolean(p, "cancel_at_period_end")? {
+        result = Some(
+            flows::set_cancel_at_period_end(store, id, cancel)
+                .map_err(|e| ApiError::invalid_param("cancel_at_period_end", e))?,
+        );
+    }
+    let new_price = p
+        .get("items")
+        .and_then(Value::as_array)
+        .and_then(|items| items.first())
+        .and_then(|item| item.get("price"))
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    if let Some(price) = new_price {
+        result = Some(
+            flows::switch_price(store, id, &price)
+                .map_err(|e| ApiError::invalid_param("items[0][price]", e))?,
+        );
+    }
+    match result {
+        Some(json) => Ok(json),
+        None => Ok(store.subscriptions[id].json(store)),
+    }
+}
+
+fn list_invoices(api: &Api, store: &Store, p: &Value) -> Value {
+    let customer = p.get("customer").and_then(Value::as_str);
+    let subscription = p.get("subscription").and_then(Value::as_str);
+    let items = store
+        .invoices
+        .values()
+        .filter(|i| customer.is_none_or(|c| i.customer == c))
+        .filter(|i| subscription.is_none_or(|s| i.subscription.as_deref() == Some(s)))
+        .map(|i| (i.seq, i.json(&api.base_url)))
+        .collect();
+    store::list("/v1/invoices", items)
+}
+
+fn list_events(store: &Store, p: &Value) -> Value {
+    let type_ = p.get("type").and_then(Value::as_str);
+    let items = store
+        .events
+        .iter()
+        .filter(|e| type_.is_none_or(|t| e.type_ == t))
+        .map(|e| (e.seq, e.json(store.pending_webhooks(&e.type_))))
+        .collect();
+    store::list("/v1/events", items)
+}
+
+fn create_endpoint(store: &mut Store, p: &Value) -> ApiResult {
+    let url = absolute_url(p, "url")?;
+    let enabled_events: Vec<String> = p
+        .get("enabled_events")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
+        .filter(|v: &Vec<String>| !v.is_empty())
+        .ok_or_else(|| ApiError::missing("enabled_events"))?;
+    let endpoint = Endpoint {
+        id: store::new_id("we"),
+        url,
+        secret: store::new_id("whsec"),
+        enabled_events,
+        created: store.now(),
+    };
+    let json = endpoint.json(true);
+    store.endpoints.insert(endpoint.id.clone(), endpoint);
+    Ok(json)
+}
+
+fn create_promotion_code(store: &mut Store, p: &Value) -> ApiResult {
+    // The current API nests the coupon under `promotion`; older clients send `coupon`.
+    let coupon = p
+        .get("promotion")
+        .and_then(|pr| pr.get("coupon"))
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .or_else(|| string(p, "coupon"))
+        .ok_or_else(|| ApiError::missing("promotion[coupon]"))?;
+    if !store.coupons.contains_key(&coupon) {
+        return Err(ApiError::no_such_param(
+            "coupon",
+            &coupon,
+            "promotion[coupon]",
+        ));
+    }
+    let code = string(p, "code").unwrap_or_else(|| store::new_id("PROMO").to_uppercase());
+    if store
+        .promotion_codes
+        .values()
+        .any(|c| c.active && c.code.eq_ignore_ascii_case(&code))
+    {
+        return Err(ApiError::invalid_param(
+            "code",
+            "An active promotion code with `code` already exists.",
+        ));
+    }
+    let promo = PromotionCode {
+        id: store::new_id("promo"),
+        code,
+        coupon,
+        active: boolean(p, "active")?.unwrap_or(true),
+        created: store.now(),
+    };
+    let json = promo.json(store);
+    store.promotion_codes.insert(promo.id.clone(), promo);
+    Ok(json)
+}
+
+fn list_promotion_codes(store: &Store, p: &Value) -> Value {
+    let code = p.get("code").and_then(Value::as_str);
+    let items = store
+        .promotion_codes
+        .values()
+        .filter(|c| code.is_none_or(|x| c.code.eq_ignore_ascii_case(x)))
+        .map(|c| (c.created as u64, c.json(store)))
+        .collect();
+    store::list("/v1/promotion_codes", items)
+}
+
+fn create_portal_session(api: &Api, store: &mut Store, p: &Value) -> ApiResult {
+    let customer = required(p, "customer")?;
+    if !store.customers.contains_key(&customer) {
+        return Err(ApiError::no_such_param("customer", &customer, "customer"));
+    }
+    let return_url = match p.get("return_url") {
+        Some(_) => Some(absolute_url(p, "return_url")?),
+        None => None,
+    };
+    let session = PortalSession {
+        id: store::new_id("bps"),
+        customer,
+        return_url,
+        created: store.now(),
+    };
+    let json = session.json(&api.base_url);
+    store.portal_sessions.insert(session.id.clone(), session);
+    Ok(json)
 }

@@ -6,16 +6,21 @@
 
 pub mod api;
 pub mod catalog;
+mod control;
 pub mod error;
+pub mod flows;
 pub mod form;
+pub mod objects;
+pub mod pages;
 pub mod signing;
 pub mod store;
+pub mod webhooks;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use axum::extract::State;
+use axum::extract::{FromRef, State};
 use axum::http::{Method, Uri};
 use axum::response::IntoResponse;
 use axum::routing::{any, get, post};
@@ -27,6 +32,7 @@ use tokio::sync::oneshot;
 use crate::api::Api;
 use crate::error::ApiError;
 use crate::store::Store;
+use crate::webhooks::{Deliverer, RetryPolicy};
 
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -36,6 +42,10 @@ pub struct Options {
     pub catalog: Option<PathBuf>,
     /// Accept only this secret key; by default any `sk_test_…` key is accepted.
     pub secret_key: Option<String>,
+    /// A webhook endpoint to create at start (and after a reset), with its signing secret.
+    pub webhook: Option<(String, String)>,
+    /// How deliveries are retried.
+    pub retry: RetryPolicy,
 }
 
 impl Default for Options {
@@ -44,6 +54,8 @@ impl Default for Options {
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             catalog: None,
             secret_key: None,
+            webhook: None,
+            retry: RetryPolicy::default(),
         }
     }
 }
@@ -78,6 +90,14 @@ pub enum StartError {
 struct AppState {
     api: Api,
     catalog: Option<PathBuf>,
+    webhook: Option<(String, String)>,
+    deliverer: Deliverer,
+}
+
+impl FromRef<AppState> for Api {
+    fn from_ref(state: &AppState) -> Api {
+        state.api.clone()
+    }
 }
 
 /// Starts the emulator on `options.addr` (port 0 picks a free port) and returns at once.
@@ -94,9 +114,8 @@ pub async fn spawn(options: Options) -> Result<Emulator, StartError> {
     })?;
     let base_url = format!("http://{addr}");
     let store = Arc::new(Mutex::new(Store::default()));
-    if let Some(path) = &options.catalog {
-        seed(&store, path)?;
-    }
+    let (tx, events) = tokio::sync::mpsc::unbounded_channel();
+    let deliverer = Deliverer::new(store.clone(), options.retry.clone());
     let state = AppState {
         api: Api {
             store: store.clone(),
@@ -104,10 +123,42 @@ pub async fn spawn(options: Options) -> Result<Emulator, StartError> {
             secret_key: options.secret_key.map(Into::into),
         },
         catalog: options.catalog.clone(),
+        webhook: options.webhook.clone(),
+        deliverer: deliverer.clone(),
     };
+    {
+        let mut s = store.lock().expect("store lock");
+        s.outbox = Some(tx);
+        prepare(&mut s, &state)?;
+    }
+    tokio::spawn(deliverer.run(events));
     let router = Router::new()
         .route("/healthz", get(|| async { "ok" }))
+        .route(
+            "/c/pay/{id}",
+            get(pages::checkout_page).post(pages::checkout_submit),
+        )
+        .route(
+            "/c/3ds/{id}",
+            get(pages::authentication_page).post(pages::authentication_submit),
+        )
+        .route("/p/session/{id}", get(pages::portal_page))
+        .route(
+            "/p/session/{id}/subscriptions/{sub}",
+            post(pages::portal_action),
+        )
+        .route("/i/{id}", get(pages::invoice_page))
+        .route("/_emulator", get(pages::dashboard))
+        .route("/_emulator/deliveries", get(control::deliveries))
         .route("/_emulator/reset", post(reset))
+        .route("/_emulator/advance", post(control::advance))
+        .route(
+            "/_emulator/subscriptions/{id}/fail_next_renewal",
+            post(control::fail_next_renewal),
+        )
+        .route("/_emulator/invoices/{id}/pay", post(control::pay_invoice))
+        .route("/_emulator/events/{id}/resend", post(control::resend))
+        .route("/_emulator/replay", post(control::replay))
         .route("/v1/{*rest}", any(api_entry))
         .fallback(unknown)
         .with_state(state);
@@ -129,12 +180,25 @@ pub async fn spawn(options: Options) -> Result<Emulator, StartError> {
     })
 }
 
-fn seed(store: &Arc<Mutex<Store>>, path: &std::path::Path) -> Result<(), StartError> {
-    let mut store = store.lock().expect("store lock");
-    catalog::seed(&mut store, path).map_err(|message| StartError::Catalog {
-        path: path.display().to_string(),
-        message,
-    })
+/// Seeds the catalog and creates the configured webhook endpoint in an empty store.
+fn prepare(store: &mut Store, state: &AppState) -> Result<(), StartError> {
+    if let Some(path) = &state.catalog {
+        catalog::seed(store, path).map_err(|message| StartError::Catalog {
+            path: path.display().to_string(),
+            message,
+        })?;
+    }
+    if let Some((url, secret)) = &state.webhook {
+        let endpoint = objects::Endpoint {
+            id: store::new_id("we"),
+            url: url.clone(),
+            secret: secret.clone(),
+            enabled_events: vec!["*".into()],
+            created: store.now(),
+        };
+        store.endpoints.insert(endpoint.id.clone(), endpoint);
+    }
+    Ok(())
 }
 
 async fn api_entry(
@@ -149,11 +213,12 @@ async fn api_entry(
 
 /// Forgets every object and seeds the catalog again: a clean Stripe between tests.
 async fn reset(State(state): State<AppState>) -> axum::response::Response {
-    *state.api.store.lock().expect("store lock") = Store::default();
-    if let Some(path) = &state.catalog {
-        if let Err(e) = seed(&state.api.store, path) {
-            return ApiError::invalid_param("catalog", e.to_string()).into_response();
-        }
+    let mut store = state.api.store.lock().expect("store lock");
+    let outbox = store.outbox.take();
+    *store = Store::default();
+    store.outbox = outbox;
+    if let Err(e) = prepare(&mut store, &state) {
+        return ApiError::invalid_param("catalog", e.to_string()).into_response();
     }
     Json(json!({ "reset": true })).into_response()
 }

@@ -18,6 +18,10 @@ fn parse(args: &[String]) -> Result<Options, String> {
     let mut host = "127.0.0.1".to_string();
     let mut port: u16 = 12111;
     let mut options = Options::default();
+    let mut webhook_url = None;
+    let mut webhook_secret = std::env::var("STRIPE_WEBHOOK_SECRET")
+        .ok()
+        .filter(|s| !s.is_empty());
     let mut it = args.iter();
     while let Some(flag) = it.next() {
         let mut value = || {
@@ -34,9 +38,30 @@ fn parse(args: &[String]) -> Result<Options, String> {
             "--host" => host = value()?,
             "--catalog" => options.catalog = Some(PathBuf::from(value()?)),
             "--secret-key" => options.secret_key = Some(value()?),
+            "--webhook-url" => webhook_url = Some(value()?),
+            "--webhook-secret" => webhook_secret = Some(value()?),
+            "--retry-attempts" => {
+                options.retry.max_attempts = value()?
+                    .parse()
+                    .ok()
+                    .filter(|n| *n >= 1)
+                    .ok_or("--retry-attempts takes a number of at least 1")?
+            }
+            "--retry-backoff-ms" => {
+                let ms: u64 = value()?
+                    .parse()
+                    .map_err(|_| "--retry-backoff-ms takes a number")?;
+                options.retry.first_backoff = std::time::Duration::from_millis(ms);
+            }
             other => return Err(format!("unknown argument `{other}`")),
         }
     }
+    options.webhook = match (webhook_url, webhook_secret) {
+        (Some(url), Some(secret)) if secret.starts_with("whsec_") => Some((url, secret)),
+        (Some(_), Some(_)) => return Err("--webhook-secret must start with whsec_".into()),
+        (Some(_), None) => return Err("--webhook-url needs --webhook-secret".into()),
+        (None, _) => None,
+    };
     options.addr = format!("{host}:{port}")
         .parse::<SocketAddr>()
         .map_err(|_| format!("`{host}` is not an IP address"))?;
@@ -71,6 +96,7 @@ async fn main() -> ExitCode {
         }
     };
     println!("stripe-emulator listening on {}", emulator.base_url);
+    println!("dashboard: {}/_emulator", emulator.base_url);
     let _ = tokio::signal::ctrl_c().await;
     ExitCode::SUCCESS
 }

@@ -80,6 +80,20 @@ pub struct Session {
     pub created: i64,
     pub expires_at: i64,
     pub seq: u64,
+    pub invoice: Option<String>,
+    /// `subscription_data[trial_period_days]`.
+    pub trial_period_days: Option<i64>,
+    /// What the buyer typed on the hosted page, once completed.
+    pub customer_details: Option<CustomerDetails>,
+    /// A 3D Secure card is waiting for the buyer's answer.
+    pub awaiting_authentication: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct CustomerDetails {
+    pub email: String,
+    pub name: Option<String>,
+    pub tax_id: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -110,7 +124,18 @@ pub struct Store {
     pub customers: BTreeMap<String, Customer>,
     pub sessions: BTreeMap<String, Session>,
     pub coupons: BTreeMap<String, Coupon>,
+    pub promotion_codes: BTreeMap<String, crate::objects::PromotionCode>,
+    pub subscriptions: BTreeMap<String, crate::objects::Subscription>,
+    pub invoices: BTreeMap<String, crate::objects::Invoice>,
+    pub payment_intents: BTreeMap<String, crate::objects::PaymentIntent>,
+    pub portal_sessions: BTreeMap<String, crate::objects::PortalSession>,
+    pub endpoints: BTreeMap<String, crate::objects::Endpoint>,
+    /// Every event, oldest first.
+    pub events: Vec<crate::objects::Event>,
+    pub deliveries: Vec<crate::objects::Delivery>,
     pub idempotency: HashMap<String, IdempotentReply>,
+    /// New events go here for the webhook worker.
+    pub outbox: Option<tokio::sync::mpsc::UnboundedSender<String>>,
 }
 
 impl Store {
@@ -235,6 +260,13 @@ impl Session {
             "success_url": self.success_url,
             "tax_id_collection": { "enabled": self.tax_id_collection, "required": "never" },
             "ui_mode": "hosted_page",
+            "invoice": self.invoice,
+            "customer_details": self.customer_details.as_ref().map(|d| json!({
+                "email": d.email,
+                "name": d.name,
+                "tax_exempt": "none",
+                "tax_ids": d.tax_id.iter().map(|t| json!({"type": "eu_vat", "value": t})).collect::<Vec<_>>(),
+            })),
             "url": (self.status == "open").then(|| format!("{base_url}/c/pay/{}", self.id)),
         })
     }

@@ -1,0 +1,151 @@
+//! The emulator's own controls, like the Stripe CLI's `trigger` and Stripe's test clocks:
+//! move time, make a renewal fail, pay an invoice, resend or replay events.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::{json, Value};
+
+use crate::error::ApiError;
+use crate::flows;
+use crate::form;
+use crate::webhooks::{Outcome, SeededRng};
+use crate::AppState;
+
+fn params(body: &[u8]) -> Result<Value, ApiError> {
+    form::parse(body).map_err(|e| ApiError::invalid_param("body", e.to_string()))
+}
+
+fn number(p: &Value, key: &str, default: i64) -> Result<i64, ApiError> {
+    match p.get(key).and_then(Value::as_str) {
+        None => Ok(default),
+        Some(raw) => raw
+            .parse()
+            .map_err(|_| ApiError::invalid_param(key, format!("Invalid integer: {raw}"))),
+    }
+}
+
+/// `seconds=` and/or `days=`: renews, ends trials and cancels what falls due meanwhile.
+pub async fn advance(State(state): State<AppState>, body: Bytes) -> Response {
+    let run = || -> Result<Value, ApiError> {
+        let p = params(&body)?;
+        let seconds = number(&p, "seconds", 0)? + number(&p, "days", 0)? * 86_400;
+        if seconds <= 0 {
+            return Err(ApiError::invalid_param(
+                "seconds",
+                "Give seconds= or days= greater than 0.",
+            ));
+        }
+        let mut store = state.api.store.lock().expect("store lock");
+        let before = store.events.len();
+        flows::advance(&mut store, &state.api.base_url, seconds);
+        Ok(json!({
+            "now": store.now(),
+            "events": store.events[before..].iter().map(|e| json!({"id": e.id, "type": e.type_})).collect::<Vec<_>>(),
+        }))
+    };
+    reply(run())
+}
+
+pub async fn fail_next_renewal(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+    let mut store = state.api.store.lock().expect("store lock");
+    reply(
+        flows::fail_next_renewal(&mut store, &id)
+            .map(|()| json!({ "subscription": id, "fail_next_renewal": true }))
+            .map_err(|_| ApiError::not_found("subscription", &id)),
+    )
+}
+
+pub async fn pay_invoice(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+    let mut store = state.api.store.lock().expect("store lock");
+    reply(
+        flows::pay_invoice(&mut store, &state.api.base_url, &id)
+            .map_err(|e| ApiError::invalid_param("invoice", e)),
+    )
+}
+
+/// Delivers one event again to every endpoint, now, and answers with what happened.
+pub async fn resend(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+    if state
+        .api
+        .store
+        .lock()
+        .expect("store lock")
+        .event(&id)
+        .is_none()
+    {
+        return ApiError::not_found("event", &id).into_response();
+    }
+    let outcomes = state.deliverer.deliver_now(&id, None).await;
+    Json(json!({
+        "event": id,
+        "delivered": outcomes.iter().filter(|o| **o == Outcome::Delivered).count(),
+        "gave_up": outcomes.iter().filter(|o| **o == Outcome::GaveUp).count(),
+    }))
+    .into_response()
+}
+
+/// Every event so far, `times` times each, shuffled by `seed`, `concurrency` at a time (to one
+/// endpoint `url`, or to all). The order is the same for the same seed; it is in the answer.
+pub async fn replay(State(state): State<AppState>, body: Bytes) -> Response {
+    let p = match params(&body) {
+        Ok(p) => p,
+        Err(e) => return e.into_response(),
+    };
+    let (times, seed, concurrency) = match (
+        number(&p, "times", 1),
+        number(&p, "seed", 0),
+        number(&p, "concurrency", 1),
+    ) {
+        (Ok(t), Ok(s), Ok(c)) => (t.clamp(1, 100) as usize, s as u64, c.clamp(1, 256) as usize),
+        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return e.into_response(),
+    };
+    let url = p.get("url").and_then(Value::as_str).map(str::to_string);
+    let mut order: Vec<String> = {
+        let store = state.api.store.lock().expect("store lock");
+        store
+            .events
+            .iter()
+            .flat_map(|e| std::iter::repeat_n(e.id.clone(), times))
+            .collect()
+    };
+    SeededRng::new(seed).shuffle(&mut order);
+
+    let limit = Arc::new(tokio::sync::Semaphore::new(concurrency));
+    let mut tasks = Vec::with_capacity(order.len());
+    for id in order.clone() {
+        let permit = limit.clone().acquire_owned().await.expect("semaphore open");
+        let deliverer = state.deliverer.clone();
+        let url = url.clone();
+        tasks.push(tokio::spawn(async move {
+            let outcomes = deliverer.deliver_now(&id, url.as_deref()).await;
+            drop(permit);
+            outcomes
+        }));
+    }
+    let (mut delivered, mut gave_up) = (0, 0);
+    for task in tasks {
+        for outcome in task.await.unwrap_or_default() {
+            match outcome {
+                Outcome::Delivered => delivered += 1,
+                Outcome::GaveUp => gave_up += 1,
+            }
+        }
+    }
+    Json(json!({ "order": order, "delivered": delivered, "gave_up": gave_up })).into_response()
+}
+
+pub async fn deliveries(State(state): State<AppState>) -> Response {
+    let store = state.api.store.lock().expect("store lock");
+    Json(json!({ "deliveries": store.deliveries })).into_response()
+}
+
+fn reply(result: Result<Value, ApiError>) -> Response {
+    match result {
+        Ok(v) => Json(v).into_response(),
+        Err(e) => e.into_response(),
+    }
+}

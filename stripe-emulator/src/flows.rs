@@ -1,0 +1,544 @@
+//! What happens in Stripe when a buyer pays, a period ends or a subscriber changes their plan:
+//! the objects change and the events Stripe sends are emitted, in Stripe's order.
+
+use serde_json::{json, Value};
+
+use crate::objects::{Invoice, InvoiceLine, PaymentIntent, Subscription, SubscriptionItem};
+use crate::store::{self, Customer, CustomerDetails, Store};
+
+const DAY: i64 = 24 * 60 * 60;
+
+/// Stripe sends `trial_will_end` three days before a trial ends.
+const TRIAL_WARNING: i64 = 3 * DAY;
+
+/// How a card answers, by the seed's test card numbers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CardOutcome {
+    Succeeds,
+    Declined,
+    InsufficientFunds,
+    RequiresAuthentication,
+    Incorrect,
+}
+
+pub fn card_outcome(number: &str) -> CardOutcome {
+    let digits: String = number
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != '-')
+        .collect();
+    if digits.len() < 12 || !digits.chars().all(|c| c.is_ascii_digit()) || !luhn(&digits) {
+        return CardOutcome::Incorrect;
+    }
+    match digits.as_str() {
+        "4000000000000002" => CardOutcome::Declined,
+        "4000000000009995" => CardOutcome::InsufficientFunds,
+        "4000002500003155" => CardOutcome::RequiresAuthentication,
+        // 4242… and any other valid number succeed, as Stripe's generic test cards do.
+        _ => CardOutcome::Succeeds,
+    }
+}
+
+fn luhn(digits: &str) -> bool {
+    let sum: u32 = digits
+        .chars()
+        .rev()
+        .filter_map(|c| c.to_digit(10))
+        .enumerate()
+        .map(|(i, d)| {
+            if i % 2 == 1 {
+                let x = d * 2;
+                if x > 9 {
+                    x - 9
+                } else {
+                    x
+                }
+            } else {
+                d
+            }
+        })
+        .sum();
+    sum.is_multiple_of(10)
+}
+
+pub fn interval_seconds(interval: &str, count: i64) -> i64 {
+    let unit = match interval {
+        "day" => DAY,
+        "week" => 7 * DAY,
+        "month" => 30 * DAY,
+        "year" => 365 * DAY,
+        _ => 30 * DAY,
+    };
+    unit * count.max(1)
+}
+
+/// Completes a paid Checkout Session: customer, payment or subscription (with its first
+/// invoice), then `checkout.session.completed`. Returns the URL to send the buyer to.
+pub fn complete_checkout(
+    store: &mut Store,
+    base_url: &str,
+    session_id: &str,
+    details: CustomerDetails,
+) -> Result<String, String> {
+    let session = store
+        .sessions
+        .get(session_id)
+        .cloned()
+        .ok_or("This Checkout Session does not exist.")?;
+    if session.status != "open" {
+        return Err("This Checkout Session is no longer active.".into());
+    }
+    let now = store.now();
+
+    let needs_customer =
+        session.mode == "subscription" || session.customer_creation.as_deref() == Some("always");
+    let customer_id = match &session.customer {
+        Some(id) => Some(id.clone()),
+        None if needs_customer => {
+            let customer = Customer {
+                id: store::new_id("cus"),
+                email: Some(details.email.clone()),
+                name: details.name.clone(),
+                metadata: Default::default(),
+                created: now,
+                seq: store.next_seq(),
+            };
+            let json = customer.json();
+            let id = customer.id.clone();
+            store.customers.insert(id.clone(), customer);
+            store.emit("customer.created", json, None);
+            Some(id)
+        }
+        None => None,
+    };
+
+    let mut updated = session.clone();
+    updated.customer = customer_id.clone();
+    updated.customer_details = Some(details.clone());
+    updated.status = "complete".into();
+    updated.payment_status = "paid".into();
+    updated.awaiting_authentication = false;
+
+    if session.mode == "payment" {
+        let pi = PaymentIntent {
+            id: store::new_id("pi"),
+            amount: session.amount_total,
+            currency: session.currency.clone(),
+            customer: customer_id.clone(),
+            status: "succeeded".into(),
+            setup_future_usage: session.setup_future_usage.clone(),
+            created: now,
+        };
+        let mut created = pi.json();
+        created["status"] = json!("requires_payment_method");
+        created["amount_received"] = json!(0);
+        store.emit("payment_intent.created", created, None);
+        store.emit("payment_intent.succeeded", pi.json(), None);
+        updated.payment_intent = Some(pi.id.clone());
+        store.payment_intents.insert(pi.id.clone(), pi);
+    } else {
+        let customer = customer_id
+            .clone()
+            .ok_or("a subscription needs a customer")?;
+        let items: Vec<SubscriptionItem> = session
+            .line_items
+            .iter()
+            .filter(|li| {
+                store
+                    .prices
+                    .get(&li.price)
+                    .is_some_and(|p| p.recurring.is_some())
+            })
+            .map(|li| SubscriptionItem {
+                id: store::new_id("si"),
+                price: li.price.clone(),
+                quantity: li.quantity,
+                created: now,
+            })
+            .collect();
+        let period = period_of(store, &items);
+        let trial_end = session.trial_period_days.map(|d| now + d * DAY);
+        let sub = Subscription {
+            id: store::new_id("sub"),
+            customer: customer.clone(),
+            status: if trial_end.is_some() {
+                "trialing"
+            } else {
+                "active"
+            }
+            .into(),
+            items,
+            current_period_start: now,
+            current_period_end: trial_end.unwrap_or(now + period),
+            cancel_at_period_end: false,
+            canceled_at: None,
+            ended_at: None,
+            trial_start: trial_end.map(|_| now),
+            trial_end,
+            latest_invoice: None,
+            created: now,
+            seq: store.next_seq(),
+            fail_next_renewal: false,
+            trial_will_end_sent: false,
+        };
+        let sub_id = sub.id.clone();
+        store.subscriptions.insert(sub_id.clone(), sub);
+        let sub_json = store.subscriptions[&sub_id].json(store);
+        store.emit("customer.subscription.created", sub_json, None);
+        let amount = if trial_end.is_some() {
+            0
+        } else {
+            session.amount_total
+        };
+        let invoice_id = bill(
+            store,
+            base_url,
+            &sub_id,
+            "subscription_create",
+            amount,
+            true,
+        );
+        updated.subscription = Some(sub_id);
+        updated.invoice = Some(invoice_id);
+    }
+
+    let success = updated
+        .success_url
+        .replace("{CHECKOUT_SESSION_ID}", &updated.id);
+    let json = updated.json(base_url);
+    store.sessions.insert(updated.id.clone(), updated);
+    store.emit("checkout.session.completed", json, None);
+    Ok(success)
+}
+
+fn period_of(store: &Store, items: &[SubscriptionItem]) -> i64 {
+    items
+        .first()
+        .and_then(|i| store.prices.get(&i.price))
+        .and_then(|p| p.recurring.as_ref())
+        .map(|r| interval_seconds(&r.interval, r.interval_count))
+        .unwrap_or(30 * DAY)
+}
+
+/// Creates, finalises and charges an invoice for a subscription's current period, emitting the
+/// invoice events; `paid == false` leaves it open after a failed attempt.
+fn bill(
+    store: &mut Store,
+    base_url: &str,
+    sub_id: &str,
+    reason: &str,
+    amount: i64,
+    paid: bool,
+) -> String {
+    let now = store.now();
+    let sub = store.subscriptions[sub_id].clone();
+    let email = store
+        .customers
+        .get(&sub.customer)
+        .and_then(|c| c.email.clone());
+    let lines: Vec<InvoiceLine> = sub
+        .items
+        .iter()
+        .filter_map(|item| {
+            let price = store.prices.get(&item.price)?;
+            let name = store
+                .products
+                .get(&price.product)
+                .map(|p| p.name.clone())
+                .unwrap_or_default();
+            Some(InvoiceLine {
+                price: price.id.clone(),
+                description: format!("{} × {name}", item.quantity),
+                amount: if amount == 0 {
+                    0
+                } else {
+                    price.unit_amount * item.quantity
+                },
+                quantity: item.quantity,
+            })
+        })
+        .collect();
+    // What is charged: the checkout's total (after any coupon) or the renewal's sum.
+    let total = amount.max(0);
+    let currency = lines
+        .first()
+        .and_then(|l| store.prices.get(&l.price))
+        .map(|p| p.currency.clone())
+        .unwrap_or_else(|| "usd".into());
+    let seq = store.next_seq();
+    let mut invoice = Invoice {
+        id: store::new_id("in"),
+        number: format!("EMU-{seq:06}"),
+        customer: sub.customer.clone(),
+        customer_email: email,
+        subscription: Some(sub.id.clone()),
+        status: "draft".into(),
+        billing_reason: reason.into(),
+        currency,
+        lines,
+        total,
+        amount_paid: 0,
+        attempt_count: 0,
+        period_start: sub.current_period_start,
+        period_end: sub.current_period_end,
+        created: now,
+        finalized_at: None,
+        paid_at: None,
+        seq,
+    };
+    store.emit("invoice.created", invoice.json(base_url), None);
+    invoice.status = "open".into();
+    invoice.finalized_at = Some(now);
+    store.emit("invoice.finalized", invoice.json(base_url), None);
+    invoice.attempt_count = 1;
+    if paid {
+        invoice.status = "paid".into();
+        invoice.amount_paid = invoice.total;
+        invoice.paid_at = Some(now);
+        store.emit("invoice.paid", invoice.json(base_url), None);
+        store.emit("invoice.payment_succeeded", invoice.json(base_url), None);
+    } else {
+        store.emit("invoice.payment_failed", invoice.json(base_url), None);
+    }
+    let id = invoice.id.clone();
+    store.invoices.insert(id.clone(), invoice);
+    if let Some(s) = store.subscriptions.get_mut(sub_id) {
+        s.latest_invoice = Some(id.clone());
+    }
+    id
+}
+
+/// Applies a change to a subscription and emits `customer.subscription.updated` (or `.deleted`)
+/// with the changed fields' old values, as Stripe does.
+fn change_subscription(
+    store: &mut Store,
+    sub_id: &str,
+    change: impl FnOnce(&mut Subscription, i64) -> Value,
+) -> Result<Value, String> {
+    let now = store.now();
+    let sub = store
+        .subscriptions
+        .get_mut(sub_id)
+        .ok_or_else(|| format!("No such subscription: '{sub_id}'"))?;
+    let previous = change(sub, now);
+    let deleted = sub.status == "canceled";
+    let json = store.subscriptions[sub_id].json(store);
+    let kind = if deleted {
+        "customer.subscription.deleted"
+    } else {
+        "customer.subscription.updated"
+    };
+    store.emit(kind, json.clone(), (!deleted).then_some(previous));
+    Ok(json)
+}
+
+fn ensure_live(store: &Store, sub_id: &str) -> Result<(), String> {
+    match store.subscriptions.get(sub_id) {
+        None => Err(format!("No such subscription: '{sub_id}'")),
+        Some(s) if s.status == "canceled" => Err(
+            "A canceled subscription can only update its cancellation_details and metadata.".into(),
+        ),
+        Some(_) => Ok(()),
+    }
+}
+
+pub fn set_cancel_at_period_end(
+    store: &mut Store,
+    sub_id: &str,
+    cancel: bool,
+) -> Result<Value, String> {
+    ensure_live(store, sub_id)?;
+    change_subscription(store, sub_id, |sub, now| {
+        let previous = json!({
+            "cancel_at_period_end": sub.cancel_at_period_end,
+            "cancel_at": if sub.cancel_at_period_end { Some(sub.current_period_end) } else { None },
+            "canceled_at": sub.canceled_at,
+        });
+        sub.cancel_at_period_end = cancel;
+        sub.canceled_at = cancel.then_some(now);
+        previous
+    })
+}
+
+pub fn cancel_now(store: &mut Store, sub_id: &str) -> Result<Value, String> {
+    ensure_live(store, sub_id)?;
+    change_subscription(store, sub_id, |sub, now| {
+        let previous = json!({ "status": sub.status });
+        sub.status = "canceled".into();
+        sub.canceled_at = Some(now);
+        sub.ended_at = Some(now);
+        previous
+    })
+}
+
+pub fn switch_price(store: &mut Store, sub_id: &str, price_id: &str) -> Result<Value, String> {
+    ensure_live(store, sub_id)?;
+    match store.prices.get(price_id) {
+        Some(p) if p.active && p.recurring.is_some() => {}
+        Some(_) => {
+            return Err(format!(
+                "The price `{price_id}` is not an active recurring price."
+            ))
+        }
+        None => return Err(format!("No such price: '{price_id}'")),
+    }
+    let price_json = store.prices[price_id].json();
+    change_subscription(store, sub_id, |sub, _| {
+        let old_items = sub.items.clone();
+        if let Some(item) = sub.items.first_mut() {
+            item.price = price_id.to_string();
+        }
+        json!({ "items": { "object": "list", "data": old_items.iter().map(|i| json!({"id": i.id, "price": {"id": i.price}})).collect::<Vec<_>>() }, "plan": price_json["id"] })
+    })
+}
+
+/// Marks a subscription's next renewal to fail (the test-clock way to see `past_due`).
+pub fn fail_next_renewal(store: &mut Store, sub_id: &str) -> Result<(), String> {
+    let sub = store
+        .subscriptions
+        .get_mut(sub_id)
+        .ok_or_else(|| format!("No such subscription: '{sub_id}'"))?;
+    sub.fail_next_renewal = true;
+    Ok(())
+}
+
+/// Pays an open invoice (the customer fixed their card); a past-due subscription becomes active.
+pub fn pay_invoice(store: &mut Store, base_url: &str, invoice_id: &str) -> Result<Value, String> {
+    let now = store.now();
+    let invoice = store
+        .invoices
+        .get_mut(invoice_id)
+        .ok_or_else(|| format!("No such invoice: '{invoice_id}'"))?;
+    if invoice.status != "open" {
+        return Err(format!("Invoice is already {}.", invoice.status));
+    }
+    invoice.status = "paid".into();
+    invoice.amount_paid = invoice.total;
+    invoice.attempt_count += 1;
+    invoice.paid_at = Some(now);
+    let json = invoice.json(base_url);
+    let sub_id = invoice.subscription.clone();
+    store.emit("invoice.paid", json.clone(), None);
+    store.emit("invoice.payment_succeeded", json.clone(), None);
+    if let Some(sub_id) = sub_id {
+        if store
+            .subscriptions
+            .get(&sub_id)
+            .is_some_and(|s| s.status == "past_due")
+        {
+            change_subscription(store, &sub_id, |sub, _| {
+                let previous = json!({ "status": sub.status });
+                sub.status = "active".into();
+                previous
+            })?;
+        }
+    }
+    Ok(json)
+}
+
+/// Moves the clock forward and lets every subscription live through it: trial warnings and
+/// ends, renewals (paid, or failed when asked), and cancellations at period end.
+pub fn advance(store: &mut Store, base_url: &str, seconds: i64) {
+    store.clock_offset += seconds.max(0);
+    let now = store.now();
+    let mut ids: Vec<(u64, String)> = store
+        .subscriptions
+        .values()
+        .map(|s| (s.seq, s.id.clone()))
+        .collect();
+    ids.sort();
+    for (_, id) in ids {
+        // A period at a time, so a long jump renews as many times as Stripe would.
+        for _ in 0..1000 {
+            let sub = store.subscriptions[&id].clone();
+            if !matches!(sub.status.as_str(), "active" | "trialing") {
+                break;
+            }
+            if sub.status == "trialing" && !sub.trial_will_end_sent {
+                if let Some(end) = sub.trial_end {
+                    if now >= end - TRIAL_WARNING {
+                        if let Some(s) = store.subscriptions.get_mut(&id) {
+                            s.trial_will_end_sent = true;
+                        }
+                        let json = store.subscriptions[&id].json(store);
+                        store.emit("customer.subscription.trial_will_end", json, None);
+                    }
+                }
+            }
+            if sub.current_period_end > now {
+                break;
+            }
+            if sub.cancel_at_period_end {
+                let _ = change_subscription(store, &id, |s, _| {
+                    let previous = json!({ "status": s.status });
+                    s.status = "canceled".into();
+                    s.ended_at = Some(s.current_period_end);
+                    previous
+                });
+                break;
+            }
+            renew(store, base_url, &id);
+        }
+    }
+}
+
+fn renew(store: &mut Store, base_url: &str, sub_id: &str) {
+    let sub = store.subscriptions[sub_id].clone();
+    let period = period_of(store, &sub.items);
+    let amount: i64 = sub
+        .items
+        .iter()
+        .filter_map(|i| {
+            store
+                .prices
+                .get(&i.price)
+                .map(|p| p.unit_amount * i.quantity)
+        })
+        .sum();
+    {
+        let s = store.subscriptions.get_mut(sub_id).expect("exists");
+        s.current_period_start = sub.current_period_end;
+        s.current_period_end = sub.current_period_end + period;
+    }
+    let fails = sub.fail_next_renewal;
+    bill(
+        store,
+        base_url,
+        sub_id,
+        "subscription_cycle",
+        amount,
+        !fails,
+    );
+    let _ = change_subscription(store, sub_id, |s, _| {
+        let previous = json!({
+            "status": sub.status,
+            "items": { "object": "list", "data": [{ "current_period_start": sub.current_period_start, "current_period_end": sub.current_period_end }] },
+        });
+        s.fail_next_renewal = false;
+        s.status = if fails { "past_due" } else { "active" }.into();
+        if sub.status == "trialing" {
+            s.trial_end = Some(sub.current_period_end);
+        }
+        previous
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_seeds_test_cards_have_stripes_outcomes() {
+        assert_eq!(card_outcome("4242 4242 4242 4242"), CardOutcome::Succeeds);
+        assert_eq!(card_outcome("4000 0000 0000 0002"), CardOutcome::Declined);
+        assert_eq!(
+            card_outcome("4000 0025 0000 3155"),
+            CardOutcome::RequiresAuthentication
+        );
+        assert_eq!(
+            card_outcome("4000 0000 0000 9995"),
+            CardOutcome::InsufficientFunds
+        );
+        assert_eq!(card_outcome("4242 4242 4242 4241"), CardOutcome::Incorrect);
+        assert_eq!(card_outcome("abcd"), CardOutcome::Incorrect);
+    }
+}
