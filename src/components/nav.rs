@@ -4,13 +4,16 @@ use std::sync::Arc;
 
 use leptos::prelude::*;
 
+use crate::model::billing::BillingMode;
 use crate::model::catalog::Catalog;
 
 #[component]
 pub fn Nav() -> impl IntoView {
     let catalog = expect_context::<Arc<Catalog>>();
+    let badge = use_context::<BillingMode>().and_then(BillingMode::badge);
     view! {
         <header class="site-header">
+            {badge.map(|text| view! { <p class="test-mode" role="status">{text}</p> })}
             <a class="skip-link" href="#main">"Skip to content"</a>
             <nav aria-label="Main">
                 <a class="brand" href="/">{catalog.product.name.clone()}</a>

@@ -10,12 +10,15 @@ use leptos::config::{Env, LeptosOptions};
 use url::Url;
 
 use super::secret::Secret;
+use crate::model::billing::BillingMode;
 
 /// The development file the seed names; real environment variables win over it.
 pub const ENV_FILE: &str = ".env.local";
 
 const DEFAULT_DATABASE_URL: &str = "sqlite://data/landing.db";
 const DEFAULT_STRIPE_API_BASE: &str = "https://api.stripe.com";
+/// The same, as `Url` prints it.
+const DEFAULT_STRIPE_API_BASE_URL: &str = "https://api.stripe.com/";
 const DEFAULT_LOG_FILTER: &str = "info,sqlx=warn";
 const MIN_JWT_SECRET_LEN: usize = 32;
 
@@ -87,6 +90,18 @@ fn bad(var: &'static str, problem: impl Into<String>) -> ConfigError {
 }
 
 impl Config {
+    /// Which Stripe this configuration talks to.
+    pub fn billing_mode(&self) -> BillingMode {
+        match &self.stripe_secret_key {
+            None => BillingMode::Off,
+            Some(key) if key.mode == KeyMode::Live => BillingMode::Live,
+            Some(_) if self.stripe_api_base.as_str() != DEFAULT_STRIPE_API_BASE_URL => {
+                BillingMode::Emulated
+            }
+            Some(_) => BillingMode::Test,
+        }
+    }
+
     /// The process environment over `.env.local` (when that file exists).
     pub fn from_env() -> Result<Self, ConfigError> {
         let file = read_env_file(ENV_FILE)?;
@@ -454,6 +469,20 @@ mod tests {
         let c = parse(&[("LEPTOS_SITE_ADDR", "0.0.0.0:8080"), ("LEPTOS_ENV", "PROD")]).unwrap();
         assert_eq!(c.site_url.origin(), "http://localhost:8080");
         assert_eq!(c.leptos.env, Env::PROD);
+    }
+
+    #[test]
+    fn the_billing_mode_follows_the_key_and_the_api_base() {
+        assert_eq!(parse(&[]).unwrap().billing_mode(), BillingMode::Off);
+        let key = ("STRIPE_SECRET_KEY", "sk_test_51Abc123xyz");
+        assert_eq!(parse(&[key]).unwrap().billing_mode(), BillingMode::Test);
+        let local = ("STRIPE_API_BASE", "http://127.0.0.1:12111");
+        assert_eq!(
+            parse(&[key, local]).unwrap().billing_mode(),
+            BillingMode::Emulated
+        );
+        let live = ("STRIPE_SECRET_KEY", "sk_live_51Abc123xyz");
+        assert_eq!(parse(&[live]).unwrap().billing_mode(), BillingMode::Live);
     }
 
     #[test]

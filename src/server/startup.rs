@@ -63,6 +63,7 @@ pub fn build_router(state: AppState) -> Router {
         let state = state.clone();
         move || {
             provide_context(state.catalog.clone());
+            provide_context(state.config.billing_mode());
             provide_context(state.clone());
         }
     };

@@ -2,7 +2,7 @@
 
 use landing::model::catalog::{Billing, Interval};
 
-use crate::support::{on_both_databases, TestApp};
+use crate::support::{on_both_databases, Backend, TestApp};
 
 on_both_databases!(
     home_says_what_the_product_is_and_links_to_pricing,
@@ -89,4 +89,25 @@ fn escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
+}
+
+#[tokio::test]
+async fn the_header_marks_an_emulated_stripe_as_test_mode() {
+    let app = TestApp::spawn_with(
+        Backend::Sqlite,
+        &[
+            ("STRIPE_SECRET_KEY", "sk_test_emulator_local"),
+            ("STRIPE_API_BASE", "http://127.0.0.1:12111"),
+        ],
+    )
+    .await;
+    let (_, html) = app.get_text("/pricing").await;
+    assert!(html.contains("Test mode — emulated Stripe"), "{html}");
+}
+
+#[tokio::test]
+async fn with_billing_off_the_header_shows_no_test_badge() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let (_, html) = app.get_text("/").await;
+    assert!(!html.contains("Test mode"));
 }

@@ -145,10 +145,18 @@ pub struct TestApp {
 
 impl TestApp {
     pub async fn spawn(backend: Backend) -> Self {
+        Self::spawn_with(backend, &[]).await
+    }
+
+    /// Starts the app with some variables set on top of the test defaults.
+    pub async fn spawn_with(backend: Backend, overrides: &[(&str, &str)]) -> Self {
         let database = TestDatabase::create(backend).await;
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
         let base = format!("http://{}", listener.local_addr().unwrap());
-        let env = base_env(&database.url(), &base);
+        let mut env = base_env(&database.url(), &base);
+        for (k, v) in overrides {
+            env.insert((*k).to_string(), (*v).to_string());
+        }
         let config = Config::from_lookup(|k| env.get(k).cloned()).expect("test config");
         let state = startup::build_state(config).await.expect("app starts");
         let (tx, rx) = oneshot::channel::<()>();
