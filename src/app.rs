@@ -8,7 +8,12 @@ use leptos_router::{
 };
 
 use crate::components::nav::{Footer, Nav};
-use crate::pages::{home::HomePage, not_found::NotFound, pricing::PricingPage};
+use crate::pages::{
+    account::{SignInPage, SignUpPage},
+    home::HomePage,
+    not_found::NotFound,
+    pricing::PricingPage,
+};
 
 /// The document around every page. Rendered on the server only.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -41,6 +46,8 @@ pub fn App() -> impl IntoView {
                 <Routes fallback=NotFound>
                     <Route path=StaticSegment("") view=HomePage/>
                     <Route path=StaticSegment("pricing") view=PricingPage/>
+                    <Route path=StaticSegment("sign-in") view=SignInPage/>
+                    <Route path=StaticSegment("sign-up") view=SignUpPage/>
                 </Routes>
             </main>
             <Footer/>

@@ -3,6 +3,7 @@
 //! One compile boundary: everything under [`server`] exists only in the `ssr` build; the rest is
 //! shared by the server and the browser (`hydrate`, islands only).
 
+pub mod api;
 pub mod app;
 pub mod components;
 pub mod model;

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use leptos::prelude::*;
 
+use crate::model::auth::CurrentUser;
 use crate::model::billing::BillingMode;
 use crate::model::catalog::Catalog;
 
@@ -11,6 +12,7 @@ use crate::model::catalog::Catalog;
 pub fn Nav() -> impl IntoView {
     let catalog = expect_context::<Arc<Catalog>>();
     let badge = use_context::<BillingMode>().and_then(BillingMode::badge);
+    let me = use_context::<CurrentUser>().and_then(|c| c.0);
     view! {
         <header class="site-header">
             {badge.map(|text| view! { <p class="test-mode" role="status">{text}</p> })}
@@ -19,6 +21,26 @@ pub fn Nav() -> impl IntoView {
                 <a class="brand" href="/">{catalog.product.name.clone()}</a>
                 <ul>
                     <li><a href="/pricing">"Pricing"</a></li>
+                    {match me {
+                        Some(me) => {
+                            view! {
+                                <li class="who">"Signed in as " <strong>{me.email}</strong></li>
+                                <li>
+                                    <form method="post" action="/api/auth/sign_out">
+                                        <button class="link" type="submit">"Sign out"</button>
+                                    </form>
+                                </li>
+                            }
+                                .into_any()
+                        }
+                        None => {
+                            view! {
+                                <li><a href="/sign-in">"Sign in"</a></li>
+                                <li><a class="button primary small" href="/sign-up">"Sign up"</a></li>
+                            }
+                                .into_any()
+                        }
+                    }}
                 </ul>
             </nav>
         </header>

@@ -1,4 +1,6 @@
 //! Wire types shared by the server and the browser builds.
 
+pub mod auth;
 pub mod billing;
 pub mod catalog;
+pub mod error;

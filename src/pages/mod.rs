@@ -1,5 +1,6 @@
 //! One module per route.
 
+pub mod account;
 pub mod home;
 pub mod not_found;
 pub mod pricing;

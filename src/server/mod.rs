@@ -1,9 +1,11 @@
 //! Everything that runs only on the server: configuration, storage, billing, HTTP wiring.
 
+pub mod auth;
 pub mod billing;
 pub mod cli;
 pub mod config;
 pub mod db;
+pub mod error;
 pub mod secret;
 pub mod startup;
 pub mod state;

@@ -6,10 +6,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::extract::State;
+use axum::http::request::Parts;
 use axum::http::StatusCode;
+use axum::middleware;
 use axum::routing::get;
 use axum::Router;
-use leptos::prelude::provide_context;
+use leptos::prelude::{provide_context, use_context};
 use leptos_axum::{
     file_and_error_handler_with_context, generate_route_list_with_exclusions_and_ssg_and_context,
     LeptosRoutes,
@@ -19,11 +21,14 @@ use tower_http::compression::CompressionLayer;
 use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
+use super::auth::limits::AuthLimits;
+use super::auth::session::{me_from_headers, refresh_session, same_origin, AuthUser};
 use super::billing::catalog::{self, CatalogError};
 use super::config::Config;
 use super::db::Db;
 use super::state::AppState;
 use crate::app::{shell, App};
+use crate::model::auth::{CurrentUser, Me};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -53,6 +58,7 @@ pub async fn build_state(config: Config) -> Result<AppState, StartupError> {
         db,
         leptos_options: config.leptos.clone(),
         catalog: Arc::new(catalog),
+        limits: Arc::new(AuthLimits::default()),
         config: Arc::new(config),
     })
 }
@@ -64,6 +70,11 @@ pub fn build_router(state: AppState) -> Router {
         move || {
             provide_context(state.catalog.clone());
             provide_context(state.config.billing_mode());
+            // Who is signed in, for the header: from the request's cookie (absent while the
+            // route list is generated, when there is no request).
+            let me =
+                use_context::<Parts>().and_then(|parts| me_from_headers(&state, &parts.headers));
+            provide_context(CurrentUser(me));
             provide_context(state.clone());
         }
     };
@@ -74,12 +85,18 @@ pub fn build_router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/api/me", get(me))
         .leptos_routes_with_context(&state, routes, context.clone(), move || {
             shell(options.clone())
         })
         .fallback(file_and_error_handler_with_context::<AppState, _>(
             context, shell,
         ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            refresh_session,
+        ))
+        .layer(middleware::from_fn_with_state(state.clone(), same_origin))
         .layer(CompressionLayer::new())
         .layer(
             TraceLayer::new_for_http()
@@ -87,6 +104,15 @@ pub fn build_router(state: AppState) -> Router {
                 .on_response(DefaultOnResponse::new().level(Level::INFO)),
         )
         .with_state(state)
+}
+
+/// Who the session token belongs to: the smallest use of the `AuthUser` extractor, for API
+/// clients checking a token.
+async fn me(user: AuthUser) -> axum::Json<Me> {
+    axum::Json(Me {
+        id: user.id.to_string(),
+        email: user.email,
+    })
 }
 
 /// The process is alive.
@@ -115,9 +141,13 @@ pub async fn serve(
     router: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router.into_make_service())
-        .with_graceful_shutdown(shutdown)
-        .await
+    // The peer address feeds the per-client rate limits.
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }
 
 /// The production path: listen on `LEPTOS_SITE_ADDR`, stop cleanly on Ctrl-C or SIGTERM.

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
 
+use super::auth::limits::AuthLimits;
 use super::config::Config;
 use super::db::Db;
 use crate::model::catalog::Catalog;
@@ -15,6 +16,7 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub catalog: Arc<Catalog>,
     pub leptos_options: LeptosOptions,
+    pub limits: Arc<AuthLimits>,
 }
 
 impl FromRef<AppState> for LeptosOptions {

@@ -99,13 +99,15 @@ async fn the_binary_serves_on_postgres_and_stops_cleanly_on_sigterm() {
     serves_and_stops(Backend::Postgres).await;
 }
 
-async fn serves_and_stops(backend: Backend) {
-    let database = TestDatabase::create(backend).await;
-    let dir = tempfile::tempdir().unwrap();
-    let url = database.url();
-    let mut child = landing(&env_with(&[("DATABASE_URL", &url)]), dir.path())
-        .spawn()
-        .unwrap();
+/// A running `landing` binary, its address, and its output lines still to read.
+struct Running {
+    child: tokio::process::Child,
+    lines: tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
+    addr: String,
+}
+
+async fn start(env: &[(String, String)], dir: &std::path::Path) -> Running {
+    let mut child = landing(env, dir).spawn().unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let addr = tokio::time::timeout(Duration::from_secs(30), async {
         while let Some(line) = lines.next_line().await.unwrap() {
@@ -117,33 +119,112 @@ async fn serves_and_stops(backend: Backend) {
     })
     .await
     .expect("the binary listens within 30 s");
+    Running { child, lines, addr }
+}
 
+impl Running {
+    /// SIGTERM, then everything it printed after start-up; asserts a clean exit.
+    async fn stop(mut self) -> String {
+        let pid = self.child.id().unwrap().to_string();
+        let killed = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        let status = tokio::time::timeout(Duration::from_secs(10), self.child.wait())
+            .await
+            .expect("stops within 10 s of SIGTERM")
+            .unwrap();
+        assert!(status.success(), "graceful shutdown exits 0, got {status}");
+        let mut rest = String::new();
+        while let Some(line) = self.lines.next_line().await.unwrap() {
+            rest.push_str(&line);
+            rest.push('\n');
+        }
+        if let Some(mut stderr) = self.child.stderr.take() {
+            use tokio::io::AsyncReadExt;
+            stderr.read_to_string(&mut rest).await.unwrap();
+        }
+        rest
+    }
+}
+
+async fn serves_and_stops(backend: Backend) {
+    let database = TestDatabase::create(backend).await;
+    let dir = tempfile::tempdir().unwrap();
+    let url = database.url();
+    let running = start(&env_with(&[("DATABASE_URL", &url)]), dir.path()).await;
     let client = reqwest::Client::new();
     for path in ["/healthz", "/readyz", "/pricing"] {
         let res = client
-            .get(format!("http://{addr}{path}"))
+            .get(format!("http://{}{path}", running.addr))
             .send()
             .await
             .unwrap();
         assert_eq!(res.status(), 200, "{path}");
     }
+    let log = running.stop().await;
+    assert!(log.contains("SIGTERM received"), "{log}");
     // The log names requests but never the database URL (it may carry a password).
-    let pid = child.id().unwrap().to_string();
-    let killed = std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
+    assert!(!log.contains(&url), "the database URL leaked into the log");
+}
+
+#[tokio::test]
+async fn a_sign_up_and_sign_in_leave_no_password_token_or_secret_in_the_logs() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}/landing.db", dir.path().display());
+    let running = start(
+        &env_with(&[("DATABASE_URL", &db), ("RUST_LOG", "debug")]),
+        dir.path(),
+    )
+    .await;
+    let base = format!("http://{}", running.addr);
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
         .unwrap();
-    assert!(killed.success());
-    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
-        .await
-        .expect("stops within 10 s of SIGTERM")
-        .unwrap();
-    assert!(status.success(), "graceful shutdown exits 0, got {status}");
-    let mut rest = String::new();
-    while let Some(line) = lines.next_line().await.unwrap() {
-        rest.push_str(&line);
-        rest.push('\n');
+    let password = "hunter2-correct-horse";
+    let mut tokens = Vec::new();
+    for path in ["/api/auth/sign_up", "/api/auth/sign_in"] {
+        let res = client
+            .post(format!("{base}{path}"))
+            // The configured SITE_URL (env_with), which is what the origin check compares with.
+            .header("origin", "http://127.0.0.1:3000")
+            .header("accept", "text/html")
+            .form(&[("email", "ada@example.com"), ("password", password)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 302, "{path}");
+        let cookie = res.headers()["set-cookie"].to_str().unwrap().to_string();
+        tokens.push(
+            cookie
+                .split(';')
+                .next()
+                .unwrap()
+                .trim_start_matches("landing_session=")
+                .to_string(),
+        );
     }
-    assert!(rest.contains("SIGTERM received"), "{rest}");
-    assert!(!rest.contains(&url), "the database URL leaked into the log");
+    let res = client
+        .get(format!("{base}/api/me"))
+        .header("authorization", format!("Bearer {}", tokens[1]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let log = running.stop().await;
+    assert!(
+        log.contains("/api/auth/sign_in"),
+        "the requests are logged: {log}"
+    );
+    assert!(!log.contains(password), "the password leaked");
+    assert!(
+        !log.contains(crate::support::JWT_SECRET),
+        "the JWT secret leaked"
+    );
+    for token in &tokens {
+        assert!(!log.contains(token.as_str()), "a session token leaked");
+    }
+    assert!(!log.contains("$argon2"), "a password hash leaked");
 }

@@ -2,6 +2,7 @@
 
 mod support;
 
+mod auth;
 mod binary;
 mod health;
 mod pages;

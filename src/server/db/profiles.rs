@@ -44,6 +44,45 @@ pub async fn insert(
     })
 }
 
+/// Creates the profile of an identity that already has an id (a Supabase user's `sub`).
+pub async fn insert_with_id(db: &Db, id: DbUuid, email: &str) -> Result<ProfileRow, DbError> {
+    let result = on_pool!(db, pool => {
+        sqlx::query_as::<_, ProfileRow>(
+            "INSERT INTO profiles (id, email) VALUES ($1, $2) \
+             ON CONFLICT (id) DO UPDATE SET email = profiles.email \
+             RETURNING id, email, password_hash, created_at",
+        )
+        .bind(id)
+        .bind(email)
+        .fetch_one(pool)
+        .await
+    });
+    // Two first requests of the same new user may race: the id conflict is absorbed above, so
+    // the email index is the only unique one left to violate.
+    result.map_err(|e| {
+        if violates_unique(&e, EMAIL_UNIQUE) {
+            DbError::EmailTaken
+        } else {
+            DbError::Sqlx(e)
+        }
+    })
+}
+
+/// Gives a password to a profile that had none (made by a signed-out checkout).
+/// False when it already had one (another sign-up got there first).
+pub async fn set_password_hash(db: &Db, id: DbUuid, hash: &str) -> Result<bool, DbError> {
+    let updated = on_pool!(db, pool => {
+        sqlx::query("UPDATE profiles SET password_hash = $1, updated_at = $2 WHERE id = $3 AND password_hash IS NULL")
+            .bind(hash)
+            .bind(chrono::Utc::now())
+            .bind(id)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected() == 1)
+    })?;
+    Ok(updated)
+}
+
 pub async fn find_by_email(db: &Db, email: &str) -> Result<Option<ProfileRow>, DbError> {
     let row = on_pool!(db, pool => {
         sqlx::query_as::<_, ProfileRow>(

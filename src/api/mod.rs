@@ -1,0 +1,3 @@
+//! Server functions, by feature: thin adapters into `server::…` with stable URLs under `/api`.
+
+pub mod auth;

@@ -1,0 +1,76 @@
+//! Accounts as the pages see them.
+
+use serde::{Deserialize, Serialize};
+
+/// The signed-in person.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Me {
+    pub id: String,
+    pub email: String,
+}
+
+/// The signed-in person for this request, if any (provided as context to every render).
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct CurrentUser(pub Option<Me>);
+
+/// Why a sign-in or sign-up form was sent back, carried in the redirect's `?error=` so the page
+/// can say it without JavaScript.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FormProblem {
+    InvalidEmail,
+    WeakPassword,
+    EmailTaken,
+    WrongCredentials,
+    RateLimited,
+    CrossSite,
+    Internal,
+}
+
+impl FormProblem {
+    pub const ALL: [FormProblem; 7] = [
+        FormProblem::InvalidEmail,
+        FormProblem::WeakPassword,
+        FormProblem::EmailTaken,
+        FormProblem::WrongCredentials,
+        FormProblem::RateLimited,
+        FormProblem::CrossSite,
+        FormProblem::Internal,
+    ];
+
+    pub fn code(self) -> &'static str {
+        match self {
+            FormProblem::InvalidEmail => "invalid_email",
+            FormProblem::WeakPassword => "weak_password",
+            FormProblem::EmailTaken => "email_taken",
+            FormProblem::WrongCredentials => "wrong_credentials",
+            FormProblem::RateLimited => "rate_limited",
+            FormProblem::CrossSite => "cross_site",
+            FormProblem::Internal => "internal",
+        }
+    }
+
+    pub fn from_code(code: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|p| p.code() == code)
+    }
+
+    pub fn message(self) -> &'static str {
+        match self {
+            FormProblem::InvalidEmail => "Enter a valid email address, like name@example.com.",
+            FormProblem::WeakPassword => {
+                "Choose a stronger password: at least 10 characters, not your email, not a common password."
+            }
+            FormProblem::EmailTaken => {
+                "An account with this email already exists. Sign in instead."
+            }
+            // Never says which of the two was wrong: that would tell who has an account.
+            FormProblem::WrongCredentials => "The email or password is incorrect.",
+            FormProblem::RateLimited => {
+                "Too many attempts. Wait a few minutes, then try again."
+            }
+            FormProblem::CrossSite => "This form was sent from another site and was refused.",
+            FormProblem::Internal => {
+                "Something went wrong on our side. Nothing was changed; please try again."
+            }
+        }
+    }
+}

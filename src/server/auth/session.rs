@@ -1,0 +1,252 @@
+//! Who is asking: the session token from the `Authorization: Bearer` header (API clients) or the
+//! HttpOnly cookie (browsers), the extractors that server functions and axum routes share, and
+//! the two middlewares around every request (same-origin check, token refresh).
+
+use axum::extract::{FromRef, FromRequestParts, Request, State};
+use axum::http::header::{AUTHORIZATION, COOKIE, ORIGIN, REFERER, SET_COOKIE};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+
+use super::jwt::{self, TokenError};
+use crate::model::auth::Me;
+use crate::model::error::AppError;
+use crate::server::db::{profiles, DbError, DbUuid};
+use crate::server::error::ServerError;
+use crate::server::state::AppState;
+
+pub const COOKIE_NAME: &str = "landing_session";
+
+/// The Stripe webhook is authenticated by its signature, not by origin.
+const ORIGIN_EXEMPT: &[&str] = &["/api/stripe/webhook"];
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuthUser {
+    pub id: DbUuid,
+    pub email: String,
+}
+
+/// A signed-in user, or nobody; a bad Bearer token is still refused.
+#[derive(Clone, Debug)]
+pub struct MaybeAuthUser(pub Option<AuthUser>);
+
+/// A refusal in the seed's JSON shape: `{"error": "…"}` with the status.
+#[derive(Debug)]
+pub struct AuthRejection(pub AppError);
+
+impl IntoResponse for AuthRejection {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.0.status()).unwrap_or(StatusCode::UNAUTHORIZED);
+        (status, Json(json!({ "error": self.0.to_string() }))).into_response()
+    }
+}
+
+enum Presented {
+    Bearer(String),
+    Cookie(String),
+}
+
+fn cookie_token(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == COOKIE_NAME)
+        .map(|(_, value)| value.to_string())
+        .filter(|v| !v.is_empty())
+}
+
+fn presented(headers: &HeaderMap) -> Option<Presented> {
+    if let Some(auth) = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()) {
+        let token = auth
+            .strip_prefix("Bearer ")
+            .or_else(|| auth.strip_prefix("bearer "))
+            .unwrap_or("")
+            .trim();
+        return Some(Presented::Bearer(token.to_string()));
+    }
+    cookie_token(headers).map(Presented::Cookie)
+}
+
+/// Resolves the request's identity. A cookie that no longer verifies (expired, old secret) means
+/// signed out; a bad Bearer token is an error the client must see.
+pub async fn authenticate(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<Option<AuthUser>, AuthRejection> {
+    let (token, is_bearer) = match presented(headers) {
+        None => return Ok(None),
+        Some(Presented::Bearer(t)) => (t, true),
+        Some(Presented::Cookie(t)) => (t, false),
+    };
+    let (claims, id) = match jwt::verify(&state.config.auth_jwt_secret, &token) {
+        Ok(v) => v,
+        Err(e) if is_bearer => return Err(reject(e)),
+        Err(_) => return Ok(None),
+    };
+    let profile = profiles::find_by_id(&state.db, id)
+        .await
+        .map_err(internal)?;
+    let profile = match profile {
+        Some(p) => p,
+        None => {
+            // First sight of a Supabase user: their profile is made from the token's claims.
+            let email = claims
+                .email
+                .as_deref()
+                .and_then(|e| super::email::Email::parse(e).ok())
+                .ok_or_else(|| {
+                    AuthRejection(AppError::Unauthorized(
+                        "The session token carries no valid email.".into(),
+                    ))
+                })?;
+            match profiles::insert_with_id(&state.db, id, email.as_str()).await {
+                Ok(p) => p,
+                Err(DbError::EmailTaken) => {
+                    return Err(AuthRejection(AppError::Unauthorized(
+                        "Another account already uses this token's email.".into(),
+                    )))
+                }
+                Err(e) => return Err(internal(e)),
+            }
+        }
+    };
+    Ok(Some(AuthUser {
+        id: profile.id,
+        email: profile.email,
+    }))
+}
+
+fn reject(e: TokenError) -> AuthRejection {
+    AuthRejection(AppError::Unauthorized(format!("Not signed in: {e}.")))
+}
+
+fn internal(e: DbError) -> AuthRejection {
+    ServerError::db("authenticate a request", e).log();
+    AuthRejection(AppError::Internal)
+}
+
+impl<S> FromRequestParts<S> for MaybeAuthUser
+where
+    AppState: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = AuthRejection;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let state = AppState::from_ref(state);
+        authenticate(&state, &parts.headers)
+            .await
+            .map(MaybeAuthUser)
+    }
+}
+
+impl<S> FromRequestParts<S> for AuthUser
+where
+    AppState: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = AuthRejection;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let MaybeAuthUser(user) = MaybeAuthUser::from_request_parts(parts, state).await?;
+        // The seed's words for this case.
+        user.ok_or_else(|| AuthRejection(AppError::Unauthorized("Not signed in".into())))
+    }
+}
+
+/// The identity shown in page headers: from the cookie's claims alone, no database round trip.
+pub fn me_from_headers(state: &AppState, headers: &HeaderMap) -> Option<Me> {
+    let token = cookie_token(headers)?;
+    let (claims, id) = jwt::verify(&state.config.auth_jwt_secret, &token).ok()?;
+    Some(Me {
+        id: id.to_string(),
+        email: claims.email?,
+    })
+}
+
+/// `Set-Cookie` for a session token: HttpOnly, SameSite=Lax, Secure when the site is https.
+pub fn session_cookie(token: &str, secure: bool) -> HeaderValue {
+    let value = format!(
+        "{COOKIE_NAME}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{}",
+        jwt::LIFETIME,
+        if secure { "; Secure" } else { "" }
+    );
+    HeaderValue::from_str(&value).expect("a JWT is a valid header value")
+}
+
+pub fn clear_cookie(secure: bool) -> HeaderValue {
+    let value = format!(
+        "{COOKIE_NAME}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{}",
+        if secure { "; Secure" } else { "" }
+    );
+    HeaderValue::from_str(&value).expect("static header value")
+}
+
+/// Re-issues the cookie's token once half its life is spent, so active people stay signed in
+/// while a stolen token still dies within a day.
+pub async fn refresh_session(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let renewal = cookie_token(request.headers())
+        .and_then(|t| jwt::verify(&state.config.auth_jwt_secret, &t).ok())
+        .filter(|(claims, _)| claims.exp - jwt::now() < jwt::LIFETIME / 2)
+        .and_then(|(claims, id)| {
+            Some(jwt::issue(
+                &state.config.auth_jwt_secret,
+                id,
+                &claims.email?,
+                jwt::now(),
+            ))
+        });
+    let mut response = next.run(request).await;
+    // A response that sets the cookie itself (sign-in, sign-out) wins.
+    if let Some(token) = renewal {
+        if !response.headers().contains_key(SET_COOKIE) {
+            response.headers_mut().append(
+                SET_COOKIE,
+                session_cookie(&token, state.config.site_url.is_https()),
+            );
+        }
+    }
+    response
+}
+
+/// State-changing requests from a browser must come from our own origin (CSRF). A request with
+/// a foreign `Origin` is refused; one with no `Origin` that carries our cookie must show a
+/// same-origin `Referer`. Clients without cookies (API calls with Bearer tokens, curl) pass.
+pub async fn same_origin(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let safe = matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS
+    );
+    if safe || ORIGIN_EXEMPT.contains(&request.uri().path()) {
+        return next.run(request).await;
+    }
+    let site = state.config.site_url.origin();
+    let headers = request.headers();
+    let allowed = match headers.get(ORIGIN).and_then(|v| v.to_str().ok()) {
+        Some(origin) => origin == site,
+        None if cookie_token(headers).is_some() => headers
+            .get(REFERER)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|r| r == site || r.starts_with(&format!("{site}/"))),
+        None => true,
+    };
+    if allowed {
+        next.run(request).await
+    } else {
+        tracing::warn!(path = %request.uri().path(), "cross-site request refused");
+        AuthRejection(AppError::Forbidden(
+            "Cross-site request refused: it must come from this site's own pages.".into(),
+        ))
+        .into_response()
+    }
+}
