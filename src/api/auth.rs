@@ -3,6 +3,7 @@
 
 use leptos::prelude::*;
 
+use crate::model::auth::Me;
 use crate::model::error::AppError;
 
 #[server(prefix = "/api", endpoint = "auth/sign_up")]
@@ -18,4 +19,10 @@ pub async fn sign_in(email: String, password: String) -> Result<(), AppError> {
 #[server(prefix = "/api", endpoint = "auth/sign_out")]
 pub async fn sign_out() -> Result<(), AppError> {
     crate::server::auth::forms::sign_out().await
+}
+
+/// Who is signed in (cookie or Bearer token), or nobody.
+#[server(prefix = "/api", endpoint = "auth/me")]
+pub async fn current_user() -> Result<Option<Me>, AppError> {
+    crate::server::auth::forms::current_user().await
 }

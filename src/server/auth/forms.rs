@@ -38,6 +38,18 @@ pub async fn sign_out() -> Result<(), AppError> {
     Ok(())
 }
 
+pub async fn current_user() -> Result<Option<Me>, AppError> {
+    let state = expect_context::<AppState>();
+    let session::MaybeAuthUser(user) =
+        leptos_axum::extract_with_state(&state).await.map_err(|_| {
+            AppError::Unauthorized("Not signed in: the session token is invalid.".into())
+        })?;
+    Ok(user.map(|u| Me {
+        id: u.id.to_string(),
+        email: u.email,
+    }))
+}
+
 /// The address the request came from (no proxy header is trusted).
 async fn client_ip() -> IpAddr {
     leptos_axum::extract::<ConnectInfo<SocketAddr>>()
