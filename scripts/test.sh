@@ -45,28 +45,47 @@ cargo test --features ssr
 step "Stripe emulator tests"
 cargo test -p stripe-emulator
 
-step "site build (cargo leptos)"
+step "site build (cargo leptos) and the Stripe emulator"
 cargo leptos build
+cargo build -q -p stripe-emulator
 
 step "browser journeys (JavaScript off and on)"
 bin="$(target_dir)/debug/landing"
+emulator_bin="$(target_dir)/debug/stripe-emulator"
 [ -x "$bin" ] || die "no server binary at $bin"
 root=$(pwd)
 run_dir=$(mktemp -d)
 port=$(free_port)
+stripe_port=$(free_port)
+webhook_secret="whsec_$(random_secret)"
 server_pid=""
+emulator_pid=""
 cleanup() {
-  [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
+  local status=$?
+  for pid in "$server_pid" "$emulator_pid"; do
+    [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+  done
   rm -rf "$run_dir"
+  # The script's own status, not that of the last process stopped here.
+  exit "$status"
 }
 trap cleanup EXIT
+"$emulator_bin" --port "$stripe_port" --catalog "$root/plans.toml" \
+  --webhook-url "http://127.0.0.1:$port/api/stripe/webhook" --webhook-secret "$webhook_secret" \
+  --retry-attempts 1 >"$run_dir/emulator.log" 2>&1 &
+emulator_pid=$!
+for _ in $(seq 1 50); do
+  curl -fsS "http://127.0.0.1:$stripe_port/healthz" >/dev/null 2>&1 && break
+  sleep 0.1
+done
 # Run from an empty folder with absolute paths, so no developer's .env.local leaks in.
 (
   cd "$run_dir"
   exec env DATABASE_URL="sqlite://$run_dir/e2e.db" SITE_URL="http://127.0.0.1:$port" \
     LEPTOS_SITE_ADDR="127.0.0.1:$port" LEPTOS_SITE_ROOT="$root/target/site" \
     PLANS_FILE="$root/plans.toml" AUTH_JWT_SECRET="$(random_secret)" RUST_LOG=warn \
-    STRIPE_SECRET_KEY= STRIPE_WEBHOOK_SECRET= "$bin"
+    STRIPE_SECRET_KEY=sk_test_end2end STRIPE_WEBHOOK_SECRET="$webhook_secret" \
+    STRIPE_API_BASE="http://127.0.0.1:$stripe_port" "$bin"
 ) >"$run_dir/server.log" 2>&1 &
 server_pid=$!
 for _ in $(seq 1 100); do

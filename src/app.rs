@@ -4,7 +4,7 @@ use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, Link, MetaTags, Stylesheet};
 use leptos_router::{
     components::{Route, Router, Routes},
-    StaticSegment,
+    SsrMode, StaticSegment,
 };
 
 use crate::components::nav::{Footer, Nav};
@@ -13,6 +13,7 @@ use crate::pages::{
     home::HomePage,
     not_found::NotFound,
     pricing::PricingPage,
+    success::SuccessPage,
 };
 
 /// The document around every page. Rendered on the server only.
@@ -48,6 +49,8 @@ pub fn App() -> impl IntoView {
                     <Route path=StaticSegment("pricing") view=PricingPage/>
                     <Route path=StaticSegment("sign-in") view=SignInPage/>
                     <Route path=StaticSegment("sign-up") view=SignUpPage/>
+                    // Async: the page waits for Stripe's answer, so it reads without JavaScript.
+                    <Route path=StaticSegment("success") view=SuccessPage ssr=SsrMode::Async/>
                 </Routes>
             </main>
             <Footer/>

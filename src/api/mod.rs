@@ -1,3 +1,4 @@
 //! Server functions, by feature: thin adapters into `server::…` with stable URLs under `/api`.
 
 pub mod auth;
+pub mod checkout;

@@ -14,11 +14,16 @@ pub enum AppError {
     #[error("{0}")]
     Forbidden(String),
     #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
     Conflict(String),
     #[error("{0}")]
     TooManyRequests(String),
     #[error("{0}")]
     Unavailable(String),
+    /// Stripe refused or failed; its message, as the seed's API returns it.
+    #[error("{0}")]
+    Stripe(String),
     #[error("Something went wrong on our side. Nothing was changed; please try again.")]
     Internal,
 }
@@ -29,9 +34,11 @@ impl AppError {
             AppError::BadRequest(_) => 400,
             AppError::Unauthorized(_) => 401,
             AppError::Forbidden(_) => 403,
+            AppError::NotFound(_) => 404,
             AppError::Conflict(_) => 409,
             AppError::TooManyRequests(_) => 429,
             AppError::Unavailable(_) => 503,
+            AppError::Stripe(_) => 500,
             AppError::Internal => 500,
         }
     }

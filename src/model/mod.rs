@@ -3,4 +3,5 @@
 pub mod auth;
 pub mod billing;
 pub mod catalog;
+pub mod checkout;
 pub mod error;

@@ -7,25 +7,56 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
 use crate::components::plan_card::PlanCard;
+use crate::model::billing::BillingMode;
 use crate::model::catalog::{Billing, Catalog};
 
 #[component]
 pub fn PricingPage() -> impl IntoView {
     let catalog = expect_context::<Arc<Catalog>>();
-    let billing = Billing::from_query(use_query_map().read_untracked().get("interval").as_deref());
+    let query = use_query_map().read_untracked().clone();
+    let billing = Billing::from_query(query.get("interval").as_deref());
+    let coupon = query.get("coupon").filter(|c| valid_coupon(c));
+    let canceled = query.get("canceled").is_some();
+    let checkout_error = query.get("checkout_error").filter(|e| e.len() <= 300);
+    let buying_enabled = use_context::<BillingMode>() != Some(BillingMode::Off)
+        && use_context::<BillingMode>().is_some();
     let title = format!("Pricing — {}", catalog.product.name);
     view! {
         <Title text=title/>
         <section class="pricing">
             <h1>"Pricing"</h1>
             <p class="lead">"Pick a plan. Change or cancel it any time from your billing page."</p>
+            {canceled
+                .then(|| {
+                    view! {
+                        <p class="notice" role="status">
+                            "Checkout was canceled and nothing was charged. Pick a plan whenever you are ready."
+                        </p>
+                    }
+                })}
+            {checkout_error
+                .map(|e| view! { <p class="error" role="alert">"Checkout could not start: " {e}</p> })}
+            {(!buying_enabled)
+                .then(|| {
+                    view! {
+                        <p class="notice" role="status">
+                            "Buying is turned off on this site for now: payments are not set up."
+                        </p>
+                    }
+                })}
+            {coupon
+                .clone()
+                .map(|c| view! { <p class="notice">"Coupon " <strong>{c}</strong> " will be applied at checkout."</p> })}
             <IntervalSwitch billing/>
             <div class="plans">
                 {catalog
                     .plans
                     .iter()
                     .cloned()
-                    .map(|plan| view! { <PlanCard plan billing/> })
+                    .map(|plan| {
+                        let coupon = coupon.clone();
+                        view! { <PlanCard plan billing coupon buying_enabled current=false/> }
+                    })
                     .collect_view()}
             </div>
         </section>
@@ -49,4 +80,12 @@ fn IntervalSwitch(billing: Billing) -> impl IntoView {
             {option(Billing::Yearly, "Yearly")}
         </nav>
     }
+}
+
+/// Coupon ids as Stripe allows them; anything else in the URL is ignored.
+fn valid_coupon(c: &str) -> bool {
+    !c.is_empty()
+        && c.len() <= 100
+        && c.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }

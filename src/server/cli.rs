@@ -5,19 +5,23 @@ use std::process::ExitCode;
 
 use tracing_subscriber::EnvFilter;
 
+use super::billing::{self, catalog};
 use super::config::Config;
 use super::startup;
 
-const USAGE: &str = "usage: landing [serve | migrate]
+const USAGE: &str = "usage: landing [serve | migrate | catalog sync]
 
-  serve    run the site (the default)
-  migrate  bring the database schema up to date and exit
+  serve         run the site (the default)
+  migrate       bring the database schema up to date and exit
+  catalog sync  create in Stripe every plans.toml price its lookup key does not find, and report
+                where Stripe and plans.toml differ
 
 Configuration comes from the environment and .env.local; see .env.example.";
 
 enum Command {
     Serve,
     Migrate,
+    CatalogSync,
 }
 
 pub async fn main(args: Vec<String>) -> ExitCode {
@@ -29,6 +33,7 @@ pub async fn main(args: Vec<String>) -> ExitCode {
     {
         [] | ["serve"] => Command::Serve,
         ["migrate"] => Command::Migrate,
+        ["catalog", "sync"] => Command::CatalogSync,
         ["-h" | "--help" | "help"] => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;
@@ -55,7 +60,11 @@ pub async fn main(args: Vec<String>) -> ExitCode {
         .with_ansi(std::io::stdout().is_terminal())
         .init();
 
+    if let Command::CatalogSync = command {
+        return catalog_sync(&config).await;
+    }
     let result = match command {
+        Command::CatalogSync => Ok(()),
         Command::Serve => startup::run(config).await,
         Command::Migrate => startup::build_state(config).await.map(|_| {
             tracing::info!("database schema is up to date");
@@ -65,6 +74,36 @@ pub async fn main(args: Vec<String>) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn catalog_sync(config: &Config) -> ExitCode {
+    let catalog = match catalog::load(&config.plans_file) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: PLANS_FILE: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let Some(client) = billing::client::client(config) else {
+        eprintln!("error: STRIPE_SECRET_KEY: is not set; there is no Stripe to sync with");
+        return ExitCode::FAILURE;
+    };
+    match catalog::sync(&client, &catalog).await {
+        Ok((created, drift)) => {
+            for key in &created {
+                println!("created {key}");
+            }
+            for d in &drift {
+                println!("drift {d}");
+            }
+            println!("{} created, {} drift", created.len(), drift.len());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: Stripe: {}", billing::client::describe(&e));
             ExitCode::FAILURE
         }
     }

@@ -36,6 +36,8 @@ pub struct Config {
     pub stripe_api_base: Url,
     pub auth_jwt_secret: Secret,
     pub plans_file: PathBuf,
+    /// Origins besides `SITE_URL`'s that Checkout may send buyers back to.
+    pub allowed_redirect_origins: Vec<String>,
     /// `RUST_LOG`, checked: a typo stops the app instead of silencing the logs.
     pub log_filter: String,
 }
@@ -140,6 +142,10 @@ impl Config {
         )?;
         let auth_jwt_secret = parse_jwt_secret(get("AUTH_JWT_SECRET"))?;
         let plans_file = PathBuf::from(get("PLANS_FILE").unwrap_or_else(|| "plans.toml".into()));
+        let allowed_redirect_origins = get("ALLOWED_REDIRECT_ORIGINS")
+            .map(|raw| parse_origins(&raw))
+            .transpose()?
+            .unwrap_or_default();
         let log_filter = get("RUST_LOG").unwrap_or_else(|| DEFAULT_LOG_FILTER.into());
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&log_filter) {
             return Err(bad("RUST_LOG", format!("is not a valid filter: {e}")));
@@ -154,6 +160,7 @@ impl Config {
             stripe_api_base,
             auth_jwt_secret,
             plans_file,
+            allowed_redirect_origins,
             log_filter,
         })
     }
@@ -249,6 +256,21 @@ fn parse_site_url(raw: &str) -> Result<SiteUrl, ConfigError> {
         ));
     }
     Ok(SiteUrl(url))
+}
+
+fn parse_origins(raw: &str) -> Result<Vec<String>, ConfigError> {
+    raw.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            parse_site_url(s).map(|u| u.origin()).map_err(|_| {
+                bad(
+                    "ALLOWED_REDIRECT_ORIGINS",
+                    format!("`{s}` is not an origin such as https://example.com"),
+                )
+            })
+        })
+        .collect()
 }
 
 fn default_site_url(addr: SocketAddr) -> SiteUrl {
@@ -483,6 +505,23 @@ mod tests {
         );
         let live = ("STRIPE_SECRET_KEY", "sk_live_51Abc123xyz");
         assert_eq!(parse(&[live]).unwrap().billing_mode(), BillingMode::Live);
+    }
+
+    #[test]
+    fn allowed_redirect_origins_are_a_list_of_origins() {
+        let c = parse(&[(
+            "ALLOWED_REDIRECT_ORIGINS",
+            "https://a.example.com, http://localhost:5173",
+        )])
+        .unwrap();
+        assert_eq!(
+            c.allowed_redirect_origins,
+            ["https://a.example.com", "http://localhost:5173"]
+        );
+        assert_eq!(
+            error_var(&[("ALLOWED_REDIRECT_ORIGINS", "https://a.example.com/path")]),
+            "ALLOWED_REDIRECT_ORIGINS"
+        );
     }
 
     #[test]

@@ -9,7 +9,7 @@ use axum::extract::State;
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::middleware;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use leptos::prelude::{provide_context, use_context};
 use leptos_axum::{
@@ -24,11 +24,14 @@ use tracing::Level;
 use super::auth::limits::AuthLimits;
 use super::auth::session::{me_from_headers, refresh_session, same_origin, AuthUser};
 use super::billing::catalog::{self, CatalogError};
+use super::billing::checkout::Billing;
+use super::billing::{self};
 use super::config::Config;
 use super::db::Db;
 use super::state::AppState;
 use crate::app::{shell, App};
 use crate::model::auth::{CurrentUser, Me};
+use crate::model::catalog::Catalog;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -54,13 +57,37 @@ pub async fn build_state(config: Config) -> Result<AppState, StartupError> {
         .await
         .map_err(StartupError::Connect)?;
     db.migrate().await.map_err(StartupError::Migrate)?;
+    let (billing, shown) = start_billing(&config, &catalog).await;
     Ok(AppState {
         db,
         leptos_options: config.leptos.clone(),
-        catalog: Arc::new(catalog),
+        catalog: Arc::new(shown),
+        source_catalog: Arc::new(catalog),
         limits: Arc::new(AuthLimits::default()),
+        billing,
         config: Arc::new(config),
     })
+}
+
+/// Connects billing and resolves the catalog's prices in Stripe. Stripe being unreachable does
+/// not stop the site: pages show the file's prices and checkout looks the prices up again.
+async fn start_billing(config: &Config, file: &Catalog) -> (Option<Arc<Billing>>, Catalog) {
+    let Some(client) = billing::client::client(config) else {
+        return (None, file.clone());
+    };
+    match catalog::resolve(&client, file).await {
+        Ok(index) => {
+            let (shown, drift) = catalog::reconcile(file, &index);
+            for d in &drift {
+                tracing::warn!("catalog drift: {d}");
+            }
+            (Some(Arc::new(Billing::new(client, Some(index)))), shown)
+        }
+        Err(e) => {
+            tracing::error!(error = %billing::client::describe(&e), "cannot look the catalog up in Stripe; showing plans.toml's prices");
+            (Some(Arc::new(Billing::new(client, None))), file.clone())
+        }
+    }
 }
 
 pub fn build_router(state: AppState) -> Router {
@@ -86,6 +113,10 @@ pub fn build_router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/api/me", get(me))
+        .route(
+            "/api/stripe/create-checkout",
+            post(billing::api::create_checkout),
+        )
         .leptos_routes_with_context(&state, routes, context.clone(), move || {
             shell(options.clone())
         })

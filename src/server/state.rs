@@ -6,6 +6,7 @@ use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
 
 use super::auth::limits::AuthLimits;
+use super::billing::checkout::Billing;
 use super::config::Config;
 use super::db::Db;
 use crate::model::catalog::Catalog;
@@ -14,9 +15,14 @@ use crate::model::catalog::Catalog;
 pub struct AppState {
     pub db: Db,
     pub config: Arc<Config>,
+    /// The catalog as the pages show it (Stripe's amounts where Stripe differs from the file).
     pub catalog: Arc<Catalog>,
+    /// The catalog as `plans.toml` says it: what prices are looked up by.
+    pub source_catalog: Arc<Catalog>,
     pub leptos_options: LeptosOptions,
     pub limits: Arc<AuthLimits>,
+    /// `None` when billing is off.
+    pub billing: Option<Arc<Billing>>,
 }
 
 impl FromRef<AppState> for LeptosOptions {

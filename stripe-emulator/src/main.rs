@@ -97,6 +97,18 @@ async fn main() -> ExitCode {
     };
     println!("stripe-emulator listening on {}", emulator.base_url);
     println!("dashboard: {}/_emulator", emulator.base_url);
-    let _ = tokio::signal::ctrl_c().await;
+    // Ctrl-C or SIGTERM (what scripts send) both end it cleanly.
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: cannot listen for SIGTERM: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    drop(emulator);
     ExitCode::SUCCESS
 }

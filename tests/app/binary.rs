@@ -228,3 +228,62 @@ async fn a_sign_up_and_sign_in_leave_no_password_token_or_secret_in_the_logs() {
     }
     assert!(!log.contains("$argon2"), "a password hash leaked");
 }
+
+#[tokio::test]
+async fn catalog_sync_creates_what_stripe_lacks_once_and_reports_drift() {
+    let stripe = stripe_emulator::spawn(stripe_emulator::Options::default())
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let run = || async {
+        let env = env_with(&[
+            ("STRIPE_SECRET_KEY", "sk_test_sync"),
+            ("STRIPE_API_BASE", stripe.base_url.as_str()),
+        ]);
+        let out = landing(&env, dir.path())
+            .args(["catalog", "sync"])
+            .output()
+            .await
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let first = run().await;
+    assert!(
+        first.contains("created pro_monthly") && first.contains("created lifetime_once"),
+        "{first}"
+    );
+    assert!(first.contains("5 created, 0 drift"), "{first}");
+    // Someone changes an amount in Stripe: the next sync creates nothing and reports it.
+    {
+        let mut store = stripe.store.lock().unwrap();
+        let price = store
+            .prices
+            .values_mut()
+            .find(|p| p.lookup_key.as_deref() == Some("pro_monthly"))
+            .unwrap();
+        price.unit_amount = 3900;
+    }
+    let second = run().await;
+    assert!(second.contains("0 created, 1 drift"), "{second}");
+    assert!(
+        second.contains("pro_monthly: plans.toml says 2900 usd, Stripe says 3900 usd"),
+        "{second}"
+    );
+}
+
+#[tokio::test]
+async fn catalog_sync_without_a_stripe_key_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = landing(&env_with(&[]), dir.path())
+        .args(["catalog", "sync"])
+        .output()
+        .await
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).starts_with("error: STRIPE_SECRET_KEY"));
+}

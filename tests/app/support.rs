@@ -19,8 +19,24 @@ pub enum Backend {
     Postgres,
 }
 
-/// Runs each named `async fn(TestApp)` once on SQLite and once on PostgreSQL.
+/// Runs each named `async fn(TestApp)` once on SQLite and once on PostgreSQL; after `billing;`
+/// the app runs with billing on, against a fresh Stripe emulator.
 macro_rules! on_both_databases {
+    (billing; $($name:ident),* $(,)?) => {$(
+        mod $name {
+            use crate::support::{Backend, TestApp};
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn on_sqlite() {
+                super::$name(TestApp::spawn_billing(Backend::Sqlite).await).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn on_postgres() {
+                super::$name(TestApp::spawn_billing(Backend::Postgres).await).await
+            }
+        }
+    )*};
     ($($name:ident),* $(,)?) => {$(
         mod $name {
             use crate::support::{Backend, TestApp};
@@ -134,7 +150,12 @@ pub fn base_env(database_url: &str, site_url: &str) -> HashMap<String, String> {
     ])
 }
 
+pub const STRIPE_KEY: &str = "sk_test_landing_tests";
+pub const WEBHOOK_SECRET: &str = "whsec_landing_tests_0123456789";
+
 pub struct TestApp {
+    /// The local Stripe, when the test runs with billing on.
+    pub stripe: Option<stripe_emulator::Emulator>,
     pub base: String,
     pub state: AppState,
     pub client: reqwest::Client,
@@ -146,6 +167,36 @@ pub struct TestApp {
 impl TestApp {
     pub async fn spawn(backend: Backend) -> Self {
         Self::spawn_with(backend, &[]).await
+    }
+
+    /// Starts the app with billing on, against a fresh emulator seeded with `plans.toml`.
+    pub async fn spawn_billing(backend: Backend) -> Self {
+        Self::spawn_billing_with(backend, &[]).await
+    }
+
+    pub async fn spawn_billing_with(backend: Backend, overrides: &[(&str, &str)]) -> Self {
+        let emulator = stripe_emulator::spawn(stripe_emulator::Options {
+            catalog: Some(manifest_path("plans.toml")),
+            ..Default::default()
+        })
+        .await
+        .expect("emulator starts");
+        let mut vars: Vec<(&str, &str)> = vec![
+            ("STRIPE_SECRET_KEY", STRIPE_KEY),
+            ("STRIPE_API_BASE", emulator.base_url.as_str()),
+            ("STRIPE_WEBHOOK_SECRET", WEBHOOK_SECRET),
+        ];
+        vars.extend_from_slice(overrides);
+        let mut app = Self::spawn_with(backend, &vars).await;
+        app.stripe = Some(emulator);
+        app
+    }
+
+    /// The emulator's record of a Checkout Session.
+    pub fn stripe_session(&self, id: &str) -> stripe_emulator::store::Session {
+        let stripe = self.stripe.as_ref().expect("billing on");
+        let store = stripe.store.lock().unwrap();
+        store.sessions.get(id).cloned().expect("session exists")
     }
 
     /// Starts the app with some variables set on top of the test defaults.
@@ -173,6 +224,7 @@ impl TestApp {
             .build()
             .unwrap();
         TestApp {
+            stripe: None,
             base,
             state,
             client,

@@ -59,7 +59,7 @@ async fn client_ip() -> IpAddr {
 }
 
 /// A browser's plain form post asks for HTML; `fetch` and API clients ask for JSON.
-fn is_browser_form() -> bool {
+pub fn is_browser_form() -> bool {
     use_context::<Parts>()
         .and_then(|p| {
             p.headers

@@ -1,6 +1,6 @@
 //! Loads `plans.toml`, the catalog as code, and checks it before the site serves a page.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 use serde::Deserialize;
@@ -165,6 +165,187 @@ fn parse(text: &str) -> Result<Catalog, ParseError> {
     })
 }
 
+/// A catalog price as Stripe has it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StripePrice {
+    pub id: String,
+    pub lookup_key: String,
+    pub amount: i64,
+    pub currency: String,
+    pub recurring: bool,
+}
+
+/// The catalog's prices in the configured Stripe, by lookup key.
+#[derive(Clone, Debug, Default)]
+pub struct PriceIndex {
+    by_key: HashMap<String, StripePrice>,
+}
+
+impl PriceIndex {
+    pub fn by_lookup_key(&self, key: &str) -> Option<&StripePrice> {
+        self.by_key.get(key)
+    }
+
+    /// Finds a catalog price named either way: by lookup key or by Stripe price id.
+    pub fn find(&self, reference: &str) -> Option<&StripePrice> {
+        self.by_key
+            .get(reference)
+            .or_else(|| self.by_key.values().find(|p| p.id == reference))
+    }
+}
+
+/// A difference between `plans.toml` and Stripe.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Drift {
+    Missing {
+        lookup_key: String,
+    },
+    Amount {
+        lookup_key: String,
+        file: (i64, String),
+        stripe: (i64, String),
+    },
+    Kind {
+        lookup_key: String,
+        file_recurring: bool,
+    },
+}
+
+impl std::fmt::Display for Drift {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Drift::Missing { lookup_key } => write!(f, "{lookup_key}: not in Stripe (run `landing catalog sync`)"),
+            Drift::Amount { lookup_key, file, stripe } => write!(
+                f,
+                "{lookup_key}: plans.toml says {} {}, Stripe says {} {}; Stripe's amount is shown",
+                file.0, file.1, stripe.0, stripe.1
+            ),
+            Drift::Kind { lookup_key, file_recurring } => write!(
+                f,
+                "{lookup_key}: plans.toml says {}, Stripe says {}; Stripe decides the checkout mode",
+                if *file_recurring { "recurring" } else { "one-time" },
+                if *file_recurring { "one-time" } else { "recurring" },
+            ),
+        }
+    }
+}
+
+/// Looks every catalog price up in Stripe by lookup key (ten per request, Stripe's limit).
+pub async fn resolve(
+    client: &stripe::Client,
+    catalog: &Catalog,
+) -> Result<PriceIndex, stripe::StripeError> {
+    let keys: Vec<String> = catalog
+        .plans
+        .iter()
+        .flat_map(|p| p.prices.iter().map(|price| price.lookup_key.clone()))
+        .collect();
+    let mut by_key = HashMap::new();
+    for chunk in keys.chunks(10) {
+        let list = stripe_product::price::ListPrice::new()
+            .lookup_keys(chunk.to_vec())
+            .active(true)
+            .limit(100i64)
+            .send(client)
+            .await?;
+        for price in list.data {
+            let Some(key) = price.lookup_key.clone() else {
+                continue;
+            };
+            by_key.insert(
+                key.clone(),
+                StripePrice {
+                    id: price.id.to_string(),
+                    lookup_key: key,
+                    amount: price.unit_amount.unwrap_or(0),
+                    currency: price.currency.to_string(),
+                    recurring: price.recurring.is_some(),
+                },
+            );
+        }
+    }
+    Ok(PriceIndex { by_key })
+}
+
+/// Compares the file with Stripe, and returns the catalog as the page should show it (Stripe's
+/// amounts where they differ).
+pub fn reconcile(catalog: &Catalog, index: &PriceIndex) -> (Catalog, Vec<Drift>) {
+    let mut shown = catalog.clone();
+    let mut drift = Vec::new();
+    for price in shown.plans.iter_mut().flat_map(|p| p.prices.iter_mut()) {
+        let Some(stripe) = index.by_lookup_key(&price.lookup_key) else {
+            drift.push(Drift::Missing {
+                lookup_key: price.lookup_key.clone(),
+            });
+            continue;
+        };
+        if stripe.amount != price.amount || stripe.currency != price.currency {
+            drift.push(Drift::Amount {
+                lookup_key: price.lookup_key.clone(),
+                file: (price.amount, price.currency.clone()),
+                stripe: (stripe.amount, stripe.currency.clone()),
+            });
+            price.amount = stripe.amount;
+            price.currency = stripe.currency.clone();
+        }
+        let file_recurring = price.interval != Interval::OneTime;
+        if file_recurring != stripe.recurring {
+            drift.push(Drift::Kind {
+                lookup_key: price.lookup_key.clone(),
+                file_recurring,
+            });
+        }
+    }
+    (shown, drift)
+}
+
+/// Creates in Stripe every catalog price its lookup key does not find (with a product per
+/// plan), and reports what differs. Returns (created, drift left).
+pub async fn sync(
+    client: &stripe::Client,
+    catalog: &Catalog,
+) -> Result<(Vec<String>, Vec<Drift>), stripe::StripeError> {
+    use stripe_product::price::{CreatePrice, CreatePriceRecurring, CreatePriceRecurringInterval};
+    use stripe_product::product::CreateProduct;
+
+    let index = resolve(client, catalog).await?;
+    let mut created = Vec::new();
+    for plan in &catalog.plans {
+        let missing: Vec<_> = plan
+            .prices
+            .iter()
+            .filter(|p| index.by_lookup_key(&p.lookup_key).is_none())
+            .collect();
+        if missing.is_empty() {
+            continue;
+        }
+        let product = CreateProduct::new(plan.name.as_str()).send(client).await?;
+        for price in missing {
+            let currency: stripe_types::Currency = price
+                .currency
+                .parse()
+                .unwrap_or(stripe_types::Currency::USD);
+            let mut request = CreatePrice::new(currency)
+                .product(product.id.as_str())
+                .unit_amount(price.amount)
+                .lookup_key(price.lookup_key.as_str());
+            let interval = match price.interval {
+                Interval::Month => Some(CreatePriceRecurringInterval::Month),
+                Interval::Year => Some(CreatePriceRecurringInterval::Year),
+                Interval::OneTime => None,
+            };
+            if let Some(interval) = interval {
+                request = request.recurring(CreatePriceRecurring::new(interval));
+            }
+            request.send(client).await?;
+            created.push(price.lookup_key.clone());
+        }
+    }
+    let index = resolve(client, catalog).await?;
+    let (_, drift) = reconcile(catalog, &index);
+    Ok((created, drift))
+}
+
 fn is_slug(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 200
@@ -193,6 +374,46 @@ mod tests {
             Err(ParseError::Invalid(m)) => m,
             other => panic!("expected an invalid catalog, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn reconcile_shows_stripes_amounts_and_names_every_difference() {
+        let catalog = load(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("plans.toml")
+                .as_path(),
+        )
+        .unwrap();
+        let mut by_key = HashMap::new();
+        for price in catalog.plans.iter().flat_map(|p| &p.prices) {
+            by_key.insert(
+                price.lookup_key.clone(),
+                StripePrice {
+                    id: format!("price_{}", price.lookup_key),
+                    lookup_key: price.lookup_key.clone(),
+                    amount: price.amount,
+                    currency: price.currency.clone(),
+                    recurring: price.interval != Interval::OneTime,
+                },
+            );
+        }
+        by_key.get_mut("pro_monthly").unwrap().amount = 3900;
+        by_key.get_mut("lifetime_once").unwrap().recurring = true;
+        by_key.remove("starter_yearly");
+        let (shown, drift) = reconcile(&catalog, &PriceIndex { by_key });
+        let pro = shown.plans.iter().find(|p| p.id == "pro").unwrap();
+        assert_eq!(
+            pro.prices
+                .iter()
+                .find(|p| p.lookup_key == "pro_monthly")
+                .unwrap()
+                .amount,
+            3900
+        );
+        assert_eq!(drift.len(), 3, "{drift:?}");
+        assert!(drift.contains(&Drift::Missing {
+            lookup_key: "starter_yearly".into()
+        }));
     }
 
     #[test]

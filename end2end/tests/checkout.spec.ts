@@ -1,0 +1,58 @@
+import { expect, test, type Page } from "@playwright/test";
+
+/** Fills the emulator's hosted Checkout page and pays. */
+async function pay(page: Page, card: string, email = "buyer@example.com") {
+  await expect(page).toHaveURL(/\/c\/pay\/cs_test_/);
+  await expect(page.getByText("TEST MODE")).toBeVisible();
+  const emailField = page.getByLabel("Email");
+  if (await emailField.isEditable()) await emailField.fill(email);
+  await page.getByLabel("Card number").fill(card);
+  await page.getByLabel("Expiry (MM / YY)").fill("12 / 34");
+  await page.getByLabel("CVC").fill("123");
+  await page.getByRole("button", { name: /^(Pay|Subscribe)/ }).click();
+}
+
+test("a one-time purchase with 4242 lands on the success page", async ({ page }) => {
+  await page.goto("/pricing");
+  await expect(page.getByRole("status").filter({ hasText: "emulated Stripe" })).toBeVisible();
+  await page.getByRole("button", { name: "Buy Lifetime" }).click();
+  await pay(page, "4242 4242 4242 4242");
+  await expect(page).toHaveURL(/\/success\?session_id=cs_test_/);
+  await expect(page.getByRole("heading", { name: /Thank you/ })).toBeVisible();
+  await expect(page.getByText("Lifetime")).toBeVisible();
+  await expect(page.getByText("buyer@example.com")).toBeVisible();
+});
+
+test("a subscription with 4242 lands on the success page", async ({ page }) => {
+  await page.goto("/pricing?interval=year");
+  await page.getByRole("article", { name: "Starter" }).getByRole("button", { name: "Subscribe to Starter" }).click();
+  await pay(page, "4242424242424242");
+  await expect(page.getByRole("heading", { name: /Thank you/ })).toBeVisible();
+  await expect(page.getByText("Your subscription is active.")).toBeVisible();
+  await expect(page.getByText(/Total paid/)).toContainText("$90");
+});
+
+test("card 0002 is declined and stays on the checkout page", async ({ page }) => {
+  await page.goto("/pricing");
+  await page.getByRole("button", { name: "Subscribe to Pro" }).click();
+  await pay(page, "4000 0000 0000 0002");
+  await expect(page.getByRole("alert")).toHaveText("Your card was declined.");
+  await expect(page).toHaveURL(/\/c\/pay\/cs_test_/);
+});
+
+test("card 3155 passes through 3D Secure authentication", async ({ page }) => {
+  await page.goto("/pricing");
+  await page.getByRole("button", { name: "Buy Lifetime" }).click();
+  await pay(page, "4000 0025 0000 3155");
+  await page.getByRole("button", { name: "Complete authentication" }).click();
+  await expect(page.getByRole("heading", { name: /Thank you/ })).toBeVisible();
+});
+
+test("canceling checkout returns to pricing with a notice", async ({ page }) => {
+  await page.goto("/pricing");
+  await page.getByRole("button", { name: "Buy Lifetime" }).click();
+  await expect(page).toHaveURL(/\/c\/pay\//);
+  await page.getByRole("link", { name: "Cancel and return to the site" }).click();
+  await expect(page).toHaveURL(/\/pricing\?canceled=1/);
+  await expect(page.getByText("Checkout was canceled and nothing was charged.")).toBeVisible();
+});

@@ -1,0 +1,61 @@
+//! `/success?session_id=…`: what was bought and where the receipt goes. The session id shows the
+//! purchase; it never signs anyone in.
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::use_query_map;
+
+use crate::api::checkout::checkout_result;
+
+#[component]
+pub fn SuccessPage() -> impl IntoView {
+    let session_id = use_query_map()
+        .read_untracked()
+        .get("session_id")
+        .unwrap_or_default();
+    let summary = Resource::new_blocking(move || session_id.clone(), checkout_result);
+    view! {
+        <Title text="Thank you"/>
+        <section class="success">
+            <Suspense fallback=|| view! { <p>"Confirming your purchase…"</p> }>
+                {move || Suspend::new(async move {
+                    match summary.await {
+                        Ok(s) if s.paid => {
+                            view! {
+                                <h1>"Thank you — your purchase is confirmed"</h1>
+                                <ul class="items">
+                                    {s.items
+                                        .into_iter()
+                                        .map(|(name, amount)| view! { <li><span>{name}</span> <span>{amount}</span></li> })
+                                        .collect_view()}
+                                </ul>
+                                <p class="total">"Total paid: " <strong>{s.total}</strong></p>
+                                {s.email.map(|e| view! { <p>"A receipt is on its way to " <strong>{e}</strong> "."</p> })}
+                                <p>
+                                    {if s.subscription { "Your subscription is active." } else { "It is yours to keep." }}
+                                    " " <a href="/">"Back to the site"</a>
+                                </p>
+                            }
+                                .into_any()
+                        }
+                        Ok(_) => {
+                            view! {
+                                <h1>"This checkout is not paid"</h1>
+                                <p>"Nothing was charged. " <a href="/pricing">"Back to pricing"</a></p>
+                            }
+                                .into_any()
+                        }
+                        Err(e) => {
+                            view! {
+                                <h1>"We could not find this purchase"</h1>
+                                <p class="error" role="alert">{e.to_string()}</p>
+                                <p><a href="/pricing">"Back to pricing"</a></p>
+                            }
+                                .into_any()
+                        }
+                    }
+                })}
+            </Suspense>
+        </section>
+    }
+}

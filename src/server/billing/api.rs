@@ -1,0 +1,109 @@
+//! The seed's JSON routes (`POST /api/stripe/create-checkout`) and the glue for the pricing
+//! page's server function.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use leptos::prelude::expect_context;
+use leptos_axum::ResponseOptions;
+use serde_json::{json, Value};
+
+use super::checkout::{self, CheckoutError, CheckoutRequest};
+use crate::model::error::AppError;
+use crate::server::auth::forms::is_browser_form;
+use crate::server::auth::session::MaybeAuthUser;
+use crate::server::state::AppState;
+
+fn json_error(error: AppError) -> Response {
+    let status = StatusCode::from_u16(error.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (status, Json(json!({ "error": error.to_string() }))).into_response()
+}
+
+fn field(body: &Value, name: &str) -> Option<String> {
+    body.get(name)
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+}
+
+/// `{"priceId", "mode", "successUrl", "cancelUrl", "couponId"?}` → `{"url"}`, as the seed.
+pub async fn create_checkout(
+    State(state): State<AppState>,
+    MaybeAuthUser(user): MaybeAuthUser,
+    body: axum::body::Bytes,
+) -> Response {
+    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let (Some(price), Some(mode), Some(success_url), Some(cancel_url)) = (
+        field(&body, "priceId"),
+        field(&body, "mode"),
+        field(&body, "successUrl"),
+        field(&body, "cancelUrl"),
+    ) else {
+        // The seed's message, for a body that is not JSON too.
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({ "error": "Missing required fields" })),
+        )
+            .into_response();
+    };
+    let request = CheckoutRequest {
+        price,
+        mode: Some(mode),
+        success_url,
+        cancel_url,
+        coupon: field(&body, "couponId"),
+    };
+    match checkout::create(&state, user.as_ref(), request).await {
+        Ok(url) => Json(json!({ "url": url })).into_response(),
+        Err(e) => {
+            if let CheckoutError::Internal(inner) = &e {
+                inner.log();
+            }
+            json_error(e.to_app_error(&state.config.site_url.origin()))
+        }
+    }
+}
+
+/// The pricing page's buy button: success and cancel URLs are ours; a plain form post (no
+/// JavaScript) is redirected straight to Checkout, or back to pricing with the reason.
+pub async fn from_pricing_page(price: String, coupon: Option<String>) -> Result<String, AppError> {
+    let state = expect_context::<AppState>();
+    let MaybeAuthUser(user) = leptos_axum::extract_with_state(&state).await.map_err(|_| {
+        AppError::Unauthorized("Not signed in: the session token is invalid.".into())
+    })?;
+    let origin = state.config.site_url.origin();
+    let request = CheckoutRequest {
+        price,
+        mode: None,
+        success_url: format!("{origin}/success?session_id={{CHECKOUT_SESSION_ID}}"),
+        cancel_url: format!("{origin}/pricing?canceled=1"),
+        coupon,
+    };
+    let browser = is_browser_form();
+    match checkout::create(&state, user.as_ref(), request).await {
+        Ok(url) => {
+            if browser {
+                leptos_axum::redirect(&url);
+            }
+            Ok(url)
+        }
+        Err(e) => {
+            if let CheckoutError::Internal(inner) = &e {
+                inner.log();
+            }
+            let error = e.to_app_error(&origin);
+            expect_context::<ResponseOptions>().set_status(
+                StatusCode::from_u16(error.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            );
+            if browser {
+                let query: String = url::form_urlencoded::Serializer::new(String::new())
+                    .append_pair("checkout_error", &error.to_string())
+                    .finish();
+                leptos_axum::redirect(&format!("/pricing?{query}"));
+            }
+            Err(error)
+        }
+    }
+}

@@ -1,0 +1,299 @@
+//! Checkout: the seed's `createCheckout`, finished. Only catalog prices; the mode comes from the
+//! price; redirects only to our own origin; the buyer's Stripe customer reused; never a pair of
+//! parameters Stripe rejects together.
+
+use stripe_checkout::checkout_session::{
+    CreateCheckoutSession, CreateCheckoutSessionCustomerCreation, CreateCheckoutSessionDiscounts,
+    CreateCheckoutSessionLineItems, CreateCheckoutSessionPaymentIntentData,
+    CreateCheckoutSessionPaymentIntentDataSetupFutureUsage, CreateCheckoutSessionTaxIdCollection,
+};
+use stripe_shared::CheckoutSessionMode;
+use tokio::sync::RwLock;
+
+use super::catalog::{self, PriceIndex, StripePrice};
+use super::client::describe;
+use crate::model::catalog::{format_amount, Catalog};
+use crate::model::checkout::PurchaseSummary;
+use crate::model::error::AppError;
+use crate::server::auth::session::AuthUser;
+use crate::server::config::Config;
+use crate::server::db::customers;
+use crate::server::error::ServerError;
+use crate::server::state::AppState;
+
+/// Billing when it is on: the client and the catalog's prices as Stripe has them.
+pub struct Billing {
+    pub client: stripe::Client,
+    prices: RwLock<Option<PriceIndex>>,
+}
+
+impl std::fmt::Debug for Billing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Billing { .. }")
+    }
+}
+
+impl Billing {
+    pub fn new(client: stripe::Client, prices: Option<PriceIndex>) -> Self {
+        Billing {
+            client,
+            prices: RwLock::new(prices),
+        }
+    }
+
+    /// The price index, looked up again if Stripe could not be reached at start-up.
+    pub async fn prices(&self, catalog: &Catalog) -> Result<PriceIndex, CheckoutError> {
+        if let Some(index) = self.prices.read().await.as_ref() {
+            return Ok(index.clone());
+        }
+        let index = catalog::resolve(&self.client, catalog)
+            .await
+            .map_err(|e| CheckoutError::Stripe(describe(&e)))?;
+        *self.prices.write().await = Some(index.clone());
+        Ok(index)
+    }
+}
+
+#[derive(Debug)]
+pub struct CheckoutRequest {
+    /// A lookup key or a Stripe price id; either must be in the catalog.
+    pub price: String,
+    /// What the client believes the mode is (the seed's JSON API sends it); checked, not obeyed.
+    pub mode: Option<String>,
+    pub success_url: String,
+    pub cancel_url: String,
+    pub coupon: Option<String>,
+}
+
+#[derive(Debug)]
+pub enum CheckoutError {
+    BillingOff,
+    UnknownPrice(String),
+    ModeMismatch {
+        sent: String,
+        price: String,
+        expected: &'static str,
+    },
+    ForeignRedirect {
+        field: &'static str,
+    },
+    Stripe(String),
+    Internal(ServerError),
+}
+
+impl CheckoutError {
+    pub fn to_app_error(&self, origin: &str) -> AppError {
+        match self {
+            CheckoutError::BillingOff => AppError::Unavailable(
+                "Payments are not set up on this site yet: no Stripe key is configured.".into(),
+            ),
+            CheckoutError::UnknownPrice(p) => AppError::BadRequest(format!(
+                "Unknown price `{p}`: only the prices on the pricing page can be bought."
+            )),
+            CheckoutError::ModeMismatch { sent, price, expected } => AppError::BadRequest(format!(
+                "Mode `{sent}` does not match the price: `{price}` is a {} price, so the mode is `{expected}`.",
+                if *expected == "subscription" { "recurring" } else { "one-time" }
+            )),
+            CheckoutError::ForeignRedirect { field } => AppError::BadRequest(format!(
+                "{field} must be an absolute URL on this site ({origin}) or an allowed origin."
+            )),
+            // The seed answers 500 with Stripe's message; so do we (never the key or request).
+            CheckoutError::Stripe(m) => AppError::Stripe(m.clone()),
+            CheckoutError::Internal(_) => AppError::Internal,
+        }
+    }
+}
+
+/// Is `url` absolute and on our origin (or one of `ALLOWED_REDIRECT_ORIGINS`)? No open
+/// redirects through our Stripe account.
+pub fn check_redirect(
+    config: &Config,
+    url: &str,
+    field: &'static str,
+) -> Result<(), CheckoutError> {
+    let parsed = url::Url::parse(url).map_err(|_| CheckoutError::ForeignRedirect { field })?;
+    let origin = parsed.origin().ascii_serialization();
+    let ours =
+        origin == config.site_url.origin() || config.allowed_redirect_origins.contains(&origin);
+    if ours && matches!(parsed.scheme(), "http" | "https") {
+        Ok(())
+    } else {
+        Err(CheckoutError::ForeignRedirect { field })
+    }
+}
+
+fn mode_of(price: &StripePrice) -> (&'static str, CheckoutSessionMode) {
+    if price.recurring {
+        ("subscription", CheckoutSessionMode::Subscription)
+    } else {
+        ("payment", CheckoutSessionMode::Payment)
+    }
+}
+
+/// Creates the Checkout Session and returns its URL.
+pub async fn create(
+    state: &AppState,
+    user: Option<&AuthUser>,
+    request: CheckoutRequest,
+) -> Result<String, CheckoutError> {
+    let billing = state.billing.as_ref().ok_or(CheckoutError::BillingOff)?;
+    let index = billing.prices(&state.source_catalog).await?;
+    let price = index
+        .find(request.price.trim())
+        .cloned()
+        .ok_or_else(|| CheckoutError::UnknownPrice(request.price.clone()))?;
+    let (mode_name, mode) = mode_of(&price);
+    if let Some(sent) = request.mode.as_deref().filter(|m| *m != mode_name) {
+        return Err(CheckoutError::ModeMismatch {
+            sent: sent.to_string(),
+            price: price.lookup_key.clone(),
+            expected: mode_name,
+        });
+    }
+    check_redirect(&state.config, &request.success_url, "successUrl")?;
+    check_redirect(&state.config, &request.cancel_url, "cancelUrl")?;
+    let customer = match user {
+        Some(u) => customers::customer_id_for_user(&state.db, u.id)
+            .await
+            .map_err(|e| {
+                CheckoutError::Internal(ServerError::db("checkout: look up customer", e))
+            })?,
+        None => None,
+    };
+    let first = send(
+        billing,
+        &price,
+        mode.clone(),
+        user,
+        customer.as_deref(),
+        &request,
+    )
+    .await;
+    let session = match first {
+        // A stored customer Stripe no longer knows (deleted, or a reset emulator): start afresh.
+        Err(stripe::StripeError::Stripe(e, _)) if customer.is_some() && e.param.as_deref() == Some("customer") => {
+            tracing::warn!("stored Stripe customer is unknown to Stripe; checking out without it");
+            send(billing, &price, mode, user, None, &request).await
+        }
+        other => other,
+    }
+    .map_err(|e| {
+        tracing::error!(error = %describe(&e), price = %price.lookup_key, "Stripe refused a Checkout Session");
+        CheckoutError::Stripe(describe(&e))
+    })?;
+    session
+        .url
+        .ok_or_else(|| CheckoutError::Stripe("Stripe returned a session without a URL".into()))
+}
+
+async fn send(
+    billing: &Billing,
+    price: &StripePrice,
+    mode: CheckoutSessionMode,
+    user: Option<&AuthUser>,
+    customer: Option<&str>,
+    request: &CheckoutRequest,
+) -> Result<stripe_shared::CheckoutSession, stripe::StripeError> {
+    let mut session = CreateCheckoutSession::new()
+        .mode(mode.clone())
+        .line_items(vec![CreateCheckoutSessionLineItems {
+            price: Some(price.id.clone()),
+            quantity: Some(1),
+            ..Default::default()
+        }])
+        .success_url(request.success_url.as_str())
+        .cancel_url(request.cancel_url.as_str());
+    match customer {
+        Some(id) => session = session.customer(id),
+        None => {
+            if mode == CheckoutSessionMode::Payment {
+                session = session
+                    .customer_creation(CreateCheckoutSessionCustomerCreation::Always)
+                    .payment_intent_data(CreateCheckoutSessionPaymentIntentData {
+                        setup_future_usage: Some(
+                            CreateCheckoutSessionPaymentIntentDataSetupFutureUsage::OnSession,
+                        ),
+                        ..CreateCheckoutSessionPaymentIntentData::new()
+                    });
+            }
+            if let Some(u) = user {
+                session = session.customer_email(u.email.as_str());
+            }
+            session = session.tax_id_collection(CreateCheckoutSessionTaxIdCollection::new(true));
+        }
+    }
+    // Stripe refuses promotion codes together with a discount: one or the other.
+    session = match request.coupon.as_deref().filter(|c| !c.is_empty()) {
+        Some(coupon) => session.discounts(vec![CreateCheckoutSessionDiscounts {
+            coupon: Some(coupon.to_string()),
+            ..CreateCheckoutSessionDiscounts::new()
+        }]),
+        None => session.allow_promotion_codes(true),
+    };
+    if let Some(u) = user {
+        session = session.client_reference_id(u.id.to_string());
+    }
+    session.send(&billing.client).await
+}
+
+/// Reads a Checkout Session back for the success page. The session id only shows what was
+/// bought; it never signs anyone in.
+pub async fn summary(state: &AppState, session_id: &str) -> Result<PurchaseSummary, AppError> {
+    let valid = session_id.starts_with("cs_")
+        && session_id.len() <= 255
+        && session_id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    if !valid {
+        return Err(AppError::BadRequest(
+            "This is not a Checkout Session id.".into(),
+        ));
+    }
+    let billing = state
+        .billing
+        .as_ref()
+        .ok_or_else(|| CheckoutError::BillingOff.to_app_error(""))?;
+    let session = stripe_checkout::checkout_session::RetrieveCheckoutSession::new(session_id)
+        .expand(vec!["line_items".to_string()])
+        .send(&billing.client)
+        .await
+        .map_err(|e| match &e {
+            stripe::StripeError::Stripe(_, 404) => {
+                AppError::NotFound("This checkout session does not exist.".into())
+            }
+            _ => {
+                tracing::error!(error = %describe(&e), "cannot read a Checkout Session back");
+                AppError::Stripe(describe(&e))
+            }
+        })?;
+    let currency = session
+        .currency
+        .map(|c| c.to_string())
+        .unwrap_or_else(|| "usd".into());
+    let items = session
+        .line_items
+        .map(|l| l.data)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|item| {
+            (
+                item.description.unwrap_or_default(),
+                format_amount(item.amount_total, &item.currency.to_string()),
+            )
+        })
+        .collect();
+    Ok(PurchaseSummary {
+        status: session
+            .status
+            .map(|s| s.as_str().to_string())
+            .unwrap_or_default(),
+        paid: session.payment_status == stripe_shared::CheckoutSessionPaymentStatus::Paid,
+        subscription: session.mode == CheckoutSessionMode::Subscription,
+        email: session
+            .customer_details
+            .and_then(|d| d.email)
+            .or(session.customer_email),
+        items,
+        total: format_amount(session.amount_total.unwrap_or(0), &currency),
+    })
+}

@@ -1,0 +1,410 @@
+//! Checkout against the local Stripe: the seed's JSON route, the pricing page's server function,
+//! every rule, and the success page.
+
+use landing::server::db::{customers, profiles};
+use reqwest::header::{ACCEPT, AUTHORIZATION, ORIGIN};
+use serde_json::{json, Value};
+
+use crate::support::{on_both_databases, Backend, TestApp};
+
+on_both_databases!(
+    billing;
+    the_json_route_answers_the_seeds_shapes_and_refuses_what_it_must,
+    a_signed_out_purchase_lets_stripe_create_the_customer,
+    a_signed_in_buyer_reuses_their_stripe_customer_or_is_named_by_email,
+    a_coupon_replaces_promotion_codes_never_both,
+    the_buy_button_sends_a_form_post_straight_to_checkout,
+    the_success_page_shows_what_was_bought,
+);
+
+impl TestApp {
+    async fn create_checkout(&self, body: Value, bearer: Option<&str>) -> (u16, Value) {
+        let mut req = self
+            .client
+            .post(self.url("/api/stripe/create-checkout"))
+            .json(&body);
+        if let Some(token) = bearer {
+            req = req.header(AUTHORIZATION, format!("Bearer {token}"));
+        }
+        let res = req.send().await.unwrap();
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(Value::Null))
+    }
+
+    fn body(&self, price: &str, mode: &str) -> Value {
+        json!({
+            "priceId": price,
+            "mode": mode,
+            "successUrl": format!("{}/success?session_id={{CHECKOUT_SESSION_ID}}", self.base),
+            "cancelUrl": format!("{}/pricing", self.base),
+        })
+    }
+
+    /// Session id from a Checkout URL the emulator made.
+    fn session_of(&self, url: &str) -> stripe_emulator::store::Session {
+        self.stripe_session(url.rsplit('/').next().unwrap())
+    }
+
+    fn token_for(&self, id: landing::server::db::DbUuid, email: &str) -> String {
+        landing::server::auth::jwt::issue(
+            &self.state.config.auth_jwt_secret,
+            id,
+            email,
+            landing::server::auth::jwt::now(),
+        )
+    }
+}
+
+async fn the_json_route_answers_the_seeds_shapes_and_refuses_what_it_must(app: TestApp) {
+    let (status, body) = app
+        .create_checkout(app.body("pro_monthly", "subscription"), None)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let url = body["url"].as_str().unwrap();
+    assert!(url.starts_with(&app.stripe.as_ref().unwrap().base_url));
+    assert_eq!(app.session_of(url).mode, "subscription");
+
+    // A Stripe price id from the catalog works as well as its lookup key.
+    let price_id = app.session_of(url).line_items[0].price.clone();
+    let (status, _) = app
+        .create_checkout(app.body(&price_id, "subscription"), None)
+        .await;
+    assert_eq!(status, 200);
+
+    for missing in ["priceId", "mode", "successUrl", "cancelUrl"] {
+        let mut b = app.body("pro_monthly", "subscription");
+        b.as_object_mut().unwrap().remove(missing);
+        assert_eq!(
+            app.create_checkout(b, None).await,
+            (400, json!({ "error": "Missing required fields" })),
+            "{missing}"
+        );
+    }
+    let res = app
+        .client
+        .post(app.url("/api/stripe/create-checkout"))
+        .body("not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+
+    let (status, body) = app
+        .create_checkout(app.body("price_not_ours", "payment"), None)
+        .await;
+    assert_eq!(status, 400);
+    assert!(body["error"]
+        .as_str()
+        .unwrap()
+        .contains("Unknown price `price_not_ours`"));
+
+    let (status, body) = app
+        .create_checkout(app.body("pro_monthly", "payment"), None)
+        .await;
+    assert_eq!(status, 400);
+    assert_eq!(
+        body["error"],
+        "Mode `payment` does not match the price: `pro_monthly` is a recurring price, so the mode is `subscription`."
+    );
+    let (status, body) = app
+        .create_checkout(app.body("lifetime_once", "subscription"), None)
+        .await;
+    assert_eq!(status, 400);
+    assert!(body["error"]
+        .as_str()
+        .unwrap()
+        .contains("one-time price, so the mode is `payment`"));
+
+    for (field, value) in [
+        ("successUrl", "https://evil.example/steal"),
+        ("cancelUrl", "https://evil.example/"),
+        ("successUrl", "/relative"),
+        ("cancelUrl", "javascript:alert(1)"),
+    ] {
+        let mut b = app.body("lifetime_once", "payment");
+        b[field] = json!(value);
+        let (status, body) = app.create_checkout(b, None).await;
+        assert_eq!(status, 400, "{field}={value}");
+        assert!(body["error"].as_str().unwrap().starts_with(field), "{body}");
+    }
+    let sessions = app
+        .stripe
+        .as_ref()
+        .unwrap()
+        .store
+        .lock()
+        .unwrap()
+        .sessions
+        .len();
+    assert_eq!(sessions, 2, "refused requests created nothing in Stripe");
+}
+
+async fn a_signed_out_purchase_lets_stripe_create_the_customer(app: TestApp) {
+    let (_, body) = app
+        .create_checkout(app.body("lifetime_once", "payment"), None)
+        .await;
+    let s = app.session_of(body["url"].as_str().unwrap());
+    assert_eq!(s.mode, "payment");
+    assert_eq!(s.customer, None);
+    assert_eq!(s.customer_email, None);
+    assert_eq!(s.customer_creation.as_deref(), Some("always"));
+    assert_eq!(s.setup_future_usage.as_deref(), Some("on_session"));
+    assert!(s.tax_id_collection);
+    assert_eq!(s.client_reference_id, None);
+    assert_eq!(
+        s.success_url,
+        format!("{}/success?session_id={{CHECKOUT_SESSION_ID}}", app.base)
+    );
+}
+
+async fn a_signed_in_buyer_reuses_their_stripe_customer_or_is_named_by_email(app: TestApp) {
+    let ada = profiles::insert(&app.state.db, "ada@example.com", None)
+        .await
+        .unwrap();
+    let token = app.token_for(ada.id, "ada@example.com");
+    let (_, body) = app
+        .create_checkout(app.body("starter_monthly", "subscription"), Some(&token))
+        .await;
+    let s = app.session_of(body["url"].as_str().unwrap());
+    assert_eq!(s.customer_email.as_deref(), Some("ada@example.com"));
+    assert_eq!(s.client_reference_id, Some(ada.id.to_string()));
+    assert_eq!(s.customer_creation, None, "not sent in subscription mode");
+    assert_eq!(s.setup_future_usage, None);
+
+    // With a Stripe customer on file, it is reused and no email is sent beside it.
+    let stripe = app.stripe.as_ref().unwrap();
+    let customer: Value = reqwest::Client::new()
+        .post(format!("{}/v1/customers", stripe.base_url))
+        .bearer_auth("sk_test_x")
+        .form(&[("email", "ada@example.com")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let cus = customer["id"].as_str().unwrap();
+    customers::link(&app.state.db, ada.id, cus).await.unwrap();
+    let (status, body) = app
+        .create_checkout(app.body("lifetime_once", "payment"), Some(&token))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let s = app.session_of(body["url"].as_str().unwrap());
+    assert_eq!(s.customer.as_deref(), Some(cus));
+    assert_eq!(s.customer_email, None);
+    assert_eq!(s.customer_creation, None);
+    assert!(
+        !s.tax_id_collection,
+        "tax IDs are collected for new customers"
+    );
+
+    // A customer Stripe no longer knows is dropped rather than failing the purchase.
+    let bob = profiles::insert(&app.state.db, "bob@example.com", None)
+        .await
+        .unwrap();
+    customers::link(&app.state.db, bob.id, "cus_gone")
+        .await
+        .unwrap();
+    let (status, body) = app
+        .create_checkout(
+            app.body("lifetime_once", "payment"),
+            Some(&app.token_for(bob.id, "bob@example.com")),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        app.session_of(body["url"].as_str().unwrap())
+            .customer_email
+            .as_deref(),
+        Some("bob@example.com")
+    );
+}
+
+async fn a_coupon_replaces_promotion_codes_never_both(app: TestApp) {
+    let stripe = app.stripe.as_ref().unwrap();
+    reqwest::Client::new()
+        .post(format!("{}/v1/coupons", stripe.base_url))
+        .bearer_auth("sk_test_x")
+        .form(&[("id", "LAUNCH20"), ("percent_off", "20")])
+        .send()
+        .await
+        .unwrap();
+    let (_, body) = app
+        .create_checkout(app.body("lifetime_once", "payment"), None)
+        .await;
+    let s = app.session_of(body["url"].as_str().unwrap());
+    assert!(s.allow_promotion_codes);
+    assert!(s.coupons.is_empty());
+
+    let mut b = app.body("lifetime_once", "payment");
+    b["couponId"] = json!("LAUNCH20");
+    let (status, body) = app.create_checkout(b, None).await;
+    assert_eq!(status, 200, "{body}");
+    let s = app.session_of(body["url"].as_str().unwrap());
+    assert!(!s.allow_promotion_codes);
+    assert_eq!(s.coupons, ["LAUNCH20"]);
+    assert_eq!(s.amount_total, 23920);
+
+    let mut b = app.body("lifetime_once", "payment");
+    b["couponId"] = json!("NOSUCH");
+    let (status, body) = app.create_checkout(b, None).await;
+    assert_eq!(status, 500, "Stripe's refusal, as the seed reports it");
+    assert_eq!(body["error"], "No such coupon: 'NOSUCH'");
+}
+
+async fn the_buy_button_sends_a_form_post_straight_to_checkout(app: TestApp) {
+    let html = app.get_text("/pricing").await.1;
+    assert!(html.contains(r#"action="/api/checkout""#), "{html}");
+    assert!(html.contains(r#"name="price" value="pro_monthly""#));
+    assert!(html.contains("Subscribe to Pro"));
+    assert!(html.contains("Buy Lifetime"));
+
+    let res = app
+        .client
+        .post(app.url("/api/checkout"))
+        .header(ACCEPT, "text/html")
+        .header(ORIGIN, &app.base)
+        .form(&[("price", "lifetime_once")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 302);
+    let location = res.headers()["location"].to_str().unwrap().to_string();
+    assert!(location.starts_with(&format!(
+        "{}/c/pay/cs_test_",
+        app.stripe.as_ref().unwrap().base_url
+    )));
+    let s = app.session_of(&location);
+    assert_eq!(s.cancel_url, format!("{}/pricing?canceled=1", app.base));
+
+    // A fetch from the hydrated button gets the URL as JSON.
+    let res = app
+        .client
+        .post(app.url("/api/checkout"))
+        .header(ACCEPT, "application/json")
+        .header(ORIGIN, &app.base)
+        .form(&[("price", "pro_yearly")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let url: String = res.json().await.unwrap();
+    assert_eq!(app.session_of(&url).mode, "subscription");
+
+    let res = app
+        .client
+        .post(app.url("/api/checkout"))
+        .header(ACCEPT, "text/html")
+        .header(ORIGIN, &app.base)
+        .form(&[("price", "gold_forever")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 302);
+    let back = res.headers()["location"].to_str().unwrap().to_string();
+    assert!(back.starts_with("/pricing?checkout_error="), "{back}");
+    assert!(app
+        .get_text(&back)
+        .await
+        .1
+        .contains("Unknown price `gold_forever`"));
+}
+
+async fn the_success_page_shows_what_was_bought(app: TestApp) {
+    let (_, body) = app
+        .create_checkout(app.body("lifetime_once", "payment"), None)
+        .await;
+    let url = body["url"].as_str().unwrap().to_string();
+    let paid = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .post(&url)
+        .form(&[
+            ("email", "buyer@example.com"),
+            ("card_number", "4242424242424242"),
+            ("expiry", "12/34"),
+            ("cvc", "123"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let success = paid.headers()["location"].to_str().unwrap().to_string();
+    let path = success.strip_prefix(&app.base).unwrap();
+    let (status, html) = app.get_text(path).await;
+    assert_eq!(status, 200);
+    assert!(html.contains("Thank you"), "{html}");
+    assert!(html.contains("Lifetime") && html.contains("$299"));
+    assert!(html.contains("buyer@example.com"));
+    assert!(
+        !html.contains("Signed in as"),
+        "a session id never signs anyone in"
+    );
+
+    let unpaid = app
+        .create_checkout(app.body("lifetime_once", "payment"), None)
+        .await
+        .1;
+    let id = unpaid["url"]
+        .as_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_string();
+    assert!(app
+        .get_text(&format!("/success?session_id={id}"))
+        .await
+        .1
+        .contains("not paid"));
+    let html = app.get_text("/success?session_id=cs_test_nope").await.1;
+    assert!(html.contains("We could not find this purchase"));
+    let html = app.get_text("/success?session_id=%3Cscript%3E").await.1;
+    assert!(html.contains("This is not a Checkout Session id."));
+}
+
+#[tokio::test]
+async fn with_billing_off_buying_is_disabled_and_both_routes_answer_503() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let html = app.get_text("/pricing").await.1;
+    assert!(html.contains("Buying is turned off"));
+    assert!(html.contains("disabled"), "the buttons are disabled");
+    let (status, body) = app
+        .create_checkout(app.body("lifetime_once", "payment"), None)
+        .await;
+    assert_eq!(status, 503);
+    assert!(body["error"]
+        .as_str()
+        .unwrap()
+        .contains("no Stripe key is configured"));
+    let res = app
+        .client
+        .post(app.url("/api/checkout"))
+        .header(ACCEPT, "application/json")
+        .header(ORIGIN, &app.base)
+        .form(&[("price", "lifetime_once")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 503);
+}
+
+#[tokio::test]
+async fn an_allowed_redirect_origin_may_be_used_and_the_pricing_page_carries_notices() {
+    let app = TestApp::spawn_billing_with(
+        Backend::Sqlite,
+        &[("ALLOWED_REDIRECT_ORIGINS", "https://app.example.com")],
+    )
+    .await;
+    let mut b = app.body("lifetime_once", "payment");
+    b["successUrl"] = json!("https://app.example.com/done");
+    assert_eq!(app.create_checkout(b, None).await.0, 200);
+    let html = app.get_text("/pricing?canceled=1&coupon=SPRING24").await.1;
+    assert!(html.contains("Checkout was canceled and nothing was charged."));
+    assert!(html.contains(r#"name="coupon" value="SPRING24""#));
+    assert!(!app
+        .get_text("/pricing?coupon=%3Cx%3E")
+        .await
+        .1
+        .contains(r#"name="coupon""#));
+}
