@@ -46,7 +46,7 @@ pub fn App() -> impl IntoView {
             <main id="main">
                 <Routes fallback=NotFound>
                     <Route path=StaticSegment("") view=HomePage/>
-                    <Route path=StaticSegment("pricing") view=PricingPage/>
+                    <Route path=StaticSegment("pricing") view=PricingPage ssr=SsrMode::Async/>
                     <Route path=StaticSegment("sign-in") view=SignInPage/>
                     <Route path=StaticSegment("sign-up") view=SignUpPage/>
                     // Async: the page waits for Stripe's answer, so it reads without JavaScript.

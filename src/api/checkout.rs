@@ -15,6 +15,27 @@ pub async fn create_checkout(price: String, coupon: Option<String>) -> Result<St
 /// What a Checkout Session bought, for the success page.
 #[server(prefix = "/api", endpoint = "checkout/summary")]
 pub async fn checkout_result(session_id: String) -> Result<PurchaseSummary, AppError> {
+    use crate::server::auth::session::MaybeAuthUser;
     let state = expect_context::<crate::server::state::AppState>();
-    crate::server::billing::checkout::summary(&state, &session_id).await
+    let MaybeAuthUser(viewer) = leptos_axum::extract_with_state(&state)
+        .await
+        .unwrap_or(MaybeAuthUser(None));
+    crate::server::billing::checkout::summary(&state, &session_id, viewer.as_ref()).await
+}
+
+/// The id of the plan the signed-in person subscribes to, if any.
+#[server(prefix = "/api", endpoint = "checkout/current_plan")]
+pub async fn current_plan() -> Result<Option<String>, AppError> {
+    use crate::server::auth::session::MaybeAuthUser;
+    let state = expect_context::<crate::server::state::AppState>();
+    let MaybeAuthUser(user) = leptos_axum::extract_with_state(&state)
+        .await
+        .unwrap_or(MaybeAuthUser(None));
+    let Some(user) = user else { return Ok(None) };
+    crate::server::billing::checkout::current_plan(&state, &user)
+        .await
+        .map_err(|e| {
+            e.log();
+            AppError::Internal
+        })
 }

@@ -6,6 +6,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
+use crate::api::checkout::current_plan;
 use crate::components::plan_card::PlanCard;
 use crate::model::billing::BillingMode;
 use crate::model::catalog::{Billing, Catalog};
@@ -21,6 +22,7 @@ pub fn PricingPage() -> impl IntoView {
     let buying_enabled = use_context::<BillingMode>() != Some(BillingMode::Off)
         && use_context::<BillingMode>().is_some();
     let title = format!("Pricing — {}", catalog.product.name);
+    let current = Resource::new_blocking(|| (), |()| current_plan());
     view! {
         <Title text=title/>
         <section class="pricing">
@@ -48,17 +50,36 @@ pub fn PricingPage() -> impl IntoView {
                 .clone()
                 .map(|c| view! { <p class="notice">"Coupon " <strong>{c}</strong> " will be applied at checkout."</p> })}
             <IntervalSwitch billing/>
-            <div class="plans">
-                {catalog
-                    .plans
-                    .iter()
-                    .cloned()
-                    .map(|plan| {
-                        let coupon = coupon.clone();
-                        view! { <PlanCard plan billing coupon buying_enabled current=false/> }
+            <Suspense fallback=|| ()>
+                {move || {
+                    let catalog = catalog.clone();
+                    let coupon = coupon.clone();
+                    Suspend::new(async move {
+                        let current = current.await.ok().flatten();
+                        view! {
+                            <div class="plans">
+                                {catalog
+                                    .plans
+                                    .iter()
+                                    .cloned()
+                                    .map(|plan| {
+                                        let is_current = current.as_deref() == Some(plan.id.as_str());
+                                        view! {
+                                            <PlanCard
+                                                plan
+                                                billing
+                                                coupon=coupon.clone()
+                                                buying_enabled
+                                                current=is_current
+                                            />
+                                        }
+                                    })
+                                    .collect_view()}
+                            </div>
+                        }
                     })
-                    .collect_view()}
-            </div>
+                }}
+            </Suspense>
         </section>
     }
 }

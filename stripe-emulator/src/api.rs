@@ -733,6 +733,15 @@ fn render_session(api: &Api, store: &Store, session: &Session, p: &Value) -> Val
             items,
         );
     }
+    if expand.contains(&"subscription") {
+        if let Some(sub) = session
+            .subscription
+            .as_ref()
+            .and_then(|id| store.subscriptions.get(id))
+        {
+            json["subscription"] = sub.json(store);
+        }
+    }
     if expand.contains(&"customer") {
         if let Some(c) = session
             .customer

@@ -1,7 +1,7 @@
 //! Checkout against the local Stripe: the seed's JSON route, the pricing page's server function,
 //! every rule, and the success page.
 
-use landing::server::db::{customers, profiles};
+use landing::server::db::{billing, customers, profiles, Table};
 use reqwest::header::{ACCEPT, AUTHORIZATION, ORIGIN};
 use serde_json::{json, Value};
 
@@ -15,7 +15,149 @@ on_both_databases!(
     a_coupon_replaces_promotion_codes_never_both,
     the_buy_button_sends_a_form_post_straight_to_checkout,
     the_success_page_shows_what_was_bought,
+    the_success_page_stores_a_signed_out_purchase_once_under_the_checkout_email,
+    a_signed_in_subscription_is_stored_and_its_plan_marked_on_pricing,
+    a_session_naming_someone_else_is_left_to_the_webhook,
 );
+
+/// Pays a Checkout URL with 4242 on the emulator's page; returns the success path on our site.
+async fn pay(app: &TestApp, url: &str, email: &str) -> String {
+    let res = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .post(url)
+        .form(&[
+            ("email", email),
+            ("card_number", "4242424242424242"),
+            ("expiry", "12/34"),
+            ("cvc", "123"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let location = res.headers()["location"].to_str().unwrap().to_string();
+    location.strip_prefix(&app.base).unwrap().to_string()
+}
+
+async fn the_success_page_stores_a_signed_out_purchase_once_under_the_checkout_email(app: TestApp) {
+    let (_, body) = app
+        .create_checkout(app.body("lifetime_once", "payment"), None)
+        .await;
+    let success = pay(&app, body["url"].as_str().unwrap(), "Buyer@Example.com").await;
+    for _ in 0..2 {
+        assert!(app.get_text(&success).await.1.contains("Thank you"));
+    }
+    let db = &app.state.db;
+    assert_eq!(
+        db.count_rows(Table::Purchases).await.unwrap(),
+        1,
+        "stored once however often"
+    );
+    let buyer = profiles::find_by_email(db, "buyer@example.com")
+        .await
+        .unwrap()
+        .expect("a profile for the email");
+    assert!(buyer.password_hash.is_none());
+    assert!(customers::customer_id_for_user(db, buyer.id)
+        .await
+        .unwrap()
+        .is_some());
+    let bought = billing::purchases_for_user(db, buyer.id).await.unwrap();
+    assert_eq!(bought.len(), 1);
+    assert_eq!(bought[0].2, "paid");
+}
+
+async fn a_signed_in_subscription_is_stored_and_its_plan_marked_on_pricing(app: TestApp) {
+    let ada = profiles::insert(&app.state.db, "ada@example.com", None)
+        .await
+        .unwrap();
+    let token = app.token_for(ada.id, "ada@example.com");
+    let (_, body) = app
+        .create_checkout(app.body("pro_monthly", "subscription"), Some(&token))
+        .await;
+    let success = pay(&app, body["url"].as_str().unwrap(), "ada@example.com").await;
+    let cookie = format!("landing_session={token}");
+    let html = app
+        .client
+        .get(app.url(&success))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("Your subscription is active."), "{html}");
+    let subs = billing::subscriptions_for_user(&app.state.db, ada.id)
+        .await
+        .unwrap();
+    assert_eq!(subs.len(), 1);
+    assert_eq!(subs[0].status, "active");
+    assert!(subs[0].current_period_end.unwrap() > chrono::Utc::now().timestamp());
+
+    let pricing = app
+        .client
+        .get(app.url("/pricing"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(pricing.matches("Your current plan").count(), 1);
+    let pro = pricing
+        .split(r#"id="plan-pro""#)
+        .nth(1)
+        .unwrap()
+        .split("</article>")
+        .next()
+        .unwrap();
+    assert!(pro.contains("Your current plan"), "the Pro card is marked");
+    assert!(
+        !app.get_text("/pricing")
+            .await
+            .1
+            .contains("Your current plan"),
+        "not for anyone else"
+    );
+}
+
+async fn a_session_naming_someone_else_is_left_to_the_webhook(app: TestApp) {
+    let ada = profiles::insert(&app.state.db, "ada@example.com", None)
+        .await
+        .unwrap();
+    let bob = profiles::insert(&app.state.db, "bob@example.com", None)
+        .await
+        .unwrap();
+    let (_, body) = app
+        .create_checkout(
+            app.body("lifetime_once", "payment"),
+            Some(&app.token_for(ada.id, "ada@example.com")),
+        )
+        .await;
+    let success = pay(&app, body["url"].as_str().unwrap(), "ada@example.com").await;
+    assert!(
+        app.get_text(&success).await.1.contains("Thank you"),
+        "the receipt shows"
+    );
+    let bobs = format!(
+        "landing_session={}",
+        app.token_for(bob.id, "bob@example.com")
+    );
+    app.client
+        .get(app.url(&success))
+        .header("cookie", bobs)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(app.state.db.count_rows(Table::Purchases).await.unwrap(), 0);
+    assert!(customers::customer_id_for_user(&app.state.db, bob.id)
+        .await
+        .unwrap()
+        .is_none());
+}
 
 impl TestApp {
     async fn create_checkout(&self, body: Value, bearer: Option<&str>) -> (u16, Value) {

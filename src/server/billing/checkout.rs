@@ -238,7 +238,11 @@ async fn send(
 
 /// Reads a Checkout Session back for the success page. The session id only shows what was
 /// bought; it never signs anyone in.
-pub async fn summary(state: &AppState, session_id: &str) -> Result<PurchaseSummary, AppError> {
+pub async fn summary(
+    state: &AppState,
+    session_id: &str,
+    viewer: Option<&AuthUser>,
+) -> Result<PurchaseSummary, AppError> {
     let valid = session_id.starts_with("cs_")
         && session_id.len() <= 255
         && session_id
@@ -254,7 +258,7 @@ pub async fn summary(state: &AppState, session_id: &str) -> Result<PurchaseSumma
         .as_ref()
         .ok_or_else(|| CheckoutError::BillingOff.to_app_error(""))?;
     let session = stripe_checkout::checkout_session::RetrieveCheckoutSession::new(session_id)
-        .expand(vec!["line_items".to_string()])
+        .expand(vec!["line_items".to_string(), "subscription".to_string()])
         .send(&billing.client)
         .await
         .map_err(|e| match &e {
@@ -266,6 +270,11 @@ pub async fn summary(state: &AppState, session_id: &str) -> Result<PurchaseSumma
                 AppError::Stripe(describe(&e))
             }
         })?;
+    // Whichever arrives first, this page or the webhook, stores the purchase; the other changes
+    // nothing. A failure here loses nothing: the webhook applies it too.
+    if let Err(e) = super::sync::apply_checkout_session(state, &session, viewer).await {
+        e.log();
+    }
     let currency = session
         .currency
         .map(|c| c.to_string())
@@ -296,4 +305,35 @@ pub async fn summary(state: &AppState, session_id: &str) -> Result<PurchaseSumma
         items,
         total: format_amount(session.amount_total.unwrap_or(0), &currency),
     })
+}
+
+/// The catalog plan of the user's live subscription, for the pricing page to mark.
+pub async fn current_plan(
+    state: &AppState,
+    user: &AuthUser,
+) -> Result<Option<String>, ServerError> {
+    let subs = crate::server::db::billing::subscriptions_for_user(&state.db, user.id)
+        .await
+        .map_err(|e| ServerError::db("current plan", e))?;
+    let Some(live) = subs
+        .into_iter()
+        .find(|s| matches!(s.status.as_str(), "active" | "trialing" | "past_due"))
+    else {
+        return Ok(None);
+    };
+    let Some(billing) = state.billing.as_ref() else {
+        return Ok(None);
+    };
+    let Ok(index) = billing.prices(&state.source_catalog).await else {
+        return Ok(None);
+    };
+    let Some(key) = index.find(&live.price_id).map(|p| p.lookup_key.clone()) else {
+        return Ok(None);
+    };
+    Ok(state
+        .source_catalog
+        .plans
+        .iter()
+        .find(|plan| plan.prices.iter().any(|p| p.lookup_key == key))
+        .map(|plan| plan.id.clone()))
 }

@@ -4,3 +4,4 @@ pub mod api;
 pub mod catalog;
 pub mod checkout;
 pub mod client;
+pub mod sync;

@@ -4,6 +4,7 @@
 //! and has no uuid or time types, so we hold either pool and run the same SQL text on both
 //! (`$1` placeholders and `ON CONFLICT` mean the same in SQLite and PostgreSQL).
 
+pub mod billing;
 pub mod customers;
 pub mod profiles;
 mod uuid;
