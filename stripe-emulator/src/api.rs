@@ -628,11 +628,7 @@ fn create_session(api: &Api, store: &mut Store, p: &Value) -> ApiResult {
     let discount: i64 = coupons
         .iter()
         .filter_map(|id| store.coupons.get(id))
-        .map(|c| match (c.percent_off, c.amount_off) {
-            (Some(pct), _) => (subtotal as f64 * pct / 100.0).round() as i64,
-            (None, Some(off)) => off,
-            _ => 0,
-        })
+        .map(|c| c.discount_on(subtotal))
         .sum();
 
     let trial_period_days = match p.get("subscription_data") {
@@ -705,11 +701,7 @@ fn render_session(api: &Api, store: &Store, session: &Session, p: &Value) -> Val
             .enumerate()
             .filter_map(|(i, item)| {
                 let price = store.prices.get(&item.price)?;
-                let name = store
-                    .products
-                    .get(&price.product)
-                    .map(|p| p.name.clone())
-                    .unwrap_or_default();
+                let name = store.product_name(price);
                 let amount = price.unit_amount * item.quantity;
                 Some((
                     u64::MAX - i as u64,

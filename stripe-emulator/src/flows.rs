@@ -240,11 +240,7 @@ fn bill(
         .iter()
         .filter_map(|item| {
             let price = store.prices.get(&item.price)?;
-            let name = store
-                .products
-                .get(&price.product)
-                .map(|p| p.name.clone())
-                .unwrap_or_default();
+            let name = store.product_name(price);
             Some(InvoiceLine {
                 price: price.id.clone(),
                 description: format!("{} × {name}", item.quantity),

@@ -19,6 +19,15 @@ pub fn escape(s: &str) -> String {
         .replace('\'', "&#39;")
 }
 
+/// A posted form field, trimmed ("" when absent).
+fn text_field(form: &Value, key: &str) -> String {
+    form.get(key)
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .trim()
+        .to_string()
+}
+
 fn money(amount: i64, currency: &str) -> String {
     let zero_decimal = ["jpy", "krw", "vnd", "clp"].contains(&currency);
     if zero_decimal {
@@ -214,14 +223,7 @@ pub async fn checkout_submit(
     body: axum::body::Bytes,
 ) -> Response {
     let typed = form::parse(&body).unwrap_or_default();
-    let field = |k: &str| {
-        typed
-            .get(k)
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .trim()
-            .to_string()
-    };
+    let field = |k: &str| text_field(&typed, k);
     let mut store = api.store.lock().expect("store lock");
     let Some(session) = store.sessions.get(&id).cloned() else {
         return not_found("This Checkout Session does not exist.");
@@ -300,11 +302,7 @@ fn apply_coupon(store: &mut Store, session_id: &str, coupon_id: &str) {
         return;
     };
     if let Some(s) = store.sessions.get_mut(session_id) {
-        let off = match (coupon.percent_off, coupon.amount_off) {
-            (Some(pct), _) => (s.amount_subtotal as f64 * pct / 100.0).round() as i64,
-            (None, Some(amount)) => amount,
-            _ => 0,
-        };
+        let off = coupon.discount_on(s.amount_subtotal);
         s.coupons = vec![coupon_id.to_string()];
         s.amount_total = (s.amount_subtotal - off).max(0);
     }
@@ -560,13 +558,7 @@ pub async fn portal_action(
     body: axum::body::Bytes,
 ) -> Response {
     let typed = form::parse(&body).unwrap_or_default();
-    let field = |k: &str| {
-        typed
-            .get(k)
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string()
-    };
+    let field = |k: &str| text_field(&typed, k);
     let mut store = api.store.lock().expect("store lock");
     let Some(portal) = store.portal_sessions.get(&id).cloned() else {
         return not_found("This portal session does not exist.");

@@ -152,6 +152,14 @@ impl Store {
         self.seq
     }
 
+    /// The name of the product a price sells ("" when unknown).
+    pub fn product_name(&self, price: &Price) -> String {
+        self.products
+            .get(&price.product)
+            .map(|p| p.name.clone())
+            .unwrap_or_default()
+    }
+
     pub fn price_by_lookup_key(&self, key: &str) -> Option<&Price> {
         self.prices
             .values()
@@ -273,6 +281,15 @@ impl Session {
 }
 
 impl Coupon {
+    /// What this coupon takes off `amount`.
+    pub fn discount_on(&self, amount: i64) -> i64 {
+        match (self.percent_off, self.amount_off) {
+            (Some(pct), _) => (amount as f64 * pct / 100.0).round() as i64,
+            (None, Some(off)) => off,
+            _ => 0,
+        }
+    }
+
     pub fn json(&self) -> Value {
         json!({
             "id": self.id,

@@ -79,19 +79,24 @@ pub async fn sign_up(
         }
         Err(e) => return Err(ServerError::db("sign-up: insert profile", e).into()),
     };
+    Ok(session_for(state, profile))
+}
+
+/// A fresh session for a profile: who it is, and its token.
+fn session_for(state: &AppState, profile: profiles::ProfileRow) -> (Me, String) {
     let token = jwt::issue(
         &state.config.auth_jwt_secret,
         profile.id,
         &profile.email,
         jwt::now(),
     );
-    Ok((
+    (
         Me {
             id: profile.id.to_string(),
             email: profile.email,
         },
         token,
-    ))
+    )
 }
 
 /// Checks a password; the answer never says whether the email has an account.
@@ -120,16 +125,7 @@ pub async fn sign_in(
     // Verified even for unknown emails (against a dummy hash), so timing does not tell either.
     let ok = password::verify(Password::new(password), stored).await?;
     match profile {
-        Some(p) if ok => {
-            let token = jwt::issue(&state.config.auth_jwt_secret, p.id, &p.email, jwt::now());
-            Ok((
-                Me {
-                    id: p.id.to_string(),
-                    email: p.email,
-                },
-                token,
-            ))
-        }
+        Some(p) if ok => Ok(session_for(state, p)),
         _ => {
             let _ = state.limits.sign_in_email.hit(email.as_str());
             Err(AuthFailure::Problem(FormProblem::WrongCredentials))

@@ -16,6 +16,14 @@ pub struct ProfileRow {
     pub created_at: DateTime<Utc>,
 }
 
+fn email_taken(e: sqlx::Error) -> DbError {
+    if violates_unique(&e, EMAIL_UNIQUE) {
+        DbError::EmailTaken
+    } else {
+        DbError::Sqlx(e)
+    }
+}
+
 /// Creates a profile. The id is chosen here so both backends agree on its form.
 pub async fn insert(
     db: &Db,
@@ -35,13 +43,7 @@ pub async fn insert(
         .await
     });
     // The fresh v4 id cannot collide, so the email index is the only unique one this can violate.
-    result.map_err(|e| {
-        if violates_unique(&e, EMAIL_UNIQUE) {
-            DbError::EmailTaken
-        } else {
-            DbError::Sqlx(e)
-        }
-    })
+    result.map_err(email_taken)
 }
 
 /// Creates the profile of an identity that already has an id (a Supabase user's `sub`).
@@ -59,13 +61,7 @@ pub async fn insert_with_id(db: &Db, id: DbUuid, email: &str) -> Result<ProfileR
     });
     // Two first requests of the same new user may race: the id conflict is absorbed above, so
     // the email index is the only unique one left to violate.
-    result.map_err(|e| {
-        if violates_unique(&e, EMAIL_UNIQUE) {
-            DbError::EmailTaken
-        } else {
-            DbError::Sqlx(e)
-        }
-    })
+    result.map_err(email_taken)
 }
 
 /// Gives a password to a profile that had none (made by a signed-out checkout).
