@@ -16,8 +16,11 @@ use leptos_axum::{
     file_and_error_handler_with_context, generate_route_list_with_exclusions_and_ssg_and_context,
     LeptosRoutes,
 };
+use std::time::Duration;
 use tokio::net::TcpListener;
+
 use tower_http::compression::CompressionLayer;
+use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
@@ -129,6 +132,11 @@ pub fn build_router(state: AppState) -> Router {
         ))
         .layer(middleware::from_fn_with_state(state.clone(), same_origin))
         .layer(CompressionLayer::new())
+        // Nothing we serve should take this long: a stuck request answers 408 instead of hanging.
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(30),
+        ))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(DefaultMakeSpan::new().level(Level::INFO))

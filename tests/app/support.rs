@@ -221,6 +221,7 @@ impl TestApp {
         });
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
+            .timeout(std::time::Duration::from_secs(45))
             .build()
             .unwrap();
         TestApp {

@@ -1,14 +1,20 @@
 //! The Stripe client, built once from configuration: the only place that knows where Stripe is.
 
+use std::time::Duration;
+
 use stripe::{Client, ClientBuilder};
 
 use crate::server::config::Config;
+
+const STRIPE_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// `None` when billing is off (no `STRIPE_SECRET_KEY`).
 pub fn client(config: &Config) -> Option<Client> {
     let key = config.stripe_secret_key.as_ref()?;
     let client = ClientBuilder::new(key.key.expose())
         .url(config.stripe_api_base.as_str())
+        // A buyer waits on this call: a Stripe that does not answer is an error, not a hang.
+        .timeout(STRIPE_TIMEOUT)
         .build();
     match client {
         Ok(c) => Some(c),
