@@ -437,9 +437,9 @@ mod tests {
 
     #[test]
     fn stripe_keys_must_be_secret_keys() {
-        let c = parse(&[("STRIPE_SECRET_KEY", "sk_test_51Abc123xyz")]).unwrap();
+        let c = parse(&[("STRIPE_SECRET_KEY", "sk_test_FAKE_key_1")]).unwrap();
         assert_eq!(c.stripe_secret_key.unwrap().mode, KeyMode::Test);
-        let c = parse(&[("STRIPE_SECRET_KEY", "sk_live_51Abc123xyz")]).unwrap();
+        let c = parse(&[("STRIPE_SECRET_KEY", "sk_live_FAKE_key_1")]).unwrap();
         assert_eq!(c.stripe_secret_key.unwrap().mode, KeyMode::Live);
         let err = parse(&[("STRIPE_SECRET_KEY", "pk_test_51Abc123xyz")]).unwrap_err();
         assert!(err.problem.contains("publishable"));
@@ -496,14 +496,14 @@ mod tests {
     #[test]
     fn the_billing_mode_follows_the_key_and_the_api_base() {
         assert_eq!(parse(&[]).unwrap().billing_mode(), BillingMode::Off);
-        let key = ("STRIPE_SECRET_KEY", "sk_test_51Abc123xyz");
+        let key = ("STRIPE_SECRET_KEY", "sk_test_FAKE_key_1");
         assert_eq!(parse(&[key]).unwrap().billing_mode(), BillingMode::Test);
         let local = ("STRIPE_API_BASE", "http://127.0.0.1:12111");
         assert_eq!(
             parse(&[key, local]).unwrap().billing_mode(),
             BillingMode::Emulated
         );
-        let live = ("STRIPE_SECRET_KEY", "sk_live_51Abc123xyz");
+        let live = ("STRIPE_SECRET_KEY", "sk_live_FAKE_key_1");
         assert_eq!(parse(&[live]).unwrap().billing_mode(), BillingMode::Live);
     }
 
