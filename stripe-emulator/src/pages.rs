@@ -19,6 +19,19 @@ pub fn escape(s: &str) -> String {
         .replace('\'', "&#39;")
 }
 
+/// `$9.00 USD per month`.
+fn recurring_label(price: &crate::store::Price) -> String {
+    let interval = price
+        .recurring
+        .as_ref()
+        .map(|r| r.interval.as_str())
+        .unwrap_or("period");
+    format!(
+        "{} per {interval}",
+        money(price.unit_amount, &price.currency)
+    )
+}
+
 /// A posted form field, trimmed ("" when absent).
 fn text_field(form: &Value, key: &str) -> String {
     form.get(key)
@@ -450,18 +463,7 @@ fn portal_html(
             .and_then(|p| store.products.get(&p.product))
             .map(|p| p.name.clone())
             .unwrap_or_default();
-        let amount = price
-            .map(|p| {
-                format!(
-                    "{} per {}",
-                    money(p.unit_amount, &p.currency),
-                    p.recurring
-                        .as_ref()
-                        .map(|r| r.interval.as_str())
-                        .unwrap_or("period")
-                )
-            })
-            .unwrap_or_default();
+        let amount = price.map(recurring_label).unwrap_or_default();
         let state = match sub.status.as_str() {
             "canceled" => "Canceled".to_string(),
             _ if sub.cancel_at_period_end => format!("Cancels on {}", date(sub.current_period_end)),
@@ -495,20 +497,11 @@ fn portal_html(
                 .iter()
                 .filter(|p| Some(p.id.as_str()) != price.map(|x| x.id.as_str()))
                 .map(|p| {
-                    let product = store
-                        .products
-                        .get(&p.product)
-                        .map(|x| x.name.as_str())
-                        .unwrap_or("");
                     format!(
-                        r#"<option value="{}">{} — {} per {}</option>"#,
+                        r#"<option value="{}">{} — {}</option>"#,
                         escape(&p.id),
-                        escape(product),
-                        money(p.unit_amount, &p.currency),
-                        p.recurring
-                            .as_ref()
-                            .map(|r| r.interval.as_str())
-                            .unwrap_or("")
+                        escape(&store.product_name(p)),
+                        recurring_label(p)
                     )
                 })
                 .collect();

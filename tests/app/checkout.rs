@@ -182,6 +182,18 @@ impl TestApp {
         })
     }
 
+    /// Posts the pricing page's buy form, as a browser (`text/html`) or the island's fetch.
+    async fn buy_form(&self, price: &str, accept: &str) -> reqwest::Response {
+        self.client
+            .post(self.url("/api/checkout"))
+            .header(ACCEPT, accept)
+            .header(ORIGIN, &self.base)
+            .form(&[("price", price)])
+            .send()
+            .await
+            .unwrap()
+    }
+
     /// Session id from a Checkout URL the emulator made.
     fn session_of(&self, url: &str) -> stripe_emulator::store::Session {
         self.stripe_session(url.rsplit('/').next().unwrap())
@@ -401,15 +413,7 @@ async fn the_buy_button_sends_a_form_post_straight_to_checkout(app: TestApp) {
     assert!(html.contains("Subscribe to Pro"));
     assert!(html.contains("Buy Lifetime"));
 
-    let res = app
-        .client
-        .post(app.url("/api/checkout"))
-        .header(ACCEPT, "text/html")
-        .header(ORIGIN, &app.base)
-        .form(&[("price", "lifetime_once")])
-        .send()
-        .await
-        .unwrap();
+    let res = app.buy_form("lifetime_once", "text/html").await;
     assert_eq!(res.status(), 302);
     let location = res.headers()["location"].to_str().unwrap().to_string();
     assert!(location.starts_with(&format!(
@@ -420,28 +424,12 @@ async fn the_buy_button_sends_a_form_post_straight_to_checkout(app: TestApp) {
     assert_eq!(s.cancel_url, format!("{}/pricing?canceled=1", app.base));
 
     // A fetch from the hydrated button gets the URL as JSON.
-    let res = app
-        .client
-        .post(app.url("/api/checkout"))
-        .header(ACCEPT, "application/json")
-        .header(ORIGIN, &app.base)
-        .form(&[("price", "pro_yearly")])
-        .send()
-        .await
-        .unwrap();
+    let res = app.buy_form("pro_yearly", "application/json").await;
     assert_eq!(res.status(), 200);
     let url: String = res.json().await.unwrap();
     assert_eq!(app.session_of(&url).mode, "subscription");
 
-    let res = app
-        .client
-        .post(app.url("/api/checkout"))
-        .header(ACCEPT, "text/html")
-        .header(ORIGIN, &app.base)
-        .form(&[("price", "gold_forever")])
-        .send()
-        .await
-        .unwrap();
+    let res = app.buy_form("gold_forever", "text/html").await;
     assert_eq!(res.status(), 302);
     let back = res.headers()["location"].to_str().unwrap().to_string();
     assert!(back.starts_with("/pricing?checkout_error="), "{back}");
