@@ -157,6 +157,7 @@ fn route(api: &Api, store: &mut Store, method: &Method, path: &str, p: &Value) -
         ("POST", ["v1", "coupons"]) => create_coupon(store, p),
         ("GET", ["v1", "coupons", id]) => get(&store.coupons, "coupon", id).map(Coupon::json),
         ("POST", ["v1", "checkout", "sessions"]) => create_session(api, store, p),
+        ("GET", ["v1", "checkout", "sessions"]) => Ok(list_sessions(api, store, p)),
         ("GET", ["v1", "checkout", "sessions", id]) => {
             let session = get(&store.sessions, "checkout.session", id)?;
             Ok(render_session(api, store, session, p))
@@ -687,6 +688,19 @@ fn create_session(api: &Api, store: &mut Store, p: &Value) -> ApiResult {
 }
 
 /// The session's JSON, with `expand[]=line_items` honoured as Stripe does.
+fn list_sessions(api: &Api, store: &Store, p: &Value) -> Value {
+    let customer = p.get("customer").and_then(Value::as_str);
+    let status = p.get("status").and_then(Value::as_str);
+    let items = store
+        .sessions
+        .values()
+        .filter(|s| customer.is_none_or(|c| s.customer.as_deref() == Some(c)))
+        .filter(|s| status.is_none_or(|st| s.status == st))
+        .map(|s| (s.seq, s.json(&api.base_url)))
+        .collect();
+    store::list("/v1/checkout/sessions", items)
+}
+
 fn render_session(api: &Api, store: &Store, session: &Session, p: &Value) -> Value {
     let mut json = session.json(&api.base_url);
     let expand: Vec<&str> = p

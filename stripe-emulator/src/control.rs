@@ -59,6 +59,14 @@ pub async fn fail_next_renewal(State(state): State<AppState>, Path(id): Path<Str
     )
 }
 
+pub async fn renew_now(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+    let mut store = state.api.store.lock().expect("store lock");
+    reply(
+        flows::renew_now(&mut store, &state.api.base_url, &id)
+            .map_err(|e| ApiError::invalid_param("subscription", e)),
+    )
+}
+
 pub async fn pay_invoice(State(state): State<AppState>, Path(id): Path<String>) -> Response {
     let mut store = state.api.store.lock().expect("store lock");
     reply(

@@ -477,6 +477,21 @@ pub fn advance(store: &mut Store, base_url: &str, seconds: i64) {
     }
 }
 
+/// Renews one subscription now, ending its current period early: a clock for one subscription
+/// (as Stripe's test clocks are per customer), so tests running side by side do not move each
+/// other's subscriptions the way `advance` moves everyone's.
+pub fn renew_now(store: &mut Store, base_url: &str, sub_id: &str) -> Result<Value, String> {
+    ensure_live(store, sub_id)?;
+    let now = store.now();
+    let sub = store.subscriptions.get_mut(sub_id).expect("checked live");
+    if !matches!(sub.status.as_str(), "active" | "trialing") {
+        return Err(format!("A {} subscription does not renew.", sub.status));
+    }
+    sub.current_period_end = now;
+    renew(store, base_url, sub_id);
+    Ok(store.subscriptions[sub_id].json(store))
+}
+
 fn renew(store: &mut Store, base_url: &str, sub_id: &str) {
     let sub = store.subscriptions[sub_id].clone();
     let period = period_of(store, &sub.items);

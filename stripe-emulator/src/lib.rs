@@ -156,6 +156,10 @@ pub async fn spawn(options: Options) -> Result<Emulator, StartError> {
             "/_emulator/subscriptions/{id}/fail_next_renewal",
             post(control::fail_next_renewal),
         )
+        .route(
+            "/_emulator/subscriptions/{id}/renew",
+            post(control::renew_now),
+        )
         .route("/_emulator/invoices/{id}/pay", post(control::pay_invoice))
         .route("/_emulator/events/{id}/resend", post(control::resend))
         .route("/_emulator/replay", post(control::replay))

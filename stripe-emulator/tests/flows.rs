@@ -597,6 +597,32 @@ async fn advancing_time_renews_and_a_failed_renewal_makes_the_subscription_past_
             "customer.subscription.updated"
         ]
     );
+
+    // One subscription's clock: renewed now, failing, without moving anyone else's.
+    s.clear();
+    s.control(
+        &format!("/_emulator/subscriptions/{sub}/fail_next_renewal"),
+        &[],
+    )
+    .await;
+    s.control(&format!("/_emulator/subscriptions/{sub}/renew"), &[])
+        .await;
+    let e = s.events(4).await;
+    assert_eq!(e[2].0, "invoice.payment_failed");
+    assert_eq!(e[3].1["data"]["object"]["status"], "past_due");
+    let failed_invoice = e[2].1["data"]["object"]["id"].as_str().unwrap().to_string();
+    s.clear();
+    s.control(&format!("/_emulator/invoices/{failed_invoice}/pay"), &[])
+        .await;
+    let e = s.events(3).await;
+    assert_eq!(
+        types(&e),
+        [
+            "invoice.paid",
+            "invoice.payment_succeeded",
+            "customer.subscription.updated"
+        ]
+    );
     let sub = RetrieveSubscription::new(sub.as_str())
         .send(&s.client)
         .await
