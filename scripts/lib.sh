@@ -60,6 +60,14 @@ ensure_wasm_opt() {
   export PATH="$TOOLS_DIR/node_modules/.bin:$PATH"
 }
 
+# The tests' SMTP server (a real one, on loopback): Python's aiosmtpd from PyPI.
+ensure_aiosmtpd() {
+  python3 -c 'import aiosmtpd' 2>/dev/null && return
+  step "installing aiosmtpd (PyPI)"
+  python3 -m pip install --quiet aiosmtpd 2>/dev/null \
+    || python3 -m pip install --quiet --break-system-packages aiosmtpd
+}
+
 ensure_chromium() {
   [ -x /usr/bin/chromium ] || { step "installing Chromium from Debian"; apt_install chromium; }
 }

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test on a fresh machine: installs what is missing (wasm target, cargo-leptos,
-# wasm-bindgen, Chromium, npm packages, PostgreSQL), then format and lint checks for both builds,
+# wasm-bindgen, Chromium, npm packages, PostgreSQL, aiosmtpd), then format and lint checks for both builds,
 # the cargo tests on SQLite and PostgreSQL, and the browser journeys with JavaScript off and on.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,6 +16,7 @@ ensure_cargo_leptos
 ensure_wasm_bindgen
 ensure_node
 ensure_chromium
+ensure_aiosmtpd
 ensure_postgres "$TEST_POSTGRES_URL"
 # Test databases of runs that were killed before they could drop them.
 psql "$TEST_POSTGRES_URL" -qAtc "SELECT datname FROM pg_database WHERE datname LIKE 'landing_test_%'" \
@@ -58,12 +59,15 @@ run_dir=$(mktemp -d)
 port=$(free_port)
 stripe_port=$(free_port)
 webhook_secret="whsec_$(random_secret)"
+smtp_port=$(free_port)
 server_pid=""
 emulator_pid=""
+smtp_pid=""
 cleanup() {
   local status=$?
-  for pid in "$server_pid" "$emulator_pid"; do
-    [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+  for pid in "$server_pid" "$emulator_pid" "$smtp_pid"; do
+    # aiosmtpd dies of the signal (143): that is not the run's status.
+    [ -n "$pid" ] && kill "$pid" 2>/dev/null && { wait "$pid" 2>/dev/null || true; }
   done
   rm -rf "$run_dir"
   # The script's own status, not that of the last process stopped here.
@@ -74,6 +78,10 @@ trap cleanup EXIT
   --webhook-url "http://127.0.0.1:$port/api/stripe/webhook" --webhook-secret "$webhook_secret" \
   --retry-attempts 1 >"$run_dir/emulator.log" 2>&1 &
 emulator_pid=$!
+# The mail the journeys expect lands in a Maildir they read.
+python3 -m aiosmtpd -n -l "127.0.0.1:$smtp_port" -c aiosmtpd.handlers.Mailbox "$run_dir/mail" \
+  >"$run_dir/smtp.log" 2>&1 &
+smtp_pid=$!
 for _ in $(seq 1 50); do
   curl -fsS "http://127.0.0.1:$stripe_port/healthz" >/dev/null 2>&1 && break
   sleep 0.1
@@ -85,7 +93,8 @@ done
     LEPTOS_SITE_ADDR="127.0.0.1:$port" LEPTOS_SITE_ROOT="$root/target/site" \
     PLANS_FILE="$root/plans.toml" AUTH_JWT_SECRET="$(random_secret)" RUST_LOG=warn \
     STRIPE_SECRET_KEY=sk_test_end2end STRIPE_WEBHOOK_SECRET="$webhook_secret" \
-    STRIPE_API_BASE="http://127.0.0.1:$stripe_port" "$bin"
+    STRIPE_API_BASE="http://127.0.0.1:$stripe_port" SMTP_URL="smtp://127.0.0.1:$smtp_port" \
+    ADMIN_EMAILS="ops@example.com" SIGN_UPS_PER_ADDRESS=1000 "$bin"
 ) >"$run_dir/server.log" 2>&1 &
 server_pid=$!
 for _ in $(seq 1 100); do
@@ -96,7 +105,8 @@ done
 (
   cd end2end
   npm ci --no-audit --no-fund --silent
-  BASE_URL="http://127.0.0.1:$port" npx playwright test
+  BASE_URL="http://127.0.0.1:$port" STRIPE_URL="http://127.0.0.1:$stripe_port" \
+    STRIPE_KEY=sk_test_end2end MAILDIR="$run_dir/mail" npx playwright test
 ) || { echo "--- server log"; cat "$run_dir/server.log"; exit 1; }
 
 step "all tests passed in $(( $(date +%s) - started )) s"

@@ -10,9 +10,12 @@ use leptos_router::{
 use crate::components::nav::{Footer, Nav};
 use crate::pages::{
     account::{SignInPage, SignUpPage},
+    admin::AdminEventsPage,
+    billing::BillingPage,
     home::HomePage,
     not_found::NotFound,
     pricing::PricingPage,
+    product::ProductPage,
     success::SuccessPage,
 };
 
@@ -51,6 +54,13 @@ pub fn App() -> impl IntoView {
                     <Route path=StaticSegment("sign-up") view=SignUpPage/>
                     // Async: the page waits for Stripe's answer, so it reads without JavaScript.
                     <Route path=StaticSegment("success") view=SuccessPage ssr=SsrMode::Async/>
+                    <Route path=StaticSegment("app") view=ProductPage ssr=SsrMode::Async/>
+                    <Route path=StaticSegment("billing") view=BillingPage ssr=SsrMode::Async/>
+                    <Route
+                        path=(StaticSegment("admin"), StaticSegment("events"))
+                        view=AdminEventsPage
+                        ssr=SsrMode::Async
+                    />
                 </Routes>
             </main>
             <Footer/>

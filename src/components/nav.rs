@@ -24,6 +24,8 @@ pub fn Nav() -> impl IntoView {
                     {match me {
                         Some(me) => {
                             view! {
+                                <li><a href="/app">"App"</a></li>
+                                <li><a href="/billing">"Billing"</a></li>
                                 <li class="who">"Signed in as " <strong>{me.email}</strong></li>
                                 <li>
                                     <form method="post" action="/api/auth/sign_out">

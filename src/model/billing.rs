@@ -23,3 +23,54 @@ impl BillingMode {
         }
     }
 }
+
+/// The signed-in user's billing, as `/billing` shows it (dates and amounts already written out).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BillingOverview {
+    /// Has Stripe ever billed this user (is there a customer to open the portal for)?
+    pub has_customer: bool,
+    /// May the user use the product now, and through what.
+    pub access: String,
+    pub access_open: bool,
+    pub subscriptions: Vec<SubscriptionView>,
+    pub invoices: Vec<InvoiceView>,
+    pub purchases: Vec<PurchaseView>,
+    /// The billing data could not be refreshed from Stripe (shown as stored).
+    pub stale: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubscriptionView {
+    pub plan: String,
+    /// Stripe's status (`active`, `past_due`, …) and how we say it.
+    pub status: String,
+    pub status_label: String,
+    /// "Renews on …", "Cancels on …", "Ended on …", "Payment failed: access until …".
+    pub when: Option<String>,
+    pub trial_ends: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InvoiceView {
+    pub number: String,
+    pub date: String,
+    pub amount: String,
+    pub status: String,
+    pub url: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PurchaseView {
+    pub item: String,
+    pub date: String,
+    pub amount: String,
+    pub status: String,
+}
+
+/// What `/app` needs: whether it is open, and the plan that opens it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppAccess {
+    pub open: bool,
+    pub plan: Option<String>,
+    pub detail: String,
+}

@@ -1,5 +1,7 @@
 //! Wire types shared by the server and the browser builds.
 
+pub mod access;
+pub mod admin;
 pub mod auth;
 pub mod billing;
 pub mod catalog;

@@ -21,6 +21,9 @@ const DEFAULT_STRIPE_API_BASE: &str = "https://api.stripe.com";
 const DEFAULT_STRIPE_API_BASE_URL: &str = "https://api.stripe.com/";
 const DEFAULT_LOG_FILTER: &str = "info,sqlx=warn";
 const MIN_JWT_SECRET_LEN: usize = 32;
+const DEFAULT_GRACE_DAYS: i64 = 7;
+const DEFAULT_SIGN_UPS_PER_ADDRESS: u32 = 10;
+const DEFAULT_MAIL_FROM: &str = "Billing <billing@localhost>";
 
 #[derive(Debug)]
 pub struct Config {
@@ -40,6 +43,16 @@ pub struct Config {
     pub allowed_redirect_origins: Vec<String>,
     /// `RUST_LOG`, checked: a typo stops the app instead of silencing the logs.
     pub log_filter: String,
+    /// How long a `past_due` subscription keeps access after the renewal that failed.
+    pub past_due_grace_days: i64,
+    /// Who may open `/admin/events` (lower-cased).
+    pub admin_emails: Vec<String>,
+    /// Where mail goes (`smtp://user:pass@host:port`, `smtps://…`); `None`: mail is logged.
+    pub smtp_url: Option<Secret>,
+    /// The `From:` of every mail.
+    pub mail_from: String,
+    /// Sign-ups one client address may make per hour.
+    pub sign_ups_per_address: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -151,6 +164,47 @@ impl Config {
             return Err(bad("RUST_LOG", format!("is not a valid filter: {e}")));
         }
 
+        let past_due_grace_days = match get("PAST_DUE_GRACE_DAYS") {
+            None => DEFAULT_GRACE_DAYS,
+            Some(raw) => raw
+                .parse::<i64>()
+                .ok()
+                .filter(|d| (0..=60).contains(d))
+                .ok_or_else(|| {
+                    bad(
+                        "PAST_DUE_GRACE_DAYS",
+                        "must be a whole number of days, 0 to 60",
+                    )
+                })?,
+        };
+        let admin_emails = get("ADMIN_EMAILS")
+            .map(|raw| {
+                raw.split(',')
+                    .map(|e| e.trim().to_ascii_lowercase())
+                    .filter(|e| !e.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let smtp_url = get("SMTP_URL")
+            .map(|raw| parse_smtp_url(&raw))
+            .transpose()?;
+        let mail_from = get("MAIL_FROM").unwrap_or_else(|| DEFAULT_MAIL_FROM.into());
+        if mail_from.parse::<lettre::message::Mailbox>().is_err() {
+            return Err(bad(
+                "MAIL_FROM",
+                "is not a mailbox (`Name <a@b.c>` or `a@b.c`)",
+            ));
+        }
+
+        let sign_ups_per_address = match get("SIGN_UPS_PER_ADDRESS") {
+            None => DEFAULT_SIGN_UPS_PER_ADDRESS,
+            Some(raw) => raw
+                .parse::<u32>()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| bad("SIGN_UPS_PER_ADDRESS", "must be a whole number above 0"))?,
+        };
+
         Ok(Config {
             database,
             site_url,
@@ -162,6 +216,11 @@ impl Config {
             plans_file,
             allowed_redirect_origins,
             log_filter,
+            past_due_grace_days,
+            admin_emails,
+            smtp_url,
+            mail_from,
+            sign_ups_per_address,
         })
     }
 }
@@ -325,6 +384,19 @@ fn parse_webhook_secrets(raw: &str) -> Result<Vec<Secret>, ConfigError> {
             }
         })
         .collect()
+}
+
+fn parse_smtp_url(raw: &str) -> Result<Secret, ConfigError> {
+    // Never echoed: it may hold the mail server's password.
+    match Url::parse(raw) {
+        Ok(url) if matches!(url.scheme(), "smtp" | "smtps") && url.host_str().is_some() => {
+            Ok(Secret::new(raw))
+        }
+        _ => Err(bad(
+            "SMTP_URL",
+            "must be smtp://[user:password@]host[:port] or smtps://…",
+        )),
+    }
 }
 
 fn parse_api_base(raw: &str) -> Result<Url, ConfigError> {

@@ -31,6 +31,7 @@ use super::billing::checkout::Billing;
 use super::billing::{self};
 use super::config::Config;
 use super::db::Db;
+use super::mail::{self, Mailer};
 use super::state::AppState;
 use crate::app::{shell, App};
 use crate::model::auth::{CurrentUser, Me};
@@ -49,6 +50,8 @@ pub enum StartupError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    #[error("{0}")]
+    Mail(String),
     #[error("the server stopped with an error: {0}")]
     Serve(#[source] std::io::Error),
 }
@@ -66,10 +69,42 @@ pub async fn build_state(config: Config) -> Result<AppState, StartupError> {
         leptos_options: config.leptos.clone(),
         catalog: Arc::new(shown),
         source_catalog: Arc::new(catalog),
-        limits: Arc::new(AuthLimits::default()),
+        limits: Arc::new(AuthLimits::new(config.sign_ups_per_address)),
         billing,
         config: Arc::new(config),
+        mail_wake: Arc::new(tokio::sync::Notify::new()),
     })
+}
+
+/// What runs beside the server: the outbox sender.
+pub struct Background {
+    stop: Arc<tokio::sync::Notify>,
+    mail: tokio::task::JoinHandle<()>,
+}
+
+impl Background {
+    pub fn start(state: &AppState) -> Result<Self, StartupError> {
+        let mailer = Mailer::from_config(&state.config).map_err(StartupError::Mail)?;
+        let stop = Arc::new(tokio::sync::Notify::new());
+        let mail = mail::spawn_worker(
+            state.db.clone(),
+            mailer,
+            state.mail_wake.clone(),
+            stop.clone(),
+        );
+        Ok(Background { stop, mail })
+    }
+
+    /// Asks the workers to stop without waiting for them (from a `Drop`).
+    pub fn request_stop(&self) {
+        self.stop.notify_one();
+    }
+
+    /// Lets a send in progress finish, then stops.
+    pub async fn stop(self) {
+        self.stop.notify_one();
+        let _ = self.mail.await;
+    }
 }
 
 /// Connects billing and resolves the catalog's prices in Stripe. Stripe being unreachable does
@@ -120,6 +155,11 @@ pub fn build_router(state: AppState) -> Router {
             "/api/stripe/create-checkout",
             post(billing::api::create_checkout),
         )
+        .route(
+            "/api/stripe/create-portal",
+            post(billing::api::create_portal),
+        )
+        .route("/api/stripe/webhook", post(billing::webhook::receive))
         .leptos_routes_with_context(&state, routes, context.clone(), move || {
             shell(options.clone())
         })
@@ -203,9 +243,10 @@ pub async fn run(config: Config) -> Result<(), StartupError> {
         state.config.site_url.origin()
     );
     let db = state.db.clone();
-    serve(listener, build_router(state), shutdown_signal())
-        .await
-        .map_err(StartupError::Serve)?;
+    let background = Background::start(&state)?;
+    let served = serve(listener, build_router(state), shutdown_signal()).await;
+    background.stop().await;
+    served.map_err(StartupError::Serve)?;
     db.close().await;
     tracing::info!("stopped");
     Ok(())

@@ -23,6 +23,8 @@ pub struct AppState {
     pub limits: Arc<AuthLimits>,
     /// `None` when billing is off.
     pub billing: Option<Arc<Billing>>,
+    /// Wakes the outbox sender when a transaction has queued mail.
+    pub mail_wake: Arc<tokio::sync::Notify>,
 }
 
 impl FromRef<AppState> for LeptosOptions {

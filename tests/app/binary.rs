@@ -48,6 +48,9 @@ async fn bad_configuration_stops_the_binary_with_one_line_naming_the_variable() 
         ("LEPTOS_SITE_ADDR", "everywhere"),
         ("RUST_LOG", "info,[[["),
         ("PLANS_FILE", "/no/such/plans.toml"),
+        ("SMTP_URL", "http://mail.example"),
+        ("MAIL_FROM", "not a mailbox <"),
+        ("PAST_DUE_GRACE_DAYS", "a week"),
     ];
     for (var, value) in cases {
         let out = landing(&env_with(&[(var, value)]), dir.path())
@@ -286,4 +289,92 @@ async fn catalog_sync_without_a_stripe_key_says_so() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).starts_with("error: STRIPE_SECRET_KEY"));
+}
+
+#[tokio::test]
+async fn resync_stores_what_stripe_holds_and_events_lists_the_failures() {
+    let stripe = stripe_emulator::spawn(stripe_emulator::Options {
+        catalog: Some(crate::support::manifest_path("plans.toml")),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let db_url = format!("sqlite://{}/landing.db", dir.path().display());
+    let env = env_with(&[
+        ("DATABASE_URL", &db_url),
+        ("STRIPE_SECRET_KEY", crate::support::STRIPE_KEY),
+        ("STRIPE_API_BASE", &stripe.base_url),
+        ("RUST_LOG", "warn"),
+    ]);
+    // A subscription paid at Stripe whose webhooks never reached us.
+    let url =
+        crate::support::emulator_checkout(&stripe.base_url, "pro_monthly", "lost@example.com", &[])
+            .await;
+    crate::support::pay_at(&url, "lost@example.com").await;
+    let customer = stripe
+        .store
+        .lock()
+        .unwrap()
+        .customers
+        .keys()
+        .next()
+        .unwrap()
+        .clone();
+
+    let run = |args: Vec<String>| {
+        let env = env.clone();
+        let dir = dir.path().to_path_buf();
+        async move {
+            let out = landing(&env, &dir).args(&args).output().await.unwrap();
+            assert!(
+                out.status.success(),
+                "{args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            String::from_utf8_lossy(&out.stdout).to_string()
+        }
+    };
+    let out = run(vec!["resync".into(), "--customer".into(), customer.clone()]).await;
+    assert!(
+        out.contains("resynced 1 customer(s): 1 checkout(s), 1 subscription(s), 1 invoice(s)"),
+        "{out}"
+    );
+    let out = run(vec!["resync".into(), "--all".into()]).await;
+    assert!(out.contains("resynced 1 customer(s)"), "{out}");
+    let db = landing::server::db::Db::connect(&landing::server::config::DatabaseUrl::Sqlite(
+        db_url.clone(),
+    ))
+    .await
+    .unwrap();
+    let subs = landing::server::db::billing::all_subscriptions(&db)
+        .await
+        .unwrap();
+    assert_eq!(subs.len(), 1);
+    assert_eq!(subs[0].status, "active");
+    assert_eq!(subs[0].stripe_customer_id, customer);
+    assert!(
+        subs[0].user_id.is_some(),
+        "the checkout email's profile owns it"
+    );
+
+    assert!(run(vec!["events".into(), "--failed".into()])
+        .await
+        .contains("0 event(s)"));
+    let event = landing::server::db::events::NewEvent {
+        id: "evt_failed_once",
+        type_: "invoice.payment_failed",
+        stripe_created: 1,
+        livemode: false,
+        payload: "{}",
+    };
+    landing::server::db::events::record_failure(&db, &event, "Stripe could not be reached")
+        .await
+        .unwrap();
+    db.close().await;
+    let out = run(vec!["events".into(), "--failed".into()]).await;
+    assert!(out.contains("evt_failed_once"), "{out}");
+    assert!(out.contains("NOT APPLIED"), "{out}");
+    assert!(out.contains("Stripe could not be reached"), "{out}");
+    assert!(out.contains("1 event(s)"), "{out}");
 }

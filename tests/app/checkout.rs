@@ -2,10 +2,10 @@
 //! every rule, and the success page.
 
 use landing::server::db::{billing, customers, profiles, Table};
-use reqwest::header::{ACCEPT, AUTHORIZATION, ORIGIN};
+use reqwest::header::{ACCEPT, ORIGIN};
 use serde_json::{json, Value};
 
-use crate::support::{on_both_databases, Backend, TestApp};
+use crate::support::{on_both_databases, pay, Backend, TestApp};
 
 on_both_databases!(
     billing;
@@ -19,26 +19,6 @@ on_both_databases!(
     a_signed_in_subscription_is_stored_and_its_plan_marked_on_pricing,
     a_session_naming_someone_else_is_left_to_the_webhook,
 );
-
-/// Pays a Checkout URL with 4242 on the emulator's page; returns the success path on our site.
-async fn pay(app: &TestApp, url: &str, email: &str) -> String {
-    let res = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-        .post(url)
-        .form(&[
-            ("email", email),
-            ("card_number", "4242424242424242"),
-            ("expiry", "12/34"),
-            ("cvc", "123"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    let location = res.headers()["location"].to_str().unwrap().to_string();
-    location.strip_prefix(&app.base).unwrap().to_string()
-}
 
 async fn the_success_page_stores_a_signed_out_purchase_once_under_the_checkout_email(app: TestApp) {
     let (_, body) = app
@@ -65,7 +45,7 @@ async fn the_success_page_stores_a_signed_out_purchase_once_under_the_checkout_e
         .is_some());
     let bought = billing::purchases_for_user(db, buyer.id).await.unwrap();
     assert_eq!(bought.len(), 1);
-    assert_eq!(bought[0].2, "paid");
+    assert_eq!(bought[0].status, "paid");
 }
 
 async fn a_signed_in_subscription_is_stored_and_its_plan_marked_on_pricing(app: TestApp) {
@@ -160,28 +140,6 @@ async fn a_session_naming_someone_else_is_left_to_the_webhook(app: TestApp) {
 }
 
 impl TestApp {
-    async fn create_checkout(&self, body: Value, bearer: Option<&str>) -> (u16, Value) {
-        let mut req = self
-            .client
-            .post(self.url("/api/stripe/create-checkout"))
-            .json(&body);
-        if let Some(token) = bearer {
-            req = req.header(AUTHORIZATION, format!("Bearer {token}"));
-        }
-        let res = req.send().await.unwrap();
-        let status = res.status().as_u16();
-        (status, res.json().await.unwrap_or(Value::Null))
-    }
-
-    fn body(&self, price: &str, mode: &str) -> Value {
-        json!({
-            "priceId": price,
-            "mode": mode,
-            "successUrl": format!("{}/success?session_id={{CHECKOUT_SESSION_ID}}", self.base),
-            "cancelUrl": format!("{}/pricing", self.base),
-        })
-    }
-
     /// Posts the pricing page's buy form, as a browser (`text/html`) or the island's fetch.
     async fn buy_form(&self, price: &str, accept: &str) -> reqwest::Response {
         self.client
@@ -197,15 +155,6 @@ impl TestApp {
     /// Session id from a Checkout URL the emulator made.
     fn session_of(&self, url: &str) -> stripe_emulator::store::Session {
         self.stripe_session(url.rsplit('/').next().unwrap())
-    }
-
-    fn token_for(&self, id: landing::server::db::DbUuid, email: &str) -> String {
-        landing::server::auth::jwt::issue(
-            &self.state.config.auth_jwt_secret,
-            id,
-            email,
-            landing::server::auth::jwt::now(),
-        )
     }
 }
 
@@ -338,7 +287,9 @@ async fn a_signed_in_buyer_reuses_their_stripe_customer_or_is_named_by_email(app
         .await
         .unwrap();
     let cus = customer["id"].as_str().unwrap();
-    customers::link(&app.state.db, ada.id, cus).await.unwrap();
+    crate::support::link(&app.state.db, ada.id, cus)
+        .await
+        .unwrap();
     let (status, body) = app
         .create_checkout(app.body("lifetime_once", "payment"), Some(&token))
         .await;
@@ -356,7 +307,7 @@ async fn a_signed_in_buyer_reuses_their_stripe_customer_or_is_named_by_email(app
     let bob = profiles::insert(&app.state.db, "bob@example.com", None)
         .await
         .unwrap();
-    customers::link(&app.state.db, bob.id, "cus_gone")
+    crate::support::link(&app.state.db, bob.id, "cus_gone")
         .await
         .unwrap();
     let (status, body) = app

@@ -3,8 +3,10 @@
 mod support;
 
 mod auth;
+mod billing;
 mod binary;
 mod checkout;
 mod health;
 mod pages;
 mod storage;
+mod webhooks;

@@ -67,8 +67,10 @@ async fn a_user_has_one_stripe_customer_and_relinking_replaces_it(app: TestApp) 
         None
     );
 
-    customers::link(db, user.id, "cus_first").await.unwrap();
-    customers::link(db, user.id, "cus_first")
+    crate::support::link(db, user.id, "cus_first")
+        .await
+        .unwrap();
+    crate::support::link(db, user.id, "cus_first")
         .await
         .expect("linking again is idempotent");
     assert_eq!(
@@ -78,7 +80,9 @@ async fn a_user_has_one_stripe_customer_and_relinking_replaces_it(app: TestApp) 
             .as_deref(),
         Some("cus_first")
     );
-    customers::link(db, user.id, "cus_second").await.unwrap();
+    crate::support::link(db, user.id, "cus_second")
+        .await
+        .unwrap();
     assert_eq!(
         customers::customer_id_for_user(db, user.id)
             .await
@@ -88,36 +92,26 @@ async fn a_user_has_one_stripe_customer_and_relinking_replaces_it(app: TestApp) 
     );
     assert_eq!(db.count_rows(Table::StripeCustomers).await.unwrap(), 1);
     assert_eq!(
-        customers::user_for_customer(db, "cus_second")
-            .await
-            .unwrap(),
+        crate::support::owner_of(db, "cus_second").await,
         Some(user.id)
     );
-    assert_eq!(
-        customers::user_for_customer(db, "cus_first").await.unwrap(),
-        None
-    );
+    assert_eq!(crate::support::owner_of(db, "cus_first").await, None);
 }
 
 async fn a_stripe_customer_cannot_belong_to_two_users(app: TestApp) {
     let db = &app.state.db;
     let a = profiles::insert(db, "a@example.com", None).await.unwrap();
     let b = profiles::insert(db, "b@example.com", None).await.unwrap();
-    customers::link(db, a.id, "cus_shared").await.unwrap();
+    crate::support::link(db, a.id, "cus_shared").await.unwrap();
     assert!(matches!(
-        customers::link(db, b.id, "cus_shared").await,
+        crate::support::link(db, b.id, "cus_shared").await,
         Err(DbError::CustomerTaken)
     ));
     assert_eq!(
         customers::customer_id_for_user(db, b.id).await.unwrap(),
         None
     );
-    assert_eq!(
-        customers::user_for_customer(db, "cus_shared")
-            .await
-            .unwrap(),
-        Some(a.id)
-    );
+    assert_eq!(crate::support::owner_of(db, "cus_shared").await, Some(a.id));
 }
 
 async fn deleting_a_profile_removes_its_customer_link(app: TestApp) {
@@ -125,7 +119,7 @@ async fn deleting_a_profile_removes_its_customer_link(app: TestApp) {
     let user = profiles::insert(db, "gone@example.com", None)
         .await
         .unwrap();
-    customers::link(db, user.id, "cus_gone").await.unwrap();
+    crate::support::link(db, user.id, "cus_gone").await.unwrap();
     assert!(profiles::delete(db, user.id).await.unwrap());
     assert_eq!(db.count_rows(Table::StripeCustomers).await.unwrap(), 0);
     assert!(!profiles::delete(db, user.id).await.unwrap());
@@ -133,7 +127,7 @@ async fn deleting_a_profile_removes_its_customer_link(app: TestApp) {
 
 async fn a_customer_cannot_be_linked_to_a_missing_profile(app: TestApp) {
     let db = &app.state.db;
-    let result = customers::link(db, DbUuid::new_v4(), "cus_orphan").await;
+    let result = crate::support::link(db, DbUuid::new_v4(), "cus_orphan").await;
     assert!(matches!(result, Err(DbError::Sqlx(_))), "{result:?}");
     assert_eq!(db.count_rows(Table::StripeCustomers).await.unwrap(), 0);
 }

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use landing::server::config::Config;
 use landing::server::startup;
 use landing::server::state::AppState;
+use serde_json::{json, Value};
 use sqlx::{Connection, Executor, PgConnection};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -20,7 +21,8 @@ pub enum Backend {
 }
 
 /// Runs each named `async fn(TestApp)` once on SQLite and once on PostgreSQL; after `billing;`
-/// the app runs with billing on, against a fresh Stripe emulator.
+/// the app runs with billing on, against a fresh Stripe emulator; after `backend;` each
+/// `async fn(Backend)` starts what it needs itself.
 macro_rules! on_both_databases {
     (billing; $($name:ident),* $(,)?) => {$(
         mod $name {
@@ -34,6 +36,21 @@ macro_rules! on_both_databases {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn on_postgres() {
                 super::$name(TestApp::spawn_billing(Backend::Postgres).await).await
+            }
+        }
+    )*};
+    (backend; $($name:ident),* $(,)?) => {$(
+        mod $name {
+            use crate::support::Backend;
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn on_sqlite() {
+                super::$name(Backend::Sqlite).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn on_postgres() {
+                super::$name(Backend::Postgres).await
             }
         }
     )*};
@@ -160,6 +177,7 @@ pub struct TestApp {
     pub state: AppState,
     pub client: reqwest::Client,
     shutdown: Option<oneshot::Sender<()>>,
+    background: Option<startup::Background>,
     // Last: the database outlives the server that uses it.
     _database: TestDatabase,
 }
@@ -175,8 +193,31 @@ impl TestApp {
     }
 
     pub async fn spawn_billing_with(backend: Backend, overrides: &[(&str, &str)]) -> Self {
+        Self::spawn_stripe(backend, overrides, false).await
+    }
+
+    /// Billing on, and the emulator delivering its webhooks to the app (signed with
+    /// `WEBHOOK_SECRET`; a failed delivery is retried twice, 200 ms then 400 ms later).
+    pub async fn spawn_webhooks(backend: Backend, overrides: &[(&str, &str)]) -> Self {
+        Self::spawn_stripe(backend, overrides, true).await
+    }
+
+    async fn spawn_stripe(backend: Backend, overrides: &[(&str, &str)], webhooks: bool) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
+        let base = format!("http://{}", listener.local_addr().unwrap());
         let emulator = stripe_emulator::spawn(stripe_emulator::Options {
             catalog: Some(manifest_path("plans.toml")),
+            webhook: webhooks.then(|| {
+                (
+                    format!("{base}/api/stripe/webhook"),
+                    WEBHOOK_SECRET.to_string(),
+                )
+            }),
+            retry: stripe_emulator::webhooks::RetryPolicy {
+                max_attempts: 3,
+                first_backoff: std::time::Duration::from_millis(200),
+                timeout: std::time::Duration::from_secs(10),
+            },
             ..Default::default()
         })
         .await
@@ -187,7 +228,7 @@ impl TestApp {
             ("STRIPE_WEBHOOK_SECRET", WEBHOOK_SECRET),
         ];
         vars.extend_from_slice(overrides);
-        let mut app = Self::spawn_with(backend, &vars).await;
+        let mut app = Self::spawn_on(listener, backend, &vars).await;
         app.stripe = Some(emulator);
         app
     }
@@ -201,8 +242,17 @@ impl TestApp {
 
     /// Starts the app with some variables set on top of the test defaults.
     pub async fn spawn_with(backend: Backend, overrides: &[(&str, &str)]) -> Self {
-        let database = TestDatabase::create(backend).await;
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
+        Self::spawn_on(listener, backend, overrides).await
+    }
+
+    /// Starts the app on a listener bound beforehand (when its URL must be known first).
+    pub async fn spawn_on(
+        listener: TcpListener,
+        backend: Backend,
+        overrides: &[(&str, &str)],
+    ) -> Self {
+        let database = TestDatabase::create(backend).await;
         let base = format!("http://{}", listener.local_addr().unwrap());
         let mut env = base_env(&database.url(), &base);
         for (k, v) in overrides {
@@ -212,6 +262,7 @@ impl TestApp {
         let state = startup::build_state(config).await.expect("app starts");
         let (tx, rx) = oneshot::channel::<()>();
         let router = startup::build_router(state.clone());
+        let background = startup::Background::start(&state).expect("mail sender starts");
         tokio::spawn(async move {
             startup::serve(listener, router, async {
                 let _ = rx.await;
@@ -230,6 +281,7 @@ impl TestApp {
             state,
             client,
             shutdown: Some(tx),
+            background: Some(background),
             _database: database,
         }
     }
@@ -259,5 +311,135 @@ impl Drop for TestApp {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
+        if let Some(background) = self.background.take() {
+            background.request_stop();
+        }
     }
+}
+
+/// `customers::link` in a transaction of its own, as a test needs it.
+pub async fn link(
+    db: &landing::server::db::Db,
+    user: landing::server::db::DbUuid,
+    customer: &str,
+) -> Result<(), landing::server::db::DbError> {
+    let mut tx = db.begin().await.expect("begin");
+    let result = landing::server::db::customers::link(&mut tx, user, customer).await;
+    tx.commit().await.expect("commit");
+    result
+}
+
+/// Whose customer this is, read in a transaction of its own.
+pub async fn owner_of(
+    db: &landing::server::db::Db,
+    customer: &str,
+) -> Option<landing::server::db::DbUuid> {
+    let mut tx = db.begin().await.expect("begin");
+    let owner = landing::server::db::customers::user_for_customer(&mut tx, customer)
+        .await
+        .expect("lookup");
+    tx.commit().await.expect("commit");
+    owner
+}
+
+/// Checkout helpers shared by the checkout and webhook tests.
+impl TestApp {
+    pub async fn create_checkout(&self, body: Value, bearer: Option<&str>) -> (u16, Value) {
+        let mut req = self
+            .client
+            .post(self.url("/api/stripe/create-checkout"))
+            .json(&body);
+        if let Some(token) = bearer {
+            req = req.header(reqwest::header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        let res = req.send().await.unwrap();
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(Value::Null))
+    }
+
+    pub fn body(&self, price: &str, mode: &str) -> Value {
+        json!({
+            "priceId": price,
+            "mode": mode,
+            "successUrl": format!("{}/success?session_id={{CHECKOUT_SESSION_ID}}", self.base),
+            "cancelUrl": format!("{}/pricing", self.base),
+        })
+    }
+
+    pub fn token_for(&self, id: landing::server::db::DbUuid, email: &str) -> String {
+        landing::server::auth::jwt::issue(
+            &self.state.config.auth_jwt_secret,
+            id,
+            email,
+            landing::server::auth::jwt::now(),
+        )
+    }
+}
+
+/// Pays a Checkout URL with 4242 on the emulator's page; returns the success path on our site.
+pub async fn pay(app: &TestApp, url: &str, email: &str) -> String {
+    let location = pay_at(url, email).await;
+    location.strip_prefix(&app.base).unwrap().to_string()
+}
+
+/// Pays a Checkout URL with 4242; returns where the emulator sends the buyer.
+pub async fn pay_at(url: &str, email: &str) -> String {
+    let res = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .post(url)
+        .form(&[
+            ("email", email),
+            ("card_number", "4242424242424242"),
+            ("expiry", "12/34"),
+            ("cvc", "123"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_redirection(), "payment: {}", res.status());
+    res.headers()["location"].to_str().unwrap().to_string()
+}
+
+/// A subscription Checkout Session made straight at the emulator (as a Stripe dashboard or
+/// another app would), for `email`, with `extra` parameters; returns its URL.
+pub async fn emulator_checkout(
+    stripe_base: &str,
+    lookup_key: &str,
+    email: &str,
+    extra: &[(&str, &str)],
+) -> String {
+    let http = reqwest::Client::new();
+    let prices: Value = http
+        .get(format!("{stripe_base}/v1/prices"))
+        .query(&[("lookup_keys[]", lookup_key)])
+        .bearer_auth(STRIPE_KEY)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let price = prices["data"][0]["id"].as_str().unwrap();
+    let mut form = vec![
+        ("mode", "subscription"),
+        ("line_items[0][price]", price),
+        ("line_items[0][quantity]", "1"),
+        ("customer_email", email),
+        ("success_url", "http://127.0.0.1:3000/success"),
+        ("cancel_url", "http://127.0.0.1:3000/pricing"),
+    ];
+    form.extend_from_slice(extra);
+    let session: Value = http
+        .post(format!("{stripe_base}/v1/checkout/sessions"))
+        .bearer_auth(STRIPE_KEY)
+        .form(&form)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    session["url"].as_str().expect("a session URL").to_string()
 }

@@ -58,6 +58,16 @@ async fn client_ip() -> IpAddr {
         .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
 }
 
+/// Makes a server function's response carry the error's status (a bare `Err` answers 500).
+pub fn answer_with(error: &AppError) {
+    if let Some(response) = use_context::<ResponseOptions>() {
+        response.set_status(
+            axum::http::StatusCode::from_u16(error.status())
+                .unwrap_or(axum::http::StatusCode::INTERNAL_SERVER_ERROR),
+        );
+    }
+}
+
 /// A browser's plain form post asks for HTML; `fetch` and API clients ask for JSON.
 pub fn is_browser_form() -> bool {
     use_context::<Parts>()
@@ -108,10 +118,7 @@ fn finish(
         }
     };
     let error = to_app_error(problem);
-    response.set_status(
-        axum::http::StatusCode::from_u16(error.status())
-            .unwrap_or(axum::http::StatusCode::INTERNAL_SERVER_ERROR),
-    );
+    answer_with(&error);
     if browser {
         // Back to the form, saying what went wrong and keeping the email (never the password).
         let query: String = url::form_urlencoded::Serializer::new(String::new())

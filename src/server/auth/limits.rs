@@ -67,14 +67,16 @@ pub struct AuthLimits {
     pub sign_up_email: RateLimiter,
 }
 
-impl Default for AuthLimits {
-    fn default() -> Self {
+impl AuthLimits {
+    /// `sign_ups_per_address`: sign-ups one address may make in an hour (`SIGN_UPS_PER_ADDRESS`;
+    /// an office or a test run behind one address needs more than the default).
+    pub fn new(sign_ups_per_address: u32) -> Self {
         let ten_minutes = Duration::from_secs(600);
         let hour = Duration::from_secs(3600);
         AuthLimits {
             sign_in_client: RateLimiter::new(30, ten_minutes),
             sign_in_email: RateLimiter::new(5, ten_minutes),
-            sign_up_client: RateLimiter::new(10, hour),
+            sign_up_client: RateLimiter::new(sign_ups_per_address, hour),
             sign_up_email: RateLimiter::new(5, hour),
         }
     }

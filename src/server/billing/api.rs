@@ -6,12 +6,12 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use leptos::prelude::expect_context;
-use leptos_axum::ResponseOptions;
 use serde_json::{json, Value};
 
 use super::checkout::{self, CheckoutError, CheckoutRequest};
+use super::portal;
 use crate::model::error::AppError;
-use crate::server::auth::forms::is_browser_form;
+use crate::server::auth::forms::{answer_with, is_browser_form};
 use crate::server::auth::session::MaybeAuthUser;
 use crate::server::state::AppState;
 
@@ -94,14 +94,70 @@ pub async fn from_pricing_page(price: String, coupon: Option<String>) -> Result<
                 inner.log();
             }
             let error = e.to_app_error(&origin);
-            expect_context::<ResponseOptions>().set_status(
-                StatusCode::from_u16(error.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-            );
+            answer_with(&error);
             if browser {
                 let query: String = url::form_urlencoded::Serializer::new(String::new())
                     .append_pair("checkout_error", &error.to_string())
                     .finish();
                 leptos_axum::redirect(&format!("/pricing?{query}"));
+            }
+            Err(error)
+        }
+    }
+}
+
+/// `{"returnUrl"}` → `{"url"}`, as the seed's portal route, with its TODO done.
+pub async fn create_portal(
+    State(state): State<AppState>,
+    MaybeAuthUser(user): MaybeAuthUser,
+    body: axum::body::Bytes,
+) -> Response {
+    let Some(user) = user else {
+        return json_error(AppError::Unauthorized("Not signed in".into()));
+    };
+    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let return_url = field(&body, "returnUrl").unwrap_or_default();
+    match portal::create(&state, &user, &return_url).await {
+        Ok(url) => Json(json!({ "url": url })).into_response(),
+        Err(e) => {
+            e.log();
+            json_error(e.to_app_error(&state.config.site_url.origin()))
+        }
+    }
+}
+
+/// The billing page's "Manage billing": the portal, returning to `/billing`; a plain form post
+/// is redirected to it, or back to billing with the reason.
+pub async fn portal_from_billing_page() -> Result<String, AppError> {
+    let state = expect_context::<AppState>();
+    let MaybeAuthUser(user) = leptos_axum::extract_with_state(&state).await.map_err(|_| {
+        AppError::Unauthorized("Not signed in: the session token is invalid.".into())
+    })?;
+    let browser = is_browser_form();
+    let origin = state.config.site_url.origin();
+    let result = match user {
+        None => Err(AppError::Unauthorized("Not signed in".into())),
+        Some(user) => portal::create(&state, &user, &format!("{origin}/billing?from=portal"))
+            .await
+            .map_err(|e| {
+                e.log();
+                e.to_app_error(&origin)
+            }),
+    };
+    match result {
+        Ok(url) => {
+            if browser {
+                leptos_axum::redirect(&url);
+            }
+            Ok(url)
+        }
+        Err(error) => {
+            answer_with(&error);
+            if browser {
+                let query: String = url::form_urlencoded::Serializer::new(String::new())
+                    .append_pair("error", &error.to_string())
+                    .finish();
+                leptos_axum::redirect(&format!("/billing?{query}"));
             }
             Err(error)
         }

@@ -257,24 +257,24 @@ pub async fn summary(
         .billing
         .as_ref()
         .ok_or_else(|| CheckoutError::BillingOff.to_app_error(""))?;
-    let session = stripe_checkout::checkout_session::RetrieveCheckoutSession::new(session_id)
-        .expand(vec!["line_items".to_string(), "subscription".to_string()])
-        .send(&billing.client)
+    let read = super::fetch::session(&billing.client, session_id)
         .await
-        .map_err(|e| match &e {
-            stripe::StripeError::Stripe(_, 404) => {
+        .map_err(|e| match e {
+            super::fetch::FetchError::NotFound => {
                 AppError::NotFound("This checkout session does not exist.".into())
             }
-            _ => {
-                tracing::error!(error = %describe(&e), "cannot read a Checkout Session back");
-                AppError::Stripe(describe(&e))
+            super::fetch::FetchError::Stripe(message) => {
+                tracing::error!(error = %message, "cannot read a Checkout Session back");
+                AppError::Stripe(message)
             }
         })?;
     // Whichever arrives first, this page or the webhook, stores the purchase; the other changes
     // nothing. A failure here loses nothing: the webhook applies it too.
-    if let Err(e) = super::sync::apply_checkout_session(state, &session, viewer).await {
+    let source = super::sync::Source::Viewer(viewer.map(|v| v.id));
+    if let Err(e) = super::sync::store_checkout_session(&state.db, &read, source).await {
         e.log();
     }
+    let session = read.object;
     let currency = session
         .currency
         .map(|c| c.to_string())

@@ -1,7 +1,15 @@
-//! Billing: the catalog now; Stripe (checkout, portal, webhooks) lives here too, and only here.
+//! Billing: Stripe lives here, and only here: the catalog, checkout, the customer portal,
+//! webhooks, the sync that stores Stripe's objects, and the mail billing events cause.
 
+pub mod admin;
 pub mod api;
 pub mod catalog;
 pub mod checkout;
 pub mod client;
+pub mod emails;
+pub mod fetch;
+pub mod overview;
+pub mod portal;
+pub mod resync;
 pub mod sync;
+pub mod webhook;

@@ -1,22 +1,34 @@
-//! Applying what Stripe says to our storage, idempotently, so the result is the same however
-//! often and in whatever order it is applied. The success page uses it now; the webhook will.
+//! Applying what Stripe says to our storage, in the caller's transaction, idempotently: the
+//! result is the same however often and in whatever order it is applied. The webhook, the
+//! success page and `landing resync` all store Stripe's objects through here.
 
 use stripe_shared::{
     CheckoutSession, CheckoutSessionMode, CheckoutSessionPaymentStatus, CheckoutSessionStatus,
+    Invoice, Subscription,
 };
 use stripe_types::Expandable;
 
 use crate::server::auth::email::Email;
-use crate::server::auth::session::AuthUser;
-use crate::server::db::billing::{self, NewPurchase, SubscriptionRow};
-use crate::server::db::{customers, profiles, DbError, DbUuid};
+use crate::server::db::billing::{self, InvoiceRow, NewPurchase, SubscriptionRow};
+use crate::server::db::{customers, profiles, DbError, DbUuid, Tx};
 use crate::server::error::ServerError;
-use crate::server::state::AppState;
 
+/// Who asks for a Checkout Session to be applied.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// Stripe itself (a verified webhook, or a read by `landing resync`): the session's
+    /// `client_reference_id` names its owner.
+    Stripe,
+    /// A success page, seen by this user (or nobody): a session naming someone else is left to
+    /// the webhook, so a session id never attaches a purchase to whoever holds the link.
+    Viewer(Option<DbUuid>),
+}
+
+/// What applying a Checkout Session came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Applied {
-    /// Stored (or already stored: applying again changes nothing).
-    Yes,
+    /// Stored (or already stored: applying again changes nothing), for this profile.
+    Yes { owner: Option<DbUuid> },
     /// Not ours to apply: not complete yet, or another person's purchase.
     Skipped,
 }
@@ -25,16 +37,26 @@ fn db(context: &'static str) -> impl FnOnce(DbError) -> ServerError {
     move |e| ServerError::db(context, e)
 }
 
+/// The email a completed session was paid with.
+pub fn checkout_email(session: &CheckoutSession) -> Option<Email> {
+    session
+        .customer_details
+        .as_ref()
+        .and_then(|d| d.email.as_deref())
+        .or(session.customer_email.as_deref())
+        .and_then(|e| Email::parse(e).ok())
+}
+
 /// The profile a completed session belongs to: its `client_reference_id`, else the checkout
 /// email's profile, made password-less if needed so that signing up later claims it.
-async fn owner(state: &AppState, session: &CheckoutSession) -> Result<Option<DbUuid>, ServerError> {
+async fn owner(tx: &mut Tx, session: &CheckoutSession) -> Result<Option<DbUuid>, ServerError> {
     if let Some(id) = session
         .client_reference_id
         .as_deref()
         .and_then(|r| uuid::Uuid::parse_str(r).ok())
         .map(DbUuid)
     {
-        if profiles::find_by_id(&state.db, id)
+        if profiles::email_of(tx, id)
             .await
             .map_err(db("sync: owner by id"))?
             .is_some()
@@ -42,59 +64,56 @@ async fn owner(state: &AppState, session: &CheckoutSession) -> Result<Option<DbU
             return Ok(Some(id));
         }
     }
-    let email = session
-        .customer_details
-        .as_ref()
-        .and_then(|d| d.email.as_deref())
-        .or(session.customer_email.as_deref())
-        .and_then(|e| Email::parse(e).ok());
-    let Some(email) = email else { return Ok(None) };
-    if let Some(p) = profiles::find_by_email(&state.db, email.as_str())
+    let Some(email) = checkout_email(session) else {
+        return Ok(None);
+    };
+    profiles::find_or_create_by_email(tx, email.as_str())
         .await
-        .map_err(db("sync: owner by email"))?
-    {
-        return Ok(Some(p.id));
-    }
-    match profiles::insert(&state.db, email.as_str(), None).await {
-        Ok(p) => Ok(Some(p.id)),
-        // Made concurrently by another delivery of the same event.
-        Err(DbError::EmailTaken) => Ok(profiles::find_by_email(&state.db, email.as_str())
+        .map(Some)
+        .map_err(db("sync: owner by email"))
+}
+
+/// Links a customer to a profile and hands the profile what the customer bought before the
+/// link existed. A customer that belongs to someone else stays theirs.
+async fn link_customer(tx: &mut Tx, user: DbUuid, customer: &str) -> Result<(), ServerError> {
+    match customers::link(tx, user, customer).await {
+        Ok(()) => billing::claim_for_user(tx, customer, user)
             .await
-            .map_err(db("sync: owner after race"))?
-            .map(|p| p.id)),
-        Err(e) => Err(ServerError::db("sync: create owner", e)),
+            .map_err(db("sync: claim customer's rows")),
+        Err(DbError::CustomerTaken) => {
+            tracing::warn!(
+                customer,
+                "a checkout's customer already belongs to another profile; not relinked"
+            );
+            Ok(())
+        }
+        Err(e) => Err(ServerError::db("sync: link customer", e)),
     }
 }
 
-/// Applies a completed Checkout Session (retrieved with `line_items` and `subscription`
-/// expanded). `viewer` is who is looking at the success page: a session that names another
-/// person is left to the webhook; a session id never attaches a purchase to the viewer.
+/// Applies a Checkout Session read (with `line_items` and `subscription` expanded) at `at_ms`.
+/// `failed` marks an asynchronous payment that did not go through.
 pub async fn apply_checkout_session(
-    state: &AppState,
+    tx: &mut Tx,
     session: &CheckoutSession,
-    viewer: Option<&AuthUser>,
+    at_ms: i64,
+    source: Source,
+    failed: bool,
 ) -> Result<Applied, ServerError> {
     if session.status != Some(CheckoutSessionStatus::Complete) {
         return Ok(Applied::Skipped);
     }
-    if let Some(reference) = session.client_reference_id.as_deref() {
-        if viewer.map(|v| v.id.to_string()) != Some(reference.to_string()) {
+    if let (Source::Viewer(viewer), Some(reference)) =
+        (source, session.client_reference_id.as_deref())
+    {
+        if viewer.map(|v| v.to_string()).as_deref() != Some(reference) {
             return Ok(Applied::Skipped);
         }
     }
-    let user = owner(state, session).await?;
+    let user = owner(tx, session).await?;
     let customer = session.customer.as_ref().map(|c| c.id().to_string());
     if let (Some(user), Some(customer)) = (user, customer.as_deref()) {
-        match customers::link(&state.db, user, customer).await {
-            Ok(()) => {}
-            Err(DbError::CustomerTaken) => {
-                tracing::warn!(
-                    customer,
-                    "a checkout's customer already belongs to another profile; not relinked"
-                );
-            }
-            Err(e) => return Err(ServerError::db("sync: link customer", e)),
-        }
+        link_customer(tx, user, customer).await?;
     }
     match session.mode {
         CheckoutSessionMode::Payment => {
@@ -105,6 +124,8 @@ pub async fn apply_checkout_session(
                 .unwrap_or_default();
             let status = if session.payment_status == CheckoutSessionPaymentStatus::Paid {
                 "paid"
+            } else if failed {
+                "failed"
             } else {
                 "unpaid"
             };
@@ -114,12 +135,9 @@ pub async fn apply_checkout_session(
                 .as_ref()
                 .map(|c| c.to_string())
                 .unwrap_or_else(|| "usd".into());
-            let email = session
-                .customer_details
-                .as_ref()
-                .and_then(|d| d.email.clone());
+            let email = checkout_email(session);
             billing::record_purchase(
-                &state.db,
+                tx,
                 &NewPurchase {
                     checkout_session_id: session.id.as_str(),
                     payment_intent_id: payment_intent.as_deref(),
@@ -129,7 +147,7 @@ pub async fn apply_checkout_session(
                     amount_total: session.amount_total.unwrap_or(0),
                     currency: &currency,
                     status,
-                    email: email.as_deref(),
+                    email: email.as_ref().map(Email::as_str),
                 },
             )
             .await
@@ -137,27 +155,113 @@ pub async fn apply_checkout_session(
         }
         CheckoutSessionMode::Subscription => {
             if let Some(Expandable::Object(sub)) = session.subscription.as_ref() {
-                let item = sub.items.data.first();
-                let row = SubscriptionRow {
-                    id: sub.id.to_string(),
-                    user_id: user,
-                    stripe_customer_id: sub.customer.id().to_string(),
-                    status: sub.status.as_str().to_string(),
-                    price_id: item.map(|i| i.price.id.to_string()).unwrap_or_default(),
-                    quantity: item.and_then(|i| i.quantity).map(|q| q as i64).unwrap_or(1),
-                    current_period_end: item.map(|i| i.current_period_end),
-                    cancel_at_period_end: sub.cancel_at_period_end,
-                    canceled_at: sub.canceled_at,
-                    trial_end: sub.trial_end,
-                    // A fresh read is Stripe's state now: newer than any event created before it.
-                    stripe_created: crate::server::auth::jwt::now(),
-                };
-                billing::upsert_subscription(&state.db, &row)
-                    .await
-                    .map_err(db("sync: store subscription"))?;
+                store_subscription(tx, sub, at_ms, user).await?;
             }
         }
         _ => return Ok(Applied::Skipped),
     }
-    Ok(Applied::Yes)
+    Ok(Applied::Yes { owner: user })
+}
+
+/// Applies a Checkout Session in a transaction of its own (the success page's path).
+pub async fn store_checkout_session(
+    db: &crate::server::db::Db,
+    read: &super::fetch::Read<CheckoutSession>,
+    source: Source,
+) -> Result<Applied, ServerError> {
+    let mut tx = db
+        .begin()
+        .await
+        .map_err(|e| ServerError::db("sync: begin", e.into()))?;
+    let applied = apply_checkout_session(&mut tx, &read.object, read.at_ms, source, false).await?;
+    tx.commit()
+        .await
+        .map_err(|e| ServerError::db("sync: commit", e.into()))?;
+    Ok(applied)
+}
+
+/// The stored form of a subscription read at `at_ms`.
+fn subscription_row(sub: &Subscription, at_ms: i64, user: Option<DbUuid>) -> SubscriptionRow {
+    // Since API version 2025-03-31 periods live on the items; we sell one item per subscription.
+    let item = sub.items.data.first();
+    SubscriptionRow {
+        id: sub.id.to_string(),
+        user_id: user,
+        stripe_customer_id: sub.customer.id().to_string(),
+        status: sub.status.as_str().to_string(),
+        price_id: item.map(|i| i.price.id.to_string()).unwrap_or_default(),
+        quantity: item.and_then(|i| i.quantity).map(|q| q as i64).unwrap_or(1),
+        current_period_start: item.map(|i| i.current_period_start),
+        current_period_end: item.map(|i| i.current_period_end),
+        cancel_at_period_end: sub.cancel_at_period_end,
+        canceled_at: sub.canceled_at,
+        trial_end: sub.trial_end,
+        stripe_created: sub.created,
+        synced_at_ms: at_ms,
+    }
+}
+
+async fn store_subscription(
+    tx: &mut Tx,
+    sub: &Subscription,
+    at_ms: i64,
+    user: Option<DbUuid>,
+) -> Result<(), ServerError> {
+    let user = match user {
+        Some(u) => Some(u),
+        None => customers::user_for_customer(tx, sub.customer.id().as_str())
+            .await
+            .map_err(db("sync: subscription's owner"))?,
+    };
+    billing::upsert_subscription(tx, &subscription_row(sub, at_ms, user))
+        .await
+        .map_err(db("sync: store subscription"))?;
+    Ok(())
+}
+
+/// Applies a subscription read at `at_ms`; its owner is whoever its customer belongs to (or
+/// nobody yet, until the checkout that made it links the customer).
+pub async fn apply_subscription(
+    tx: &mut Tx,
+    sub: &Subscription,
+    at_ms: i64,
+) -> Result<(), ServerError> {
+    store_subscription(tx, sub, at_ms, None).await
+}
+
+/// The subscription an invoice bills, if any (API 2026-09-30 names it under `parent`).
+pub fn invoice_subscription(invoice: &Invoice) -> Option<String> {
+    invoice
+        .parent
+        .as_ref()
+        .and_then(|p| p.subscription_details.as_ref())
+        .map(|d| d.subscription.id().to_string())
+}
+
+/// Applies an invoice read at `at_ms`. Invoices without a customer are not ours to show.
+pub async fn apply_invoice(tx: &mut Tx, invoice: &Invoice, at_ms: i64) -> Result<(), ServerError> {
+    let (Some(id), Some(customer)) = (invoice.id.as_ref(), invoice.customer.as_ref()) else {
+        return Ok(());
+    };
+    let row = InvoiceRow {
+        id: id.to_string(),
+        stripe_customer_id: customer.id().to_string(),
+        subscription_id: invoice_subscription(invoice),
+        number: invoice.number.clone(),
+        status: invoice
+            .status
+            .as_ref()
+            .map(|s| s.as_str().to_string())
+            .unwrap_or_else(|| "draft".into()),
+        amount_due: invoice.amount_due,
+        amount_paid: invoice.amount_paid,
+        currency: invoice.currency.to_string(),
+        hosted_invoice_url: invoice.hosted_invoice_url.clone(),
+        stripe_created: invoice.created,
+        synced_at_ms: at_ms,
+    };
+    billing::upsert_invoice(tx, &row)
+        .await
+        .map_err(db("sync: store invoice"))?;
+    Ok(())
 }

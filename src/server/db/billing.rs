@@ -1,8 +1,12 @@
-//! `purchases` and `subscriptions`: what people bought, kept in step with Stripe.
+//! `purchases`, `subscriptions` and `invoices`: what people bought, kept in step with Stripe.
+//!
+//! Subscriptions and invoices are stored as Stripe last reported them. Every write carries
+//! `synced_at_ms`, when that report was read, and never replaces a later read: deliveries come
+//! in any order and may overlap, and the rows must end at Stripe's latest state whatever happens.
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 
-use super::{on_pool, Db, DbError, DbUuid};
+use super::{on_pool, on_tx, Db, DbError, DbUuid, Tx};
 
 /// A one-time payment, keyed by its Checkout Session.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,9 +23,9 @@ pub struct NewPurchase<'a> {
 }
 
 /// Records a purchase once; a second delivery of the same session only moves its status on
-/// (`unpaid` → `paid`), never back.
-pub async fn record_purchase(db: &Db, p: &NewPurchase<'_>) -> Result<(), DbError> {
-    on_pool!(db, pool => {
+/// (`unpaid` → `paid` or `failed`), never back from `paid`.
+pub async fn record_purchase(tx: &mut Tx, p: &NewPurchase<'_>) -> Result<(), DbError> {
+    on_tx!(tx, conn => {
         sqlx::query(
             "INSERT INTO purchases (id, checkout_session_id, payment_intent_id, user_id, stripe_customer_id, \
              price_id, amount_total, currency, status, email) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
@@ -43,14 +47,14 @@ pub async fn record_purchase(db: &Db, p: &NewPurchase<'_>) -> Result<(), DbError
         .bind(p.status)
         .bind(p.email)
         .bind(Utc::now())
-        .execute(pool)
+        .execute(conn)
         .await
         .map(drop)
     })?;
     Ok(())
 }
 
-/// A subscription's state as Stripe reported it at `stripe_created` (unix seconds).
+/// A subscription as Stripe reported it when read at `synced_at_ms`.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct SubscriptionRow {
     pub id: String,
@@ -59,29 +63,38 @@ pub struct SubscriptionRow {
     pub status: String,
     pub price_id: String,
     pub quantity: i64,
+    pub current_period_start: Option<i64>,
     pub current_period_end: Option<i64>,
     pub cancel_at_period_end: bool,
     pub canceled_at: Option<i64>,
     pub trial_end: Option<i64>,
+    /// The subscription's own `created` (unix seconds).
     pub stripe_created: i64,
+    pub synced_at_ms: i64,
 }
 
-/// Stores a subscription's state unless what is stored is newer: deliveries come in any order,
-/// and the row must end at Stripe's latest state whatever the order. Returns whether it applied.
-pub async fn upsert_subscription(db: &Db, s: &SubscriptionRow) -> Result<bool, DbError> {
-    let applied = on_pool!(db, pool => {
+const SUBSCRIPTION_COLUMNS: &str = "id, user_id, stripe_customer_id, status, price_id, quantity, \
+    current_period_start, current_period_end, cancel_at_period_end, canceled_at, trial_end, \
+    stripe_created, synced_at_ms";
+
+/// Stores a subscription's state unless a later read is stored. Returns whether it applied.
+pub async fn upsert_subscription(tx: &mut Tx, s: &SubscriptionRow) -> Result<bool, DbError> {
+    let applied = on_tx!(tx, conn => {
         sqlx::query(
             "INSERT INTO subscriptions (id, user_id, stripe_customer_id, status, price_id, quantity, \
-             current_period_end, cancel_at_period_end, canceled_at, trial_end, stripe_created) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+             current_period_start, current_period_end, cancel_at_period_end, canceled_at, trial_end, \
+             stripe_created, synced_at_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
              ON CONFLICT (id) DO UPDATE SET \
              user_id = COALESCE(excluded.user_id, subscriptions.user_id), \
              stripe_customer_id = excluded.stripe_customer_id, status = excluded.status, \
              price_id = excluded.price_id, quantity = excluded.quantity, \
+             current_period_start = excluded.current_period_start, \
              current_period_end = excluded.current_period_end, \
              cancel_at_period_end = excluded.cancel_at_period_end, canceled_at = excluded.canceled_at, \
-             trial_end = excluded.trial_end, stripe_created = excluded.stripe_created, updated_at = $12 \
-             WHERE excluded.stripe_created >= subscriptions.stripe_created",
+             trial_end = excluded.trial_end, stripe_created = excluded.stripe_created, \
+             synced_at_ms = excluded.synced_at_ms, updated_at = $14 \
+             WHERE excluded.synced_at_ms >= subscriptions.synced_at_ms",
         )
         .bind(&s.id)
         .bind(s.user_id)
@@ -89,48 +102,192 @@ pub async fn upsert_subscription(db: &Db, s: &SubscriptionRow) -> Result<bool, D
         .bind(&s.status)
         .bind(&s.price_id)
         .bind(s.quantity)
+        .bind(s.current_period_start)
         .bind(s.current_period_end)
         .bind(s.cancel_at_period_end)
         .bind(s.canceled_at)
         .bind(s.trial_end)
         .bind(s.stripe_created)
+        .bind(s.synced_at_ms)
         .bind(Utc::now())
-        .execute(pool)
+        .execute(conn)
         .await
         .map(|r| r.rows_affected() > 0)
     })?;
     Ok(applied)
 }
 
+/// Gives a customer's subscriptions and purchases that arrived before the customer was linked
+/// (events come in any order) to the profile the customer now belongs to.
+pub async fn claim_for_user(tx: &mut Tx, customer: &str, user: DbUuid) -> Result<(), DbError> {
+    on_tx!(tx, conn => {
+        sqlx::query("UPDATE subscriptions SET user_id = $1 WHERE stripe_customer_id = $2 AND user_id IS NULL")
+            .bind(user)
+            .bind(customer)
+            .execute(&mut *conn)
+            .await?;
+        sqlx::query("UPDATE purchases SET user_id = $1 WHERE stripe_customer_id = $2 AND user_id IS NULL")
+            .bind(user)
+            .bind(customer)
+            .execute(&mut *conn)
+            .await
+            .map(drop)
+    })?;
+    Ok(())
+}
+
+/// A user's subscriptions, newest first: their own rows and their customer's.
 pub async fn subscriptions_for_user(
     db: &Db,
     user: DbUuid,
 ) -> Result<Vec<SubscriptionRow>, DbError> {
+    let sql = format!(
+        "SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE user_id = $1 \
+         OR stripe_customer_id IN (SELECT stripe_customer_id FROM stripe_customers WHERE user_id = $1) \
+         ORDER BY stripe_created DESC, id"
+    );
     let rows = on_pool!(db, pool => {
-        sqlx::query_as::<_, SubscriptionRow>(
-            "SELECT id, user_id, stripe_customer_id, status, price_id, quantity, current_period_end, \
-             cancel_at_period_end, canceled_at, trial_end, stripe_created \
-             FROM subscriptions WHERE user_id = $1 ORDER BY stripe_created DESC",
-        )
-        .bind(user)
-        .fetch_all(pool)
-        .await
+        sqlx::query_as::<_, SubscriptionRow>(sqlx::AssertSqlSafe(sql.clone()))
+            .bind(user)
+            .fetch_all(pool)
+            .await
     })?;
     Ok(rows)
 }
 
-/// (checkout session, price, status) of a user's one-time purchases, newest first.
-pub async fn purchases_for_user(
+/// Every stored subscription, for comparing stored state (tests, `landing resync`).
+pub async fn all_subscriptions(db: &Db) -> Result<Vec<SubscriptionRow>, DbError> {
+    let sql = format!("SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions ORDER BY id");
+    let rows = on_pool!(db, pool => {
+        sqlx::query_as::<_, SubscriptionRow>(sqlx::AssertSqlSafe(sql.clone()))
+            .fetch_all(pool)
+            .await
+    })?;
+    Ok(rows)
+}
+
+/// A one-time purchase as the billing page shows it.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct PurchaseRow {
+    pub checkout_session_id: String,
+    pub stripe_customer_id: Option<String>,
+    pub price_id: String,
+    pub amount_total: i64,
+    pub currency: String,
+    pub status: String,
+    pub created_at: DateTime<Utc>,
+}
+
+const PURCHASE_COLUMNS: &str =
+    "checkout_session_id, stripe_customer_id, price_id, amount_total, currency, status, created_at";
+
+/// A user's one-time purchases, newest first.
+pub async fn purchases_for_user(db: &Db, user: DbUuid) -> Result<Vec<PurchaseRow>, DbError> {
+    let sql = format!(
+        "SELECT {PURCHASE_COLUMNS} FROM purchases WHERE user_id = $1 \
+         OR stripe_customer_id IN (SELECT stripe_customer_id FROM stripe_customers WHERE user_id = $1) \
+         ORDER BY created_at DESC, checkout_session_id"
+    );
+    let rows = on_pool!(db, pool => {
+        sqlx::query_as::<_, PurchaseRow>(sqlx::AssertSqlSafe(sql.clone()))
+            .bind(user)
+            .fetch_all(pool)
+            .await
+    })?;
+    Ok(rows)
+}
+
+pub async fn all_purchases(db: &Db) -> Result<Vec<PurchaseRow>, DbError> {
+    let sql = format!("SELECT {PURCHASE_COLUMNS} FROM purchases ORDER BY checkout_session_id");
+    let rows = on_pool!(db, pool => {
+        sqlx::query_as::<_, PurchaseRow>(sqlx::AssertSqlSafe(sql.clone()))
+            .fetch_all(pool)
+            .await
+    })?;
+    Ok(rows)
+}
+
+/// An invoice as Stripe reported it when read at `synced_at_ms`.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct InvoiceRow {
+    pub id: String,
+    pub stripe_customer_id: String,
+    pub subscription_id: Option<String>,
+    pub number: Option<String>,
+    pub status: String,
+    pub amount_due: i64,
+    pub amount_paid: i64,
+    pub currency: String,
+    pub hosted_invoice_url: Option<String>,
+    pub stripe_created: i64,
+    pub synced_at_ms: i64,
+}
+
+const INVOICE_COLUMNS: &str =
+    "id, stripe_customer_id, subscription_id, number, status, amount_due, \
+    amount_paid, currency, hosted_invoice_url, stripe_created, synced_at_ms";
+
+/// Stores an invoice unless a later read is stored. Returns whether it applied.
+pub async fn upsert_invoice(tx: &mut Tx, i: &InvoiceRow) -> Result<bool, DbError> {
+    let applied = on_tx!(tx, conn => {
+        sqlx::query(
+            "INSERT INTO invoices (id, stripe_customer_id, subscription_id, number, status, amount_due, \
+             amount_paid, currency, hosted_invoice_url, stripe_created, synced_at_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+             ON CONFLICT (id) DO UPDATE SET \
+             stripe_customer_id = excluded.stripe_customer_id, subscription_id = excluded.subscription_id, \
+             number = excluded.number, status = excluded.status, amount_due = excluded.amount_due, \
+             amount_paid = excluded.amount_paid, currency = excluded.currency, \
+             hosted_invoice_url = excluded.hosted_invoice_url, stripe_created = excluded.stripe_created, \
+             synced_at_ms = excluded.synced_at_ms, updated_at = $12 \
+             WHERE excluded.synced_at_ms >= invoices.synced_at_ms",
+        )
+        .bind(&i.id)
+        .bind(&i.stripe_customer_id)
+        .bind(&i.subscription_id)
+        .bind(&i.number)
+        .bind(&i.status)
+        .bind(i.amount_due)
+        .bind(i.amount_paid)
+        .bind(&i.currency)
+        .bind(&i.hosted_invoice_url)
+        .bind(i.stripe_created)
+        .bind(i.synced_at_ms)
+        .bind(Utc::now())
+        .execute(conn)
+        .await
+        .map(|r| r.rows_affected() > 0)
+    })?;
+    Ok(applied)
+}
+
+/// A user's invoices (through their customer), newest first, at most `limit`.
+pub async fn invoices_for_user(
     db: &Db,
     user: DbUuid,
-) -> Result<Vec<(String, String, String)>, DbError> {
+    limit: i64,
+) -> Result<Vec<InvoiceRow>, DbError> {
+    let sql = format!(
+        "SELECT {INVOICE_COLUMNS} FROM invoices WHERE stripe_customer_id IN \
+         (SELECT stripe_customer_id FROM stripe_customers WHERE user_id = $1) \
+         ORDER BY stripe_created DESC, id DESC LIMIT $2"
+    );
     let rows = on_pool!(db, pool => {
-        sqlx::query_as::<_, (String, String, String)>(
-            "SELECT checkout_session_id, price_id, status FROM purchases WHERE user_id = $1 ORDER BY created_at DESC",
-        )
-        .bind(user)
-        .fetch_all(pool)
-        .await
+        sqlx::query_as::<_, InvoiceRow>(sqlx::AssertSqlSafe(sql.clone()))
+            .bind(user)
+            .bind(limit)
+            .fetch_all(pool)
+            .await
+    })?;
+    Ok(rows)
+}
+
+pub async fn all_invoices(db: &Db) -> Result<Vec<InvoiceRow>, DbError> {
+    let sql = format!("SELECT {INVOICE_COLUMNS} FROM invoices ORDER BY id");
+    let rows = on_pool!(db, pool => {
+        sqlx::query_as::<_, InvoiceRow>(sqlx::AssertSqlSafe(sql.clone()))
+            .fetch_all(pool)
+            .await
     })?;
     Ok(rows)
 }

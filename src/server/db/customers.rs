@@ -2,7 +2,7 @@
 
 use chrono::Utc;
 
-use super::{on_pool, violates_unique, Db, DbError, DbUuid};
+use super::{on_pool, on_tx, violates_unique, Db, DbError, DbUuid, Tx};
 
 /// `stripe_customer_id text not null unique` in the seed's schema.
 const CUSTOMER_UNIQUE: &str = "stripe_customers_stripe_customer_id_key";
@@ -10,8 +10,15 @@ const CUSTOMER_UNIQUE: &str = "stripe_customers_stripe_customer_id_key";
 /// Links `user_id` to `customer_id`, replacing the user's previous customer if any (one row per
 /// user, as the seed's unique index on `user_id` demands). A customer already linked to another
 /// user is refused: that would hand one person's billing to another.
-pub async fn link(db: &Db, user_id: DbUuid, customer_id: &str) -> Result<(), DbError> {
-    let result = on_pool!(db, pool => {
+pub async fn link(tx: &mut Tx, user_id: DbUuid, customer_id: &str) -> Result<(), DbError> {
+    // Looked up first rather than left to the unique index: on PostgreSQL a violation aborts the
+    // whole transaction, and the webhook's transaction has more to do.
+    match user_for_customer(tx, customer_id).await? {
+        Some(owner) if owner == user_id => return Ok(()),
+        Some(_) => return Err(DbError::CustomerTaken),
+        None => {}
+    }
+    let result = on_tx!(tx, conn => {
         sqlx::query(
             "INSERT INTO stripe_customers (id, user_id, stripe_customer_id) VALUES ($1, $2, $3) \
              ON CONFLICT (user_id) DO UPDATE \
@@ -21,14 +28,14 @@ pub async fn link(db: &Db, user_id: DbUuid, customer_id: &str) -> Result<(), DbE
         .bind(user_id)
         .bind(customer_id)
         .bind(Utc::now())
-        .execute(pool)
+        .execute(conn)
         .await
         .map(drop)
     });
     // `ON CONFLICT (user_id)` absorbs the user index, so on SQLite too the only unique violation
-    // left is the customer id.
+    // left is the customer id (linked concurrently by another transaction).
     match result {
-        Ok(_) => Ok(()),
+        Ok(()) => Ok(()),
         Err(e) if violates_unique(&e, CUSTOMER_UNIQUE) => Err(DbError::CustomerTaken),
         Err(e) => Err(DbError::Sqlx(e)),
     }
@@ -48,14 +55,29 @@ pub async fn customer_id_for_user(db: &Db, user_id: DbUuid) -> Result<Option<Str
 }
 
 /// The reverse lookup a webhook needs: whose customer is this?
-pub async fn user_for_customer(db: &Db, customer_id: &str) -> Result<Option<DbUuid>, DbError> {
-    let id = on_pool!(db, pool => {
+pub async fn user_for_customer(tx: &mut Tx, customer_id: &str) -> Result<Option<DbUuid>, DbError> {
+    let id = on_tx!(tx, conn => {
         sqlx::query_scalar::<_, DbUuid>(
             "SELECT user_id FROM stripe_customers WHERE stripe_customer_id = $1",
         )
         .bind(customer_id)
-        .fetch_optional(pool)
+        .fetch_optional(conn)
         .await
     })?;
     Ok(id)
+}
+
+/// Every customer we know of, for `landing resync --all`.
+pub async fn all_customer_ids(db: &Db) -> Result<Vec<String>, DbError> {
+    let ids = on_pool!(db, pool => {
+        sqlx::query_scalar::<_, String>(
+            "SELECT stripe_customer_id FROM stripe_customers \
+             UNION SELECT stripe_customer_id FROM subscriptions \
+             UNION SELECT stripe_customer_id FROM purchases WHERE stripe_customer_id IS NOT NULL \
+             ORDER BY 1",
+        )
+        .fetch_all(pool)
+        .await
+    })?;
+    Ok(ids)
 }

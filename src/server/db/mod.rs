@@ -6,6 +6,8 @@
 
 pub mod billing;
 pub mod customers;
+pub mod events;
+pub mod outbox;
 pub mod profiles;
 mod uuid;
 
@@ -42,6 +44,46 @@ macro_rules! on_pool {
     };
 }
 pub(crate) use on_pool;
+
+/// A transaction on either backend: what one webhook's changes are applied in.
+#[derive(Debug)]
+pub enum Tx {
+    Sqlite(sqlx::Transaction<'static, sqlx::Sqlite>),
+    Postgres(sqlx::Transaction<'static, sqlx::Postgres>),
+}
+
+/// Runs `$body` with `$conn` bound to the transaction's connection (see `on_pool!`).
+macro_rules! on_tx {
+    ($tx:expr, $conn:ident => $body:expr) => {
+        match $tx {
+            $crate::server::db::Tx::Sqlite(t) => {
+                let $conn = &mut **t;
+                $body
+            }
+            $crate::server::db::Tx::Postgres(t) => {
+                let $conn = &mut **t;
+                $body
+            }
+        }
+    };
+}
+pub(crate) use on_tx;
+
+impl Tx {
+    pub async fn commit(self) -> Result<(), sqlx::Error> {
+        match self {
+            Tx::Sqlite(t) => t.commit().await,
+            Tx::Postgres(t) => t.commit().await,
+        }
+    }
+
+    pub async fn rollback(self) -> Result<(), sqlx::Error> {
+        match self {
+            Tx::Sqlite(t) => t.rollback().await,
+            Tx::Postgres(t) => t.rollback().await,
+        }
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
@@ -118,6 +160,16 @@ impl Db {
         }
     }
 
+    /// Starts a transaction. On SQLite it takes the write lock at once (`BEGIN IMMEDIATE`): a
+    /// deferred transaction that reads and then writes fails with "database is locked" when
+    /// another writer got in between, instead of waiting its turn.
+    pub async fn begin(&self) -> Result<Tx, sqlx::Error> {
+        match self {
+            Db::Sqlite(pool) => pool.begin_with("BEGIN IMMEDIATE").await.map(Tx::Sqlite),
+            Db::Postgres(pool) => pool.begin().await.map(Tx::Postgres),
+        }
+    }
+
     /// A round trip to the database, for `/readyz`.
     pub async fn ping(&self) -> Result<(), sqlx::Error> {
         on_pool!(self, pool => sqlx::query("SELECT 1").execute(pool).await.map(drop))
@@ -148,16 +200,18 @@ pub enum Table {
     Purchases,
     StripeEvents,
     EmailOutbox,
+    Invoices,
 }
 
 impl Table {
-    pub const ALL: [Table; 6] = [
+    pub const ALL: [Table; 7] = [
         Table::Profiles,
         Table::StripeCustomers,
         Table::Subscriptions,
         Table::Purchases,
         Table::StripeEvents,
         Table::EmailOutbox,
+        Table::Invoices,
     ];
 
     pub fn name(self) -> &'static str {
@@ -168,6 +222,7 @@ impl Table {
             Table::Purchases => "purchases",
             Table::StripeEvents => "stripe_events",
             Table::EmailOutbox => "email_outbox",
+            Table::Invoices => "invoices",
         }
     }
 }

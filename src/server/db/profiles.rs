@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{on_pool, violates_unique, Db, DbError, DbUuid};
+use super::{on_pool, on_tx, violates_unique, Db, DbError, DbUuid, Tx};
 
 /// The unique index on `lower(email)`: emails are compared case-insensitively.
 const EMAIL_UNIQUE: &str = "profiles_email_key";
@@ -113,4 +113,33 @@ pub async fn delete(db: &Db, id: DbUuid) -> Result<bool, DbError> {
             .map(|r| r.rows_affected() > 0)
     })?;
     Ok(done)
+}
+
+/// The profile with `email`, made password-less if there is none, so that signing up later
+/// claims it. Safe against a concurrent maker: the loser's insert does nothing (no unique
+/// violation, which would abort a PostgreSQL transaction) and both read the one row.
+pub async fn find_or_create_by_email(tx: &mut Tx, email: &str) -> Result<DbUuid, DbError> {
+    let id = on_tx!(tx, conn => {
+        sqlx::query("INSERT INTO profiles (id, email) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+            .bind(DbUuid::new_v4())
+            .bind(email)
+            .execute(&mut *conn)
+            .await?;
+        sqlx::query_scalar::<_, DbUuid>("SELECT id FROM profiles WHERE lower(email) = lower($1)")
+            .bind(email)
+            .fetch_one(&mut *conn)
+            .await
+    })?;
+    Ok(id)
+}
+
+/// A profile's email, read inside a transaction (`None`: no such profile).
+pub async fn email_of(tx: &mut Tx, id: DbUuid) -> Result<Option<String>, DbError> {
+    let email = on_tx!(tx, conn => {
+        sqlx::query_scalar::<_, String>("SELECT email FROM profiles WHERE id = $1")
+            .bind(id)
+            .fetch_optional(conn)
+            .await
+    })?;
+    Ok(email)
 }

@@ -1,0 +1,152 @@
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+
+import { expect, test, type Page } from "@playwright/test";
+
+// Set by scripts/test.sh: the emulator (for its test controls) and the Maildir the site's
+// SMTP server writes to.
+const stripeUrl = process.env.STRIPE_URL ?? "http://127.0.0.1:12111";
+const stripeKey = process.env.STRIPE_KEY ?? "sk_test_end2end";
+const maildir = process.env.MAILDIR ?? "";
+
+function uniqueEmail(prefix: string) {
+  return `${prefix}-${test.info().project.name}-${Date.now()}-${Math.floor(Math.random() * 1e6)}@example.com`;
+}
+
+async function signUp(page: Page, email: string) {
+  await page.goto("/sign-up");
+  await page.getByLabel("Email").fill(email);
+  await page.getByLabel("Password").fill("correct horse battery");
+  await page.getByRole("button", { name: "Create account" }).click();
+  await expect(page.getByRole("banner")).toContainText(`Signed in as ${email}`);
+}
+
+/** Subscribes to Pro (monthly) with 4242 and waits for the success page. */
+async function subscribeToPro(page: Page, email: string) {
+  await page.goto("/pricing");
+  await page.getByRole("button", { name: "Subscribe to Pro" }).click();
+  await expect(page).toHaveURL(/\/c\/pay\/cs_test_/);
+  const emailField = page.getByLabel("Email");
+  if (await emailField.isEditable()) await emailField.fill(email);
+  await page.getByLabel("Card number").fill("4242 4242 4242 4242");
+  await page.getByLabel("Expiry (MM / YY)").fill("12 / 34");
+  await page.getByLabel("CVC").fill("123");
+  await page.getByRole("button", { name: /^Subscribe/ }).click();
+  await expect(page.getByRole("heading", { name: /Thank you/ })).toBeVisible();
+}
+
+/** From /billing into the emulator's portal, do `action`, and come back. */
+async function inPortal(page: Page, action: string) {
+  await page.goto("/billing");
+  await page.getByRole("button", { name: "Manage billing" }).click();
+  await expect(page.getByRole("heading", { name: "Manage your billing" })).toBeVisible();
+  await page.getByRole("button", { name: action }).click();
+  await page.getByRole("link", { name: "Return to the site" }).click();
+  await expect(page).toHaveURL(/\/billing\?from=portal/);
+}
+
+/** The emulator's subscription for a customer email. */
+async function subscriptionOf(page: Page, email: string): Promise<string> {
+  const auth = { Authorization: `Bearer ${stripeKey}` };
+  const customers = await (
+    await page.request.get(`${stripeUrl}/v1/customers`, { params: { email }, headers: auth })
+  ).json();
+  const customer = customers.data[0].id;
+  const subs = await (
+    await page.request.get(`${stripeUrl}/v1/subscriptions`, { params: { customer }, headers: auth })
+  ).json();
+  return subs.data[0].id;
+}
+
+/** The mails the site's SMTP server received for `to`. */
+function mailsTo(to: string): string[] {
+  const dir = join(maildir, "new");
+  let files: string[] = [];
+  try {
+    files = readdirSync(dir);
+  } catch {
+    return [];
+  }
+  return files.map((f) => readFileSync(join(dir, f), "utf8")).filter((m) => m.includes(`To: ${to}`));
+}
+
+test("subscribe, use the app, cancel at period end, resume, cancel now in the portal", async ({ page }) => {
+  const email = uniqueEmail("sub");
+  await signUp(page, email);
+
+  await page.goto("/app");
+  await expect(page.getByRole("heading", { name: "This area is for subscribers" })).toBeVisible();
+  await page.goto("/billing");
+  await expect(page.getByText("You don't have a billing account yet. Make a purchase first.")).toBeVisible();
+  await expect(page.getByRole("link", { name: "See pricing" })).toBeVisible();
+
+  await subscribeToPro(page, email);
+  await page.goto("/app");
+  await expect(page.getByRole("heading", { name: "Your workspace" })).toBeVisible();
+  await expect(page.getByText("Plan: Pro (monthly)")).toBeVisible();
+  await page.goto("/billing");
+  const subscription = page.locator(".subscription");
+  await expect(subscription).toContainText("Pro (monthly)");
+  await expect(subscription).toContainText("Active");
+  await expect(subscription).toContainText(/Renews on \w+ \d+, \d{4}/);
+
+  await inPortal(page, "Cancel at period end");
+  await expect(subscription).toContainText(/Cancels on \w+ \d+, \d{4}/);
+  // Its invoice, read back on the way from the portal, links to the hosted page.
+  await expect(page.getByRole("table").getByRole("link")).toHaveAttribute("href", /\/i\/in_/);
+  await page.goto("/app");
+  await expect(page.getByRole("heading", { name: "Your workspace" })).toBeVisible();
+
+  await inPortal(page, "Resume subscription");
+  await expect(subscription).toContainText(/Renews on/);
+
+  await inPortal(page, "Cancel now");
+  await expect(subscription).toContainText("Canceled");
+  await expect(subscription).toContainText(/Ended on/);
+  await expect(page.getByText("You have no active plan.")).toBeVisible();
+  await page.goto("/app");
+  await expect(page.getByRole("heading", { name: "This area is for subscribers" })).toBeVisible();
+  await expect(page.getByRole("link", { name: "See plans" })).toBeVisible();
+});
+
+test("a failed renewal shows past due with a grace period and sends one email", async ({ page }) => {
+  const email = uniqueEmail("late");
+  await signUp(page, email);
+  await subscribeToPro(page, email);
+  const sub = await subscriptionOf(page, email);
+
+  // This subscription's clock only: its renewal now fails.
+  for (const control of ["fail_next_renewal", "renew"]) {
+    const res = await page.request.post(`${stripeUrl}/_emulator/subscriptions/${sub}/${control}`);
+    expect(res.ok()).toBeTruthy();
+  }
+
+  // The webhooks arrive on their own (after the checkout's, still in flight): the page shows
+  // the subscription past due and the unpaid invoice once they have.
+  await expect(async () => {
+    await page.goto("/billing");
+    await expect(page.locator(".subscription")).toContainText("Past due", { timeout: 1_000 });
+    await expect(page.getByRole("table")).toContainText("open", { timeout: 1_000 });
+  }).toPass({ timeout: 20_000 });
+  await expect(page.locator(".subscription")).toContainText(/Payment failed: access continues until/);
+  await page.goto("/app");
+  await expect(page.getByText(/Your last payment failed/)).toBeVisible();
+
+  await expect.poll(() => mailsTo(email).filter((m) => m.includes("Your payment did not go through")).length, {
+    timeout: 15_000,
+  }).toBe(1);
+  // Delivered again (as Stripe retries): still one mail.
+  const events = await (
+    await page.request.get(`${stripeUrl}/v1/events`, {
+      params: { type: "invoice.payment_failed" },
+      headers: { Authorization: `Bearer ${stripeKey}` },
+    })
+  ).json();
+  const failed = events.data.find((e: { data: { object: { customer_email: string } } }) =>
+    e.data.object.customer_email === email,
+  );
+  const resend = await page.request.post(`${stripeUrl}/_emulator/events/${failed.id}/resend`);
+  expect(resend.ok()).toBeTruthy();
+  await page.waitForTimeout(1_000);
+  expect(mailsTo(email).filter((m) => m.includes("Your payment did not go through"))).toHaveLength(1);
+});

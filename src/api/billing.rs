@@ -1,0 +1,100 @@
+//! The billing page, the product area and the operators' event log.
+
+use leptos::prelude::*;
+
+use crate::model::admin::EventView;
+use crate::model::billing::{AppAccess, BillingOverview};
+use crate::model::error::AppError;
+
+#[cfg(feature = "ssr")]
+async fn signed_in() -> Result<crate::server::auth::session::AuthUser, AppError> {
+    use crate::server::auth::session::MaybeAuthUser;
+    let state = expect_context::<crate::server::state::AppState>();
+    let MaybeAuthUser(user) = leptos_axum::extract_with_state(&state)
+        .await
+        .unwrap_or(MaybeAuthUser(None));
+    user.ok_or_else(|| AppError::Unauthorized("Sign in to see your billing.".into()))
+}
+
+#[cfg(feature = "ssr")]
+fn internal(e: crate::server::error::ServerError) -> AppError {
+    e.log();
+    AppError::Internal
+}
+
+/// The signed-in user's plan, invoices and purchases; `refresh` reads Stripe first (the page
+/// does on the way back from the portal).
+#[server(prefix = "/api", endpoint = "billing/overview")]
+pub async fn load_billing(refresh: bool) -> Result<BillingOverview, AppError> {
+    let user = signed_in().await?;
+    let state = expect_context::<crate::server::state::AppState>();
+    crate::server::billing::overview::billing(&state, &user, refresh)
+        .await
+        .map_err(internal)
+}
+
+/// Opens the customer portal (a plain form post is redirected there).
+#[server(prefix = "/api", endpoint = "billing/portal")]
+pub async fn create_portal() -> Result<String, AppError> {
+    crate::server::billing::api::portal_from_billing_page().await
+}
+
+/// Whether the product is open to the signed-in user, and through which plan.
+#[server(prefix = "/api", endpoint = "app/access")]
+pub async fn load_app_access() -> Result<AppAccess, AppError> {
+    let user = signed_in().await?;
+    let state = expect_context::<crate::server::state::AppState>();
+    crate::server::billing::overview::app_access(&state, &user)
+        .await
+        .map_err(internal)
+}
+
+#[cfg(feature = "ssr")]
+async fn admin() -> Result<crate::server::state::AppState, AppError> {
+    let user = signed_in()
+        .await
+        .map_err(|_| AppError::Unauthorized("Sign in as an operator.".into()))?;
+    let state = expect_context::<crate::server::state::AppState>();
+    if state
+        .config
+        .admin_emails
+        .contains(&user.email.to_ascii_lowercase())
+    {
+        Ok(state)
+    } else {
+        Err(AppError::Forbidden(
+            "This page is for the site's operators (ADMIN_EMAILS).".into(),
+        ))
+    }
+}
+
+/// The newest webhook events, or only those not applied yet.
+#[server(prefix = "/api", endpoint = "admin/events")]
+pub async fn admin_events(failed_only: bool) -> Result<Vec<EventView>, AppError> {
+    let state = admin().await?;
+    crate::server::billing::admin::events(&state, failed_only)
+        .await
+        .map_err(internal)
+}
+
+/// Applies a stored event again (after a fix); a plain form post comes back to the list.
+#[server(prefix = "/api", endpoint = "admin/retry")]
+pub async fn retry_event(id: String) -> Result<String, AppError> {
+    let state = admin()
+        .await
+        .inspect_err(crate::server::auth::forms::answer_with)?;
+    let result = crate::server::billing::admin::retry(&state, &id).await;
+    if crate::server::auth::forms::is_browser_form() {
+        let query: String = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair(
+                "notice",
+                &match &result {
+                    Ok(m) => m.clone(),
+                    Err(e) => e.to_string(),
+                },
+            )
+            .finish();
+        leptos_axum::redirect(&format!("/admin/events?{query}"));
+    }
+    result
+}

@@ -1,0 +1,145 @@
+//! `/billing`: the plan, its status and dates, invoices with their hosted pages, one-time
+//! purchases, and "Manage billing" (a plain form, so it works with JavaScript off).
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::use_query_map;
+
+use crate::api::billing::load_billing;
+use crate::model::billing::BillingOverview;
+use crate::model::error::AppError;
+
+#[component]
+pub fn BillingPage() -> impl IntoView {
+    let query = use_query_map().read_untracked().clone();
+    let refresh = query.get("from").as_deref() == Some("portal");
+    let error = query.get("error");
+    let overview = Resource::new_blocking(move || refresh, load_billing);
+    view! {
+        <Title text="Billing"/>
+        <section class="billing">
+            <h1>"Billing"</h1>
+            {error.map(|e| view! { <p class="error" role="alert">{e}</p> })}
+            <Suspense fallback=|| view! { <p>"Loading your billing…"</p> }>
+                {move || Suspend::new(async move {
+                    match overview.await {
+                        Ok(o) => view! { <Overview o/> }.into_any(),
+                        Err(AppError::Unauthorized(_)) => {
+                            view! {
+                                <p>
+                                    <a href="/sign-in">"Sign in"</a>
+                                    " to see your plan, invoices and purchases."
+                                </p>
+                            }
+                                .into_any()
+                        }
+                        Err(e) => view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any(),
+                    }
+                })}
+            </Suspense>
+        </section>
+    }
+}
+
+#[component]
+fn Overview(o: BillingOverview) -> impl IntoView {
+    let manage = if o.has_customer {
+        view! {
+            <form method="post" action="/api/billing/portal">
+                <button class="button primary" type="submit">"Manage billing"</button>
+            </form>
+            <p class="hint">"Change plan, update your card, cancel or resume in Stripe's customer portal."</p>
+        }
+            .into_any()
+    } else {
+        view! {
+            // The seed's words for a user Stripe has never billed.
+            <p class="notice" role="status">
+                "You don't have a billing account yet. Make a purchase first."
+            </p>
+            <p><a class="button primary" href="/pricing">"See pricing"</a></p>
+        }
+        .into_any()
+    };
+    let access_class = if o.access_open {
+        "access open"
+    } else {
+        "access closed"
+    };
+    view! {
+        {o.stale.then(|| view! {
+            <p class="notice" role="status">"Stripe could not be reached just now: this may not show your latest change yet."</p>
+        })}
+        <p class=access_class>{o.access}</p>
+        {manage}
+        <h2>"Subscription"</h2>
+        {if o.subscriptions.is_empty() {
+            view! { <p>"No subscription."</p> }.into_any()
+        } else {
+            view! {
+                <ul class="subscriptions">
+                    {o.subscriptions
+                        .into_iter()
+                        .map(|s| view! {
+                            <li class="subscription">
+                                <strong>{s.plan}</strong>
+                                " — "
+                                <span class=format!("status {}", s.status)>{s.status_label}</span>
+                                {s.when.map(|w| view! { <p>{w}</p> })}
+                                {s.trial_ends.map(|t| view! { <p>"Trial ends on " {t}</p> })}
+                            </li>
+                        })
+                        .collect_view()}
+                </ul>
+            }
+                .into_any()
+        }}
+        <h2>"Invoices"</h2>
+        {if o.invoices.is_empty() {
+            view! { <p>"No invoices yet."</p> }.into_any()
+        } else {
+            view! {
+                <table class="invoices">
+                    <thead>
+                        <tr><th scope="col">"Invoice"</th><th scope="col">"Date"</th><th scope="col">"Amount"</th><th scope="col">"Status"</th></tr>
+                    </thead>
+                    <tbody>
+                        {o.invoices
+                            .into_iter()
+                            .map(|i| view! {
+                                <tr>
+                                    <td>
+                                        {match i.url {
+                                            Some(url) => view! { <a href=url>{i.number}</a> }.into_any(),
+                                            None => view! { <span>{i.number}</span> }.into_any(),
+                                        }}
+                                    </td>
+                                    <td>{i.date}</td>
+                                    <td>{i.amount}</td>
+                                    <td>{i.status}</td>
+                                </tr>
+                            })
+                            .collect_view()}
+                    </tbody>
+                </table>
+            }
+                .into_any()
+        }}
+        <h2>"One-time purchases"</h2>
+        {if o.purchases.is_empty() {
+            view! { <p>"None."</p> }.into_any()
+        } else {
+            view! {
+                <ul class="purchases">
+                    {o.purchases
+                        .into_iter()
+                        .map(|p| view! {
+                            <li>{p.item} " — " {p.amount} " on " {p.date} " (" {p.status} ")"</li>
+                        })
+                        .collect_view()}
+                </ul>
+            }
+                .into_any()
+        }}
+    }
+}

@@ -1,0 +1,106 @@
+//! The mails billing events cause, as text. Queued in the event's transaction (`db::outbox`),
+//! one per cause: the dedupe keys below are what makes a redelivered event send nothing new.
+
+use chrono::{DateTime, Utc};
+
+use crate::model::catalog::format_amount;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mail {
+    pub dedupe_key: String,
+    pub subject: String,
+    pub body: String,
+}
+
+fn date(unix: i64) -> String {
+    DateTime::<Utc>::from_timestamp(unix, 0)
+        .map(|d| d.format("%B %-d, %Y").to_string())
+        .unwrap_or_else(|| "soon".into())
+}
+
+/// One mail per failed invoice, however many times Stripe retries it or the event arrives.
+pub fn payment_failed(
+    invoice_id: &str,
+    amount_due: i64,
+    currency: &str,
+    hosted_invoice_url: Option<&str>,
+    site: &str,
+) -> Mail {
+    let amount = format_amount(amount_due, currency);
+    let pay = hosted_invoice_url
+        .map(|url| format!("Pay the invoice here: {url}\n"))
+        .unwrap_or_default();
+    Mail {
+        dedupe_key: format!("invoice.payment_failed:{invoice_id}"),
+        subject: "Your payment did not go through".into(),
+        body: format!(
+            "We could not charge your card for {amount}.\n\n{pay}\
+             To use another card, open {site}/billing and choose \"Manage billing\".\n\n\
+             Your access continues for a short grace period while we try again.\n"
+        ),
+    }
+}
+
+/// One mail per trial end date (a trial extended to a new date warns again).
+pub fn trial_will_end(subscription_id: &str, trial_end: i64, site: &str) -> Mail {
+    Mail {
+        dedupe_key: format!("trial_will_end:{subscription_id}:{trial_end}"),
+        subject: "Your trial ends soon".into(),
+        body: format!(
+            "Your free trial ends on {}. Your subscription then starts and your card is charged.\n\n\
+             To change or cancel it, open {site}/billing and choose \"Manage billing\".\n",
+            date(trial_end)
+        ),
+    }
+}
+
+/// The seed's "send confirmation email", once per Checkout Session.
+pub fn checkout_completed(
+    session_id: &str,
+    amount_total: i64,
+    currency: &str,
+    subscription: bool,
+    site: &str,
+) -> Mail {
+    let what = if subscription {
+        "Your subscription is active."
+    } else {
+        "Your purchase is complete."
+    };
+    Mail {
+        dedupe_key: format!("checkout.session.completed:{session_id}"),
+        subject: "Thank you for your purchase".into(),
+        body: format!(
+            "{what} You paid {}.\n\nYour billing details and invoices are at {site}/billing.\n",
+            format_amount(amount_total, currency)
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_payment_mail_names_the_amount_and_where_to_pay() {
+        let mail = payment_failed(
+            "in_1",
+            1950,
+            "usd",
+            Some("https://pay/i/in_1"),
+            "https://x.test",
+        );
+        assert_eq!(mail.dedupe_key, "invoice.payment_failed:in_1");
+        assert!(mail.body.contains("$19.50"), "{}", mail.body);
+        assert!(mail.body.contains("https://pay/i/in_1"));
+        assert!(mail.body.contains("https://x.test/billing"));
+    }
+
+    #[test]
+    fn a_trial_warning_is_keyed_by_its_end_date() {
+        let a = trial_will_end("sub_1", 1_800_000_000, "https://x.test");
+        let b = trial_will_end("sub_1", 1_800_086_400, "https://x.test");
+        assert_ne!(a.dedupe_key, b.dedupe_key);
+        assert!(a.body.contains("January 15, 2027"), "{}", a.body);
+    }
+}

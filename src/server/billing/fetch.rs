@@ -1,0 +1,159 @@
+//! Reading Stripe's current state of an object. Webhooks do not apply the (possibly stale)
+//! object inside an event: they read the object again and store what Stripe says now, stamped
+//! with when the read was sent. Every change in Stripe emits an event and every event causes a
+//! read, so the read sent last, after the last change, sees the final state and carries the
+//! largest stamp: whatever the order of deliveries, the stored rows end at Stripe's state.
+
+use stripe_billing::invoice::{ListInvoice, RetrieveInvoice};
+use stripe_billing::subscription::{
+    ListSubscription, ListSubscriptionStatus, RetrieveSubscription,
+};
+use stripe_checkout::checkout_session::{ListCheckoutSession, RetrieveCheckoutSession};
+use stripe_shared::{CheckoutSession, Invoice, Subscription};
+
+use super::client::describe;
+
+/// An object as Stripe returned it, and when (unix ms) the read was sent.
+#[derive(Debug, Clone)]
+pub struct Read<T> {
+    pub object: T,
+    pub at_ms: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FetchError {
+    /// Stripe does not know the object: reading again will not help.
+    #[error("Stripe has no such object")]
+    NotFound,
+    #[error("{0}")]
+    Stripe(String),
+}
+
+impl From<stripe::StripeError> for FetchError {
+    fn from(e: stripe::StripeError) -> Self {
+        match &e {
+            stripe::StripeError::Stripe(_, 404) => FetchError::NotFound,
+            _ => FetchError::Stripe(describe(&e)),
+        }
+    }
+}
+
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// Expansions the sync needs on a Checkout Session: what was bought, and the subscription made.
+fn session_expand() -> Vec<String> {
+    vec!["line_items".to_string(), "subscription".to_string()]
+}
+
+pub async fn session(
+    client: &stripe::Client,
+    id: &str,
+) -> Result<Read<CheckoutSession>, FetchError> {
+    let at_ms = now_ms();
+    let object = RetrieveCheckoutSession::new(id)
+        .expand(session_expand())
+        .send(client)
+        .await?;
+    Ok(Read { object, at_ms })
+}
+
+pub async fn subscription(
+    client: &stripe::Client,
+    id: &str,
+) -> Result<Read<Subscription>, FetchError> {
+    let at_ms = now_ms();
+    let object = RetrieveSubscription::new(id).send(client).await?;
+    Ok(Read { object, at_ms })
+}
+
+pub async fn invoice(client: &stripe::Client, id: &str) -> Result<Read<Invoice>, FetchError> {
+    let at_ms = now_ms();
+    let object = RetrieveInvoice::new(id).send(client).await?;
+    Ok(Read { object, at_ms })
+}
+
+/// Every item of one of Stripe's lists, page by page (`$id` names an item for `starting_after`).
+macro_rules! every_page {
+    ($client:expr, $request:expr, $id:expr) => {{
+        let mut all = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let mut request = $request.limit(100);
+            if let Some(after) = after.take() {
+                request = request.starting_after(after);
+            }
+            let page = request.send($client).await?;
+            all.extend(page.data);
+            if !page.has_more {
+                break;
+            }
+            match all.last().map($id) {
+                Some(last) => after = Some(last),
+                None => break,
+            }
+        }
+        all
+    }};
+}
+
+/// Everything Stripe holds for one customer: subscriptions (canceled too), invoices, and the
+/// complete Checkout Sessions (each read with its expansions), all stamped with one time.
+pub struct CustomerState {
+    pub subscriptions: Vec<Subscription>,
+    pub invoices: Vec<Invoice>,
+    pub sessions: Vec<CheckoutSession>,
+    pub at_ms: i64,
+}
+
+pub async fn customer(
+    client: &stripe::Client,
+    customer: &str,
+) -> Result<CustomerState, FetchError> {
+    let at_ms = now_ms();
+    let subscriptions = every_page!(
+        client,
+        ListSubscription::new()
+            .customer(customer)
+            .status(ListSubscriptionStatus::All),
+        |s: &Subscription| s.id.to_string()
+    );
+    let invoices = every_page!(
+        client,
+        ListInvoice::new().customer(customer),
+        |i: &Invoice| i.id.as_ref().map(|id| id.to_string()).unwrap_or_default()
+    );
+    let listed = every_page!(
+        client,
+        ListCheckoutSession::new()
+            .customer(customer)
+            .status(stripe_shared::CheckoutSessionStatus::Complete),
+        |s: &CheckoutSession| s.id.to_string()
+    );
+    let mut sessions = Vec::with_capacity(listed.len());
+    for s in listed {
+        sessions.push(
+            RetrieveCheckoutSession::new(s.id.as_str())
+                .expand(session_expand())
+                .send(client)
+                .await?,
+        );
+    }
+    Ok(CustomerState {
+        subscriptions,
+        invoices,
+        sessions,
+        at_ms,
+    })
+}
+
+/// Every customer id Stripe has, for `landing resync --all`.
+pub async fn customer_ids(client: &stripe::Client) -> Result<Vec<String>, FetchError> {
+    let customers = every_page!(
+        client,
+        stripe_core::customer::ListCustomer::new(),
+        |c: &stripe_shared::Customer| c.id.to_string()
+    );
+    Ok(customers.into_iter().map(|c| c.id.to_string()).collect())
+}

@@ -1,0 +1,242 @@
+//! What `/billing` and `/app` show a signed-in user: stored state, named by the catalog, with
+//! access decided by the one rule in `model::access`.
+
+use chrono::{DateTime, Utc};
+
+use super::resync;
+use crate::model::access::{access, Access, PurchaseFacts, SubscriptionFacts};
+use crate::model::billing::{
+    AppAccess, BillingOverview, InvoiceView, PurchaseView, SubscriptionView,
+};
+use crate::model::catalog::format_amount;
+use crate::server::auth::session::AuthUser;
+use crate::server::db::billing::{self, PurchaseRow, SubscriptionRow};
+use crate::server::db::customers;
+use crate::server::error::ServerError;
+use crate::server::state::AppState;
+
+/// Invoices the billing page lists (the portal has the full history).
+const INVOICES_SHOWN: i64 = 24;
+
+fn date(unix: i64) -> String {
+    DateTime::<Utc>::from_timestamp(unix, 0)
+        .map(|d| d.format("%B %-d, %Y").to_string())
+        .unwrap_or_default()
+}
+
+/// The plan a Stripe price belongs to, as the catalog names it ("Pro, yearly"), else the id.
+async fn plan_name(state: &AppState, price_id: &str) -> String {
+    let key = match state.billing.as_ref() {
+        Some(billing) => billing
+            .prices(&state.source_catalog)
+            .await
+            .ok()
+            .and_then(|index| index.find(price_id).map(|p| p.lookup_key.clone())),
+        None => None,
+    };
+    let key = key.as_deref().unwrap_or(price_id);
+    state
+        .catalog
+        .plans
+        .iter()
+        .find_map(|plan| {
+            plan.prices
+                .iter()
+                .find(|p| p.lookup_key == key)
+                .map(|p| match p.interval {
+                    crate::model::catalog::Interval::Month => format!("{} (monthly)", plan.name),
+                    crate::model::catalog::Interval::Year => format!("{} (yearly)", plan.name),
+                    crate::model::catalog::Interval::OneTime => plan.name.clone(),
+                })
+        })
+        .unwrap_or_else(|| price_id.to_string())
+}
+
+fn grace_secs(state: &AppState) -> i64 {
+    state.config.past_due_grace_days * 86_400
+}
+
+fn decide(state: &AppState, subs: &[SubscriptionRow], purchases: &[PurchaseRow]) -> Access {
+    let subs: Vec<_> = subs
+        .iter()
+        .map(|s| SubscriptionFacts {
+            status: &s.status,
+            price_id: &s.price_id,
+            current_period_start: s.current_period_start,
+        })
+        .collect();
+    let purchases: Vec<_> = purchases
+        .iter()
+        .map(|p| PurchaseFacts {
+            status: &p.status,
+            price_id: &p.price_id,
+        })
+        .collect();
+    access(
+        &subs,
+        &purchases,
+        crate::server::auth::jwt::now(),
+        grace_secs(state),
+    )
+}
+
+fn status_label(status: &str) -> &'static str {
+    match status {
+        "active" => "Active",
+        "trialing" => "Trial",
+        "past_due" => "Past due",
+        "canceled" => "Canceled",
+        "unpaid" => "Unpaid",
+        "incomplete" => "Incomplete",
+        "incomplete_expired" => "Expired",
+        "paused" => "Paused",
+        _ => "Unknown",
+    }
+}
+
+fn when(state: &AppState, s: &SubscriptionRow) -> Option<String> {
+    let end = s.current_period_end.map(date);
+    match s.status.as_str() {
+        "canceled" => s.canceled_at.map(|t| format!("Ended on {}", date(t))),
+        "past_due" => s.current_period_start.map(|start| {
+            format!(
+                "Payment failed: access continues until {} while the card is retried",
+                date(start + grace_secs(state))
+            )
+        }),
+        _ if s.cancel_at_period_end => end.map(|d| format!("Cancels on {d}")),
+        "trialing" => end.map(|d| format!("First payment on {d}")),
+        _ => end.map(|d| format!("Renews on {d}")),
+    }
+}
+
+pub async fn billing(
+    state: &AppState,
+    user: &AuthUser,
+    refresh: bool,
+) -> Result<BillingOverview, ServerError> {
+    let db = |context| move |e| ServerError::db(context, e);
+    let mut customer = customers::customer_id_for_user(&state.db, user.id)
+        .await
+        .map_err(db("billing: customer"))?;
+    // Back from the portal: its changes reach us by webhook, maybe after this page loads, so
+    // read them now. A Stripe that does not answer leaves the stored state shown, said so.
+    let mut stale = false;
+    if refresh {
+        let result = match customer.as_deref() {
+            Some(c) => resync::customer(state, c).await,
+            None => resync::by_email(state, &user.email).await,
+        };
+        match result {
+            Ok(_) => {
+                customer = customers::customer_id_for_user(&state.db, user.id)
+                    .await
+                    .map_err(db("billing: customer"))?;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "billing page: cannot refresh from Stripe");
+                stale = true;
+            }
+        }
+    }
+    let subs = billing::subscriptions_for_user(&state.db, user.id)
+        .await
+        .map_err(db("billing: subscriptions"))?;
+    let purchases = billing::purchases_for_user(&state.db, user.id)
+        .await
+        .map_err(db("billing: purchases"))?;
+    let invoices = billing::invoices_for_user(&state.db, user.id, INVOICES_SHOWN)
+        .await
+        .map_err(db("billing: invoices"))?;
+    let decided = decide(state, &subs, &purchases);
+    let access_text = match &decided {
+        Access::Subscription { price_id, .. } => {
+            format!(
+                "You have access through {}.",
+                plan_name(state, price_id).await
+            )
+        }
+        Access::Purchase { price_id } => {
+            format!(
+                "You have access through {}.",
+                plan_name(state, price_id).await
+            )
+        }
+        Access::None => "You have no active plan.".to_string(),
+    };
+    let mut subscription_views = Vec::with_capacity(subs.len());
+    for s in &subs {
+        subscription_views.push(SubscriptionView {
+            plan: plan_name(state, &s.price_id).await,
+            status: s.status.clone(),
+            status_label: status_label(&s.status).to_string(),
+            when: when(state, s),
+            trial_ends: s.trial_end.filter(|_| s.status == "trialing").map(date),
+        });
+    }
+    let mut purchase_views = Vec::with_capacity(purchases.len());
+    for p in &purchases {
+        purchase_views.push(PurchaseView {
+            item: plan_name(state, &p.price_id).await,
+            date: p.created_at.format("%B %-d, %Y").to_string(),
+            amount: format_amount(p.amount_total, &p.currency),
+            status: p.status.clone(),
+        });
+    }
+    Ok(BillingOverview {
+        has_customer: customer.is_some(),
+        access_open: decided.is_open(),
+        access: access_text,
+        subscriptions: subscription_views,
+        invoices: invoices
+            .into_iter()
+            .map(|i| InvoiceView {
+                number: i.number.unwrap_or_else(|| i.id.clone()),
+                date: date(i.stripe_created),
+                amount: format_amount(i.amount_due, &i.currency),
+                status: i.status,
+                url: i.hosted_invoice_url,
+            })
+            .collect(),
+        purchases: purchase_views,
+        stale,
+    })
+}
+
+pub async fn app_access(state: &AppState, user: &AuthUser) -> Result<AppAccess, ServerError> {
+    let db = |context| move |e| ServerError::db(context, e);
+    let subs = billing::subscriptions_for_user(&state.db, user.id)
+        .await
+        .map_err(db("app: subscriptions"))?;
+    let purchases = billing::purchases_for_user(&state.db, user.id)
+        .await
+        .map_err(db("app: purchases"))?;
+    Ok(match decide(state, &subs, &purchases) {
+        Access::Subscription {
+            price_id,
+            status,
+            grace_until,
+        } => AppAccess {
+            open: true,
+            plan: Some(plan_name(state, &price_id).await),
+            detail: match grace_until {
+                Some(until) => format!(
+                    "Your last payment failed. Access continues until {}: update your card from Billing.",
+                    date(until)
+                ),
+                None if status == "trialing" => "You are on a free trial.".into(),
+                None => "Your subscription is active.".into(),
+            },
+        },
+        Access::Purchase { price_id } => AppAccess {
+            open: true,
+            plan: Some(plan_name(state, &price_id).await),
+            detail: "Yours to keep: a one-time purchase.".into(),
+        },
+        Access::None => AppAccess {
+            open: false,
+            plan: None,
+            detail: "You have no active plan.".into(),
+        },
+    })
+}

@@ -1,0 +1,96 @@
+//! The customer portal: the seed's `createCustomerPortal`, with the customer looked up from our
+//! database (its TODO), and Stripe asked directly when a payer's webhooks have not arrived yet.
+
+use stripe_billing::billing_portal_session::CreateBillingPortalSession;
+
+use super::checkout::check_redirect;
+use super::client::describe;
+use super::resync;
+use crate::model::error::AppError;
+use crate::server::auth::session::AuthUser;
+use crate::server::db::customers;
+use crate::server::error::ServerError;
+use crate::server::state::AppState;
+
+/// The seed's message for a user Stripe has never billed.
+pub const NO_ACCOUNT: &str = "You don't have a billing account yet. Make a purchase first.";
+
+#[derive(Debug)]
+pub enum PortalError {
+    BillingOff,
+    MissingReturnUrl,
+    ForeignReturnUrl,
+    NoAccount,
+    Stripe(String),
+    Internal(ServerError),
+}
+
+impl PortalError {
+    pub fn to_app_error(&self, origin: &str) -> AppError {
+        match self {
+            PortalError::BillingOff => AppError::Unavailable(
+                "Billing is not set up on this site yet: no Stripe key is configured.".into(),
+            ),
+            // The seed's words.
+            PortalError::MissingReturnUrl => AppError::BadRequest("Return URL is required".into()),
+            PortalError::ForeignReturnUrl => AppError::BadRequest(format!(
+                "returnUrl must be an absolute URL on this site ({origin})."
+            )),
+            PortalError::NoAccount => AppError::BadRequest(NO_ACCOUNT.into()),
+            PortalError::Stripe(m) => AppError::Stripe(m.clone()),
+            PortalError::Internal(_) => AppError::Internal,
+        }
+    }
+
+    pub fn log(&self) {
+        match self {
+            PortalError::Internal(e) => e.log(),
+            PortalError::Stripe(m) => tracing::error!(error = %m, "portal: Stripe refused"),
+            _ => {}
+        }
+    }
+}
+
+/// The user's Stripe customer: stored, else found in Stripe by the user's email and stored
+/// (so a payer whose webhooks are late is never told they have no billing account).
+async fn customer_of(state: &AppState, user: &AuthUser) -> Result<Option<String>, PortalError> {
+    let lookup = || async {
+        customers::customer_id_for_user(&state.db, user.id)
+            .await
+            .map_err(|e| PortalError::Internal(ServerError::db("portal: customer lookup", e)))
+    };
+    if let Some(id) = lookup().await? {
+        return Ok(Some(id));
+    }
+    match resync::by_email(state, &user.email).await {
+        Ok(report) if report.customers > 0 => lookup().await,
+        Ok(_) => Ok(None),
+        Err(resync::ResyncError::Stripe(m)) => Err(PortalError::Stripe(m)),
+        Err(resync::ResyncError::BillingOff) => Err(PortalError::BillingOff),
+        Err(resync::ResyncError::Server(e)) => Err(PortalError::Internal(e)),
+    }
+}
+
+/// A portal session for the signed-in user, returning to `return_url` (ours only).
+pub async fn create(
+    state: &AppState,
+    user: &AuthUser,
+    return_url: &str,
+) -> Result<String, PortalError> {
+    let billing = state.billing.as_ref().ok_or(PortalError::BillingOff)?;
+    if return_url.trim().is_empty() {
+        return Err(PortalError::MissingReturnUrl);
+    }
+    check_redirect(&state.config, return_url, "returnUrl")
+        .map_err(|_| PortalError::ForeignReturnUrl)?;
+    let customer = customer_of(state, user)
+        .await?
+        .ok_or(PortalError::NoAccount)?;
+    let session = CreateBillingPortalSession::new()
+        .customer(customer)
+        .return_url(return_url)
+        .send(&billing.client)
+        .await
+        .map_err(|e| PortalError::Stripe(describe(&e)))?;
+    Ok(session.url)
+}

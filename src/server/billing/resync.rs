@@ -1,0 +1,112 @@
+//! Converging on Stripe without waiting for webhooks: read everything Stripe holds for a
+//! customer and store it through the same sync as the webhook (`landing resync`, the portal's
+//! fallback for a payer whose webhooks have not arrived, the billing page after the portal).
+
+use super::fetch::{self, FetchError};
+use super::sync::{self, Source};
+use crate::server::db::customers;
+use crate::server::error::ServerError;
+use crate::server::state::AppState;
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Report {
+    pub customers: usize,
+    pub sessions: usize,
+    pub subscriptions: usize,
+    pub invoices: usize,
+}
+
+impl std::ops::AddAssign for Report {
+    fn add_assign(&mut self, other: Report) {
+        self.customers += other.customers;
+        self.sessions += other.sessions;
+        self.subscriptions += other.subscriptions;
+        self.invoices += other.invoices;
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ResyncError {
+    #[error("billing is off: no STRIPE_SECRET_KEY")]
+    BillingOff,
+    #[error("Stripe: {0}")]
+    Stripe(String),
+    #[error(transparent)]
+    Server(#[from] ServerError),
+}
+
+impl From<FetchError> for ResyncError {
+    fn from(e: FetchError) -> Self {
+        ResyncError::Stripe(e.to_string())
+    }
+}
+
+fn client(state: &AppState) -> Result<&stripe::Client, ResyncError> {
+    state
+        .billing
+        .as_ref()
+        .map(|b| &b.client)
+        .ok_or(ResyncError::BillingOff)
+}
+
+/// Reads one customer from Stripe and stores it, in one transaction: completed checkouts first
+/// (they link the customer to its profile), then subscriptions and invoices.
+pub async fn customer(state: &AppState, customer: &str) -> Result<Report, ResyncError> {
+    let read = fetch::customer(client(state)?, customer).await?;
+    let mut tx = state
+        .db
+        .begin()
+        .await
+        .map_err(|e| ServerError::db("resync: begin", e.into()))?;
+    for session in &read.sessions {
+        sync::apply_checkout_session(&mut tx, session, read.at_ms, Source::Stripe, false).await?;
+    }
+    for sub in &read.subscriptions {
+        sync::apply_subscription(&mut tx, sub, read.at_ms).await?;
+    }
+    for invoice in &read.invoices {
+        sync::apply_invoice(&mut tx, invoice, read.at_ms).await?;
+    }
+    tx.commit()
+        .await
+        .map_err(|e| ServerError::db("resync: commit", e.into()))?;
+    Ok(Report {
+        customers: 1,
+        sessions: read.sessions.len(),
+        subscriptions: read.subscriptions.len(),
+        invoices: read.invoices.len(),
+    })
+}
+
+/// Every customer Stripe has and every customer we have stored.
+pub async fn all(state: &AppState) -> Result<Report, ResyncError> {
+    let mut ids = fetch::customer_ids(client(state)?).await?;
+    ids.extend(
+        customers::all_customer_ids(&state.db)
+            .await
+            .map_err(|e| ServerError::db("resync: our customers", e))?,
+    );
+    ids.sort();
+    ids.dedup();
+    let mut report = Report::default();
+    for id in ids {
+        report += customer(state, &id).await?;
+    }
+    Ok(report)
+}
+
+/// The customers Stripe has under `email`, stored (for a payer whose webhooks are late).
+pub async fn by_email(state: &AppState, email: &str) -> Result<Report, ResyncError> {
+    let client = client(state)?;
+    let listed = stripe_core::customer::ListCustomer::new()
+        .email(email)
+        .limit(10)
+        .send(client)
+        .await
+        .map_err(FetchError::from)?;
+    let mut report = Report::default();
+    for c in listed.data {
+        report += customer(state, c.id.as_str()).await?;
+    }
+    Ok(report)
+}

@@ -1,0 +1,491 @@
+//! `POST /api/stripe/webhook`: Stripe's delivery contract is at least once, in any order,
+//! retried for days. So: verify the signature on the raw bytes → read the object again from
+//! Stripe → in one transaction claim the event id, apply, queue its mail, mark it applied →
+//! commit → 2xx. A duplicate answers 2xx and changes nothing; a failure rolls back, answers 5xx
+//! so Stripe retries, and leaves its attempt and error in the event log.
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use hmac::{Hmac, Mac};
+use serde::Deserialize;
+use serde_json::json;
+use sha2::Sha256;
+use stripe_shared::{CheckoutSession, CheckoutSessionMode, Invoice, Subscription};
+
+use super::emails::{self, Mail};
+use super::fetch::{self, FetchError, Read};
+use super::sync::{self, Applied, Source};
+use crate::server::db::events::{self, NewEvent};
+use crate::server::db::outbox::{self, NewMail};
+use crate::server::db::{customers, profiles, DbUuid, Tx};
+use crate::server::error::ServerError;
+use crate::server::secret::Secret;
+use crate::server::state::AppState;
+
+/// Stripe's default: a signature older (or newer) than this is a replay, not a delivery.
+pub const TOLERANCE_SECS: i64 = 300;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum SignatureError {
+    #[error("no Stripe-Signature header")]
+    Missing,
+    #[error("the Stripe-Signature header has no timestamp or no v1 signature")]
+    Malformed,
+    #[error("the signature's timestamp is outside the tolerance")]
+    Stale,
+    #[error("no v1 signature matches any webhook secret")]
+    NoMatch,
+}
+
+/// Checks `Stripe-Signature` (`t=…,v1=…[,v1=…]`) against every configured secret: during a
+/// rotation Stripe signs with both the old and the new secret, and either may be ours.
+pub fn verify(
+    header: Option<&str>,
+    payload: &[u8],
+    secrets: &[Secret],
+    now: i64,
+) -> Result<(), SignatureError> {
+    let header = header.ok_or(SignatureError::Missing)?;
+    let mut timestamp = None;
+    let mut signatures = Vec::new();
+    for part in header.split(',') {
+        match part.trim().split_once('=') {
+            Some(("t", t)) => timestamp = t.parse::<i64>().ok(),
+            Some(("v1", sig)) => {
+                if let Ok(bytes) = hex::decode(sig) {
+                    signatures.push(bytes);
+                }
+            }
+            _ => {}
+        }
+    }
+    let (Some(timestamp), false) = (timestamp, signatures.is_empty()) else {
+        return Err(SignatureError::Malformed);
+    };
+    if (now - timestamp).abs() > TOLERANCE_SECS {
+        return Err(SignatureError::Stale);
+    }
+    for secret in secrets {
+        let mut mac = Hmac::<Sha256>::new_from_slice(secret.expose().as_bytes())
+            .expect("HMAC takes a key of any length");
+        mac.update(timestamp.to_string().as_bytes());
+        mac.update(b".");
+        mac.update(payload);
+        for signature in &signatures {
+            // `verify_slice` compares in constant time.
+            if mac.clone().verify_slice(signature).is_ok() {
+                return Ok(());
+            }
+        }
+    }
+    Err(SignatureError::NoMatch)
+}
+
+/// The part of an event we read ourselves; the object is read again from Stripe.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Envelope {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub type_: String,
+    pub created: i64,
+    #[serde(default)]
+    pub livemode: bool,
+    pub data: EnvelopeData,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct EnvelopeData {
+    pub object: serde_json::Value,
+}
+
+impl Envelope {
+    pub fn parse(payload: &[u8]) -> Option<Envelope> {
+        let envelope: Envelope = serde_json::from_slice(payload).ok()?;
+        let valid = envelope.id.starts_with("evt_") && !envelope.type_.is_empty();
+        valid.then_some(envelope)
+    }
+
+    fn object_id(&self) -> Option<&str> {
+        self.data.object.get("id").and_then(|v| v.as_str())
+    }
+}
+
+/// What an event is about, read fresh from Stripe.
+enum Fresh {
+    Session(Box<Read<CheckoutSession>>),
+    Subscription(Box<Read<Subscription>>),
+    Invoice(Box<Read<Invoice>>, Option<Box<Read<Subscription>>>),
+    /// A type we do not act on: recorded, answered 2xx.
+    Nothing,
+    /// Stripe no longer has the object (or the event names none): nothing to apply.
+    Missing,
+}
+
+/// What became of an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Applied,
+    Duplicate,
+    /// Recorded without a change (an unknown type, or an object Stripe no longer has).
+    Recorded,
+}
+
+async fn read_fresh(client: &stripe::Client, event: &Envelope) -> Result<Fresh, FetchError> {
+    let Some(id) = event.object_id() else {
+        return Ok(Fresh::Missing);
+    };
+    let fresh = match event.type_.as_str() {
+        "checkout.session.completed"
+        | "checkout.session.async_payment_succeeded"
+        | "checkout.session.async_payment_failed" => {
+            Fresh::Session(Box::new(fetch::session(client, id).await?))
+        }
+        t if t.starts_with("customer.subscription.") => {
+            Fresh::Subscription(Box::new(fetch::subscription(client, id).await?))
+        }
+        t if t.starts_with("invoice.") => {
+            let invoice = fetch::invoice(client, id).await?;
+            // The invoice's outcome moves its subscription (`past_due`, back to `active`):
+            // read it too, so billing shows both even before the subscription's own event.
+            let sub = match sync::invoice_subscription(&invoice.object) {
+                Some(sub) => match fetch::subscription(client, &sub).await {
+                    Ok(read) => Some(Box::new(read)),
+                    Err(FetchError::NotFound) => None,
+                    Err(e) => return Err(e),
+                },
+                None => None,
+            };
+            Fresh::Invoice(Box::new(invoice), sub)
+        }
+        _ => Fresh::Nothing,
+    };
+    Ok(fresh)
+}
+
+/// Applies one verified event, once. Also the admin's retry and the CLI's.
+pub async fn process(
+    state: &AppState,
+    event: &Envelope,
+    payload: &str,
+) -> Result<Outcome, ServerError> {
+    let record = NewEvent {
+        id: &event.id,
+        type_: &event.type_,
+        stripe_created: event.created,
+        livemode: event.livemode,
+        payload,
+    };
+    let result = apply(state, event, &record).await;
+    if let Err(e) = &result {
+        // Outside the rolled-back transaction: the log keeps the attempt and its error.
+        if let Err(log_error) = events::record_failure(&state.db, &record, &e.to_string()).await {
+            tracing::error!(event = %event.id, error = %log_error, "cannot record a failed webhook");
+        }
+    }
+    result
+}
+
+async fn apply(
+    state: &AppState,
+    event: &Envelope,
+    record: &NewEvent<'_>,
+) -> Result<Outcome, ServerError> {
+    let db_err = |context| move |e| ServerError::db(context, e);
+    if events::is_processed(&state.db, &event.id)
+        .await
+        .map_err(db_err("webhook: is processed"))?
+    {
+        return Ok(Outcome::Duplicate);
+    }
+    let billing = state.billing.as_ref().ok_or_else(|| {
+        ServerError::internal("webhook", "billing is off (no STRIPE_SECRET_KEY)".into())
+    })?;
+    let fresh = match read_fresh(&billing.client, event).await {
+        Ok(fresh) => fresh,
+        Err(FetchError::NotFound) => Fresh::Missing,
+        Err(FetchError::Stripe(message)) => {
+            return Err(ServerError::internal("webhook: read from Stripe", message))
+        }
+    };
+
+    let mut tx = state
+        .db
+        .begin()
+        .await
+        .map_err(|e| ServerError::db("webhook: begin", e.into()))?;
+    if !events::claim(&mut tx, record)
+        .await
+        .map_err(db_err("webhook: claim"))?
+    {
+        // Applied meanwhile by a concurrent delivery of the same event.
+        let _ = tx.rollback().await;
+        return Ok(Outcome::Duplicate);
+    }
+    let (outcome, note) = match apply_fresh(state, &mut tx, event, &fresh).await? {
+        true => (Outcome::Applied, None),
+        false if matches!(fresh, Fresh::Missing) => {
+            (Outcome::Recorded, Some("Stripe has no such object"))
+        }
+        false => (Outcome::Recorded, None),
+    };
+    events::mark_processed(&mut tx, &event.id, note)
+        .await
+        .map_err(db_err("webhook: mark processed"))?;
+    tx.commit()
+        .await
+        .map_err(|e| ServerError::db("webhook: commit", e.into()))?;
+    // Any mail it queued goes out now rather than at the sender's next poll.
+    state.mail_wake.notify_one();
+    Ok(outcome)
+}
+
+/// Stores what Stripe says and queues the event's mail. False when there was nothing to do.
+async fn apply_fresh(
+    state: &AppState,
+    tx: &mut Tx,
+    event: &Envelope,
+    fresh: &Fresh,
+) -> Result<bool, ServerError> {
+    let site = state.config.site_url.origin();
+    match fresh {
+        Fresh::Nothing | Fresh::Missing => return Ok(false),
+        Fresh::Session(read) => {
+            let failed = event.type_ == "checkout.session.async_payment_failed";
+            let session = &read.object;
+            let applied =
+                sync::apply_checkout_session(tx, session, read.at_ms, Source::Stripe, failed)
+                    .await?;
+            if let (Applied::Yes { owner }, "checkout.session.completed") =
+                (applied, event.type_.as_str())
+            {
+                let to = match owner {
+                    Some(owner) => recipient(tx, Some(owner), None).await?,
+                    None => sync::checkout_email(session).map(|e| e.as_str().to_string()),
+                };
+                let mail = emails::checkout_completed(
+                    session.id.as_str(),
+                    session.amount_total.unwrap_or(0),
+                    &session
+                        .currency
+                        .as_ref()
+                        .map(|c| c.to_string())
+                        .unwrap_or_else(|| "usd".into()),
+                    session.mode == CheckoutSessionMode::Subscription,
+                    &site,
+                );
+                queue(tx, to.as_deref(), &mail).await?;
+            }
+        }
+        Fresh::Subscription(read) => {
+            let sub = &read.object;
+            sync::apply_subscription(tx, sub, read.at_ms).await?;
+            if event.type_ == "customer.subscription.trial_will_end" {
+                if let Some(trial_end) = sub.trial_end {
+                    let customer = sub.customer.id().to_string();
+                    let to = recipient_of_customer(tx, &customer, None).await?;
+                    let mail = emails::trial_will_end(sub.id.as_str(), trial_end, &site);
+                    queue(tx, to.as_deref(), &mail).await?;
+                }
+            }
+        }
+        Fresh::Invoice(read, sub) => {
+            let invoice = &read.object;
+            sync::apply_invoice(tx, invoice, read.at_ms).await?;
+            if let Some(sub) = sub {
+                sync::apply_subscription(tx, &sub.object, sub.at_ms).await?;
+            }
+            if event.type_ == "invoice.payment_failed" {
+                if let (Some(id), Some(customer)) = (invoice.id.as_ref(), invoice.customer.as_ref())
+                {
+                    let to = recipient_of_customer(
+                        tx,
+                        customer.id().as_str(),
+                        invoice.customer_email.as_deref(),
+                    )
+                    .await?;
+                    let mail = emails::payment_failed(
+                        id.as_str(),
+                        invoice.amount_due,
+                        &invoice.currency.to_string(),
+                        invoice.hosted_invoice_url.as_deref(),
+                        &site,
+                    );
+                    queue(tx, to.as_deref(), &mail).await?;
+                }
+            }
+        }
+    }
+    Ok(true)
+}
+
+/// Where a mail goes: the profile's email, else the one Stripe has.
+async fn recipient(
+    tx: &mut Tx,
+    user: Option<DbUuid>,
+    fallback: Option<&str>,
+) -> Result<Option<String>, ServerError> {
+    let email = match user {
+        Some(user) => profiles::email_of(tx, user)
+            .await
+            .map_err(|e| ServerError::db("webhook: recipient", e))?,
+        None => None,
+    };
+    Ok(email.or_else(|| fallback.map(str::to_string)))
+}
+
+async fn recipient_of_customer(
+    tx: &mut Tx,
+    customer: &str,
+    fallback: Option<&str>,
+) -> Result<Option<String>, ServerError> {
+    let user = customers::user_for_customer(tx, customer)
+        .await
+        .map_err(|e| ServerError::db("webhook: customer's profile", e))?;
+    recipient(tx, user, fallback).await
+}
+
+async fn queue(tx: &mut Tx, to: Option<&str>, mail: &Mail) -> Result<(), ServerError> {
+    let Some(to) = to else {
+        tracing::warn!(key = %mail.dedupe_key, "no address to mail; not queued");
+        return Ok(());
+    };
+    outbox::enqueue(
+        tx,
+        &NewMail {
+            dedupe_key: &mail.dedupe_key,
+            to_email: to,
+            subject: &mail.subject,
+            body: &mail.body,
+        },
+    )
+    .await
+    .map_err(|e| ServerError::db("webhook: queue mail", e))?;
+    Ok(())
+}
+
+fn answer(status: StatusCode, body: serde_json::Value) -> Response {
+    (status, Json(body)).into_response()
+}
+
+/// The axum route. The body is taken raw: the signature covers the exact bytes.
+pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let secrets = &state.config.stripe_webhook_secrets;
+    if secrets.is_empty() || state.billing.is_none() {
+        return answer(
+            StatusCode::SERVICE_UNAVAILABLE,
+            json!({ "error": "Webhooks are not configured" }),
+        );
+    }
+    let signature = headers
+        .get("stripe-signature")
+        .and_then(|v| v.to_str().ok());
+    if let Err(e) = verify(signature, &body, secrets, crate::server::auth::jwt::now()) {
+        tracing::warn!(reason = %e, "webhook signature verification failed");
+        // The seed's answer.
+        return answer(
+            StatusCode::BAD_REQUEST,
+            json!({ "error": "Invalid signature" }),
+        );
+    }
+    let Some(event) = Envelope::parse(&body) else {
+        tracing::warn!("a signed webhook is not a Stripe event");
+        return answer(
+            StatusCode::BAD_REQUEST,
+            json!({ "error": "Invalid payload" }),
+        );
+    };
+    // Signed bytes are UTF-8 JSON (parsed above), so this cannot lose anything.
+    let payload = String::from_utf8_lossy(&body);
+    match process(&state, &event, &payload).await {
+        Ok(outcome) => {
+            tracing::info!(event = %event.id, kind = %event.type_, ?outcome, "webhook");
+            answer(
+                StatusCode::OK,
+                json!({ "received": true, "duplicate": outcome == Outcome::Duplicate }),
+            )
+        }
+        Err(e) => {
+            tracing::error!(event = %event.id, kind = %event.type_, error = %e, "webhook failed; Stripe will retry");
+            answer(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                json!({ "error": "The event could not be applied; it will be retried." }),
+            )
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sign(secret: &str, t: i64, payload: &[u8]) -> String {
+        let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+        mac.update(format!("{t}.").as_bytes());
+        mac.update(payload);
+        hex::encode(mac.finalize().into_bytes())
+    }
+
+    const BODY: &[u8] = br#"{"id":"evt_1","type":"x","created":1,"data":{"object":{}}}"#;
+
+    fn secrets(s: &[&str]) -> Vec<Secret> {
+        s.iter().map(|s| Secret::new(*s)).collect()
+    }
+
+    #[test]
+    fn any_v1_against_any_secret_passes() {
+        let t = 1_000;
+        let header = format!(
+            "t={t},v1={},v1={}",
+            sign("whsec_other", t, BODY),
+            sign("whsec_new", t, BODY)
+        );
+        let ok = verify(
+            Some(&header),
+            BODY,
+            &secrets(&["whsec_old", "whsec_new"]),
+            t + 10,
+        );
+        assert_eq!(ok, Ok(()));
+    }
+
+    #[test]
+    fn a_wrong_secret_a_changed_body_or_an_old_timestamp_fails() {
+        let t = 1_000;
+        let header = format!("t={t},v1={}", sign("whsec_a", t, BODY));
+        let a = secrets(&["whsec_a"]);
+        assert_eq!(
+            verify(Some(&header), BODY, &secrets(&["whsec_b"]), t),
+            Err(SignatureError::NoMatch)
+        );
+        assert_eq!(
+            verify(Some(&header), b"{}", &a, t),
+            Err(SignatureError::NoMatch)
+        );
+        assert_eq!(
+            verify(Some(&header), BODY, &a, t + TOLERANCE_SECS + 1),
+            Err(SignatureError::Stale)
+        );
+        assert_eq!(verify(Some(&header), BODY, &a, t + TOLERANCE_SECS), Ok(()));
+        assert_eq!(verify(None, BODY, &a, t), Err(SignatureError::Missing));
+        assert_eq!(
+            verify(Some("v1=abc"), BODY, &a, t),
+            Err(SignatureError::Malformed)
+        );
+        assert_eq!(
+            verify(Some("t=1000,v0=abc"), BODY, &a, t),
+            Err(SignatureError::Malformed)
+        );
+    }
+
+    #[test]
+    fn an_envelope_needs_an_event_id_and_a_type() {
+        assert!(Envelope::parse(BODY).is_some());
+        assert!(
+            Envelope::parse(br#"{"id":"x","type":"a","created":1,"data":{"object":{}}}"#).is_none()
+        );
+        assert!(Envelope::parse(b"not json").is_none());
+    }
+}

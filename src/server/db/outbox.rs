@@ -1,0 +1,118 @@
+//! `email_outbox`: mail written in the transaction of the event that causes it, sent later.
+//! One row per cause (`dedupe_key`), so a redelivered event never queues a second mail; a
+//! sender claims a row with a lease before sending, so two senders never send the same row.
+
+use chrono::{DateTime, Utc};
+
+use super::{on_pool, on_tx, Db, DbError, DbUuid, Tx};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewMail<'a> {
+    pub dedupe_key: &'a str,
+    pub to_email: &'a str,
+    pub subject: &'a str,
+    pub body: &'a str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct MailRow {
+    pub id: DbUuid,
+    pub dedupe_key: String,
+    pub to_email: String,
+    pub subject: String,
+    pub body: String,
+    pub attempts: i32,
+    pub sent_at: Option<DateTime<Utc>>,
+    pub last_error: Option<String>,
+}
+
+const COLUMNS: &str = "id, dedupe_key, to_email, subject, body, attempts, sent_at, last_error";
+
+/// Queues a mail unless one with the same cause is queued already. True when queued now.
+pub async fn enqueue(tx: &mut Tx, m: &NewMail<'_>) -> Result<bool, DbError> {
+    let inserted = on_tx!(tx, conn => {
+        sqlx::query(
+            "INSERT INTO email_outbox (id, dedupe_key, to_email, subject, body) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (dedupe_key) DO NOTHING",
+        )
+        .bind(DbUuid::new_v4())
+        .bind(m.dedupe_key)
+        .bind(m.to_email)
+        .bind(m.subject)
+        .bind(m.body)
+        .execute(conn)
+        .await
+        .map(|r| r.rows_affected() == 1)
+    })?;
+    Ok(inserted)
+}
+
+/// Takes the oldest unsent mail that is due, leasing it until `lease_until` (a sender that dies
+/// mid-send leaves it to be taken again then). `None` when nothing is due.
+pub async fn claim_due(
+    db: &Db,
+    now: DateTime<Utc>,
+    lease_until: DateTime<Utc>,
+    max_attempts: i32,
+) -> Result<Option<MailRow>, DbError> {
+    let due =
+        "sent_at IS NULL AND (next_attempt_at IS NULL OR next_attempt_at <= $2) AND attempts < $3";
+    // The condition is checked again in the UPDATE: of two senders that picked the same row,
+    // only the first to lock it gets it.
+    let sql = format!(
+        "UPDATE email_outbox SET next_attempt_at = $1, attempts = attempts + 1 \
+         WHERE id = (SELECT id FROM email_outbox WHERE {due} ORDER BY created_at, id LIMIT 1) AND {due} \
+         RETURNING {COLUMNS}"
+    );
+    let row = on_pool!(db, pool => {
+        sqlx::query_as::<_, MailRow>(sqlx::AssertSqlSafe(sql.clone()))
+            .bind(lease_until)
+            .bind(now)
+            .bind(max_attempts)
+            .fetch_optional(pool)
+            .await
+    })?;
+    Ok(row)
+}
+
+pub async fn mark_sent(db: &Db, id: DbUuid) -> Result<(), DbError> {
+    on_pool!(db, pool => {
+        sqlx::query("UPDATE email_outbox SET sent_at = $1, last_error = NULL WHERE id = $2")
+            .bind(Utc::now())
+            .bind(id)
+            .execute(pool)
+            .await
+            .map(drop)
+    })?;
+    Ok(())
+}
+
+/// Records a failed send; the mail is tried again from `retry_at`.
+pub async fn mark_failed(
+    db: &Db,
+    id: DbUuid,
+    error: &str,
+    retry_at: DateTime<Utc>,
+) -> Result<(), DbError> {
+    on_pool!(db, pool => {
+        sqlx::query("UPDATE email_outbox SET last_error = $1, next_attempt_at = $2 WHERE id = $3")
+            .bind(error)
+            .bind(retry_at)
+            .bind(id)
+            .execute(pool)
+            .await
+            .map(drop)
+    })?;
+    Ok(())
+}
+
+/// Every queued mail, oldest first (tests and operators).
+pub async fn all(db: &Db) -> Result<Vec<MailRow>, DbError> {
+    let sql = format!("SELECT {COLUMNS} FROM email_outbox ORDER BY created_at, id");
+    let rows = on_pool!(db, pool => {
+        sqlx::query_as::<_, MailRow>(sqlx::AssertSqlSafe(sql.clone()))
+            .fetch_all(pool)
+            .await
+    })?;
+    Ok(rows)
+}

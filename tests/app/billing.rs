@@ -1,0 +1,169 @@
+//! `/billing`, `/app` and `/admin/events` as a browser without JavaScript sees them, over the
+//! emulator's real webhooks.
+
+use landing::server::db::events;
+use reqwest::header::{ACCEPT, COOKIE, ORIGIN};
+use serde_json::Value;
+
+use crate::support::{on_both_databases, Backend, TestApp};
+use crate::webhooks::rename;
+
+impl TestApp {
+    async fn page(&self, path: &str, cookie: &str) -> String {
+        let res = self
+            .client
+            .get(self.url(path))
+            .header(COOKIE, cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200, "{path}");
+        res.text().await.unwrap()
+    }
+
+    /// A plain HTML form post (no JavaScript): returns the redirect's target.
+    async fn browser_post(&self, path: &str, form: &[(&str, &str)], cookie: &str) -> String {
+        let res = self
+            .client
+            .post(self.url(path))
+            .header(ACCEPT, "text/html")
+            .header(ORIGIN, &self.base)
+            .header(COOKIE, cookie)
+            .form(form)
+            .send()
+            .await
+            .unwrap();
+        assert!(res.status().is_redirection(), "{path}: {}", res.status());
+        res.headers()["location"].to_str().unwrap().to_string()
+    }
+}
+
+on_both_databases!(
+    backend;
+    billing_and_app_show_the_plan_and_the_portal_opens,
+    operators_see_failures_and_retry_them,
+);
+
+async fn billing_and_app_show_the_plan_and_the_portal_opens(backend: Backend) {
+    let app = TestApp::spawn_webhooks(backend, &[]).await;
+    let (_, signed_out) = app.get_text("/billing").await;
+    assert!(signed_out.contains("to see your plan, invoices and purchases"));
+    let (_, closed) = app.get_text("/app").await;
+    assert!(closed.contains("This area is for subscribers"));
+
+    // Signed in, nothing bought: the seed's words, a way to pricing, no portal.
+    let other = app.subscriber_without_purchase("window@example.com").await;
+    let page = app.page("/billing", &other).await;
+    assert!(
+        page.contains("You don&#x27;t have a billing account yet. Make a purchase first.")
+            || page.contains("You don't have a billing account yet. Make a purchase first."),
+        "{page}"
+    );
+    assert!(page.contains("See pricing"));
+    assert!(!page.contains("Manage billing"));
+    let to = app.browser_post("/api/billing/portal", &[], &other).await;
+    assert!(to.starts_with("/billing?error="), "{to}");
+
+    let cookie = app
+        .subscriber("member@example.com", "pro_monthly", "subscription")
+        .await;
+    app.settle().await;
+    let page = app.page("/billing", &cookie).await;
+    assert!(page.contains("Pro (monthly)"), "{page}");
+    assert!(page.contains("Active"));
+    assert!(page.contains("Renews on "));
+    assert!(page.contains("Manage billing"));
+    assert!(
+        page.contains(&format!("{}/i/in_", app.stripe_base())),
+        "the invoice's hosted page: {page}"
+    );
+    let app_page = app.page("/app", &cookie).await;
+    assert!(app_page.contains("Your workspace"));
+    assert!(app_page.contains("Pro (monthly)"));
+
+    let portal = app.browser_post("/api/billing/portal", &[], &cookie).await;
+    assert!(
+        portal.starts_with(&format!("{}/p/session/", app.stripe_base())),
+        "{portal}"
+    );
+
+    // Canceled in Stripe: the page that the portal returns to shows it at once.
+    let sub: Value = app
+        .stripe_call(reqwest::Method::GET, "/v1/subscriptions", &[])
+        .await;
+    let id = sub["data"][0]["id"].as_str().unwrap();
+    app.stripe_call(
+        reqwest::Method::DELETE,
+        &format!("/v1/subscriptions/{id}"),
+        &[],
+    )
+    .await;
+    let page = app.page("/billing?from=portal", &cookie).await;
+    assert!(page.contains("Canceled"), "{page}");
+    assert!(page.contains("Ended on "));
+    assert!(page.contains("You have no active plan."));
+    assert!(app
+        .page("/app", &cookie)
+        .await
+        .contains("This area is for subscribers"));
+}
+
+async fn operators_see_failures_and_retry_them(backend: Backend) {
+    let app = TestApp::spawn_webhooks(backend, &[("ADMIN_EMAILS", "Ops@Example.com")]).await;
+    let ops = app.subscriber_without_purchase("ops@example.com").await;
+    let member = app.subscriber_without_purchase("member@example.com").await;
+    assert!(
+        app.page("/admin/events", &member)
+            .await
+            .contains("This page is for the site&#x27;s operators")
+            || app
+                .page("/admin/events", &member)
+                .await
+                .contains("This page is for the site's operators")
+    );
+
+    // Purchases fail to store while the table is away: the event stays unapplied.
+    rename(&app.state.db, "purchases", "purchases_away").await;
+    app.subscriber("buyer@example.com", "lifetime_once", "payment")
+        .await;
+    let failed = loop {
+        let failed = events::recent(&app.state.db, true, 10).await.unwrap();
+        if let Some(e) = failed
+            .into_iter()
+            .find(|e| e.type_ == "checkout.session.completed")
+        {
+            break e;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    let page = app.page("/admin/events?failed=1", &ops).await;
+    assert!(page.contains(&failed.id), "{page}");
+    assert!(page.contains("not applied"));
+    assert!(page.contains(&format!("Retry {}", failed.id)));
+
+    rename(&app.state.db, "purchases_away", "purchases").await;
+    let back = app
+        .browser_post("/api/admin/retry", &[("id", &failed.id)], &ops)
+        .await;
+    assert!(back.starts_with("/admin/events?notice="), "{back}");
+    assert!(back.contains("applied"), "{back}");
+    assert!(events::recent(&app.state.db, true, 10)
+        .await
+        .unwrap()
+        .iter()
+        .all(|e| e.id != failed.id));
+    let page = app.page("/admin/events", &ops).await;
+    assert!(page.contains(&failed.id));
+    // A member cannot retry.
+    let res = app
+        .client
+        .post(app.url("/api/admin/retry"))
+        .header(ACCEPT, "application/json")
+        .header(ORIGIN, &app.base)
+        .header(COOKIE, &member)
+        .form(&[("id", failed.id.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+}

@@ -1,0 +1,862 @@
+//! `POST /api/stripe/webhook` under Stripe's delivery contract (at least once, any order,
+//! retried), against the emulator's real events: signatures, duplicates, concurrency, a
+//! database failure mid-apply, shuffled replay, and the mail it causes.
+
+use std::time::Duration;
+
+use landing::server::db::{billing, events, outbox, Db, Table};
+use serde_json::{json, Value};
+
+use crate::support::{
+    emulator_checkout, on_both_databases, pay, pay_at, Backend, TestApp, STRIPE_KEY, WEBHOOK_SECRET,
+};
+
+on_both_databases!(
+    billing;
+    bad_stale_and_missing_signatures_are_refused_with_400_and_change_nothing,
+    duplicates_and_unknown_types_answer_200_and_change_nothing,
+    the_same_event_delivered_concurrently_is_applied_once,
+    a_database_error_mid_apply_answers_500_and_a_redelivery_applies_it_once,
+    the_portal_route_answers_the_seeds_shapes_and_finds_a_payer_without_webhooks,
+);
+
+on_both_databases!(
+    backend;
+    both_secrets_of_a_rotation_are_accepted,
+    every_event_three_times_shuffled_ends_where_in_order_delivery_does,
+    a_failed_renewal_and_a_trial_ending_send_one_mail_each_over_smtp,
+);
+
+fn now() -> i64 {
+    landing::server::auth::jwt::now()
+}
+
+fn signed(secret: &str, t: i64, body: &str) -> String {
+    stripe_emulator::signing::header(secret, t, body)
+}
+
+impl TestApp {
+    /// Posts a webhook body with the given `Stripe-Signature` (none when `None`).
+    async fn deliver(&self, body: &str, signature: Option<String>) -> (u16, Value) {
+        let mut req = self
+            .client
+            .post(self.url("/api/stripe/webhook"))
+            .header("content-type", "application/json")
+            .body(body.to_string());
+        if let Some(s) = signature {
+            req = req.header("stripe-signature", s);
+        }
+        let res = req.send().await.unwrap();
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Delivers a body signed as Stripe signs it, now, with the test secret.
+    pub(crate) async fn deliver_signed(&self, body: &str) -> (u16, Value) {
+        self.deliver(body, Some(signed(WEBHOOK_SECRET, now(), body)))
+            .await
+    }
+
+    pub(crate) fn stripe_base(&self) -> String {
+        self.stripe.as_ref().expect("billing on").base_url.clone()
+    }
+
+    /// A call to the emulator's API (`form` as Stripe's form encoding).
+    pub(crate) async fn stripe_call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        form: &[(&str, &str)],
+    ) -> Value {
+        let req = self
+            .client
+            .request(method.clone(), format!("{}{path}", self.stripe_base()))
+            .bearer_auth(STRIPE_KEY);
+        let req = if method == reqwest::Method::POST {
+            req.form(form)
+        } else {
+            req.query(form)
+        };
+        let res = req.send().await.unwrap();
+        assert!(res.status().is_success(), "{path}: {}", res.status());
+        res.json().await.unwrap()
+    }
+
+    /// A control of the emulator (`/_emulator/…`).
+    pub(crate) async fn control(&self, path: &str, form: &[(&str, &str)]) -> Value {
+        let res = self
+            .client
+            .post(format!("{}/_emulator/{path}", self.stripe_base()))
+            .form(form)
+            .send()
+            .await
+            .unwrap();
+        assert!(res.status().is_success(), "{path}: {}", res.status());
+        res.json().await.unwrap()
+    }
+
+    /// Every event the emulator has made, oldest first, as delivered (the raw JSON).
+    pub(crate) async fn stripe_events(&self) -> Vec<Value> {
+        let mut list = self
+            .stripe_call(reqwest::Method::GET, "/v1/events", &[])
+            .await["data"]
+            .as_array()
+            .unwrap()
+            .clone();
+        list.reverse();
+        list
+    }
+
+    pub(crate) async fn event_of_type(&self, kind: &str) -> Value {
+        self.stripe_events()
+            .await
+            .into_iter()
+            .find(|e| e["type"] == kind)
+            .unwrap_or_else(|| panic!("no {kind} event"))
+    }
+
+    /// Signs up through the JSON route; returns the session cookie.
+    pub(crate) async fn subscriber_without_purchase(&self, email: &str) -> String {
+        let res = self
+            .client
+            .post(self.url("/api/auth/sign_up"))
+            .header("accept", "application/json")
+            .header("origin", &self.base)
+            .form(&[("email", email), ("password", "correct horse battery")])
+            .send()
+            .await
+            .unwrap();
+        assert!(res.status().is_success(), "sign-up: {}", res.status());
+        res.headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find(|v| v.starts_with("landing_session="))
+            .map(|v| v.split(';').next().unwrap().to_string())
+            .expect("session cookie")
+    }
+
+    /// Signs up and pays for `price` on the emulator's checkout page; returns the cookie.
+    pub(crate) async fn subscriber(&self, email: &str, price: &str, mode: &str) -> String {
+        let cookie = self.subscriber_without_purchase(email).await;
+        let res = self
+            .client
+            .post(self.url("/api/stripe/create-checkout"))
+            .header("cookie", &cookie)
+            .header("origin", &self.base)
+            .json(&self.body(price, mode))
+            .send()
+            .await
+            .unwrap();
+        let body: Value = res.json().await.unwrap();
+        pay(self, body["url"].as_str().expect("checkout url"), email).await;
+        cookie
+    }
+
+    /// Waits until the app has applied every event the emulator made (webhooks are async).
+    pub(crate) async fn settle(&self) {
+        let want = self.stripe_events().await.len() as i64;
+        for _ in 0..300 {
+            let applied = events::recent(&self.state.db, false, 10_000)
+                .await
+                .unwrap()
+                .iter()
+                .filter(|e| e.processed_at.is_some())
+                .count() as i64;
+            if applied >= want {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("the app did not apply all {want} events in 15 s");
+    }
+}
+
+pub(crate) async fn rename(db: &Db, from: &str, to: &str) {
+    let sql = format!("ALTER TABLE {from} RENAME TO {to}");
+    match db {
+        Db::Sqlite(pool) => sqlx::query(sqlx::AssertSqlSafe(sql))
+            .execute(pool)
+            .await
+            .map(drop),
+        Db::Postgres(pool) => sqlx::query(sqlx::AssertSqlSafe(sql))
+            .execute(pool)
+            .await
+            .map(drop),
+    }
+    .unwrap();
+}
+
+async fn bad_stale_and_missing_signatures_are_refused_with_400_and_change_nothing(app: TestApp) {
+    let body = json!({"id": "evt_x1", "object": "event", "type": "customer.created", "created": now(), "data": {"object": {"id": "cus_x"}}}).to_string();
+    let t = now();
+    let attempts = [
+        None,
+        Some("garbage".to_string()),
+        Some(format!("t={t}")),
+        Some(signed("whsec_someone_else", t, &body)),
+        // Signed for other bytes.
+        Some(signed(WEBHOOK_SECRET, t, &body.replace("cus_x", "cus_y"))),
+        // A replay of an old delivery, and one from the future.
+        Some(signed(WEBHOOK_SECRET, t - 301, &body)),
+        Some(signed(WEBHOOK_SECRET, t + 301, &body)),
+    ];
+    for signature in attempts {
+        let (status, answer) = app.deliver(&body, signature.clone()).await;
+        assert_eq!(status, 400, "{signature:?}");
+        assert_eq!(answer, json!({"error": "Invalid signature"}));
+    }
+    assert_eq!(
+        app.state.db.count_rows(Table::StripeEvents).await.unwrap(),
+        0
+    );
+    // Signed correctly but not an event: refused too.
+    let (status, answer) = app.deliver_signed("[1, 2]").await;
+    assert_eq!((status, answer), (400, json!({"error": "Invalid payload"})));
+    // The same event signed well is taken, within the tolerance either side.
+    let (status, _) = app
+        .deliver(&body, Some(signed(WEBHOOK_SECRET, t - 290, &body)))
+        .await;
+    assert_eq!(status, 200);
+}
+
+async fn both_secrets_of_a_rotation_are_accepted(backend: Backend) {
+    let app = TestApp::spawn_billing_with(
+        backend,
+        &[(
+            "STRIPE_WEBHOOK_SECRET",
+            "whsec_old_secret, whsec_new_secret",
+        )],
+    )
+    .await;
+    let body = |id: &str| {
+        json!({"id": id, "type": "customer.created", "created": now(), "data": {"object": {"id": "cus_r"}}}).to_string()
+    };
+    let t = now();
+    for (id, secret) in [
+        ("evt_r1", "whsec_old_secret"),
+        ("evt_r2", "whsec_new_secret"),
+    ] {
+        let (status, _) = app
+            .deliver(&body(id), Some(signed(secret, t, &body(id))))
+            .await;
+        assert_eq!(status, 200, "{secret}");
+    }
+    // Stripe signs with both during a rotation: one good v1 among others is enough.
+    let b = body("evt_r3");
+    let other = stripe_emulator::signing::signature("whsec_retired", t, &b);
+    let good = stripe_emulator::signing::signature("whsec_new_secret", t, &b);
+    let (status, _) = app
+        .deliver(&b, Some(format!("t={t},v1={other},v1={good}")))
+        .await;
+    assert_eq!(status, 200);
+    let (status, _) = app.deliver(&b, Some(format!("t={t},v1={other}"))).await;
+    assert_eq!(status, 400);
+    assert_eq!(
+        app.state.db.count_rows(Table::StripeEvents).await.unwrap(),
+        3
+    );
+}
+
+async fn duplicates_and_unknown_types_answer_200_and_change_nothing(app: TestApp) {
+    let body = json!({"id": "evt_unknown_1", "object": "event", "type": "radar.early_fraud_warning.created", "created": now(), "livemode": false, "data": {"object": {"id": "issfr_1"}}}).to_string();
+    let (status, first) = app.deliver_signed(&body).await;
+    assert_eq!(status, 200);
+    assert_eq!(first, json!({"received": true, "duplicate": false}));
+    let (status, second) = app.deliver_signed(&body).await;
+    assert_eq!(status, 200);
+    assert_eq!(second["duplicate"], true);
+    let logged = events::recent(&app.state.db, false, 10).await.unwrap();
+    assert_eq!(logged.len(), 1);
+    assert_eq!(logged[0].type_, "radar.early_fraud_warning.created");
+    assert!(logged[0].processed_at.is_some());
+    assert_eq!(logged[0].attempts, 1);
+
+    // A real checkout's event, twice: stored once.
+    app.subscriber("dup@example.com", "pro_monthly", "subscription")
+        .await;
+    let event = app
+        .event_of_type("checkout.session.completed")
+        .await
+        .to_string();
+    for _ in 0..2 {
+        assert_eq!(app.deliver_signed(&event).await.0, 200);
+    }
+    assert_eq!(
+        app.state.db.count_rows(Table::Subscriptions).await.unwrap(),
+        1
+    );
+    assert_eq!(
+        app.state
+            .db
+            .count_rows(Table::StripeCustomers)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        app.state.db.count_rows(Table::EmailOutbox).await.unwrap(),
+        1
+    );
+}
+
+async fn the_same_event_delivered_concurrently_is_applied_once(app: TestApp) {
+    app.subscriber("both@example.com", "pro_monthly", "subscription")
+        .await;
+    let event = app
+        .event_of_type("checkout.session.completed")
+        .await
+        .to_string();
+    // Six deliveries of one event at once, each on its own connection.
+    let tasks: Vec<_> = (0..6)
+        .map(|_| {
+            let (client, url, body) = (
+                app.client.clone(),
+                app.url("/api/stripe/webhook"),
+                event.clone(),
+            );
+            tokio::spawn(async move {
+                let res = client
+                    .post(url)
+                    .header("stripe-signature", signed(WEBHOOK_SECRET, now(), &body))
+                    .body(body)
+                    .send()
+                    .await
+                    .unwrap();
+                (res.status().as_u16(), res.json::<Value>().await.unwrap())
+            })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for task in tasks {
+        answers.push(task.await.unwrap());
+    }
+    assert!(
+        answers.iter().all(|(status, _)| *status == 200),
+        "{answers:?}"
+    );
+    let applied = answers
+        .iter()
+        .filter(|(_, body)| body["duplicate"] == false)
+        .count();
+    assert_eq!(applied, 1, "{answers:?}");
+    let logged = events::recent(&app.state.db, false, 10).await.unwrap();
+    assert_eq!(logged.len(), 1);
+    assert_eq!(
+        app.state.db.count_rows(Table::Subscriptions).await.unwrap(),
+        1
+    );
+    let mail = outbox::all(&app.state.db).await.unwrap();
+    assert_eq!(mail.len(), 1, "one receipt: {mail:?}");
+    assert_eq!(mail[0].to_email, "both@example.com");
+}
+
+async fn a_database_error_mid_apply_answers_500_and_a_redelivery_applies_it_once(app: TestApp) {
+    app.subscriber("fault@example.com", "pro_monthly", "subscription")
+        .await;
+    let event = app.event_of_type("checkout.session.completed").await;
+    let id = event["id"].as_str().unwrap().to_string();
+    let body = event.to_string();
+
+    // The customer link and the profile lookup work; storing the subscription fails.
+    rename(&app.state.db, "subscriptions", "subscriptions_away").await;
+    let (status, answer) = app.deliver_signed(&body).await;
+    assert_eq!(status, 500, "{answer}");
+    assert!(
+        !answer.to_string().contains("subscriptions_away"),
+        "no internals: {answer}"
+    );
+    rename(&app.state.db, "subscriptions_away", "subscriptions").await;
+
+    // Rolled back: no customer link, no mail; the log keeps the attempt and its error.
+    assert_eq!(
+        app.state
+            .db
+            .count_rows(Table::StripeCustomers)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        app.state.db.count_rows(Table::EmailOutbox).await.unwrap(),
+        0
+    );
+    let failed = events::recent(&app.state.db, true, 10).await.unwrap();
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0].id, id);
+    assert_eq!(failed[0].attempts, 1);
+    assert!(failed[0]
+        .last_error
+        .as_deref()
+        .unwrap()
+        .contains("subscription"));
+
+    let (status, answer) = app.deliver_signed(&body).await;
+    assert_eq!((status, answer["duplicate"].clone()), (200, json!(false)));
+    let (status, answer) = app.deliver_signed(&body).await;
+    assert_eq!((status, answer["duplicate"].clone()), (200, json!(true)));
+    let logged = events::recent(&app.state.db, false, 10).await.unwrap();
+    assert_eq!(logged[0].attempts, 2);
+    assert!(logged[0].processed_at.is_some());
+    assert!(events::recent(&app.state.db, true, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        app.state.db.count_rows(Table::Subscriptions).await.unwrap(),
+        1
+    );
+    assert_eq!(
+        app.state
+            .db
+            .count_rows(Table::StripeCustomers)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        app.state.db.count_rows(Table::EmailOutbox).await.unwrap(),
+        1
+    );
+}
+
+async fn the_portal_route_answers_the_seeds_shapes_and_finds_a_payer_without_webhooks(
+    app: TestApp,
+) {
+    let portal = |cookie: Option<String>, body: Value| {
+        let mut req = app
+            .client
+            .post(app.url("/api/stripe/create-portal"))
+            .header("origin", &app.base)
+            .json(&body);
+        if let Some(c) = cookie {
+            req = req.header("cookie", c);
+        }
+        async move {
+            let res = req.send().await.unwrap();
+            (res.status().as_u16(), res.json::<Value>().await.unwrap())
+        }
+    };
+    let back = json!({"returnUrl": app.url("/billing")});
+    assert_eq!(
+        portal(None, back.clone()).await,
+        (401, json!({"error": "Not signed in"}))
+    );
+    // Signed in, nothing bought yet.
+    let nobody = Some(app.subscriber_without_purchase("nobody@example.com").await);
+    assert_eq!(
+        portal(nobody.clone(), json!({})).await,
+        (400, json!({"error": "Return URL is required"}))
+    );
+    assert_eq!(
+        portal(nobody.clone(), back.clone()).await,
+        (
+            400,
+            json!({"error": "You don't have a billing account yet. Make a purchase first."})
+        )
+    );
+    let (status, _) = portal(nobody, json!({"returnUrl": "https://evil.example/billing"})).await;
+    assert_eq!(status, 400);
+
+    // A payer whose webhook never came (this app gets none) and who never saw the success
+    // page: Stripe is asked, the customer linked, the portal opened.
+    let payer = app
+        .subscriber("payer@example.com", "starter_monthly", "subscription")
+        .await;
+    assert_eq!(
+        app.state
+            .db
+            .count_rows(Table::StripeCustomers)
+            .await
+            .unwrap(),
+        0
+    );
+    let (status, answer) = portal(Some(payer), back).await;
+    assert_eq!(status, 200, "{answer}");
+    let url = answer["url"].as_str().unwrap();
+    assert!(url.starts_with(&app.stripe_base()), "{url}");
+    assert_eq!(
+        app.state
+            .db
+            .count_rows(Table::StripeCustomers)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        app.state.db.count_rows(Table::Subscriptions).await.unwrap(),
+        1
+    );
+}
+
+/// The stored state, free of what differs between two databases fed the same events: who
+/// (profile ids become emails) and when (read stamps).
+async fn stored_state(db: &Db) -> Vec<String> {
+    let email_of = |customer: &str| {
+        let customer = customer.to_string();
+        async move {
+            let owner = crate::support::owner_of(db, &customer).await;
+            match owner {
+                Some(id) => landing::server::db::profiles::find_by_id(db, id)
+                    .await
+                    .unwrap()
+                    .map(|p| p.email),
+                None => None,
+            }
+        }
+    };
+    let mut lines = Vec::new();
+    for s in billing::all_subscriptions(db).await.unwrap() {
+        lines.push(format!(
+            "subscription {} of {} ({:?}): {} {} x{} {:?}..{:?} cancel_at_end={} canceled={:?} trial={:?}",
+            s.id,
+            s.stripe_customer_id,
+            email_of(&s.stripe_customer_id).await,
+            s.status,
+            s.price_id,
+            s.quantity,
+            s.current_period_start,
+            s.current_period_end,
+            s.cancel_at_period_end,
+            s.canceled_at,
+            s.trial_end
+        ));
+    }
+    for p in billing::all_purchases(db).await.unwrap() {
+        lines.push(format!(
+            "purchase {} by {:?}: {} {} {} {}",
+            p.checkout_session_id,
+            p.stripe_customer_id,
+            p.price_id,
+            p.amount_total,
+            p.currency,
+            p.status
+        ));
+    }
+    for i in billing::all_invoices(db).await.unwrap() {
+        lines.push(format!(
+            "invoice {} of {} for {:?}: {} due {} paid {}",
+            i.id, i.stripe_customer_id, i.subscription_id, i.status, i.amount_due, i.amount_paid
+        ));
+    }
+    for m in outbox::all(db).await.unwrap() {
+        lines.push(format!("mail {} to {}", m.dedupe_key, m.to_email));
+    }
+    lines.sort();
+    lines
+}
+
+async fn every_event_three_times_shuffled_ends_where_in_order_delivery_does(backend: Backend) {
+    let live = TestApp::spawn_webhooks(backend, &[]).await;
+    // A history: a one-time purchase, an upgrade, a cancellation at period end and its undoing,
+    // a cancellation now, renewals, and a failed renewal.
+    live.subscriber("once@example.com", "lifetime_once", "payment")
+        .await;
+    live.subscriber("upgrader@example.com", "starter_monthly", "subscription")
+        .await;
+    live.subscriber("leaver@example.com", "pro_monthly", "subscription")
+        .await;
+    live.subscriber("late@example.com", "pro_monthly", "subscription")
+        .await;
+    let subs = live
+        .stripe_call(reqwest::Method::GET, "/v1/subscriptions", &[])
+        .await["data"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let sub_of = |email: &str| {
+        let customers = subs
+            .iter()
+            .map(|s| s["customer"].as_str().unwrap().to_string());
+        customers
+            .zip(subs.iter().map(|s| s["id"].as_str().unwrap().to_string()))
+            .find(|(c, _)| {
+                live.stripe
+                    .as_ref()
+                    .unwrap()
+                    .store
+                    .lock()
+                    .unwrap()
+                    .customers[c]
+                    .email
+                    .as_deref()
+                    == Some(email)
+            })
+            .map(|(_, s)| s)
+            .unwrap()
+    };
+    let (upgrader, leaver, late) = (
+        sub_of("upgrader@example.com"),
+        sub_of("leaver@example.com"),
+        sub_of("late@example.com"),
+    );
+    let pro_yearly = live
+        .stripe_call(
+            reqwest::Method::GET,
+            "/v1/prices",
+            &[("lookup_keys[]", "pro_yearly")],
+        )
+        .await["data"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let post = reqwest::Method::POST;
+    live.stripe_call(
+        post.clone(),
+        &format!("/v1/subscriptions/{upgrader}"),
+        &[("items[0][price]", &pro_yearly)],
+    )
+    .await;
+    live.stripe_call(
+        post.clone(),
+        &format!("/v1/subscriptions/{leaver}"),
+        &[("cancel_at_period_end", "true")],
+    )
+    .await;
+    live.stripe_call(
+        post.clone(),
+        &format!("/v1/subscriptions/{leaver}"),
+        &[("cancel_at_period_end", "false")],
+    )
+    .await;
+    live.stripe_call(
+        reqwest::Method::DELETE,
+        &format!("/v1/subscriptions/{leaver}"),
+        &[],
+    )
+    .await;
+    live.control(&format!("subscriptions/{late}/fail_next_renewal"), &[])
+        .await;
+    live.control("advance", &[("days", "32")]).await;
+    live.settle().await;
+    let in_order = stored_state(&live.state.db).await;
+    assert!(
+        in_order.iter().any(|l| l.contains("past_due")),
+        "{in_order:#?}"
+    );
+    assert!(
+        in_order.iter().any(|l| l.contains(" canceled ")),
+        "{in_order:#?}"
+    );
+    assert!(
+        in_order.iter().any(|l| l.contains(&pro_yearly)),
+        "{in_order:#?}"
+    );
+    assert!(
+        in_order
+            .iter()
+            .any(|l| l.starts_with("purchase") && l.ends_with("paid")),
+        "{in_order:#?}"
+    );
+    assert_eq!(
+        in_order
+            .iter()
+            .filter(|l| l.starts_with("mail invoice.payment_failed"))
+            .count(),
+        1,
+        "{in_order:#?}"
+    );
+
+    // A second app, fed only the replay: every event three times, shuffled, eight at a time.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!(
+        "http://{}/api/stripe/webhook",
+        listener.local_addr().unwrap()
+    );
+    let endpoint = live
+        .stripe_call(
+            post.clone(),
+            "/v1/webhook_endpoints",
+            &[("url", &url), ("enabled_events[]", "*")],
+        )
+        .await;
+    let secret = endpoint["secret"].as_str().unwrap().to_string();
+    let base = live.stripe_base();
+    let replayed = TestApp::spawn_on(
+        listener,
+        backend,
+        &[
+            ("STRIPE_SECRET_KEY", STRIPE_KEY),
+            ("STRIPE_API_BASE", &base),
+            ("STRIPE_WEBHOOK_SECRET", &secret),
+        ],
+    )
+    .await;
+    let events = live.stripe_events().await.len();
+    let answer = live
+        .control(
+            "replay",
+            &[
+                ("times", "3"),
+                ("seed", "20261127"),
+                ("concurrency", "8"),
+                ("url", &url),
+            ],
+        )
+        .await;
+    assert_eq!(answer["delivered"], json!(events * 3), "{answer}");
+    assert_eq!(answer["gave_up"], json!(0));
+    assert_eq!(stored_state(&replayed.state.db).await, in_order);
+
+    // And the live app, given the same storm, does not move.
+    let answer = live
+        .control(
+            "replay",
+            &[
+                ("times", "3"),
+                ("seed", "7"),
+                ("concurrency", "8"),
+                ("url", &format!("{}/api/stripe/webhook", live.base)),
+            ],
+        )
+        .await;
+    assert_eq!(answer["gave_up"], json!(0));
+    assert_eq!(stored_state(&live.state.db).await, in_order);
+}
+
+/// A real SMTP server on loopback (Python's aiosmtpd) writing each mail to a Maildir.
+struct SmtpSink {
+    child: tokio::process::Child,
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl SmtpSink {
+    async fn start() -> SmtpSink {
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let maildir = dir.path().join("mail");
+        let child = tokio::process::Command::new("python3")
+            .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}")])
+            .args(["-c", "aiosmtpd.handlers.Mailbox"])
+            .arg(&maildir)
+            .kill_on_drop(true)
+            .spawn()
+            .expect("python3 -m aiosmtpd (scripts/test.sh installs it)");
+        for _ in 0..100 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+            {
+                return SmtpSink { child, port, dir };
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("aiosmtpd did not start on port {port}");
+    }
+
+    /// Every mail received: its whole text.
+    fn mails(&self) -> Vec<String> {
+        let new = self.dir.path().join("mail").join("new");
+        let Ok(entries) = std::fs::read_dir(new) else {
+            return Vec::new();
+        };
+        entries
+            .filter_map(|e| std::fs::read_to_string(e.ok()?.path()).ok())
+            .collect()
+    }
+
+    async fn wait_for(&self, count: usize) -> Vec<String> {
+        for _ in 0..200 {
+            let mails = self.mails();
+            if mails.len() >= count {
+                return mails;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("expected {count} mails, got {:?}", self.mails());
+    }
+}
+
+impl Drop for SmtpSink {
+    fn drop(&mut self) {
+        let _ = self.child.start_kill();
+    }
+}
+
+async fn a_failed_renewal_and_a_trial_ending_send_one_mail_each_over_smtp(backend: Backend) {
+    let smtp = SmtpSink::start().await;
+    let url = format!("smtp://127.0.0.1:{}", smtp.port);
+    let app = TestApp::spawn_webhooks(
+        backend,
+        &[
+            ("SMTP_URL", &url),
+            ("MAIL_FROM", "Beacon <billing@beacon.test>"),
+        ],
+    )
+    .await;
+    app.subscriber("card@example.com", "pro_monthly", "subscription")
+        .await;
+    let sub = app
+        .stripe_call(reqwest::Method::GET, "/v1/subscriptions", &[])
+        .await["data"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    app.control(&format!("subscriptions/{sub}/fail_next_renewal"), &[])
+        .await;
+    app.control(&format!("subscriptions/{sub}/renew"), &[])
+        .await;
+    app.settle().await;
+    // Stripe delivers again (a lost answer, a manual resend): still one mail.
+    let failed = app.event_of_type("invoice.payment_failed").await;
+    let id = failed["id"].as_str().unwrap();
+    for _ in 0..3 {
+        app.control(&format!("events/{id}/resend"), &[]).await;
+    }
+    let mails = smtp.wait_for(2).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mails_after = smtp.mails();
+    assert_eq!(
+        mails_after.len(),
+        2,
+        "a receipt and one failed-payment mail: {mails:#?}"
+    );
+    let failure: Vec<_> = mails_after
+        .iter()
+        .filter(|m| m.contains("Subject: Your payment did not go through"))
+        .collect();
+    assert_eq!(failure.len(), 1);
+    assert!(
+        failure[0].contains("To: card@example.com"),
+        "{}",
+        failure[0]
+    );
+    assert!(
+        failure[0].contains("From: Beacon <billing@beacon.test>"),
+        "{}",
+        failure[0]
+    );
+    assert!(
+        failure[0].contains(&format!("{}/billing", app.base)),
+        "{}",
+        failure[0]
+    );
+    assert!(outbox::all(&app.state.db)
+        .await
+        .unwrap()
+        .iter()
+        .all(|m| m.sent_at.is_some()));
+
+    // A trial (made straight at the emulator: the pricing page sells none) warns once.
+    let url = emulator_checkout(
+        &app.stripe_base(),
+        "starter_monthly",
+        "trial@example.com",
+        &[("subscription_data[trial_period_days]", "14")],
+    )
+    .await;
+    pay_at(&url, "trial@example.com").await;
+    app.control("advance", &[("days", "12")]).await;
+    app.settle().await;
+    let mails = smtp.wait_for(4).await;
+    let trial: Vec<_> = mails
+        .iter()
+        .filter(|m| m.contains("Subject: Your trial ends soon"))
+        .collect();
+    assert_eq!(trial.len(), 1, "{mails:#?}");
+    assert!(trial[0].contains("To: trial@example.com"));
+}
