@@ -56,3 +56,11 @@ test("canceling checkout returns to pricing with a notice", async ({ page }) => 
   await expect(page).toHaveURL(/\/pricing\?canceled=1/);
   await expect(page.getByText("Checkout was canceled and nothing was charged.")).toBeVisible();
 });
+
+test("a coupon Stripe does not know is refused with Stripe's words, on the pricing page", async ({ page }) => {
+  await page.goto("/pricing?coupon=NOSUCHCOUPON");
+  await page.getByRole("button", { name: "Buy Lifetime" }).click();
+  // Hydrated, the island shows it in place; without JavaScript the form post comes back here.
+  await expect(page.getByRole("alert")).toContainText("No such coupon");
+  await expect(page).toHaveURL(/\/pricing/);
+});

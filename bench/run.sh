@@ -1,0 +1,243 @@
+#!/usr/bin/env bash
+# The benchmark (issue #7): builds the release site, starts it on loopback with the Stripe
+# emulator, checks that it answers, then measures and prints one `name=value` line per figure,
+# also written to bench/results/latest.txt so runs can be compared. Load comes from wrk (Debian)
+# on the same two cores as the server, bounded by BENCH_SECONDS (default 10) per measurement.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/lib.sh
+
+SECONDS_EACH="${BENCH_SECONDS:-10}"
+CONNECTIONS=50
+WEBHOOK_EVENTS="${BENCH_WEBHOOK_EVENTS:-2000}"
+PG_URL="${TEST_POSTGRES_URL:-postgres://postgres:postgres@127.0.0.1:5432/postgres}"
+
+step "tools"
+ensure_wasm_target
+ensure_cargo_leptos
+ensure_wasm_bindgen
+ensure_wasm_opt
+command -v wrk >/dev/null || apt_install wrk
+ensure_postgres "$PG_URL"
+
+step "release build"
+cargo leptos build --release
+cargo build --release -q -p stripe-emulator -p landing-bench
+bin_dir="$(target_dir)/release"
+root=$(pwd)
+run_dir=$(mktemp -d)
+mkdir -p bench/results
+out=bench/results/latest.txt
+: >"$out"
+pids=()
+cleanup() {
+  local status=$?
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null && { wait "$pid" 2>/dev/null || true; }; done
+  psql "$PG_URL" -qc 'DROP DATABASE IF EXISTS landing_bench WITH (FORCE)' >/dev/null 2>&1 || true
+  rm -rf "$run_dir"
+  exit "$status"
+}
+trap cleanup EXIT
+
+figure() { printf '%s=%s\n' "$1" "$2" | tee -a "$out"; }
+ticks_per_s=$(getconf CLK_TCK)
+# utime + stime of a process, in clock ticks.
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+rss_kb() { awk -v k="$2" '$1 == k":" { print $2 }' "/proc/$1/status"; }
+wait_http() {
+  for _ in $(seq 1 200); do curl -fsS -o /dev/null "$1" 2>/dev/null && return; sleep 0.05; done
+  die "$1 does not answer"
+}
+
+stripe_port=$(free_port)
+"$bin_dir/stripe-emulator" --port "$stripe_port" --catalog "$root/plans.toml" >"$run_dir/emulator.log" 2>&1 &
+pids+=($!)
+stripe="http://127.0.0.1:$stripe_port"
+wait_http "$stripe/healthz"
+
+# Starts the release server on a free port: start_server NAME DATABASE_URL [VAR=VALUE…]; sets
+# $server_pid and $site.
+start_server() {
+  local name=$1 db=$2
+  shift 2
+  local port
+  port=$(free_port)
+  (
+    cd "$run_dir"
+    exec env DATABASE_URL="$db" SITE_URL="http://127.0.0.1:$port" LEPTOS_SITE_ADDR="127.0.0.1:$port" \
+      LEPTOS_SITE_ROOT="$root/target/site" LEPTOS_ENV=PROD PLANS_FILE="$root/plans.toml" \
+      AUTH_JWT_SECRET="$(random_secret)" RUST_LOG=warn STRIPE_SECRET_KEY=sk_test_bench \
+      STRIPE_API_BASE="$stripe" SIGN_UPS_PER_ADDRESS=1000 "$@" "$bin_dir/landing"
+  ) >"$run_dir/$name.log" 2>&1 &
+  server_pid=$!
+  pids+=("$server_pid")
+  site="http://127.0.0.1:$port"
+  wait_http "$site/healthz"
+}
+
+# wrk for SECONDS_EACH at CONNECTIONS; prints "rps p50_ms p99_ms".
+load() {
+  wrk -t2 -c"$CONNECTIONS" -d"${SECONDS_EACH}s" --latency "$@" | awk '
+    function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /s$/) return v * 1000; return v }
+    $1 == "50%" { p50 = ms($2) } $1 == "99%" { p99 = ms($2) } $1 == "Requests/sec:" { rps = $2 }
+    END { printf "%.0f %.3f %.3f\n", rps, p50, p99 }'
+}
+
+# Runs `load` against the server, measuring its CPU per request: measure NAME URL [wrk args…].
+measure() {
+  local name=$1 url=$2
+  shift 2
+  local before after requests result
+  before=$(cpu_ticks "$server_pid")
+  result=$(load "$@" "$url")
+  after=$(cpu_ticks "$server_pid")
+  read -r rps p50 p99 <<<"$result"
+  requests=$((rps * SECONDS_EACH))
+  figure "${name}_rps" "$rps"
+  figure "${name}_p50_ms" "$p50"
+  figure "${name}_p99_ms" "$p99"
+  figure "${name}_cpu_ms_per_request" "$(awk -v t=$((after - before)) -v hz="$ticks_per_s" -v n="$requests" 'BEGIN { printf "%.4f", t * 1000 / hz / n }')"
+}
+
+step "pricing (SQLite)"
+start_server site "sqlite://$run_dir/site.db"
+pricing=$(curl -fsS "$site/pricing")
+grep -q 'Subscribe to Pro' <<<"$pricing" || die "/pricing does not show the plans"
+grep -q 'action="/api/checkout"' <<<"$pricing" || die "/pricing's buy buttons are not forms"
+curl -fsS "$site/readyz" >/dev/null
+figure rss_idle_kb "$(rss_kb "$server_pid" VmRSS)"
+cookie=$(curl -fsS -o /dev/null -D - -H 'accept: application/json' -H "origin: $site" \
+  --data-urlencode email=bench@example.com --data-urlencode 'password=correct horse battery' \
+  "$site/api/auth/sign_up" | awk -F'[ ;]' 'tolower($1) == "set-cookie:" && $2 ~ /^landing_session=/ { print $2 }')
+[ -n "$cookie" ] || die "sign-up gave no session"
+curl -fsS -H "cookie: $cookie" "$site/pricing" | grep -q 'Signed in as' || die "signed-in pricing"
+measure pricing_signed_out "$site/pricing"
+measure pricing_signed_in "$site/pricing" -H "Cookie: $cookie"
+figure rss_peak_kb "$(rss_kb "$server_pid" VmHWM)"
+
+step "the same bytes from memory (the limit)"
+printf '%s' "$pricing" >"$run_dir/pricing.html"
+static_port=$(free_port)
+"$bin_dir/static-pricing" "$run_dir/pricing.html" "127.0.0.1:$static_port" &
+static_pid=$!
+pids+=("$static_pid")
+wait_http "http://127.0.0.1:$static_port/pricing"
+read -r static_rps _ _ <<<"$(load "http://127.0.0.1:$static_port/pricing")"
+figure static_pricing_rps "$static_rps"
+figure pricing_vs_static "$(awk -v a="$(awk -F= '$1 == "pricing_signed_out_rps" { print $2 }' "$out")" -v b="$static_rps" 'BEGIN { printf "%.2f", a / b }')"
+kill "$static_pid"
+
+step "bytes shipped by /pricing"
+assets=$(grep -oE '(href|src)="/pkg/[^"]+"' <<<"$pricing" | sed -E 's/^(href|src)="//; s/"$//' | sort -u)
+js=$(grep -E '\.js$' <<<"$assets" | head -n 1)
+# The wasm is loaded by the JS loader, named after it.
+wasm="${js%.js}.wasm"
+[ -n "$js" ] && curl -fsS -o /dev/null "$site$wasm" || wasm="${js%.js}_bg.wasm"
+size() { curl -fsS -o /dev/null -w '%{size_download}' "$@"; }
+total_gz=0
+for kind in html css js wasm; do
+  case $kind in
+    html) path=/pricing ;;
+    css) path=$(grep -E '\.css$' <<<"$assets" | head -n 1) ;;
+    js) path=$js ;;
+    wasm) path=$wasm ;;
+  esac
+  raw=$(size "$site$path")
+  gz=$(size -H 'accept-encoding: gzip' "$site$path")
+  figure "bytes_${kind}_raw" "$raw"
+  figure "bytes_${kind}_gzip" "$gz"
+  case $kind in js | wasm) total_gz=$((total_gz + gz)) ;; esac
+done
+figure bytes_js_wasm_gzip_total "$total_gz"
+# Every buy button is a plain form posting to the server: usable before (and without) the wasm.
+figure usable_before_wasm "$(grep -c 'action="/api/checkout"' <<<"$pricing" | awk '{ print ($1 > 0) ? "yes" : "no" }')"
+kill "$server_pid"
+
+step "cold start (process start to the first 200, new SQLite file)"
+cold=$(python3 - "$bin_dir/landing" "$root" "$run_dir" <<'EOF'
+import os, socket, subprocess, sys, time, urllib.request
+binary, root, run_dir = sys.argv[1:]
+best = []
+for i in range(5):
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]; s.close()
+    env = dict(PATH=os.environ["PATH"], DATABASE_URL=f"sqlite://{run_dir}/cold{i}.db",
+               LEPTOS_SITE_ADDR=f"127.0.0.1:{port}", LEPTOS_SITE_ROOT=f"{root}/target/site",
+               LEPTOS_ENV="PROD", PLANS_FILE=f"{root}/plans.toml", AUTH_JWT_SECRET="x" * 40, RUST_LOG="warn")
+    start = time.perf_counter()
+    p = subprocess.Popen([binary], env=env, cwd=run_dir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/pricing", timeout=1) as r:
+                if r.status == 200:
+                    break
+        except OSError:
+            time.sleep(0.001)
+    best.append((time.perf_counter() - start) * 1000)
+    p.terminate(); p.wait()
+best.sort()
+print(f"{best[len(best) // 2]:.1f}")
+EOF
+)
+figure cold_start_ms "$cold"
+
+# Webhooks: customer.subscription.updated events with real state changes (cancel at period end,
+# on and off) are made at the emulator first, then delivered to a fresh server, 32 at a time;
+# each is verified, re-read from Stripe and committed before its 200.
+step "a subscription with $WEBHOOK_EVENTS changes at the emulator"
+price=$(curl -fsS -u sk_test_bench: "$stripe/v1/prices?lookup_keys[]=pro_monthly" | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"][0]["id"])')
+session_url=$(curl -fsS -u sk_test_bench: "$stripe/v1/checkout/sessions" -d mode=subscription \
+  -d "line_items[0][price]=$price" -d "line_items[0][quantity]=1" -d customer_email=hooks@example.com \
+  -d success_url=http://127.0.0.1/s -d cancel_url=http://127.0.0.1/c | python3 -c 'import json,sys; print(json.load(sys.stdin)["url"])')
+curl -fsS -o /dev/null -d email=hooks@example.com -d card_number=4242424242424242 -d expiry=12/34 -d cvc=123 "$session_url"
+sub=$(curl -fsS -u sk_test_bench: "$stripe/v1/subscriptions" | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"][0]["id"])')
+python3 - "$stripe" "$sub" "$WEBHOOK_EVENTS" <<'EOF'
+import sys, urllib.request, base64
+stripe, sub, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+auth = "Basic " + base64.b64encode(b"sk_test_bench:").decode()
+for i in range(n):
+    body = f"cancel_at_period_end={'true' if i % 2 == 0 else 'false'}".encode()
+    req = urllib.request.Request(f"{stripe}/v1/subscriptions/{sub}", data=body, headers={"Authorization": auth})
+    urllib.request.urlopen(req).read()
+EOF
+
+webhooks() {
+  local name=$1 db=$2
+  local hook_port secret endpoint before after start end delivered
+  hook_port=$(free_port)
+  endpoint="http://127.0.0.1:$hook_port/api/stripe/webhook"
+  secret=$(curl -fsS -u sk_test_bench: "$stripe/v1/webhook_endpoints" -d "url=$endpoint" -d 'enabled_events[]=*' \
+    | python3 -c 'import json,sys; print(json.load(sys.stdin)["secret"])')
+  local port
+  port=$hook_port
+  (
+    cd "$run_dir"
+    exec env DATABASE_URL="$db" SITE_URL="http://127.0.0.1:$port" LEPTOS_SITE_ADDR="127.0.0.1:$port" \
+      LEPTOS_SITE_ROOT="$root/target/site" LEPTOS_ENV=PROD PLANS_FILE="$root/plans.toml" \
+      AUTH_JWT_SECRET="$(random_secret)" RUST_LOG=warn STRIPE_SECRET_KEY=sk_test_bench \
+      STRIPE_API_BASE="$stripe" STRIPE_WEBHOOK_SECRET="$secret" "$bin_dir/landing"
+  ) >"$run_dir/hooks-$name.log" 2>&1 &
+  server_pid=$!
+  pids+=("$server_pid")
+  wait_http "http://127.0.0.1:$port/healthz"
+  before=$(cpu_ticks "$server_pid")
+  start=$(date +%s%N)
+  delivered=$(curl -fsS "$stripe/_emulator/replay" -d times=1 -d seed=1 -d concurrency=32 -d "url=$endpoint" \
+    | python3 -c 'import json,sys; a = json.load(sys.stdin); assert a["gave_up"] == 0, a; print(a["delivered"])')
+  end=$(date +%s%N)
+  after=$(cpu_ticks "$server_pid")
+  figure "webhooks_${name}_events" "$delivered"
+  figure "webhooks_${name}_per_s" "$(awk -v n="$delivered" -v ns=$((end - start)) 'BEGIN { printf "%.0f", n / (ns / 1e9) }')"
+  figure "webhooks_${name}_cpu_ms_per_event" "$(awk -v t=$((after - before)) -v hz="$ticks_per_s" -v n="$delivered" 'BEGIN { printf "%.4f", t * 1000 / hz / n }')"
+  kill "$server_pid"
+  curl -fsS -u sk_test_bench: -X DELETE "$stripe/v1/webhook_endpoints/$(curl -fsS -u sk_test_bench: "$stripe/v1/webhook_endpoints" \
+    | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"][0]["id"])')" >/dev/null
+}
+
+step "webhooks (SQLite)"
+webhooks sqlite "sqlite://$run_dir/hooks.db"
+step "webhooks (PostgreSQL)"
+psql "$PG_URL" -qc 'DROP DATABASE IF EXISTS landing_bench WITH (FORCE)' >/dev/null
+psql "$PG_URL" -qc 'CREATE DATABASE landing_bench' >/dev/null
+webhooks postgres "${PG_URL%/*}/landing_bench"
+
+step "figures written to $out"
