@@ -28,8 +28,8 @@ cargo fmt --all -- --check
 step "clippy: server build"
 cargo clippy --features ssr --all-targets -- -D warnings
 
-step "clippy: Stripe emulator"
-cargo clippy -p stripe-emulator --all-targets -- -D warnings
+step "clippy: Stripe emulator and the benchmark's server"
+cargo clippy -p stripe-emulator -p landing-bench --all-targets -- -D warnings
 
 step "clippy: browser build"
 cargo clippy --features hydrate --target wasm32-unknown-unknown --lib -- -D warnings

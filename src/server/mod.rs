@@ -7,6 +7,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod mail;
+pub mod page_cache;
 pub mod secret;
 pub mod startup;
 pub mod state;

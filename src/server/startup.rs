@@ -73,6 +73,7 @@ pub async fn build_state(config: Config) -> Result<AppState, StartupError> {
         billing,
         config: Arc::new(config),
         mail_wake: Arc::new(tokio::sync::Notify::new()),
+        page_cache: Default::default(),
     })
 }
 
@@ -169,6 +170,10 @@ pub fn build_router(state: AppState) -> Router {
         .layer(middleware::from_fn_with_state(
             state.clone(),
             refresh_session,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            super::page_cache::serve_cached,
         ))
         .layer(middleware::from_fn_with_state(state.clone(), same_origin))
         .layer(CompressionLayer::new())

@@ -10,6 +10,7 @@ on_both_databases!(
     pricing_shows_yearly_prices_when_asked_by_link,
     an_unknown_path_gets_the_404_page,
     pages_are_compressed_for_clients_that_ask,
+    signed_out_pages_are_served_from_memory_and_signed_in_ones_rendered,
 );
 
 async fn home_says_what_the_product_is_and_links_to_pricing(app: TestApp) {
@@ -110,4 +111,53 @@ async fn with_billing_off_the_header_shows_no_test_badge() {
     let app = TestApp::spawn(Backend::Sqlite).await;
     let (_, html) = app.get_text("/").await;
     assert!(!html.contains("Test mode"));
+}
+
+async fn signed_out_pages_are_served_from_memory_and_signed_in_ones_rendered(app: TestApp) {
+    let (_, first) = app.get_text("/pricing").await;
+    let (_, again) = app.get_text("/pricing").await;
+    assert_eq!(first, again);
+    let (_, yearly) = app.get_text("/pricing?interval=year").await;
+    assert_ne!(first, yearly, "the address is part of the key");
+    let (_, notice) = app.get_text("/pricing?canceled=1").await;
+    assert!(notice.contains("Checkout was canceled"));
+
+    let res = app
+        .client
+        .post(app.url("/api/auth/sign_up"))
+        .header("accept", "application/json")
+        .header("origin", &app.base)
+        .form(&[
+            ("email", "cached@example.com"),
+            ("password", "correct horse battery"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let cookie = res.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let signed_in = app
+        .client
+        .get(app.url("/pricing"))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        signed_in.contains("Signed in as"),
+        "never a signed-out copy for a session"
+    );
+    let (_, still) = app.get_text("/pricing").await;
+    assert!(
+        !still.contains("Signed in as"),
+        "never a session's page for the signed out"
+    );
 }
