@@ -286,6 +286,11 @@ impl TestApp {
         }
     }
 
+    /// Rows in one of our tables now.
+    pub async fn rows(&self, table: landing::server::db::Table) -> i64 {
+        self.state.db.count_rows(table).await.expect("count rows")
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }

@@ -206,10 +206,7 @@ async fn bad_stale_and_missing_signatures_are_refused_with_400_and_change_nothin
         assert_eq!(status, 400, "{signature:?}");
         assert_eq!(answer, json!({"error": "Invalid signature"}));
     }
-    assert_eq!(
-        app.state.db.count_rows(Table::StripeEvents).await.unwrap(),
-        0
-    );
+    assert_eq!(app.rows(Table::StripeEvents).await, 0);
     // Signed correctly but not an event: refused too.
     let (status, answer) = app.deliver_signed("[1, 2]").await;
     assert_eq!((status, answer), (400, json!({"error": "Invalid payload"})));
@@ -252,10 +249,7 @@ async fn both_secrets_of_a_rotation_are_accepted(backend: Backend) {
     assert_eq!(status, 200);
     let (status, _) = app.deliver(&b, Some(format!("t={t},v1={other}"))).await;
     assert_eq!(status, 400);
-    assert_eq!(
-        app.state.db.count_rows(Table::StripeEvents).await.unwrap(),
-        3
-    );
+    assert_eq!(app.rows(Table::StripeEvents).await, 3);
 }
 
 async fn duplicates_and_unknown_types_answer_200_and_change_nothing(app: TestApp) {
@@ -282,22 +276,9 @@ async fn duplicates_and_unknown_types_answer_200_and_change_nothing(app: TestApp
     for _ in 0..2 {
         assert_eq!(app.deliver_signed(&event).await.0, 200);
     }
-    assert_eq!(
-        app.state.db.count_rows(Table::Subscriptions).await.unwrap(),
-        1
-    );
-    assert_eq!(
-        app.state
-            .db
-            .count_rows(Table::StripeCustomers)
-            .await
-            .unwrap(),
-        1
-    );
-    assert_eq!(
-        app.state.db.count_rows(Table::EmailOutbox).await.unwrap(),
-        1
-    );
+    assert_eq!(app.rows(Table::Subscriptions).await, 1);
+    assert_eq!(app.rows(Table::StripeCustomers).await, 1);
+    assert_eq!(app.rows(Table::EmailOutbox).await, 1);
 }
 
 async fn the_same_event_delivered_concurrently_is_applied_once(app: TestApp) {
@@ -342,10 +323,7 @@ async fn the_same_event_delivered_concurrently_is_applied_once(app: TestApp) {
     assert_eq!(applied, 1, "{answers:?}");
     let logged = events::recent(&app.state.db, false, 10).await.unwrap();
     assert_eq!(logged.len(), 1);
-    assert_eq!(
-        app.state.db.count_rows(Table::Subscriptions).await.unwrap(),
-        1
-    );
+    assert_eq!(app.rows(Table::Subscriptions).await, 1);
     let mail = outbox::all(&app.state.db).await.unwrap();
     assert_eq!(mail.len(), 1, "one receipt: {mail:?}");
     assert_eq!(mail[0].to_email, "both@example.com");
@@ -369,18 +347,8 @@ async fn a_database_error_mid_apply_answers_500_and_a_redelivery_applies_it_once
     rename(&app.state.db, "subscriptions_away", "subscriptions").await;
 
     // Rolled back: no customer link, no mail; the log keeps the attempt and its error.
-    assert_eq!(
-        app.state
-            .db
-            .count_rows(Table::StripeCustomers)
-            .await
-            .unwrap(),
-        0
-    );
-    assert_eq!(
-        app.state.db.count_rows(Table::EmailOutbox).await.unwrap(),
-        0
-    );
+    assert_eq!(app.rows(Table::StripeCustomers).await, 0);
+    assert_eq!(app.rows(Table::EmailOutbox).await, 0);
     let failed = events::recent(&app.state.db, true, 10).await.unwrap();
     assert_eq!(failed.len(), 1);
     assert_eq!(failed[0].id, id);
@@ -402,22 +370,9 @@ async fn a_database_error_mid_apply_answers_500_and_a_redelivery_applies_it_once
         .await
         .unwrap()
         .is_empty());
-    assert_eq!(
-        app.state.db.count_rows(Table::Subscriptions).await.unwrap(),
-        1
-    );
-    assert_eq!(
-        app.state
-            .db
-            .count_rows(Table::StripeCustomers)
-            .await
-            .unwrap(),
-        1
-    );
-    assert_eq!(
-        app.state.db.count_rows(Table::EmailOutbox).await.unwrap(),
-        1
-    );
+    assert_eq!(app.rows(Table::Subscriptions).await, 1);
+    assert_eq!(app.rows(Table::StripeCustomers).await, 1);
+    assert_eq!(app.rows(Table::EmailOutbox).await, 1);
 }
 
 async fn the_portal_route_answers_the_seeds_shapes_and_finds_a_payer_without_webhooks(
@@ -463,30 +418,13 @@ async fn the_portal_route_answers_the_seeds_shapes_and_finds_a_payer_without_web
     let payer = app
         .subscriber("payer@example.com", "starter_monthly", "subscription")
         .await;
-    assert_eq!(
-        app.state
-            .db
-            .count_rows(Table::StripeCustomers)
-            .await
-            .unwrap(),
-        0
-    );
+    assert_eq!(app.rows(Table::StripeCustomers).await, 0);
     let (status, answer) = portal(Some(payer), back).await;
     assert_eq!(status, 200, "{answer}");
     let url = answer["url"].as_str().unwrap();
     assert!(url.starts_with(&app.stripe_base()), "{url}");
-    assert_eq!(
-        app.state
-            .db
-            .count_rows(Table::StripeCustomers)
-            .await
-            .unwrap(),
-        1
-    );
-    assert_eq!(
-        app.state.db.count_rows(Table::Subscriptions).await.unwrap(),
-        1
-    );
+    assert_eq!(app.rows(Table::StripeCustomers).await, 1);
+    assert_eq!(app.rows(Table::Subscriptions).await, 1);
 }
 
 /// The stored state, free of what differs between two databases fed the same events: who
