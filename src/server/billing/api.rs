@@ -106,7 +106,7 @@ pub async fn from_pricing_page(price: String, coupon: Option<String>) -> Result<
     }
 }
 
-/// `{"returnUrl"}` → `{"url"}`, as the seed's portal route, with its TODO done.
+/// `{"returnUrl"}` → `{"url"}`, as the seed's portal route, with the customer lookup it left open.
 pub async fn create_portal(
     State(state): State<AppState>,
     MaybeAuthUser(user): MaybeAuthUser,

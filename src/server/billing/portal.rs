@@ -1,5 +1,5 @@
 //! The customer portal: the seed's `createCustomerPortal`, with the customer looked up from our
-//! database (its TODO), and Stripe asked directly when a payer's webhooks have not arrived yet.
+//! database (which the seed left open), and Stripe asked directly when a payer's webhooks have not arrived yet.
 
 use stripe_billing::billing_portal_session::CreateBillingPortalSession;
 

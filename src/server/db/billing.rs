@@ -136,34 +136,53 @@ pub async fn claim_for_user(tx: &mut Tx, customer: &str, user: DbUuid) -> Result
     Ok(())
 }
 
+/// The rows of `sql`, with `$1` bound to `user` and `$2` to `limit` when given. The SQL is ours,
+/// built from constants in this module.
+async fn fetch_rows<T>(
+    db: &Db,
+    sql: String,
+    user: Option<DbUuid>,
+    limit: Option<i64>,
+) -> Result<Vec<T>, DbError>
+where
+    T: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>
+        + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>
+        + Send
+        + Unpin,
+{
+    let rows = on_pool!(db, pool => {
+        let mut query = sqlx::query_as::<_, T>(sqlx::AssertSqlSafe(sql));
+        if let Some(user) = user {
+            query = query.bind(user);
+        }
+        if let Some(limit) = limit {
+            query = query.bind(limit);
+        }
+        query.fetch_all(pool).await
+    })?;
+    Ok(rows)
+}
+
+/// The user's customer (`$1` is the user): a row of theirs may predate the customer's link.
+const THEIR_CUSTOMER: &str =
+    "stripe_customer_id IN (SELECT stripe_customer_id FROM stripe_customers WHERE user_id = $1)";
+
 /// A user's subscriptions, newest first: their own rows and their customer's.
 pub async fn subscriptions_for_user(
     db: &Db,
     user: DbUuid,
 ) -> Result<Vec<SubscriptionRow>, DbError> {
     let sql = format!(
-        "SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE user_id = $1 \
-         OR stripe_customer_id IN (SELECT stripe_customer_id FROM stripe_customers WHERE user_id = $1) \
+        "SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE user_id = $1 OR {THEIR_CUSTOMER} \
          ORDER BY stripe_created DESC, id"
     );
-    let rows = on_pool!(db, pool => {
-        sqlx::query_as::<_, SubscriptionRow>(sqlx::AssertSqlSafe(sql.clone()))
-            .bind(user)
-            .fetch_all(pool)
-            .await
-    })?;
-    Ok(rows)
+    fetch_rows(db, sql, Some(user), None).await
 }
 
 /// Every stored subscription, for comparing stored state (tests, `landing resync`).
 pub async fn all_subscriptions(db: &Db) -> Result<Vec<SubscriptionRow>, DbError> {
     let sql = format!("SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions ORDER BY id");
-    let rows = on_pool!(db, pool => {
-        sqlx::query_as::<_, SubscriptionRow>(sqlx::AssertSqlSafe(sql.clone()))
-            .fetch_all(pool)
-            .await
-    })?;
-    Ok(rows)
+    fetch_rows(db, sql, None, None).await
 }
 
 /// A one-time purchase as the billing page shows it.
@@ -184,27 +203,15 @@ const PURCHASE_COLUMNS: &str =
 /// A user's one-time purchases, newest first.
 pub async fn purchases_for_user(db: &Db, user: DbUuid) -> Result<Vec<PurchaseRow>, DbError> {
     let sql = format!(
-        "SELECT {PURCHASE_COLUMNS} FROM purchases WHERE user_id = $1 \
-         OR stripe_customer_id IN (SELECT stripe_customer_id FROM stripe_customers WHERE user_id = $1) \
+        "SELECT {PURCHASE_COLUMNS} FROM purchases WHERE user_id = $1 OR {THEIR_CUSTOMER} \
          ORDER BY created_at DESC, checkout_session_id"
     );
-    let rows = on_pool!(db, pool => {
-        sqlx::query_as::<_, PurchaseRow>(sqlx::AssertSqlSafe(sql.clone()))
-            .bind(user)
-            .fetch_all(pool)
-            .await
-    })?;
-    Ok(rows)
+    fetch_rows(db, sql, Some(user), None).await
 }
 
 pub async fn all_purchases(db: &Db) -> Result<Vec<PurchaseRow>, DbError> {
     let sql = format!("SELECT {PURCHASE_COLUMNS} FROM purchases ORDER BY checkout_session_id");
-    let rows = on_pool!(db, pool => {
-        sqlx::query_as::<_, PurchaseRow>(sqlx::AssertSqlSafe(sql.clone()))
-            .fetch_all(pool)
-            .await
-    })?;
-    Ok(rows)
+    fetch_rows(db, sql, None, None).await
 }
 
 /// An invoice as Stripe reported it when read at `synced_at_ms`.
@@ -268,26 +275,13 @@ pub async fn invoices_for_user(
     limit: i64,
 ) -> Result<Vec<InvoiceRow>, DbError> {
     let sql = format!(
-        "SELECT {INVOICE_COLUMNS} FROM invoices WHERE stripe_customer_id IN \
-         (SELECT stripe_customer_id FROM stripe_customers WHERE user_id = $1) \
+        "SELECT {INVOICE_COLUMNS} FROM invoices WHERE {THEIR_CUSTOMER} \
          ORDER BY stripe_created DESC, id DESC LIMIT $2"
     );
-    let rows = on_pool!(db, pool => {
-        sqlx::query_as::<_, InvoiceRow>(sqlx::AssertSqlSafe(sql.clone()))
-            .bind(user)
-            .bind(limit)
-            .fetch_all(pool)
-            .await
-    })?;
-    Ok(rows)
+    fetch_rows(db, sql, Some(user), Some(limit)).await
 }
 
 pub async fn all_invoices(db: &Db) -> Result<Vec<InvoiceRow>, DbError> {
     let sql = format!("SELECT {INVOICE_COLUMNS} FROM invoices ORDER BY id");
-    let rows = on_pool!(db, pool => {
-        sqlx::query_as::<_, InvoiceRow>(sqlx::AssertSqlSafe(sql.clone()))
-            .fetch_all(pool)
-            .await
-    })?;
-    Ok(rows)
+    fetch_rows(db, sql, None, None).await
 }
