@@ -14,7 +14,7 @@ use axum::Router;
 use leptos::prelude::{provide_context, use_context};
 use leptos_axum::{
     file_and_error_handler_with_context, generate_route_list_with_exclusions_and_ssg_and_context,
-    LeptosRoutes,
+    AxumRouteListing, LeptosRoutes,
 };
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -129,6 +129,19 @@ async fn start_billing(config: &Config, file: &Catalog) -> (Option<Arc<Billing>>
     }
 }
 
+/// The app's routes, found by rendering it once per process. Leptos flips a process-global
+/// "suppress resource loads" flag while it does this, and a resource first polled meanwhile by a
+/// render in progress waits forever (leptos-rs/leptos#4773): the cause of rare 30 s hangs when
+/// tests started apps beside running ones. The routes depend only on `App`, never on the state.
+fn route_list(context: impl Fn() + Clone + Send + Sync + 'static) -> Vec<AxumRouteListing> {
+    static ROUTES: std::sync::OnceLock<Vec<AxumRouteListing>> = std::sync::OnceLock::new();
+    ROUTES
+        .get_or_init(|| {
+            generate_route_list_with_exclusions_and_ssg_and_context(App, None, context).0
+        })
+        .clone()
+}
+
 pub fn build_router(state: AppState) -> Router {
     // What every render may read: pages take the catalog (and, later, the state) from context.
     let context = {
@@ -144,8 +157,7 @@ pub fn build_router(state: AppState) -> Router {
             provide_context(state.clone());
         }
     };
-    let (routes, _) =
-        generate_route_list_with_exclusions_and_ssg_and_context(App, None, context.clone());
+    let routes = route_list(context.clone());
     let options = state.leptos_options.clone();
 
     Router::new()
