@@ -454,6 +454,15 @@ mod tests {
     }
 
     #[test]
+    fn the_example_env_file_reads_and_gives_a_valid_configuration_once_a_secret_is_set() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/.env.example");
+        let mut vars = read_env_file(path).expect(".env.example is a readable env file");
+        assert_eq!(vars["MAIL_FROM"], "Billing <billing@localhost>");
+        vars.insert("AUTH_JWT_SECRET".into(), JWT.into());
+        Config::from_lookup(|k| vars.get(k).cloned()).expect("a valid configuration");
+    }
+
+    #[test]
     fn defaults_give_a_sqlite_file_local_origin_and_billing_off() {
         let c = parse(&[]).unwrap();
         assert!(matches!(c.database, DatabaseUrl::Sqlite(ref u) if u == DEFAULT_DATABASE_URL));
