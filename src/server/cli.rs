@@ -101,7 +101,7 @@ async fn catalog_sync(config: &Config) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let Some(client) = billing::client::client(config) else {
+    let Some(client) = billing::client::Stripe::from_config(config) else {
         eprintln!("error: STRIPE_SECRET_KEY: is not set; there is no Stripe to sync with");
         return ExitCode::FAILURE;
     };
@@ -117,7 +117,7 @@ async fn catalog_sync(config: &Config) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("error: Stripe: {}", billing::client::describe(&e));
+            eprintln!("error: Stripe: {}", e.describe());
             ExitCode::FAILURE
         }
     }

@@ -111,7 +111,7 @@ impl Background {
 /// Connects billing and resolves the catalog's prices in Stripe. Stripe being unreachable does
 /// not stop the site: pages show the file's prices and checkout looks the prices up again.
 async fn start_billing(config: &Config, file: &Catalog) -> (Option<Arc<Billing>>, Catalog) {
-    let Some(client) = billing::client::client(config) else {
+    let Some(client) = billing::client::Stripe::from_config(config) else {
         return (None, file.clone());
     };
     match catalog::resolve(&client, file).await {
@@ -123,7 +123,7 @@ async fn start_billing(config: &Config, file: &Catalog) -> (Option<Arc<Billing>>
             (Some(Arc::new(Billing::new(client, Some(index)))), shown)
         }
         Err(e) => {
-            tracing::error!(error = %billing::client::describe(&e), "cannot look the catalog up in Stripe; showing plans.toml's prices");
+            tracing::error!(error = %e, "cannot look the catalog up in Stripe; showing plans.toml's prices");
             (Some(Arc::new(Billing::new(client, None))), file.clone())
         }
     }

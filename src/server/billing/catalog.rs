@@ -5,6 +5,8 @@ use std::path::Path;
 
 use serde::Deserialize;
 
+use super::client::{Stripe, StripeError};
+use super::objects::{self, List};
 use crate::model::catalog::{Catalog, Interval, Plan, Price, Product};
 
 /// The file's shape. Kept apart from the wire types so the file can offer defaults (a catalog-wide
@@ -231,10 +233,7 @@ impl std::fmt::Display for Drift {
 }
 
 /// Looks every catalog price up in Stripe by lookup key (ten per request, Stripe's limit).
-pub async fn resolve(
-    client: &stripe::Client,
-    catalog: &Catalog,
-) -> Result<PriceIndex, stripe::StripeError> {
+pub async fn resolve(client: &Stripe, catalog: &Catalog) -> Result<PriceIndex, StripeError> {
     let keys: Vec<String> = catalog
         .plans
         .iter()
@@ -242,11 +241,13 @@ pub async fn resolve(
         .collect();
     let mut by_key = HashMap::new();
     for chunk in keys.chunks(10) {
-        let list = stripe_product::price::ListPrice::new()
-            .lookup_keys(chunk.to_vec())
-            .active(true)
-            .limit(100i64)
-            .send(client)
+        let list: List<objects::Price> = client
+            .send(
+                &stripe_product::price::ListPrice::new()
+                    .lookup_keys(chunk.to_vec())
+                    .active(true)
+                    .limit(100i64),
+            )
             .await?;
         for price in list.data {
             let Some(key) = price.lookup_key.clone() else {
@@ -255,10 +256,10 @@ pub async fn resolve(
             by_key.insert(
                 key.clone(),
                 StripePrice {
-                    id: price.id.to_string(),
+                    id: price.id,
                     lookup_key: key,
                     amount: price.unit_amount.unwrap_or(0),
-                    currency: price.currency.to_string(),
+                    currency: price.currency,
                     recurring: price.recurring.is_some(),
                 },
             );
@@ -302,9 +303,9 @@ pub fn reconcile(catalog: &Catalog, index: &PriceIndex) -> (Catalog, Vec<Drift>)
 /// Creates in Stripe every catalog price its lookup key does not find (with a product per
 /// plan), and reports what differs. Returns (created, drift left).
 pub async fn sync(
-    client: &stripe::Client,
+    client: &Stripe,
     catalog: &Catalog,
-) -> Result<(Vec<String>, Vec<Drift>), stripe::StripeError> {
+) -> Result<(Vec<String>, Vec<Drift>), StripeError> {
     use stripe_product::price::{CreatePrice, CreatePriceRecurring, CreatePriceRecurringInterval};
     use stripe_product::product::CreateProduct;
 
@@ -319,7 +320,8 @@ pub async fn sync(
         if missing.is_empty() {
             continue;
         }
-        let product = CreateProduct::new(plan.name.as_str()).send(client).await?;
+        let product: objects::Product =
+            client.send(&CreateProduct::new(plan.name.as_str())).await?;
         for price in missing {
             let currency: stripe_types::Currency = price
                 .currency
@@ -337,7 +339,7 @@ pub async fn sync(
             if let Some(interval) = interval {
                 request = request.recurring(CreatePriceRecurring::new(interval));
             }
-            request.send(client).await?;
+            client.send::<objects::Price>(&request).await?;
             created.push(price.lookup_key.clone());
         }
     }

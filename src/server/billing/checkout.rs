@@ -11,7 +11,8 @@ use stripe_shared::CheckoutSessionMode;
 use tokio::sync::RwLock;
 
 use super::catalog::{self, PriceIndex, StripePrice};
-use super::client::describe;
+use super::client::{Stripe, StripeError};
+use super::objects::CheckoutSession;
 use crate::model::catalog::{format_amount, Catalog};
 use crate::model::checkout::PurchaseSummary;
 use crate::model::error::AppError;
@@ -23,7 +24,7 @@ use crate::server::state::AppState;
 
 /// Billing when it is on: the client and the catalog's prices as Stripe has them.
 pub struct Billing {
-    pub client: stripe::Client,
+    pub client: Stripe,
     prices: RwLock<Option<PriceIndex>>,
 }
 
@@ -34,7 +35,7 @@ impl std::fmt::Debug for Billing {
 }
 
 impl Billing {
-    pub fn new(client: stripe::Client, prices: Option<PriceIndex>) -> Self {
+    pub fn new(client: Stripe, prices: Option<PriceIndex>) -> Self {
         Billing {
             client,
             prices: RwLock::new(prices),
@@ -48,7 +49,7 @@ impl Billing {
         }
         let index = catalog::resolve(&self.client, catalog)
             .await
-            .map_err(|e| CheckoutError::Stripe(describe(&e)))?;
+            .map_err(|e| CheckoutError::Stripe(e.describe()))?;
         *self.prices.write().await = Some(index.clone());
         Ok(index)
     }
@@ -171,15 +172,17 @@ pub async fn create(
     .await;
     let session = match first {
         // A stored customer Stripe no longer knows (deleted, or a reset emulator): start afresh.
-        Err(stripe::StripeError::Stripe(e, _)) if customer.is_some() && e.param.as_deref() == Some("customer") => {
+        Err(StripeError::Api {
+            param: Some(param), ..
+        }) if customer.is_some() && param == "customer" => {
             tracing::warn!("stored Stripe customer is unknown to Stripe; checking out without it");
             send(billing, &price, mode, user, None, &request).await
         }
         other => other,
     }
     .map_err(|e| {
-        tracing::error!(error = %describe(&e), price = %price.lookup_key, "Stripe refused a Checkout Session");
-        CheckoutError::Stripe(describe(&e))
+        tracing::error!(error = %e, price = %price.lookup_key, "Stripe refused a Checkout Session");
+        CheckoutError::Stripe(e.describe())
     })?;
     session
         .url
@@ -193,7 +196,7 @@ async fn send(
     user: Option<&AuthUser>,
     customer: Option<&str>,
     request: &CheckoutRequest,
-) -> Result<stripe_shared::CheckoutSession, stripe::StripeError> {
+) -> Result<CheckoutSession, StripeError> {
     let mut session = CreateCheckoutSession::new()
         .mode(mode.clone())
         .line_items(vec![CreateCheckoutSessionLineItems {
@@ -233,7 +236,7 @@ async fn send(
     if let Some(u) = user {
         session = session.client_reference_id(u.id.to_string());
     }
-    session.send(&billing.client).await
+    billing.client.send(&session).await
 }
 
 /// Reads a Checkout Session back for the success page. The session id only shows what was
@@ -275,10 +278,8 @@ pub async fn summary(
         e.log();
     }
     let session = read.object;
-    let currency = session
-        .currency
-        .map(|c| c.to_string())
-        .unwrap_or_else(|| "usd".into());
+    let (paid, subscription) = (session.is_paid(), session.is_subscription());
+    let currency = session.currency.clone().unwrap_or_else(|| "usd".into());
     let items = session
         .line_items
         .map(|l| l.data)
@@ -287,17 +288,14 @@ pub async fn summary(
         .map(|item| {
             (
                 item.description.unwrap_or_default(),
-                format_amount(item.amount_total, &item.currency.to_string()),
+                format_amount(item.amount_total, &item.currency),
             )
         })
         .collect();
     Ok(PurchaseSummary {
-        status: session
-            .status
-            .map(|s| s.as_str().to_string())
-            .unwrap_or_default(),
-        paid: session.payment_status == stripe_shared::CheckoutSessionPaymentStatus::Paid,
-        subscription: session.mode == CheckoutSessionMode::Subscription,
+        paid,
+        subscription,
+        status: session.status.unwrap_or_default(),
         email: session
             .customer_details
             .and_then(|d| d.email)

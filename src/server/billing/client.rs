@@ -1,42 +1,205 @@
-//! The Stripe client, built once from configuration: the only place that knows where Stripe is.
+//! The Stripe client, built once from configuration: the only place that knows where Stripe is
+//! and how to talk to it.
+//!
+//! Requests are described by async-stripe's request builders (Stripe's paths and parameter
+//! encoding for our pinned API version); the transport and the answers are ours:
+//! - connections are kept and reused: async-stripe's own client opens a new connection (a TLS
+//!   handshake with real Stripe) for every request, which made each webhook's read-back cost a
+//!   handshake;
+//! - answers are parsed into the few fields we store (`objects`), not into async-stripe's full
+//!   object graph, whose parsers and destructors were 13 MB of the server's 30 MB of code and
+//!   most of a webhook's parsing time, and which refused objects of another API version.
 
 use std::time::Duration;
 
-use stripe::{Client, ClientBuilder};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE, USER_AGENT};
+use hyper::{Method, Request};
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client as HttpClient;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use stripe_client_core::{StripeMethod, StripeRequest};
 
 use crate::server::config::Config;
 
-const STRIPE_TIMEOUT: Duration = Duration::from_secs(20);
+/// A buyer waits on these calls: a Stripe that does not answer is an error, not a hang.
+const TIMEOUT: Duration = Duration::from_secs(20);
+/// Stripe closes idle connections after a while; ours go first.
+const IDLE: Duration = Duration::from_secs(50);
+const USER_AGENT_VALUE: &str = concat!("landing/", env!("CARGO_PKG_VERSION"));
 
-/// `None` when billing is off (no `STRIPE_SECRET_KEY`).
-pub fn client(config: &Config) -> Option<Client> {
-    let key = config.stripe_secret_key.as_ref()?;
-    let client = ClientBuilder::new(key.key.expose())
-        .url(config.stripe_api_base.as_str())
-        // A buyer waits on this call: a Stripe that does not answer is an error, not a hang.
-        .timeout(STRIPE_TIMEOUT)
-        .build();
-    match client {
-        Ok(c) => Some(c),
-        Err(e) => {
-            // The base URL was validated at start-up; this is a TLS set-up failure.
-            tracing::error!(error = %e, "cannot build the Stripe client; billing is off");
-            None
+#[derive(Clone)]
+pub struct Stripe {
+    http: HttpClient<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    /// `https://api.stripe.com` or the emulator, without a trailing slash.
+    base: String,
+    /// `Bearer sk_…`, marked sensitive so no header dump shows it.
+    auth: HeaderValue,
+    version: HeaderValue,
+}
+
+impl std::fmt::Debug for Stripe {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Stripe").field("base", &self.base).finish()
+    }
+}
+
+/// Why a call to Stripe did not give an answer we can use.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StripeError {
+    /// Stripe refused the request (`{"error": {…}}` with a 4xx/5xx status).
+    #[error("Stripe refused the request ({status}): {}", .message.as_deref().unwrap_or("no message"))]
+    Api {
+        status: u16,
+        message: Option<String>,
+        /// The parameter Stripe names as the cause, if any (`customer`, `price`, …).
+        param: Option<String>,
+    },
+    #[error("Stripe did not answer within {} s", TIMEOUT.as_secs())]
+    Timeout,
+    #[error("Stripe could not be reached: {0}")]
+    Unreachable(String),
+    #[error("Stripe's answer could not be read: {0}")]
+    BadAnswer(String),
+}
+
+impl StripeError {
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            StripeError::Api { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+
+    /// Stripe's words for an error, safe to show: its message for a request Stripe refused, a
+    /// short note otherwise (never the key or the request).
+    pub fn describe(&self) -> String {
+        match self {
+            StripeError::Api {
+                message: Some(m), ..
+            } => m.clone(),
+            StripeError::Api { status, .. } => format!("Stripe refused the request ({status})"),
+            StripeError::Timeout => "Stripe did not answer in time".into(),
+            StripeError::Unreachable(_) => "Stripe could not be reached".into(),
+            StripeError::BadAnswer(_) => "Stripe's answer could not be read".into(),
         }
     }
 }
 
-/// Stripe's words for an error, safe to show: its message for a request Stripe refused, a short
-/// note otherwise (never the key or the request).
-pub fn describe(error: &stripe::StripeError) -> String {
-    match error {
-        stripe::StripeError::Stripe(e, status) => e
-            .message
-            .clone()
-            .unwrap_or_else(|| format!("Stripe refused the request ({status})")),
-        stripe::StripeError::Timeout => "Stripe did not answer in time".into(),
-        stripe::StripeError::ClientError(_) => "Stripe could not be reached".into(),
-        stripe::StripeError::JSONDeserialize(_) => "Stripe's answer could not be read".into(),
-        stripe::StripeError::ConfigError(_) => "the Stripe client is misconfigured".into(),
+#[derive(Deserialize)]
+struct ErrorBody {
+    error: ErrorDetail,
+}
+
+#[derive(Deserialize)]
+struct ErrorDetail {
+    message: Option<String>,
+    param: Option<String>,
+}
+
+impl Stripe {
+    /// `None` when billing is off (no `STRIPE_SECRET_KEY`).
+    pub fn from_config(config: &Config) -> Option<Stripe> {
+        let key = config.stripe_secret_key.as_ref()?;
+        let mut auth = match HeaderValue::try_from(format!("Bearer {}", key.key.expose())) {
+            Ok(v) => v,
+            // The key's characters were checked at start-up; this cannot happen.
+            Err(_) => {
+                tracing::error!("STRIPE_SECRET_KEY is not a valid header value; billing is off");
+                return None;
+            }
+        };
+        auth.set_sensitive(true);
+        let mut http = HttpConnector::new();
+        // `https://` is enforced for live keys by the configuration; the emulator is plain http.
+        http.enforce_http(false);
+        http.set_nodelay(true);
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_webpki_roots()
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(http);
+        let http = HttpClient::builder(TokioExecutor::new())
+            .pool_idle_timeout(IDLE)
+            .pool_timer(TokioTimer::new())
+            .build(connector);
+        Some(Stripe {
+            http,
+            base: config
+                .stripe_api_base
+                .as_str()
+                .trim_end_matches('/')
+                .to_string(),
+            auth,
+            version: HeaderValue::from_static(stripe_shared::version::VERSION.as_str()),
+        })
+    }
+
+    /// Sends one of async-stripe's requests and reads the answer into `T`.
+    pub async fn send<T: DeserializeOwned>(
+        &self,
+        request: &impl StripeRequest,
+    ) -> Result<T, StripeError> {
+        let bytes = self.call(request).await?;
+        serde_json::from_slice(&bytes).map_err(|e| StripeError::BadAnswer(e.to_string()))
+    }
+
+    async fn call(&self, request: &impl StripeRequest) -> Result<Bytes, StripeError> {
+        let built = request.build();
+        let mut uri = format!("{}/v1{}", self.base, built.path);
+        if let Some(query) = built.query.as_deref().filter(|q| !q.is_empty()) {
+            uri.push('?');
+            uri.push_str(query);
+        }
+        let method = match built.method {
+            StripeMethod::Get => Method::GET,
+            StripeMethod::Post => Method::POST,
+            StripeMethod::Delete => Method::DELETE,
+        };
+        let mut http_request = Request::builder()
+            .method(method)
+            .uri(uri)
+            .header(AUTHORIZATION, self.auth.clone())
+            .header(USER_AGENT, USER_AGENT_VALUE)
+            .header("stripe-version", self.version.clone());
+        if built.body.is_some() {
+            http_request = http_request.header(CONTENT_TYPE, "application/x-www-form-urlencoded");
+        }
+        let http_request = http_request
+            .body(Full::new(Bytes::from(built.body.unwrap_or_default())))
+            .map_err(|e| StripeError::Unreachable(format!("cannot build the request: {e}")))?;
+        let exchange = async {
+            let response = self
+                .http
+                .request(http_request)
+                .await
+                .map_err(|e| StripeError::Unreachable(e.to_string()))?;
+            let status = response.status();
+            let body = response
+                .into_body()
+                .collect()
+                .await
+                .map_err(|e| StripeError::Unreachable(e.to_string()))?
+                .to_bytes();
+            Ok::<_, StripeError>((status, body))
+        };
+        let (status, body) = tokio::time::timeout(TIMEOUT, exchange)
+            .await
+            .map_err(|_| StripeError::Timeout)??;
+        if status.is_success() {
+            return Ok(body);
+        }
+        let detail = serde_json::from_slice::<ErrorBody>(&body)
+            .ok()
+            .map(|b| b.error);
+        Err(StripeError::Api {
+            status: status.as_u16(),
+            message: detail.as_ref().and_then(|d| d.message.clone()),
+            param: detail.and_then(|d| d.param),
+        })
     }
 }

@@ -9,9 +9,9 @@ use stripe_billing::subscription::{
     ListSubscription, ListSubscriptionStatus, RetrieveSubscription,
 };
 use stripe_checkout::checkout_session::{ListCheckoutSession, RetrieveCheckoutSession};
-use stripe_shared::{CheckoutSession, Invoice, Subscription};
 
-use super::client::describe;
+use super::client::{Stripe, StripeError};
+use super::objects::{CheckoutSession, Customer, Invoice, List, Subscription};
 
 /// An object as Stripe returned it, and when (unix ms) the read was sent.
 #[derive(Debug, Clone)]
@@ -29,11 +29,11 @@ pub enum FetchError {
     Stripe(String),
 }
 
-impl From<stripe::StripeError> for FetchError {
-    fn from(e: stripe::StripeError) -> Self {
-        match &e {
-            stripe::StripeError::Stripe(_, 404) => FetchError::NotFound,
-            _ => FetchError::Stripe(describe(&e)),
+impl From<StripeError> for FetchError {
+    fn from(e: StripeError) -> Self {
+        match e.status() {
+            Some(404) => FetchError::NotFound,
+            _ => FetchError::Stripe(e.describe()),
         }
     }
 }
@@ -47,30 +47,23 @@ fn session_expand() -> Vec<String> {
     vec!["line_items".to_string(), "subscription".to_string()]
 }
 
-pub async fn session(
-    client: &stripe::Client,
-    id: &str,
-) -> Result<Read<CheckoutSession>, FetchError> {
+pub async fn session(client: &Stripe, id: &str) -> Result<Read<CheckoutSession>, FetchError> {
     let at_ms = now_ms();
-    let object = RetrieveCheckoutSession::new(id)
-        .expand(session_expand())
-        .send(client)
+    let object = client
+        .send(&RetrieveCheckoutSession::new(id).expand(session_expand()))
         .await?;
     Ok(Read { object, at_ms })
 }
 
-pub async fn subscription(
-    client: &stripe::Client,
-    id: &str,
-) -> Result<Read<Subscription>, FetchError> {
+pub async fn subscription(client: &Stripe, id: &str) -> Result<Read<Subscription>, FetchError> {
     let at_ms = now_ms();
-    let object = RetrieveSubscription::new(id).send(client).await?;
+    let object = client.send(&RetrieveSubscription::new(id)).await?;
     Ok(Read { object, at_ms })
 }
 
-pub async fn invoice(client: &stripe::Client, id: &str) -> Result<Read<Invoice>, FetchError> {
+pub async fn invoice(client: &Stripe, id: &str) -> Result<Read<Invoice>, FetchError> {
     let at_ms = now_ms();
-    let object = RetrieveInvoice::new(id).send(client).await?;
+    let object = client.send(&RetrieveInvoice::new(id)).await?;
     Ok(Read { object, at_ms })
 }
 
@@ -84,7 +77,7 @@ macro_rules! every_page {
             if let Some(after) = after.take() {
                 request = request.starting_after(after);
             }
-            let page = request.send($client).await?;
+            let page: List<_> = $client.send(&request).await?;
             all.extend(page.data);
             if !page.has_more {
                 break;
@@ -107,36 +100,32 @@ pub struct CustomerState {
     pub at_ms: i64,
 }
 
-pub async fn customer(
-    client: &stripe::Client,
-    customer: &str,
-) -> Result<CustomerState, FetchError> {
+pub async fn customer(client: &Stripe, customer: &str) -> Result<CustomerState, FetchError> {
     let at_ms = now_ms();
     let subscriptions = every_page!(
         client,
         ListSubscription::new()
             .customer(customer)
             .status(ListSubscriptionStatus::All),
-        |s: &Subscription| s.id.to_string()
+        |s: &Subscription| s.id.clone()
     );
     let invoices = every_page!(
         client,
         ListInvoice::new().customer(customer),
-        |i: &Invoice| i.id.as_ref().map(|id| id.to_string()).unwrap_or_default()
+        |i: &Invoice| i.id.clone().unwrap_or_default()
     );
     let listed = every_page!(
         client,
         ListCheckoutSession::new()
             .customer(customer)
             .status(stripe_shared::CheckoutSessionStatus::Complete),
-        |s: &CheckoutSession| s.id.to_string()
+        |s: &CheckoutSession| s.id.clone()
     );
     let mut sessions = Vec::with_capacity(listed.len());
     for s in listed {
         sessions.push(
-            RetrieveCheckoutSession::new(s.id.as_str())
-                .expand(session_expand())
-                .send(client)
+            client
+                .send(&RetrieveCheckoutSession::new(s.id.as_str()).expand(session_expand()))
                 .await?,
         );
     }
@@ -149,11 +138,11 @@ pub async fn customer(
 }
 
 /// Every customer id Stripe has, for `landing resync --all`.
-pub async fn customer_ids(client: &stripe::Client) -> Result<Vec<String>, FetchError> {
+pub async fn customer_ids(client: &Stripe) -> Result<Vec<String>, FetchError> {
     let customers = every_page!(
         client,
         stripe_core::customer::ListCustomer::new(),
-        |c: &stripe_shared::Customer| c.id.to_string()
+        |c: &Customer| c.id.clone()
     );
-    Ok(customers.into_iter().map(|c| c.id.to_string()).collect())
+    Ok(customers.into_iter().map(|c| c.id).collect())
 }

@@ -4,7 +4,7 @@
 use stripe_billing::billing_portal_session::CreateBillingPortalSession;
 
 use super::checkout::check_redirect;
-use super::client::describe;
+use super::objects::PortalSession;
 use super::resync;
 use crate::model::error::AppError;
 use crate::server::auth::session::AuthUser;
@@ -86,11 +86,14 @@ pub async fn create(
     let customer = customer_of(state, user)
         .await?
         .ok_or(PortalError::NoAccount)?;
-    let session = CreateBillingPortalSession::new()
-        .customer(customer)
-        .return_url(return_url)
-        .send(&billing.client)
+    let session: PortalSession = billing
+        .client
+        .send(
+            &CreateBillingPortalSession::new()
+                .customer(customer)
+                .return_url(return_url),
+        )
         .await
-        .map_err(|e| PortalError::Stripe(describe(&e)))?;
+        .map_err(|e| PortalError::Stripe(e.describe()))?;
     Ok(session.url)
 }

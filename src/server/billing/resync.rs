@@ -2,7 +2,9 @@
 //! customer and store it through the same sync as the webhook (`landing resync`, the portal's
 //! fallback for a payer whose webhooks have not arrived, the billing page after the portal).
 
+use super::client::Stripe;
 use super::fetch::{self, FetchError};
+use super::objects::{Customer, List};
 use super::sync::{self, Source};
 use crate::server::db::customers;
 use crate::server::error::ServerError;
@@ -41,7 +43,7 @@ impl From<FetchError> for ResyncError {
     }
 }
 
-fn client(state: &AppState) -> Result<&stripe::Client, ResyncError> {
+fn client(state: &AppState) -> Result<&Stripe, ResyncError> {
     state
         .billing
         .as_ref()
@@ -98,15 +100,17 @@ pub async fn all(state: &AppState) -> Result<Report, ResyncError> {
 /// The customers Stripe has under `email`, stored (for a payer whose webhooks are late).
 pub async fn by_email(state: &AppState, email: &str) -> Result<Report, ResyncError> {
     let client = client(state)?;
-    let listed = stripe_core::customer::ListCustomer::new()
-        .email(email)
-        .limit(10)
-        .send(client)
+    let listed: List<Customer> = client
+        .send(
+            &stripe_core::customer::ListCustomer::new()
+                .email(email)
+                .limit(10),
+        )
         .await
         .map_err(FetchError::from)?;
     let mut report = Report::default();
     for c in listed.data {
-        report += customer(state, c.id.as_str()).await?;
+        report += customer(state, &c.id).await?;
     }
     Ok(report)
 }

@@ -2,12 +2,7 @@
 //! result is the same however often and in whatever order it is applied. The webhook, the
 //! success page and `landing resync` all store Stripe's objects through here.
 
-use stripe_shared::{
-    CheckoutSession, CheckoutSessionMode, CheckoutSessionPaymentStatus, CheckoutSessionStatus,
-    Invoice, Subscription,
-};
-use stripe_types::Expandable;
-
+use super::objects::{CheckoutSession, Expandable, Invoice, Subscription};
 use crate::server::auth::email::Email;
 use crate::server::db::billing::{self, InvoiceRow, NewPurchase, SubscriptionRow};
 use crate::server::db::{customers, profiles, DbError, DbUuid, Tx};
@@ -100,7 +95,7 @@ pub async fn apply_checkout_session(
     source: Source,
     failed: bool,
 ) -> Result<Applied, ServerError> {
-    if session.status != Some(CheckoutSessionStatus::Complete) {
+    if !session.is_complete() {
         return Ok(Applied::Skipped);
     }
     if let (Source::Viewer(viewer), Some(reference)) =
@@ -115,14 +110,14 @@ pub async fn apply_checkout_session(
     if let (Some(user), Some(customer)) = (user, customer.as_deref()) {
         link_customer(tx, user, customer).await?;
     }
-    match session.mode {
-        CheckoutSessionMode::Payment => {
+    match session.mode.as_str() {
+        "payment" => {
             let item = session.line_items.as_ref().and_then(|l| l.data.first());
             let price = item
                 .and_then(|i| i.price.as_ref())
-                .map(|p| p.id.to_string())
+                .map(|p| p.id().to_string())
                 .unwrap_or_default();
-            let status = if session.payment_status == CheckoutSessionPaymentStatus::Paid {
+            let status = if session.is_paid() {
                 "paid"
             } else if failed {
                 "failed"
@@ -130,11 +125,7 @@ pub async fn apply_checkout_session(
                 "unpaid"
             };
             let payment_intent = session.payment_intent.as_ref().map(|p| p.id().to_string());
-            let currency = session
-                .currency
-                .as_ref()
-                .map(|c| c.to_string())
-                .unwrap_or_else(|| "usd".into());
+            let currency = session.currency.as_deref().unwrap_or("usd");
             let email = checkout_email(session);
             billing::record_purchase(
                 tx,
@@ -145,7 +136,7 @@ pub async fn apply_checkout_session(
                     stripe_customer_id: customer.as_deref(),
                     price_id: &price,
                     amount_total: session.amount_total.unwrap_or(0),
-                    currency: &currency,
+                    currency,
                     status,
                     email: email.as_ref().map(Email::as_str),
                 },
@@ -153,7 +144,7 @@ pub async fn apply_checkout_session(
             .await
             .map_err(db("sync: record purchase"))?;
         }
-        CheckoutSessionMode::Subscription => {
+        "subscription" => {
             if let Some(Expandable::Object(sub)) = session.subscription.as_ref() {
                 store_subscription(tx, sub, at_ms, user).await?;
             }
@@ -185,11 +176,11 @@ fn subscription_row(sub: &Subscription, at_ms: i64, user: Option<DbUuid>) -> Sub
     // Since API version 2025-03-31 periods live on the items; we sell one item per subscription.
     let item = sub.items.data.first();
     SubscriptionRow {
-        id: sub.id.to_string(),
+        id: sub.id.clone(),
         user_id: user,
         stripe_customer_id: sub.customer.id().to_string(),
-        status: sub.status.as_str().to_string(),
-        price_id: item.map(|i| i.price.id.to_string()).unwrap_or_default(),
+        status: sub.status.clone(),
+        price_id: item.map(|i| i.price.id().to_string()).unwrap_or_default(),
         quantity: item.and_then(|i| i.quantity).map(|q| q as i64).unwrap_or(1),
         current_period_start: item.map(|i| i.current_period_start),
         current_period_end: item.map(|i| i.current_period_end),
@@ -209,7 +200,7 @@ async fn store_subscription(
 ) -> Result<(), ServerError> {
     let user = match user {
         Some(u) => Some(u),
-        None => customers::user_for_customer(tx, sub.customer.id().as_str())
+        None => customers::user_for_customer(tx, sub.customer.id())
             .await
             .map_err(db("sync: subscription's owner"))?,
     };
@@ -229,33 +220,20 @@ pub async fn apply_subscription(
     store_subscription(tx, sub, at_ms, None).await
 }
 
-/// The subscription an invoice bills, if any (API 2026-09-30 names it under `parent`).
-pub fn invoice_subscription(invoice: &Invoice) -> Option<String> {
-    invoice
-        .parent
-        .as_ref()
-        .and_then(|p| p.subscription_details.as_ref())
-        .map(|d| d.subscription.id().to_string())
-}
-
 /// Applies an invoice read at `at_ms`. Invoices without a customer are not ours to show.
 pub async fn apply_invoice(tx: &mut Tx, invoice: &Invoice, at_ms: i64) -> Result<(), ServerError> {
     let (Some(id), Some(customer)) = (invoice.id.as_ref(), invoice.customer.as_ref()) else {
         return Ok(());
     };
     let row = InvoiceRow {
-        id: id.to_string(),
+        id: id.clone(),
         stripe_customer_id: customer.id().to_string(),
-        subscription_id: invoice_subscription(invoice),
+        subscription_id: invoice.subscription().map(str::to_string),
         number: invoice.number.clone(),
-        status: invoice
-            .status
-            .as_ref()
-            .map(|s| s.as_str().to_string())
-            .unwrap_or_else(|| "draft".into()),
+        status: invoice.status.clone().unwrap_or_else(|| "draft".into()),
         amount_due: invoice.amount_due,
         amount_paid: invoice.amount_paid,
-        currency: invoice.currency.to_string(),
+        currency: invoice.currency.clone(),
         hosted_invoice_url: invoice.hosted_invoice_url.clone(),
         stripe_created: invoice.created,
         synced_at_ms: at_ms,

@@ -13,10 +13,11 @@ use hmac::{Hmac, Mac};
 use serde::Deserialize;
 use serde_json::json;
 use sha2::Sha256;
-use stripe_shared::{CheckoutSession, CheckoutSessionMode, Invoice, Subscription};
 
+use super::client::Stripe;
 use super::emails::{self, Mail};
 use super::fetch::{self, FetchError, Read};
+use super::objects::{CheckoutSession, Invoice, Subscription};
 use super::sync::{self, Applied, Source};
 use crate::server::db::events::{self, NewEvent};
 use crate::server::db::outbox::{self, NewMail};
@@ -98,7 +99,14 @@ pub struct Envelope {
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct EnvelopeData {
-    pub object: serde_json::Value,
+    pub object: EventObject,
+}
+
+/// Of the event's object only the id is read (the rest is skipped unparsed): the object itself
+/// is read again from Stripe.
+#[derive(Debug, Clone, Deserialize)]
+pub struct EventObject {
+    pub id: Option<String>,
 }
 
 impl Envelope {
@@ -109,7 +117,7 @@ impl Envelope {
     }
 
     fn object_id(&self) -> Option<&str> {
-        self.data.object.get("id").and_then(|v| v.as_str())
+        self.data.object.id.as_deref()
     }
 }
 
@@ -133,7 +141,7 @@ pub enum Outcome {
     Recorded,
 }
 
-async fn read_fresh(client: &stripe::Client, event: &Envelope) -> Result<Fresh, FetchError> {
+async fn read_fresh(client: &Stripe, event: &Envelope) -> Result<Fresh, FetchError> {
     let Some(id) = event.object_id() else {
         return Ok(Fresh::Missing);
     };
@@ -150,8 +158,8 @@ async fn read_fresh(client: &stripe::Client, event: &Envelope) -> Result<Fresh, 
             let invoice = fetch::invoice(client, id).await?;
             // The invoice's outcome moves its subscription (`past_due`, back to `active`):
             // read it too, so billing shows both even before the subscription's own event.
-            let sub = match sync::invoice_subscription(&invoice.object) {
-                Some(sub) => match fetch::subscription(client, &sub).await {
+            let sub = match invoice.object.subscription() {
+                Some(sub) => match fetch::subscription(client, sub).await {
                     Ok(read) => Some(Box::new(read)),
                     Err(FetchError::NotFound) => None,
                     Err(e) => return Err(e),
@@ -266,14 +274,10 @@ async fn apply_fresh(
                     None => sync::checkout_email(session).map(|e| e.as_str().to_string()),
                 };
                 let mail = emails::checkout_completed(
-                    session.id.as_str(),
+                    &session.id,
                     session.amount_total.unwrap_or(0),
-                    &session
-                        .currency
-                        .as_ref()
-                        .map(|c| c.to_string())
-                        .unwrap_or_else(|| "usd".into()),
-                    session.mode == CheckoutSessionMode::Subscription,
+                    session.currency.as_deref().unwrap_or("usd"),
+                    session.is_subscription(),
                     &site,
                 );
                 queue(tx, to.as_deref(), &mail).await?;
@@ -284,9 +288,8 @@ async fn apply_fresh(
             sync::apply_subscription(tx, sub, read.at_ms).await?;
             if event.type_ == "customer.subscription.trial_will_end" {
                 if let Some(trial_end) = sub.trial_end {
-                    let customer = sub.customer.id().to_string();
-                    let to = recipient_of_customer(tx, &customer, None).await?;
-                    let mail = emails::trial_will_end(sub.id.as_str(), trial_end, &site);
+                    let to = recipient_of_customer(tx, sub.customer.id(), None).await?;
+                    let mail = emails::trial_will_end(&sub.id, trial_end, &site);
                     queue(tx, to.as_deref(), &mail).await?;
                 }
             }
@@ -300,16 +303,13 @@ async fn apply_fresh(
             if event.type_ == "invoice.payment_failed" {
                 if let (Some(id), Some(customer)) = (invoice.id.as_ref(), invoice.customer.as_ref())
                 {
-                    let to = recipient_of_customer(
-                        tx,
-                        customer.id().as_str(),
-                        invoice.customer_email.as_deref(),
-                    )
-                    .await?;
+                    let to =
+                        recipient_of_customer(tx, customer.id(), invoice.customer_email.as_deref())
+                            .await?;
                     let mail = emails::payment_failed(
-                        id.as_str(),
+                        id,
                         invoice.amount_due,
-                        &invoice.currency.to_string(),
+                        &invoice.currency,
                         invoice.hosted_invoice_url.as_deref(),
                         &site,
                     );

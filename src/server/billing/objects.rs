@@ -1,0 +1,295 @@
+//! Stripe's objects as we read them: only the fields we store or show. Everything else in
+//! Stripe's answer is skipped unread, so an object of another API version still parses as long
+//! as these fields mean what they meant; enumerations are kept as Stripe's strings for the same
+//! reason (a new status is stored, not refused).
+
+use std::fmt;
+use std::marker::PhantomData;
+
+use serde::de::{self, DeserializeOwned, IgnoredAny, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer};
+
+/// One page of a Stripe list.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(bound = "T: DeserializeOwned")]
+pub struct List<T> {
+    pub data: Vec<T>,
+    #[serde(default)]
+    pub has_more: bool,
+}
+
+impl<T> Default for List<T> {
+    fn default() -> Self {
+        List {
+            data: Vec::new(),
+            has_more: false,
+        }
+    }
+}
+
+/// A reference Stripe may expand: `"sub_123"`, or the object itself.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Expandable<T> {
+    Id(String),
+    Object(Box<T>),
+}
+
+/// What every Stripe object has.
+pub trait HasId {
+    fn id(&self) -> &str;
+}
+
+impl<T: HasId> Expandable<T> {
+    pub fn id(&self) -> &str {
+        match self {
+            Expandable::Id(id) => id,
+            Expandable::Object(o) => o.id(),
+        }
+    }
+}
+
+impl<'de, T: DeserializeOwned> Deserialize<'de> for Expandable<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ExpandableVisitor<T>(PhantomData<T>);
+        impl<'de, T: DeserializeOwned> Visitor<'de> for ExpandableVisitor<T> {
+            type Value = Expandable<T>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an object id or an expanded object")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Expandable::Id(v.to_string()))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+                T::deserialize(de::value::MapAccessDeserializer::new(map))
+                    .map(|o| Expandable::Object(Box::new(o)))
+            }
+        }
+        deserializer.deserialize_any(ExpandableVisitor(PhantomData))
+    }
+}
+
+/// An object we only need the id of, whether Stripe sent the id or the whole object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ref(pub String);
+
+impl Ref {
+    pub fn id(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for Ref {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct RefVisitor;
+        impl<'de> Visitor<'de> for RefVisitor {
+            type Value = Ref;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an object id or an object with an id")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Ref, E> {
+                Ok(Ref(v.to_string()))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Ref, A::Error> {
+                let mut id = None;
+                while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                    if key == "id" && id.is_none() {
+                        id = Some(map.next_value::<String>()?);
+                    } else {
+                        map.next_value::<IgnoredAny>()?;
+                    }
+                }
+                id.map(Ref).ok_or_else(|| de::Error::missing_field("id"))
+            }
+        }
+        deserializer.deserialize_any(RefVisitor)
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct CheckoutSession {
+    pub id: String,
+    /// `open`, `complete`, `expired`.
+    pub status: Option<String>,
+    /// `payment`, `subscription`, `setup`.
+    pub mode: String,
+    /// `paid`, `unpaid`, `no_payment_required`.
+    pub payment_status: String,
+    pub client_reference_id: Option<String>,
+    pub customer: Option<Ref>,
+    pub customer_details: Option<CustomerDetails>,
+    pub customer_email: Option<String>,
+    pub amount_total: Option<i64>,
+    pub currency: Option<String>,
+    pub payment_intent: Option<Ref>,
+    /// Present when read with `expand[]=line_items`.
+    pub line_items: Option<List<LineItem>>,
+    pub subscription: Option<Expandable<Subscription>>,
+    pub url: Option<String>,
+}
+
+impl HasId for CheckoutSession {
+    fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+impl CheckoutSession {
+    pub fn is_complete(&self) -> bool {
+        self.status.as_deref() == Some("complete")
+    }
+
+    pub fn is_paid(&self) -> bool {
+        self.payment_status == "paid"
+    }
+
+    pub fn is_subscription(&self) -> bool {
+        self.mode == "subscription"
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct CustomerDetails {
+    pub email: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct LineItem {
+    pub description: Option<String>,
+    pub amount_total: i64,
+    pub currency: String,
+    pub price: Option<Ref>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Subscription {
+    pub id: String,
+    pub customer: Ref,
+    pub status: String,
+    pub items: List<SubscriptionItem>,
+    #[serde(default)]
+    pub cancel_at_period_end: bool,
+    pub canceled_at: Option<i64>,
+    pub trial_end: Option<i64>,
+    pub created: i64,
+}
+
+impl HasId for Subscription {
+    fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+/// Since API version 2025-03-31 a subscription's periods live on its items.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SubscriptionItem {
+    pub price: Ref,
+    pub quantity: Option<u64>,
+    pub current_period_start: i64,
+    pub current_period_end: i64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Invoice {
+    /// Absent only on previews.
+    pub id: Option<String>,
+    pub customer: Option<Ref>,
+    pub customer_email: Option<String>,
+    pub number: Option<String>,
+    /// `draft`, `open`, `paid`, `uncollectible`, `void`.
+    pub status: Option<String>,
+    pub amount_due: i64,
+    pub amount_paid: i64,
+    pub currency: String,
+    pub hosted_invoice_url: Option<String>,
+    pub created: i64,
+    pub parent: Option<InvoiceParent>,
+}
+
+impl Invoice {
+    /// The subscription this invoice bills (API 2026-09-30 names it under `parent`).
+    pub fn subscription(&self) -> Option<&str> {
+        self.parent
+            .as_ref()
+            .and_then(|p| p.subscription_details.as_ref())
+            .map(|d| d.subscription.id())
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct InvoiceParent {
+    pub subscription_details: Option<InvoiceSubscriptionDetails>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct InvoiceSubscriptionDetails {
+    pub subscription: Ref,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Price {
+    pub id: String,
+    pub lookup_key: Option<String>,
+    pub unit_amount: Option<i64>,
+    pub currency: String,
+    /// Set for recurring prices; we only need to know whether it is.
+    pub recurring: Option<IgnoredAny>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Customer {
+    pub id: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Product {
+    pub id: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct PortalSession {
+    pub url: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reference_reads_from_an_id_or_an_expanded_object() {
+        let r: Ref = serde_json::from_str(r#""cus_1""#).unwrap();
+        assert_eq!(r.id(), "cus_1");
+        let r: Ref =
+            serde_json::from_str(r#"{"object":"customer","id":"cus_2","email":null}"#).unwrap();
+        assert_eq!(r.id(), "cus_2");
+        assert!(serde_json::from_str::<Ref>(r#"{"object":"customer"}"#).is_err());
+    }
+
+    #[test]
+    fn an_expandable_subscription_reads_either_way_and_unknown_fields_are_skipped() {
+        let sub = r#"{"id":"sub_1","object":"subscription","customer":"cus_1","status":"a_status_from_the_future",
+            "items":{"object":"list","data":[{"id":"si_1","price":{"id":"price_1","nickname":null},"quantity":2,
+            "current_period_start":10,"current_period_end":20,"metadata":{}}],"has_more":false},
+            "cancel_at_period_end":true,"canceled_at":null,"trial_end":null,"created":5,"new_field":[1,{"x":2}]}"#;
+        let e: Expandable<Subscription> = serde_json::from_str(sub).unwrap();
+        let Expandable::Object(s) = &e else {
+            panic!("expanded")
+        };
+        assert_eq!(s.status, "a_status_from_the_future");
+        assert_eq!(s.items.data[0].price.id(), "price_1");
+        assert_eq!(s.items.data[0].quantity, Some(2));
+        assert_eq!(e.id(), "sub_1");
+        let e: Expandable<Subscription> = serde_json::from_str(r#""sub_2""#).unwrap();
+        assert_eq!(e.id(), "sub_2");
+    }
+
+    #[test]
+    fn an_invoice_names_its_subscription_under_parent() {
+        let invoice: Invoice = serde_json::from_str(
+            r#"{"id":"in_1","customer":"cus_1","customer_email":"a@b.c","number":"N-1","status":"paid",
+            "amount_due":900,"amount_paid":900,"currency":"usd","hosted_invoice_url":"https://x","created":1,
+            "parent":{"type":"subscription_details","subscription_details":{"subscription":"sub_1","metadata":{}}}}"#,
+        )
+        .unwrap();
+        assert_eq!(invoice.subscription(), Some("sub_1"));
+    }
+}
