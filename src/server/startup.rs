@@ -64,6 +64,12 @@ pub async fn build_state(config: Config) -> Result<AppState, StartupError> {
         .map_err(StartupError::Connect)?;
     db.migrate().await.map_err(StartupError::Migrate)?;
     let (billing, shown) = start_billing(&config, &catalog).await;
+    let mail_wake = Arc::new(tokio::sync::Notify::new());
+    let webhook_writer = billing::group_commit::Writer::spawn(
+        db.clone(),
+        config.site_url.origin(),
+        mail_wake.clone(),
+    );
     Ok(AppState {
         db,
         leptos_options: config.leptos.clone(),
@@ -72,7 +78,8 @@ pub async fn build_state(config: Config) -> Result<AppState, StartupError> {
         limits: Arc::new(AuthLimits::new(config.sign_ups_per_address)),
         billing,
         config: Arc::new(config),
-        mail_wake: Arc::new(tokio::sync::Notify::new()),
+        mail_wake,
+        webhook_writer,
         page_cache: Default::default(),
     })
 }

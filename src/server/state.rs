@@ -25,6 +25,8 @@ pub struct AppState {
     pub billing: Option<Arc<Billing>>,
     /// Wakes the outbox sender when a transaction has queued mail.
     pub mail_wake: Arc<tokio::sync::Notify>,
+    /// Applies verified webhooks, several to a transaction under load.
+    pub webhook_writer: super::billing::group_commit::Writer,
     /// Signed-out renderings of the marketing pages.
     pub page_cache: super::page_cache::PageCache,
 }

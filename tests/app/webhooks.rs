@@ -17,6 +17,7 @@ on_both_databases!(
     duplicates_and_unknown_types_answer_200_and_change_nothing,
     the_same_event_delivered_concurrently_is_applied_once,
     a_database_error_mid_apply_answers_500_and_a_redelivery_applies_it_once,
+    failing_events_among_concurrent_deliveries_fail_alone,
     the_portal_route_answers_the_seeds_shapes_and_finds_a_payer_without_webhooks,
 );
 
@@ -373,6 +374,72 @@ async fn a_database_error_mid_apply_answers_500_and_a_redelivery_applies_it_once
     assert_eq!(app.rows(Table::Subscriptions).await, 1);
     assert_eq!(app.rows(Table::StripeCustomers).await, 1);
     assert_eq!(app.rows(Table::EmailOutbox).await, 1);
+}
+
+/// Deliveries arriving together share a transaction (group commit): events that cannot be
+/// applied must fail on their own and take none of the others down with them.
+async fn failing_events_among_concurrent_deliveries_fail_alone(app: TestApp) {
+    app.subscriber("once@example.com", "lifetime_once", "payment")
+        .await;
+    for i in 0..3 {
+        app.subscriber(
+            &format!("sub{i}@example.com"),
+            "pro_monthly",
+            "subscription",
+        )
+        .await;
+    }
+    let events = app.stripe_events().await;
+    let fails = |e: &Value| e["type"].as_str().unwrap().starts_with("invoice.");
+    assert!(events.iter().any(fails) && !events.iter().all(fails));
+    // Storing an invoice now fails; everything else still works.
+    rename(&app.state.db, "invoices", "invoices_away").await;
+    let deliver_all = |events: Vec<Value>| {
+        let tasks: Vec<_> = events
+            .into_iter()
+            .map(|event| {
+                let (client, url) = (app.client.clone(), app.url("/api/stripe/webhook"));
+                tokio::spawn(async move {
+                    let body = event.to_string();
+                    let res = client
+                        .post(url)
+                        .header("stripe-signature", signed(WEBHOOK_SECRET, now(), &body))
+                        .body(body)
+                        .send()
+                        .await
+                        .unwrap();
+                    (event, res.status().as_u16())
+                })
+            })
+            .collect();
+        async move {
+            let mut answers = Vec::new();
+            for task in tasks {
+                answers.push(task.await.unwrap());
+            }
+            answers
+        }
+    };
+    let answers = deliver_all(events.clone()).await;
+    for (event, status) in &answers {
+        let want = if fails(event) { 500 } else { 200 };
+        assert_eq!(*status, want, "{}", event["type"]);
+    }
+    assert_eq!(app.rows(Table::Subscriptions).await, 3);
+    assert_eq!(app.rows(Table::Purchases).await, 1);
+    assert_eq!(app.rows(Table::EmailOutbox).await, 4);
+    let failed = events::recent(&app.state.db, true, 100).await.unwrap();
+    assert_eq!(failed.len(), events.iter().filter(|e| fails(e)).count());
+
+    rename(&app.state.db, "invoices_away", "invoices").await;
+    let answers = deliver_all(events.clone()).await;
+    assert!(answers.iter().all(|(_, status)| *status == 200));
+    assert!(events::recent(&app.state.db, true, 100)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(app.rows(Table::Invoices).await >= 3);
+    assert_eq!(app.rows(Table::EmailOutbox).await, 4);
 }
 
 async fn the_portal_route_answers_the_seeds_shapes_and_finds_a_payer_without_webhooks(

@@ -8,6 +8,7 @@ pub mod checkout;
 pub mod client;
 pub mod emails;
 pub mod fetch;
+pub mod group_commit;
 pub mod objects;
 pub mod overview;
 pub mod portal;

@@ -198,12 +198,7 @@ async fn store_subscription(
     at_ms: i64,
     user: Option<DbUuid>,
 ) -> Result<(), ServerError> {
-    let user = match user {
-        Some(u) => Some(u),
-        None => customers::user_for_customer(tx, sub.customer.id())
-            .await
-            .map_err(db("sync: subscription's owner"))?,
-    };
+    // Without a known owner, the upsert takes its customer's (in the same statement).
     billing::upsert_subscription(tx, &subscription_row(sub, at_ms, user))
         .await
         .map_err(db("sync: store subscription"))?;

@@ -17,9 +17,10 @@ use sha2::Sha256;
 use super::client::Stripe;
 use super::emails::{self, Mail};
 use super::fetch::{self, FetchError, Read};
+use super::group_commit::EventRecord;
 use super::objects::{CheckoutSession, Invoice, Subscription};
 use super::sync::{self, Applied, Source};
-use crate::server::db::events::{self, NewEvent};
+use crate::server::db::events;
 use crate::server::db::outbox::{self, NewMail};
 use crate::server::db::{customers, profiles, DbUuid, Tx};
 use crate::server::error::ServerError;
@@ -122,7 +123,8 @@ impl Envelope {
 }
 
 /// What an event is about, read fresh from Stripe.
-enum Fresh {
+#[derive(Debug)]
+pub enum Fresh {
     Session(Box<Read<CheckoutSession>>),
     Subscription(Box<Read<Subscription>>),
     Invoice(Box<Read<Invoice>>, Option<Box<Read<Subscription>>>),
@@ -173,23 +175,25 @@ async fn read_fresh(client: &Stripe, event: &Envelope) -> Result<Fresh, FetchErr
     Ok(fresh)
 }
 
-/// Applies one verified event, once. Also the admin's retry and the CLI's.
+/// Applies one verified event, once. Also the admin's retry.
 pub async fn process(
     state: &AppState,
     event: &Envelope,
     payload: &str,
 ) -> Result<Outcome, ServerError> {
-    let record = NewEvent {
-        id: &event.id,
-        type_: &event.type_,
+    let record = EventRecord {
+        id: event.id.clone(),
+        type_: event.type_.clone(),
         stripe_created: event.created,
         livemode: event.livemode,
-        payload,
+        payload: payload.to_string(),
     };
     let result = apply(state, event, &record).await;
     if let Err(e) = &result {
         // Outside the rolled-back transaction: the log keeps the attempt and its error.
-        if let Err(log_error) = events::record_failure(&state.db, &record, &e.to_string()).await {
+        if let Err(log_error) =
+            events::record_failure(&state.db, &record.as_new(), &e.to_string()).await
+        {
             tracing::error!(event = %event.id, error = %log_error, "cannot record a failed webhook");
         }
     }
@@ -199,13 +203,11 @@ pub async fn process(
 async fn apply(
     state: &AppState,
     event: &Envelope,
-    record: &NewEvent<'_>,
+    record: &EventRecord,
 ) -> Result<Outcome, ServerError> {
-    let db_err = |context| move |e| ServerError::db(context, e);
-    if events::is_processed(&state.db, &event.id)
-        .await
-        .map_err(db_err("webhook: is processed"))?
-    {
+    // A redelivery of an event applied lately needs no read from Stripe. Any other is read and
+    // then claimed: the claim, in the transaction that applies it, is what keeps it to once.
+    if state.webhook_writer.applied_lately(&event.id) {
         return Ok(Outcome::Duplicate);
     }
     let billing = state.billing.as_ref().ok_or_else(|| {
@@ -218,57 +220,41 @@ async fn apply(
             return Err(ServerError::internal("webhook: read from Stripe", message))
         }
     };
-
-    let mut tx = state
-        .db
-        .begin()
-        .await
-        .map_err(|e| ServerError::db("webhook: begin", e.into()))?;
-    if !events::claim(&mut tx, record)
-        .await
-        .map_err(db_err("webhook: claim"))?
-    {
-        // Applied meanwhile by a concurrent delivery of the same event.
-        let _ = tx.rollback().await;
-        return Ok(Outcome::Duplicate);
-    }
-    let (outcome, note) = match apply_fresh(state, &mut tx, event, &fresh).await? {
-        true => (Outcome::Applied, None),
-        false if matches!(fresh, Fresh::Missing) => {
-            (Outcome::Recorded, Some("Stripe has no such object"))
-        }
-        false => (Outcome::Recorded, None),
-    };
-    events::mark_processed(&mut tx, &event.id, note)
-        .await
-        .map_err(db_err("webhook: mark processed"))?;
-    tx.commit()
-        .await
-        .map_err(|e| ServerError::db("webhook: commit", e.into()))?;
-    // Any mail it queued goes out now rather than at the sender's next poll.
-    state.mail_wake.notify_one();
-    Ok(outcome)
+    // The claim decides for real, in the transaction that applies it.
+    state.webhook_writer.apply(record.clone(), fresh).await
 }
 
-/// Stores what Stripe says and queues the event's mail. False when there was nothing to do.
-async fn apply_fresh(
-    state: &AppState,
+/// What applying a claimed event came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Effect {
+    pub outcome: Outcome,
+    /// It queued mail.
+    pub mailed: bool,
+}
+
+/// Stores what Stripe says and queues the event's mail, in the transaction that claimed the
+/// event. `site` is the origin the mail links to.
+pub async fn apply_claimed(
     tx: &mut Tx,
-    event: &Envelope,
+    site: &str,
+    event_type: &str,
     fresh: &Fresh,
-) -> Result<bool, ServerError> {
-    let site = state.config.site_url.origin();
+) -> Result<Effect, ServerError> {
+    let mut mailed = false;
     match fresh {
-        Fresh::Nothing | Fresh::Missing => return Ok(false),
+        Fresh::Nothing | Fresh::Missing => {
+            return Ok(Effect {
+                outcome: Outcome::Recorded,
+                mailed,
+            })
+        }
         Fresh::Session(read) => {
-            let failed = event.type_ == "checkout.session.async_payment_failed";
+            let failed = event_type == "checkout.session.async_payment_failed";
             let session = &read.object;
             let applied =
                 sync::apply_checkout_session(tx, session, read.at_ms, Source::Stripe, failed)
                     .await?;
-            if let (Applied::Yes { owner }, "checkout.session.completed") =
-                (applied, event.type_.as_str())
-            {
+            if let (Applied::Yes { owner }, "checkout.session.completed") = (applied, event_type) {
                 let to = match owner {
                     Some(owner) => recipient(tx, Some(owner), None).await?,
                     None => sync::checkout_email(session).map(|e| e.as_str().to_string()),
@@ -278,19 +264,19 @@ async fn apply_fresh(
                     session.amount_total.unwrap_or(0),
                     session.currency.as_deref().unwrap_or("usd"),
                     session.is_subscription(),
-                    &site,
+                    site,
                 );
-                queue(tx, to.as_deref(), &mail).await?;
+                mailed |= queue(tx, to.as_deref(), &mail).await?;
             }
         }
         Fresh::Subscription(read) => {
             let sub = &read.object;
             sync::apply_subscription(tx, sub, read.at_ms).await?;
-            if event.type_ == "customer.subscription.trial_will_end" {
+            if event_type == "customer.subscription.trial_will_end" {
                 if let Some(trial_end) = sub.trial_end {
                     let to = recipient_of_customer(tx, sub.customer.id(), None).await?;
-                    let mail = emails::trial_will_end(&sub.id, trial_end, &site);
-                    queue(tx, to.as_deref(), &mail).await?;
+                    let mail = emails::trial_will_end(&sub.id, trial_end, site);
+                    mailed |= queue(tx, to.as_deref(), &mail).await?;
                 }
             }
         }
@@ -300,7 +286,7 @@ async fn apply_fresh(
             if let Some(sub) = sub {
                 sync::apply_subscription(tx, &sub.object, sub.at_ms).await?;
             }
-            if event.type_ == "invoice.payment_failed" {
+            if event_type == "invoice.payment_failed" {
                 if let (Some(id), Some(customer)) = (invoice.id.as_ref(), invoice.customer.as_ref())
                 {
                     let to =
@@ -311,14 +297,17 @@ async fn apply_fresh(
                         invoice.amount_due,
                         &invoice.currency,
                         invoice.hosted_invoice_url.as_deref(),
-                        &site,
+                        site,
                     );
-                    queue(tx, to.as_deref(), &mail).await?;
+                    mailed |= queue(tx, to.as_deref(), &mail).await?;
                 }
             }
         }
     }
-    Ok(true)
+    Ok(Effect {
+        outcome: Outcome::Applied,
+        mailed,
+    })
 }
 
 /// Where a mail goes: the profile's email, else the one Stripe has.
@@ -347,10 +336,11 @@ async fn recipient_of_customer(
     recipient(tx, user, fallback).await
 }
 
-async fn queue(tx: &mut Tx, to: Option<&str>, mail: &Mail) -> Result<(), ServerError> {
+/// Queues a mail once per cause; true when it was queued now.
+async fn queue(tx: &mut Tx, to: Option<&str>, mail: &Mail) -> Result<bool, ServerError> {
     let Some(to) = to else {
         tracing::warn!(key = %mail.dedupe_key, "no address to mail; not queued");
-        return Ok(());
+        return Ok(false);
     };
     outbox::enqueue(
         tx,
@@ -362,8 +352,7 @@ async fn queue(tx: &mut Tx, to: Option<&str>, mail: &Mail) -> Result<(), ServerE
         },
     )
     .await
-    .map_err(|e| ServerError::db("webhook: queue mail", e))?;
-    Ok(())
+    .map_err(|e| ServerError::db("webhook: queue mail", e))
 }
 
 fn answer(status: StatusCode, body: serde_json::Value) -> Response {

@@ -78,13 +78,15 @@ const SUBSCRIPTION_COLUMNS: &str = "id, user_id, stripe_customer_id, status, pri
     stripe_created, synced_at_ms";
 
 /// Stores a subscription's state unless a later read is stored. Returns whether it applied.
+/// Without a `user_id`, the subscription belongs to whoever its customer is linked to.
 pub async fn upsert_subscription(tx: &mut Tx, s: &SubscriptionRow) -> Result<bool, DbError> {
     let applied = on_tx!(tx, conn => {
         sqlx::query(
             "INSERT INTO subscriptions (id, user_id, stripe_customer_id, status, price_id, quantity, \
              current_period_start, current_period_end, cancel_at_period_end, canceled_at, trial_end, \
              stripe_created, synced_at_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
+             VALUES ($1, COALESCE($2, (SELECT user_id FROM stripe_customers WHERE stripe_customer_id = $3)), \
+             $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
              ON CONFLICT (id) DO UPDATE SET \
              user_id = COALESCE(excluded.user_id, subscriptions.user_id), \
              stripe_customer_id = excluded.stripe_customer_id, status = excluded.status, \

@@ -30,28 +30,23 @@ pub struct EventRow {
 
 const COLUMNS: &str = "id, type, stripe_created, received_at, processed_at, attempts, last_error";
 
-/// Has this event been applied? A cheap check before any work; `claim` decides for real.
-pub async fn is_processed(db: &Db, id: &str) -> Result<bool, DbError> {
-    let done = on_pool!(db, pool => {
-        sqlx::query_scalar::<_, i64>(
-            "SELECT COUNT(*) FROM stripe_events WHERE id = $1 AND processed_at IS NOT NULL",
-        )
-        .bind(id)
-        .fetch_one(pool)
-        .await
-    })?;
-    Ok(done > 0)
-}
-
-/// Claims the event for this transaction: true when it is ours to apply (new, or earlier
-/// attempts failed), false when it was applied already. A concurrent claim of the same id waits
-/// here for ours to commit or roll back (PostgreSQL's unique index, SQLite's write lock).
-pub async fn claim(tx: &mut Tx, e: &NewEvent<'_>) -> Result<bool, DbError> {
+/// Claims the event for this transaction and marks it applied (with `note` saying why nothing
+/// was done, when nothing will be): true when it is ours to apply (new, or earlier attempts
+/// failed), false when it was applied already. The mark is only as durable as the transaction:
+/// if the apply fails, the rollback takes it back. A concurrent claim of the same id waits here
+/// for ours to commit or roll back (PostgreSQL's unique index, SQLite's write lock).
+///
+/// One row per statement, on purpose: a statement of several events' payloads outgrows a TCP
+/// send buffer, and sqlx 0.9.0 leaves Nagle's algorithm on, so its tail then waits for
+/// PostgreSQL's delayed ACK, 40 ms (transact-rs/sqlx#4335); batching claims saved nothing
+/// measurable on SQLite either.
+pub async fn claim(tx: &mut Tx, e: &NewEvent<'_>, note: Option<&str>) -> Result<bool, DbError> {
     let claimed = on_tx!(tx, conn => {
         sqlx::query_scalar::<_, String>(
-            "INSERT INTO stripe_events (id, type, stripe_created, livemode, payload, attempts) \
-             VALUES ($1, $2, $3, $4, $5, 1) \
-             ON CONFLICT (id) DO UPDATE SET attempts = stripe_events.attempts + 1 \
+            "INSERT INTO stripe_events (id, type, stripe_created, livemode, payload, attempts, processed_at, last_error) \
+             VALUES ($1, $2, $3, $4, $5, 1, $6, $7) \
+             ON CONFLICT (id) DO UPDATE SET attempts = stripe_events.attempts + 1, \
+             processed_at = excluded.processed_at, last_error = excluded.last_error \
              WHERE stripe_events.processed_at IS NULL RETURNING id",
         )
         .bind(e.id)
@@ -59,24 +54,12 @@ pub async fn claim(tx: &mut Tx, e: &NewEvent<'_>) -> Result<bool, DbError> {
         .bind(e.stripe_created)
         .bind(e.livemode)
         .bind(e.payload)
+        .bind(Utc::now())
+        .bind(note)
         .fetch_optional(conn)
         .await
     })?;
     Ok(claimed.is_some())
-}
-
-/// Marks a claimed event applied; `note` says why nothing was done, when nothing was.
-pub async fn mark_processed(tx: &mut Tx, id: &str, note: Option<&str>) -> Result<(), DbError> {
-    on_tx!(tx, conn => {
-        sqlx::query("UPDATE stripe_events SET processed_at = $1, last_error = $2 WHERE id = $3")
-            .bind(Utc::now())
-            .bind(note)
-            .bind(id)
-            .execute(conn)
-            .await
-            .map(drop)
-    })?;
-    Ok(())
 }
 
 /// Records a failed attempt, outside the rolled-back transaction, so the log shows it.

@@ -128,6 +128,9 @@ impl Db {
                 }
                 let pool = SqlitePoolOptions::new()
                     .max_connections(8)
+                    // A file cannot drop a connection: no ping (a round trip to the connection's
+                    // thread) before every use.
+                    .test_before_acquire(false)
                     .acquire_timeout(Duration::from_secs(5))
                     .connect_with(options)
                     .await?;
