@@ -167,7 +167,7 @@ pub fn build_router(state: AppState) -> Router {
     let routes = route_list(context.clone());
     let options = state.leptos_options.clone();
 
-    Router::new()
+    let app = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/api/me", get(me))
@@ -187,26 +187,32 @@ pub fn build_router(state: AppState) -> Router {
             context, shell,
         ))
         .layer(middleware::from_fn_with_state(
-            state.clone(),
+            state.config.clone(),
             refresh_session,
         ))
         .layer(middleware::from_fn_with_state(
-            state.clone(),
-            super::page_cache::serve_cached,
+            state.config.clone(),
+            same_origin,
         ))
-        .layer(middleware::from_fn_with_state(state.clone(), same_origin))
         .layer(CompressionLayer::new())
         // Nothing we serve should take this long: a stuck request answers 408 instead of hanging.
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             Duration::from_secs(30),
         ))
+        .with_state(state.clone());
+    // Layers on a router run after its routing; these run before it, on every request.
+    Router::new()
+        .fallback_service(app)
+        .layer(middleware::from_fn_with_state(
+            state.page_cache.clone(),
+            super::page_cache::serve_cached,
+        ))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(DefaultMakeSpan::new().level(Level::INFO))
                 .on_response(DefaultOnResponse::new().level(Level::INFO)),
         )
-        .with_state(state)
 }
 
 /// Who the session token belongs to: the smallest use of the `AuthUser` extractor, for API

@@ -74,15 +74,42 @@ async fn an_unknown_path_gets_the_404_page(app: TestApp) {
 }
 
 async fn pages_are_compressed_for_clients_that_ask(app: TestApp) {
-    let res = app
-        .client
-        .get(app.url("/pricing"))
-        .header("accept-encoding", "gzip")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
-    assert_eq!(res.headers()["content-encoding"], "gzip");
+    let get = |path: &'static str, encoding: Option<&'static str>| {
+        let mut req = app.client.get(app.url(path));
+        if let Some(e) = encoding {
+            req = req.header("accept-encoding", e);
+        }
+        async move {
+            let res = req.send().await.unwrap();
+            assert_eq!(res.status(), 200);
+            let encoding = res
+                .headers()
+                .get("content-encoding")
+                .map(|v| v.to_str().unwrap().to_string());
+            (encoding, res.bytes().await.unwrap().to_vec())
+        }
+    };
+    let gunzip = |bytes: &[u8]| {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(bytes), &mut text)
+            .expect("gzip");
+        text
+    };
+    // Rendered (first) and from memory (after), gzipped or not, it is the same page.
+    for path in ["/pricing", "/"] {
+        let (encoding, zipped) = get(path, Some("gzip, br")).await;
+        assert_eq!(encoding.as_deref(), Some("gzip"), "{path}");
+        let (encoding, plain) = get(path, None).await;
+        assert_eq!(encoding, None);
+        assert_eq!(gunzip(&zipped), String::from_utf8(plain.clone()).unwrap());
+        let (_, zipped_again) = get(path, Some("gzip")).await;
+        assert_eq!(gunzip(&zipped_again).as_bytes(), plain.as_slice());
+        let (encoding, _) = get(path, Some("gzip;q=0")).await;
+        assert_eq!(encoding, None, "a refusal is honoured");
+    }
+    // Rendered pages are compressed too.
+    let (encoding, _) = get("/sign-in", Some("gzip")).await;
+    assert_eq!(encoding.as_deref(), Some("gzip"));
 }
 
 /// Leptos escapes text nodes; the catalog's copy may contain characters it escapes.

@@ -2,6 +2,8 @@
 //! HttpOnly cookie (browsers), the extractors that server functions and axum routes share, and
 //! the two middlewares around every request (same-origin check, token refresh).
 
+use std::sync::Arc;
+
 use axum::extract::{FromRef, FromRequestParts, Request, State};
 use axum::http::header::{AUTHORIZATION, COOKIE, ORIGIN, REFERER, SET_COOKIE};
 use axum::http::request::Parts;
@@ -14,6 +16,7 @@ use serde_json::json;
 use super::jwt::{self, TokenError};
 use crate::model::auth::Me;
 use crate::model::error::AppError;
+use crate::server::config::Config;
 use crate::server::db::{profiles, DbError, DbUuid};
 use crate::server::error::ServerError;
 use crate::server::state::AppState;
@@ -191,16 +194,16 @@ pub fn clear_cookie(secure: bool) -> HeaderValue {
 /// Re-issues the cookie's token once half its life is spent, so active people stay signed in
 /// while a stolen token still dies within a day.
 pub async fn refresh_session(
-    State(state): State<AppState>,
+    State(config): State<Arc<Config>>,
     request: Request,
     next: Next,
 ) -> Response {
     let renewal = cookie_token(request.headers())
-        .and_then(|t| jwt::verify(&state.config.auth_jwt_secret, &t).ok())
+        .and_then(|t| jwt::verify(&config.auth_jwt_secret, &t).ok())
         .filter(|(claims, _)| claims.exp - jwt::now() < jwt::LIFETIME / 2)
         .and_then(|(claims, id)| {
             Some(jwt::issue(
-                &state.config.auth_jwt_secret,
+                &config.auth_jwt_secret,
                 id,
                 &claims.email?,
                 jwt::now(),
@@ -212,7 +215,7 @@ pub async fn refresh_session(
         if !response.headers().contains_key(SET_COOKIE) {
             response.headers_mut().append(
                 SET_COOKIE,
-                session_cookie(&token, state.config.site_url.is_https()),
+                session_cookie(&token, config.site_url.is_https()),
             );
         }
     }
@@ -222,7 +225,11 @@ pub async fn refresh_session(
 /// State-changing requests from a browser must come from our own origin (CSRF). A request with
 /// a foreign `Origin` is refused; one with no `Origin` that carries our cookie must show a
 /// same-origin `Referer`. Clients without cookies (API calls with Bearer tokens, curl) pass.
-pub async fn same_origin(State(state): State<AppState>, request: Request, next: Next) -> Response {
+pub async fn same_origin(
+    State(config): State<Arc<Config>>,
+    request: Request,
+    next: Next,
+) -> Response {
     let safe = matches!(
         *request.method(),
         Method::GET | Method::HEAD | Method::OPTIONS
@@ -230,7 +237,7 @@ pub async fn same_origin(State(state): State<AppState>, request: Request, next: 
     if safe || ORIGIN_EXEMPT.contains(&request.uri().path()) {
         return next.run(request).await;
     }
-    let site = state.config.site_url.origin();
+    let site = config.site_url.origin();
     let headers = request.headers();
     let allowed = match headers.get(ORIGIN).and_then(|v| v.to_str().ok()) {
         Some(origin) => origin == site,
