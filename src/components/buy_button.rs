@@ -1,80 +1,113 @@
-//! The buy button: an island. Hydrated, it posts the form itself (`fetch`, asking for JSON), shows
-//! progress and any failure in place, then sends the browser to Checkout. With JavaScript off it
-//! is the same form, posted plainly; the server function answers with a redirect.
+//! The buy button: a plain HTML form posting to the checkout server function, inside a small
+//! island. With JavaScript off (or before the wasm arrives) the form posts and the server answers
+//! with a redirect to Checkout. Hydrated, the island takes the form's submit: it posts the same
+//! fields itself (`fetch`, asking for JSON), shows progress on the button and any refusal in
+//! place, then sends the browser to Checkout.
 //!
-//! Written against `fetch` directly rather than with `ServerAction`/`ActionForm`: those bring the
-//! server-function client and the router's form machinery into the wasm, which quadrupled the
-//! bytes every visitor downloads for one button.
+//! The form is rendered by the server as the island's children, and the island works on the DOM
+//! it finds: it takes no props (island props are JSON, and their parser was a fifth of the wasm)
+//! and keeps no reactive state. The whole wasm every visitor downloads is this file and Leptos's
+//! islands loader.
 
 use leptos::prelude::*;
 
 /// The buy form's endpoint: `api::checkout::create_checkout`.
 const ENDPOINT: &str = "/api/checkout";
 
-#[island]
+#[component]
 pub fn BuyButton(
     price: String,
     label: String,
     coupon: Option<String>,
     disabled: bool,
 ) -> impl IntoView {
-    let pending = RwSignal::new(false);
-    let error = RwSignal::new(None::<String>);
-    let on_submit = {
-        let (price, coupon) = (price.clone(), coupon.clone());
-        move |ev: leptos::ev::SubmitEvent| {
-            ev.prevent_default();
-            if pending.get_untracked() {
-                return;
-            }
-            pending.set(true);
-            error.set(None);
-            let (price, coupon) = (price.clone(), coupon.clone());
-            leptos::task::spawn_local(async move {
-                match start_checkout(&price, coupon.as_deref()).await {
-                    Ok(url) => {
-                        let _ = window().location().set_href(&url);
-                    }
-                    Err(message) => {
-                        error.set(Some(message));
-                        pending.set(false);
-                    }
-                }
-            });
-        }
-    };
-    let button_label = label.clone();
     view! {
-        <form method="post" action=ENDPOINT class="buy" on:submit=on_submit>
-            <input type="hidden" name="price" value=price/>
-            {coupon.map(|c| view! { <input type="hidden" name="coupon" value=c/> })}
-            <button
-                class="button primary"
-                type="submit"
-                disabled=move || disabled || pending.get()
-                aria-busy=move || pending.get().to_string()
-            >
-                {move || if pending.get() { "Opening checkout…".to_string() } else { button_label.clone() }}
-            </button>
-            {move || error.get().map(|e| view! { <p class="error" role="alert">{e}</p> })}
-        </form>
+        <CheckoutForm>
+            <form method="post" action=ENDPOINT class="buy">
+                <input type="hidden" name="price" value=price/>
+                {coupon.map(|c| view! { <input type="hidden" name="coupon" value=c/> })}
+                <button class="button primary" type="submit" disabled=disabled>
+                    {label}
+                </button>
+            </form>
+        </CheckoutForm>
     }
 }
 
-/// Posts the buy form as the server function expects it (URL-encoded, JSON answer): the
+/// Takes over the submit of the form inside it (submit events bubble up to this wrapper).
+#[island]
+fn CheckoutForm(children: Children) -> impl IntoView {
+    view! {
+        <div class="buy-island" on:submit=take_over>
+            {children()}
+        </div>
+    }
+}
+
+#[cfg(not(feature = "hydrate"))]
+fn take_over(_: leptos::ev::SubmitEvent) {}
+
+#[cfg(feature = "hydrate")]
+fn take_over(ev: leptos::ev::SubmitEvent) {
+    use wasm_bindgen::JsCast;
+
+    /// What the button says while the server opens Checkout.
+    const BUSY_LABEL: &str = "Opening checkout…";
+    let Some(form) = ev
+        .target()
+        .and_then(|t| t.dyn_into::<web_sys::HtmlFormElement>().ok())
+    else {
+        // Not our form: let the browser post it.
+        return;
+    };
+    ev.prevent_default();
+    let Ok(Some(button)) = form.query_selector("button") else {
+        return;
+    };
+    // Already opening checkout (a double click): one session is enough.
+    if button.has_attribute("disabled") {
+        return;
+    }
+    if let Ok(Some(old)) = form.query_selector("[role=alert]") {
+        old.remove();
+    }
+    let label = button.text_content().unwrap_or_default();
+    let _ = button.set_attribute("disabled", "");
+    let _ = button.set_attribute("aria-busy", "true");
+    button.set_text_content(Some(BUSY_LABEL));
+    leptos::task::spawn_local(async move {
+        match start_checkout(&form).await {
+            Ok(url) => {
+                let _ = window().location().set_href(&url);
+            }
+            Err(message) => {
+                let _ = button.remove_attribute("disabled");
+                let _ = button.set_attribute("aria-busy", "false");
+                button.set_text_content(Some(&label));
+                if let Ok(alert) = document().create_element("p") {
+                    let _ = alert.set_attribute("class", "error");
+                    let _ = alert.set_attribute("role", "alert");
+                    alert.set_text_content(Some(&message));
+                    let _ = form.append_child(&alert);
+                }
+            }
+        }
+    });
+}
+
+/// Posts the form's fields as the server function expects them (URL-encoded, JSON answer): the
 /// Checkout URL, or the server's message for a refusal.
 #[cfg(feature = "hydrate")]
-async fn start_checkout(price: &str, coupon: Option<&str>) -> Result<String, String> {
+async fn start_checkout(form: &web_sys::HtmlFormElement) -> Result<String, String> {
     use wasm_bindgen::JsCast;
     use wasm_bindgen_futures::JsFuture;
 
     const UNREACHABLE: &str = "The server could not be reached. Please try again.";
+    const UNREADABLE: &str = "The server's answer could not be read. Please try again.";
     let unreachable = |_| UNREACHABLE.to_string();
-    let body = web_sys::UrlSearchParams::new().map_err(unreachable)?;
-    body.append("price", price);
-    if let Some(coupon) = coupon {
-        body.append("coupon", coupon);
-    }
+    let fields = web_sys::FormData::new_with_form(form).map_err(unreachable)?;
+    let body =
+        web_sys::UrlSearchParams::new_with_str_sequence_sequence(&fields).map_err(unreachable)?;
     let headers = web_sys::Headers::new().map_err(unreachable)?;
     headers
         .set("Accept", "application/json")
@@ -89,21 +122,17 @@ async fn start_checkout(price: &str, coupon: Option<&str>) -> Result<String, Str
             .map_err(unreachable)?
             .dyn_into()
             .map_err(unreachable)?;
-    let json = JsFuture::from(response.json().map_err(unreachable)?)
+    let json = JsFuture::from(response.json().map_err(|_| UNREADABLE.to_string())?)
         .await
-        .map_err(|_| format!("The server answered {}.", response.status()))?;
+        .map_err(|_| UNREADABLE.to_string())?;
     if response.ok() {
-        json.as_string().ok_or_else(|| UNREACHABLE.to_string())
+        json.as_string().ok_or_else(|| UNREADABLE.to_string())
     } else {
         // An error is `{"Kind": "message"}` (`model::error::AppError`).
         let object: js_sys::Object = json.unchecked_into();
-        let message = js_sys::Object::values(&object).get(0).as_string();
-        Err(message.unwrap_or_else(|| format!("The server answered {}.", response.status())))
+        Err(js_sys::Object::values(&object)
+            .get(0)
+            .as_string()
+            .unwrap_or_else(|| UNREADABLE.to_string()))
     }
-}
-
-/// The server renders the form; it never submits it.
-#[cfg(not(feature = "hydrate"))]
-async fn start_checkout(_price: &str, _coupon: Option<&str>) -> Result<String, String> {
-    Err(String::new())
 }
