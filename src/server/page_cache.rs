@@ -1,17 +1,23 @@
-//! Signed-out visitors of the marketing pages (`/`, `/pricing`) all get the same HTML for the same
-//! address: render it once, gzip it once, and serve the bytes from memory afterwards. Anything
-//! carrying a session (cookie or bearer token) is rendered fresh, since its header and plan marks
-//! are its own. The catalog and billing mode are fixed at start-up, so an entry never goes stale.
+//! The marketing pages (`/`, `/pricing`) are the same for everyone at an address, but for two
+//! things: who is signed in (the header's email) and which plan they have (a mark on its card).
+//! So they are rendered once per variant and served from memory afterwards:
 //!
-//! It sits outside the other layers (timeout, compression, CSRF check, session refresh, the
-//! router): none of them has anything to do for these requests, and skipping them is most of the
-//! difference between a rendered page and bytes from memory.
+//! - signed out: the page, kept as it is and gzipped once. This layer sits outside every other
+//!   (timeout, compression, CSRF check, session refresh, the router): none of them has anything to
+//!   do for these requests, and skipping them is most of the difference between a rendered page
+//!   and bytes from memory.
+//! - signed in: a template per address and plan, the email cut out, filled in per request. This
+//!   layer sits inside the session refresh (so tokens are still renewed) and costs the token's
+//!   verification and one query for the plan; anything else about the person is not on these
+//!   pages.
+//!
+//! The catalog and billing mode are fixed at start-up, so an entry never goes stale.
 
 use std::collections::HashMap;
 use std::io::Write;
 use std::sync::{Arc, RwLock};
 
-use axum::body::{to_bytes, Bytes};
+use axum::body::{to_bytes, Body, Bytes};
 use axum::extract::{Request, State};
 use axum::http::header::{
     ACCEPT_ENCODING, AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, COOKIE, SET_COOKIE, VARY,
@@ -19,6 +25,11 @@ use axum::http::header::{
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+
+use super::auth::session::me_from_headers;
+use super::billing::checkout::current_plan;
+use super::db::DbUuid;
+use super::state::AppState;
 
 /// Paths whose signed-out rendering depends only on the address.
 const CACHED_PATHS: [&str; 2] = ["/", "/pricing"];
@@ -35,23 +46,90 @@ struct Page {
     gzip: Bytes,
 }
 
-#[derive(Debug, Default, Clone)]
-pub struct PageCache {
-    pages: Arc<RwLock<HashMap<String, Page>>>,
+/// A bounded map from key to page; past `MAX_ENTRIES`, pages are rendered as usual.
+#[derive(Debug)]
+struct Pages<K, V>(RwLock<HashMap<K, V>>);
+
+impl<K, V> Default for Pages<K, V> {
+    fn default() -> Self {
+        Pages(RwLock::new(HashMap::new()))
+    }
 }
 
-impl PageCache {
-    fn get(&self, key: &str) -> Option<Page> {
-        self.pages.read().ok()?.get(key).cloned()
+impl<K: std::hash::Hash + Eq, V: Clone> Pages<K, V> {
+    fn get<Q>(&self, key: &Q) -> Option<V>
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: std::hash::Hash + Eq + ?Sized,
+    {
+        self.0.read().ok()?.get(key).cloned()
     }
 
-    fn put(&self, key: String, page: Page) {
-        if let Ok(mut pages) = self.pages.write() {
+    fn put(&self, key: K, value: V) {
+        if let Ok(mut pages) = self.0.write() {
             if pages.len() < MAX_ENTRIES {
-                pages.insert(key, page);
+                pages.insert(key, value);
             }
         }
     }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct PageCache {
+    signed_out: Arc<Pages<String, Page>>,
+    /// By address and plan (`None`: no plan).
+    member: Arc<Pages<(String, Option<String>), Template>>,
+}
+
+/// A signed-in page with the person's email cut out.
+#[derive(Debug, Clone)]
+struct Template {
+    content_type: HeaderValue,
+    before: Bytes,
+    after: Bytes,
+}
+
+impl Template {
+    /// Cuts `email` out of `page`, if it is there exactly once and reads the same escaped.
+    fn cut(content_type: HeaderValue, page: &[u8], email: &str) -> Option<Template> {
+        if !is_plain(email) {
+            return None;
+        }
+        let at = find(page, email.as_bytes())?;
+        let end = at + email.len();
+        if find(&page[end..], email.as_bytes()).is_some() {
+            return None;
+        }
+        Some(Template {
+            content_type,
+            before: Bytes::copy_from_slice(&page[..at]),
+            after: Bytes::copy_from_slice(&page[end..]),
+        })
+    }
+
+    fn fill(&self, email: &str) -> Response {
+        let mut body = Vec::with_capacity(self.before.len() + email.len() + self.after.len());
+        body.extend_from_slice(&self.before);
+        body.extend_from_slice(email.as_bytes());
+        body.extend_from_slice(&self.after);
+        ([(CONTENT_TYPE, self.content_type.clone())], body).into_response()
+    }
+}
+
+/// Characters HTML never escapes, so the email is in the page as it is.
+fn is_plain(email: &str) -> bool {
+    !email.is_empty()
+        && email
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"@.-_+".contains(&b))
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+fn is_cacheable_path(request: &Request) -> bool {
+    request.method() == Method::GET && CACHED_PATHS.contains(&request.uri().path())
 }
 
 /// Does the client take gzip (`Accept-Encoding: gzip`, not `gzip;q=0`)?
@@ -93,13 +171,13 @@ fn serve(page: &Page, gzip: bool) -> Response {
     }
 }
 
+/// Signed-out pages, from memory.
 pub async fn serve_cached(
     State(cache): State<PageCache>,
     request: Request,
     next: Next,
 ) -> Response {
-    let cacheable = request.method() == Method::GET
-        && CACHED_PATHS.contains(&request.uri().path())
+    let cacheable = is_cacheable_path(&request)
         && !request.headers().contains_key(COOKIE)
         && !request.headers().contains_key(AUTHORIZATION);
     if !cacheable {
@@ -107,7 +185,7 @@ pub async fn serve_cached(
     }
     let key = request.uri().to_string();
     let wants_gzip = accepts_gzip(request.headers());
-    if let Some(page) = cache.get(&key) {
+    if let Some(page) = cache.signed_out.get(&key) {
         return serve(&page, wants_gzip);
     }
     // Rendered uncompressed (the compression layer is inside this one and sees no
@@ -143,8 +221,58 @@ pub async fn serve_cached(
             return StatusCode::INTERNAL_SERVER_ERROR.into_response();
         }
     };
-    cache.put(key, page.clone());
+    cache.signed_out.put(key, page.clone());
     serve(&page, wants_gzip)
+}
+
+/// Signed-in pages (a session cookie), from a template per address and plan.
+pub async fn serve_member_cached(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let member = is_cacheable_path(&request)
+        .then(|| me_from_headers(&state, request.headers()))
+        .flatten()
+        .filter(|_| !request.headers().contains_key(AUTHORIZATION));
+    let Some(me) = member else {
+        return next.run(request).await;
+    };
+    let Ok(user) = me.id.parse::<uuid::Uuid>().map(DbUuid) else {
+        return next.run(request).await;
+    };
+    // The one thing on these pages that is the person's besides the email.
+    let plan = match current_plan(&state, user).await {
+        Ok(plan) => plan,
+        // The render reads it again, and answers (and logs) what went wrong.
+        Err(_) => return next.run(request).await,
+    };
+    let key = (request.uri().to_string(), plan);
+    if let Some(template) = state.page_cache.member.get(&key) {
+        return template.fill(&me.email);
+    }
+    let response = next.run(request).await;
+    let keep = response.status() == StatusCode::OK && !response.headers().contains_key(SET_COOKIE);
+    let Some(content_type) = response
+        .headers()
+        .get(CONTENT_TYPE)
+        .cloned()
+        .filter(|_| keep)
+    else {
+        return response;
+    };
+    let (parts, body) = response.into_parts();
+    let bytes = match to_bytes(body, MAX_BODY).await {
+        Ok(bytes) => bytes,
+        Err(e) => {
+            tracing::error!(error = %e, "page cache: cannot read a rendered page");
+            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        }
+    };
+    if let Some(template) = Template::cut(content_type, &bytes, &me.email) {
+        state.page_cache.member.put(key, template);
+    }
+    Response::from_parts(parts, Body::from(bytes))
 }
 
 #[cfg(test)]
@@ -155,6 +283,19 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert(ACCEPT_ENCODING, HeaderValue::from_str(value).unwrap());
         accepts_gzip(&headers)
+    }
+
+    #[test]
+    fn an_email_is_cut_out_only_when_it_is_there_once_and_unescaped() {
+        let html = HeaderValue::from_static("text/html");
+        let page = b"<p>Signed in as <strong>a@b.co</strong></p><main>x</main>";
+        let t = Template::cut(html.clone(), page, "a@b.co").expect("once");
+        assert_eq!(&t.before[..], b"<p>Signed in as <strong>");
+        assert_eq!(&t.after[..], b"</strong></p><main>x</main>");
+        assert!(Template::cut(html.clone(), b"a@b.co a@b.co", "a@b.co").is_none());
+        assert!(Template::cut(html.clone(), b"nobody", "a@b.co").is_none());
+        // `&` would be `&amp;` in the page.
+        assert!(Template::cut(html, b"x&y@b.co", "x&y@b.co").is_none());
     }
 
     #[test]

@@ -32,7 +32,7 @@ use super::billing::{self};
 use super::config::Config;
 use super::db::Db;
 use super::mail::{self, Mailer};
-use super::state::AppState;
+use super::state::{AppState, Shared};
 use crate::app::{shell, App};
 use crate::model::auth::{CurrentUser, Me};
 use crate::model::catalog::Catalog;
@@ -70,7 +70,7 @@ pub async fn build_state(config: Config) -> Result<AppState, StartupError> {
         config.site_url.origin(),
         mail_wake.clone(),
     );
-    Ok(AppState {
+    Ok(AppState::new(Shared {
         db,
         leptos_options: config.leptos.clone(),
         catalog: Arc::new(shown),
@@ -81,7 +81,7 @@ pub async fn build_state(config: Config) -> Result<AppState, StartupError> {
         mail_wake,
         webhook_writer,
         page_cache: Default::default(),
-    })
+    }))
 }
 
 /// What runs beside the server: the outbox sender.
@@ -185,6 +185,10 @@ pub fn build_router(state: AppState) -> Router {
         })
         .fallback(file_and_error_handler_with_context::<AppState, _>(
             context, shell,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            super::page_cache::serve_member_cached,
         ))
         .layer(middleware::from_fn_with_state(
             state.config.clone(),

@@ -11,8 +11,26 @@ use super::config::Config;
 use super::db::Db;
 use crate::model::catalog::Catalog;
 
+/// Cloned for every request and every middleware that reads it: one reference count.
 #[derive(Clone, Debug)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl AppState {
+    pub fn new(shared: Shared) -> Self {
+        AppState(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+#[derive(Debug)]
+pub struct Shared {
     pub db: Db,
     pub config: Arc<Config>,
     /// The catalog as the pages show it (Stripe's amounts where Stripe differs from the file).

@@ -13,6 +13,11 @@ on_both_databases!(
     signed_out_pages_are_served_from_memory_and_signed_in_ones_rendered,
 );
 
+on_both_databases!(
+    backend;
+    signed_in_pages_from_memory_show_each_person_their_own_email_and_plan,
+);
+
 async fn home_says_what_the_product_is_and_links_to_pricing(app: TestApp) {
     let (status, html) = app.get_text("/").await;
     assert_eq!(status, 200);
@@ -186,5 +191,43 @@ async fn signed_out_pages_are_served_from_memory_and_signed_in_ones_rendered(app
     assert!(
         !still.contains("Signed in as"),
         "never a session's page for the signed out"
+    );
+}
+
+async fn signed_in_pages_from_memory_show_each_person_their_own_email_and_plan(backend: Backend) {
+    let app = TestApp::spawn_webhooks(backend, &[]).await;
+    let browser = app.subscriber_without_purchase("browser@example.com").await;
+    let buyer = app
+        .subscriber("buyer@example.com", "pro_monthly", "subscription")
+        .await;
+    app.settle().await;
+    let page = |cookie: &str| {
+        let req = app.client.get(app.url("/pricing")).header("cookie", cookie);
+        async move { req.send().await.unwrap().text().await.unwrap() }
+    };
+    // Each first request renders (and leaves a template); each later one is filled in, and
+    // reads exactly as the render did.
+    let (first_mine, first_theirs) = (page(&browser).await, page(&buyer).await);
+    for _ in 0..3 {
+        let mine = page(&browser).await;
+        assert_eq!(mine, first_mine);
+        assert!(
+            mine.contains("<strong>browser@example.com</strong>"),
+            "{mine}"
+        );
+        assert!(!mine.contains("buyer@example.com"));
+        assert!(!mine.contains("Your current plan"));
+        let theirs = page(&buyer).await;
+        assert_eq!(theirs, first_theirs);
+        assert!(theirs.contains("<strong>buyer@example.com</strong>"));
+        assert!(!theirs.contains("browser@example.com"));
+        assert_eq!(theirs.matches("Your current plan").count(), 1, "{theirs}");
+        let pro = &theirs[theirs.find("id=\"plan-pro\"").unwrap()..];
+        assert!(pro[..pro.find("</article>").unwrap()].contains("Your current plan"));
+    }
+    // Someone new gets the same template, with their own email.
+    assert_eq!(
+        first_mine.replace("browser@example.com", "someone@example.com"),
+        page(&app.subscriber_without_purchase("someone@example.com").await).await
     );
 }

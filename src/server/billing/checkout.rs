@@ -2,12 +2,14 @@
 //! price; redirects only to our own origin; the buyer's Stripe customer reused; never a pair of
 //! parameters Stripe rejects together.
 
+use std::sync::Arc;
 use stripe_checkout::checkout_session::{
     CreateCheckoutSession, CreateCheckoutSessionCustomerCreation, CreateCheckoutSessionDiscounts,
     CreateCheckoutSessionLineItems, CreateCheckoutSessionPaymentIntentData,
     CreateCheckoutSessionPaymentIntentDataSetupFutureUsage, CreateCheckoutSessionTaxIdCollection,
 };
 use stripe_shared::CheckoutSessionMode;
+
 use tokio::sync::RwLock;
 
 use super::catalog::{self, PriceIndex, StripePrice};
@@ -18,14 +20,15 @@ use crate::model::checkout::PurchaseSummary;
 use crate::model::error::AppError;
 use crate::server::auth::session::AuthUser;
 use crate::server::config::Config;
-use crate::server::db::customers;
+use crate::server::db::{customers, DbUuid};
 use crate::server::error::ServerError;
 use crate::server::state::AppState;
 
 /// Billing when it is on: the client and the catalog's prices as Stripe has them.
 pub struct Billing {
     pub client: Stripe,
-    prices: RwLock<Option<PriceIndex>>,
+    /// Shared, not copied, by every request that needs a price.
+    prices: RwLock<Option<Arc<PriceIndex>>>,
 }
 
 impl std::fmt::Debug for Billing {
@@ -38,18 +41,20 @@ impl Billing {
     pub fn new(client: Stripe, prices: Option<PriceIndex>) -> Self {
         Billing {
             client,
-            prices: RwLock::new(prices),
+            prices: RwLock::new(prices.map(Arc::new)),
         }
     }
 
     /// The price index, looked up again if Stripe could not be reached at start-up.
-    pub async fn prices(&self, catalog: &Catalog) -> Result<PriceIndex, CheckoutError> {
+    pub async fn prices(&self, catalog: &Catalog) -> Result<Arc<PriceIndex>, CheckoutError> {
         if let Some(index) = self.prices.read().await.as_ref() {
             return Ok(index.clone());
         }
-        let index = catalog::resolve(&self.client, catalog)
-            .await
-            .map_err(|e| CheckoutError::Stripe(e.describe()))?;
+        let index = Arc::new(
+            catalog::resolve(&self.client, catalog)
+                .await
+                .map_err(|e| CheckoutError::Stripe(e.describe()))?,
+        );
         *self.prices.write().await = Some(index.clone());
         Ok(index)
     }
@@ -306,11 +311,8 @@ pub async fn summary(
 }
 
 /// The catalog plan of the user's live subscription, for the pricing page to mark.
-pub async fn current_plan(
-    state: &AppState,
-    user: &AuthUser,
-) -> Result<Option<String>, ServerError> {
-    let subs = crate::server::db::billing::subscriptions_for_user(&state.db, user.id)
+pub async fn current_plan(state: &AppState, user: DbUuid) -> Result<Option<String>, ServerError> {
+    let subs = crate::server::db::billing::subscriptions_for_user(&state.db, user)
         .await
         .map_err(|e| ServerError::db("current plan", e))?;
     let Some(live) = subs
