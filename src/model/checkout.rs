@@ -1,4 +1,4 @@
-//! What the success page says about a finished Checkout.
+//! What the success page says about a finished Checkout, and what a coupon code looks like.
 
 use serde::{Deserialize, Serialize};
 
@@ -12,4 +12,13 @@ pub struct PurchaseSummary {
     /// (description, amount) per line.
     pub items: Vec<(String, String)>,
     pub total: String,
+}
+
+/// Stripe coupon ids we pass on: letters, digits, `-` and `_`, at most 100 of them. Anything
+/// else is refused before it reaches Stripe.
+pub fn is_coupon_code(c: &str) -> bool {
+    !c.is_empty()
+        && c.len() <= 100
+        && c.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }

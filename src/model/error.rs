@@ -21,7 +21,8 @@ pub enum AppError {
     TooManyRequests(String),
     #[error("{0}")]
     Unavailable(String),
-    /// Stripe refused or failed; its message, as the seed's API returns it.
+    /// Stripe failed, or refused what we sent it; its message, as the seed's API returns it. A
+    /// refusal of the client's own values (a coupon, a return URL) is a `BadRequest` instead.
     #[error("{0}")]
     Stripe(String),
     #[error("Something went wrong on our side. Nothing was changed; please try again.")]
@@ -38,7 +39,7 @@ impl AppError {
             AppError::Conflict(_) => 409,
             AppError::TooManyRequests(_) => 429,
             AppError::Unavailable(_) => 503,
-            AppError::Stripe(_) => 500,
+            AppError::Stripe(_) => 502,
             AppError::Internal => 500,
         }
     }

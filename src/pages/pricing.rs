@@ -10,13 +10,14 @@ use crate::api::checkout::current_plan;
 use crate::components::plan_card::PlanCard;
 use crate::model::billing::BillingMode;
 use crate::model::catalog::{Billing, Catalog};
+use crate::model::checkout::is_coupon_code;
 
 #[component]
 pub fn PricingPage() -> impl IntoView {
     let catalog = expect_context::<Arc<Catalog>>();
     let query = use_query_map().read_untracked().clone();
     let billing = Billing::from_query(query.get("interval").as_deref());
-    let coupon = query.get("coupon").filter(|c| valid_coupon(c));
+    let coupon = query.get("coupon").filter(|c| is_coupon_code(c));
     let canceled = query.get("canceled").is_some();
     let checkout_error = query.get("checkout_error").filter(|e| e.len() <= 300);
     let buying_enabled = use_context::<BillingMode>() != Some(BillingMode::Off)
@@ -101,12 +102,4 @@ fn IntervalSwitch(billing: Billing) -> impl IntoView {
             {option(Billing::Yearly, "Yearly")}
         </nav>
     }
-}
-
-/// Coupon ids as Stripe allows them; anything else in the URL is ignored.
-fn valid_coupon(c: &str) -> bool {
-    !c.is_empty()
-        && c.len() <= 100
-        && c.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }

@@ -144,6 +144,9 @@ impl Config {
         let stripe_secret_key = get("STRIPE_SECRET_KEY")
             .map(|raw| parse_stripe_key(&raw))
             .transpose()?;
+        let stripe_publishable_key = get("STRIPE_PUBLISHABLE_KEY")
+            .map(|raw| parse_publishable_key(&raw))
+            .transpose()?;
         let stripe_webhook_secrets = get("STRIPE_WEBHOOK_SECRET")
             .map(|raw| parse_webhook_secrets(&raw))
             .transpose()?
@@ -204,6 +207,15 @@ impl Config {
                 .filter(|n| *n > 0)
                 .ok_or_else(|| bad("SIGN_UPS_PER_ADDRESS", "must be a whole number above 0"))?,
         };
+
+        if let Some(key) = &stripe_secret_key {
+            refuse_dangerous_stripe_setup(
+                key,
+                stripe_publishable_key,
+                &site_url,
+                &stripe_api_base,
+            )?;
+        }
 
         Ok(Config {
             database,
@@ -368,6 +380,64 @@ fn parse_stripe_key(raw: &str) -> Result<StripeKey, ConfigError> {
     })
 }
 
+/// Only checked (the site uses hosted Checkout and needs none): pages or scripts of your own
+/// that load Stripe.js read it, and its mode must be the secret key's.
+fn parse_publishable_key(raw: &str) -> Result<KeyMode, ConfigError> {
+    if raw.starts_with("pk_test_") {
+        Ok(KeyMode::Test)
+    } else if raw.starts_with("pk_live_") {
+        Ok(KeyMode::Live)
+    } else {
+        Err(bad(
+            "STRIPE_PUBLISHABLE_KEY",
+            "expected a publishable key starting with pk_test_ or pk_live_",
+        ))
+    }
+}
+
+/// Configurations that would work, and should not: live money over plain http, a live key sent
+/// somewhere that is not Stripe, or test and live keys mixed.
+fn refuse_dangerous_stripe_setup(
+    key: &StripeKey,
+    publishable: Option<KeyMode>,
+    site_url: &SiteUrl,
+    api_base: &Url,
+) -> Result<(), ConfigError> {
+    let mode = |m: KeyMode| if m == KeyMode::Live { "live" } else { "test" };
+    if let Some(publishable) = publishable.filter(|p| *p != key.mode) {
+        return Err(bad(
+            "STRIPE_PUBLISHABLE_KEY",
+            format!(
+                "is a {} key but STRIPE_SECRET_KEY is a {} key: use the two keys of one mode",
+                mode(publishable),
+                mode(key.mode)
+            ),
+        ));
+    }
+    if key.mode != KeyMode::Live {
+        return Ok(());
+    }
+    if !site_url.is_https() {
+        return Err(bad(
+            "SITE_URL",
+            format!(
+                "is {}, but STRIPE_SECRET_KEY is a live key: live payments need an https:// site",
+                site_url.origin()
+            ),
+        ));
+    }
+    if api_base.as_str() != DEFAULT_STRIPE_API_BASE_URL {
+        return Err(bad(
+            "STRIPE_API_BASE",
+            format!(
+                "is {}, but STRIPE_SECRET_KEY is a live key: a live key is only ever sent to {DEFAULT_STRIPE_API_BASE}",
+                api_base.origin().ascii_serialization()
+            ),
+        ));
+    }
+    Ok(())
+}
+
 fn parse_webhook_secrets(raw: &str) -> Result<Vec<Secret>, ConfigError> {
     raw.split(',')
         .map(str::trim)
@@ -520,7 +590,11 @@ mod tests {
     fn stripe_keys_must_be_secret_keys() {
         let c = parse(&[("STRIPE_SECRET_KEY", "sk_test_FAKE_key_1")]).unwrap();
         assert_eq!(c.stripe_secret_key.unwrap().mode, KeyMode::Test);
-        let c = parse(&[("STRIPE_SECRET_KEY", "sk_live_FAKE_key_1")]).unwrap();
+        let c = parse(&[
+            ("STRIPE_SECRET_KEY", "sk_live_FAKE_key_1"),
+            ("SITE_URL", "https://shop.example.com"),
+        ])
+        .unwrap();
         assert_eq!(c.stripe_secret_key.unwrap().mode, KeyMode::Live);
         let err = parse(&[("STRIPE_SECRET_KEY", "pk_test_51Abc123xyz")]).unwrap_err();
         assert!(err.problem.contains("publishable"));
@@ -585,7 +659,54 @@ mod tests {
             BillingMode::Emulated
         );
         let live = ("STRIPE_SECRET_KEY", "sk_live_FAKE_key_1");
-        assert_eq!(parse(&[live]).unwrap().billing_mode(), BillingMode::Live);
+        let https = ("SITE_URL", "https://shop.example.com");
+        assert_eq!(
+            parse(&[live, https]).unwrap().billing_mode(),
+            BillingMode::Live
+        );
+    }
+
+    #[test]
+    fn dangerous_stripe_setups_are_refused_with_one_line_naming_the_variable() {
+        let live = ("STRIPE_SECRET_KEY", "sk_live_FAKE_key_1");
+        let test = ("STRIPE_SECRET_KEY", "sk_test_FAKE_key_1");
+        let https = ("SITE_URL", "https://shop.example.com");
+        let refused = |vars: &[(&str, &str)]| {
+            let e = parse(vars).expect_err("refused");
+            assert!(!e.to_string().contains('\n'), "one line: {e}");
+            assert!(!e.to_string().contains("FAKE"), "never the key: {e}");
+            e
+        };
+        // Live payments over plain http.
+        let e = refused(&[live, ("SITE_URL", "http://shop.example.com")]);
+        assert_eq!(e.var, "SITE_URL");
+        assert!(e.problem.contains("https"), "{e}");
+        // The default site URL is http too.
+        assert_eq!(refused(&[live]).var, "SITE_URL");
+        // A live key sent somewhere else than Stripe (an emulator, a proxy, a typo).
+        for base in [
+            "http://127.0.0.1:12111",
+            "https://api.stripe.com.evil.example",
+        ] {
+            let e = refused(&[live, https, ("STRIPE_API_BASE", base)]);
+            assert_eq!(e.var, "STRIPE_API_BASE", "{base}");
+        }
+        // Test and live keys mixed, either way round.
+        let e = refused(&[live, https, ("STRIPE_PUBLISHABLE_KEY", "pk_test_abc")]);
+        assert_eq!(e.var, "STRIPE_PUBLISHABLE_KEY");
+        assert!(
+            e.problem.contains("test key") && e.problem.contains("live key"),
+            "{e}"
+        );
+        let e = refused(&[test, ("STRIPE_PUBLISHABLE_KEY", "pk_live_abc")]);
+        assert_eq!(e.var, "STRIPE_PUBLISHABLE_KEY");
+        assert_eq!(
+            error_var(&[test, ("STRIPE_PUBLISHABLE_KEY", "sk_test_x")]),
+            "STRIPE_PUBLISHABLE_KEY"
+        );
+        // What is safe stays accepted.
+        parse(&[live, https, ("STRIPE_PUBLISHABLE_KEY", "pk_live_abc")]).unwrap();
+        parse(&[test, ("STRIPE_API_BASE", "http://127.0.0.1:12111")]).unwrap();
     }
 
     #[test]

@@ -1,6 +1,10 @@
 //! Sends the outbox. One worker per process: it claims a due mail (with a lease, so several
-//! processes never send the same row), sends it over SMTP, marks it sent; a refusal is retried
-//! with a doubling delay. Without `SMTP_URL` mail is written to the log instead.
+//! processes never send the same row), sends it over SMTP, marks it sent. Two kinds of failure:
+//! the mail server refuses a mail for good (a 5xx answer, a bad address) and that mail is
+//! retried with a doubling delay, then left for an operator; or the mail server cannot be
+//! reached (down, timing out, a 4xx "try later") and nothing is wrong with the mail: it stays
+//! due, and the worker waits, 2 s doubling to 5 minutes, before it tries again. Mail is never
+//! given up because the mail server was away. Without `SMTP_URL` mail is written to the log.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,12 +19,25 @@ use super::config::Config;
 use super::db::outbox::{self, MailRow};
 use super::db::Db;
 
-/// After this many failed sends a mail stays in the outbox, unsent, for an operator to see.
-pub const MAX_ATTEMPTS: i32 = 8;
+/// After this many refusals by the mail server a mail stays in the outbox, unsent, for an
+/// operator to see.
+pub const MAX_REFUSALS: i32 = 8;
 /// How long a claimed mail is ours before another sender may take it.
 const LEASE: Duration = Duration::from_secs(120);
 /// How often the outbox is looked at when nobody wakes the worker.
 const POLL: Duration = Duration::from_secs(5);
+/// The wait after the mail server could not be reached, doubled each time up to `MAX_BACKOFF`.
+const FIRST_BACKOFF: Duration = Duration::from_secs(2);
+const MAX_BACKOFF: Duration = Duration::from_secs(300);
+
+/// Why a mail did not go out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SendError {
+    /// The mail server (or the mail itself) says no: this mail will not go as it is.
+    Refused(String),
+    /// The mail server is away or busy: try again later, the mail is fine.
+    Unreachable(String),
+}
 
 #[derive(Clone)]
 pub struct Mailer {
@@ -55,11 +72,11 @@ impl Mailer {
         Ok(Mailer { transport, from })
     }
 
-    async fn send(&self, mail: &MailRow) -> Result<(), String> {
+    async fn send(&self, mail: &MailRow) -> Result<(), SendError> {
         let to: Mailbox = mail
             .to_email
             .parse()
-            .map_err(|e| format!("bad recipient: {e}"))?;
+            .map_err(|e| SendError::Refused(format!("bad recipient: {e}")))?;
         let message = Message::builder()
             .from(self.from.clone())
             .to(to)
@@ -71,9 +88,15 @@ impl Mailer {
                     .replace(|c: char| !c.is_ascii_alphanumeric(), ".")
             )))
             .body(mail.body.clone())
-            .map_err(|e| format!("cannot build the message: {e}"))?;
+            .map_err(|e| SendError::Refused(format!("cannot build the message: {e}")))?;
         match &self.transport {
-            Some(t) => t.send(message).await.map(drop).map_err(|e| e.to_string()),
+            Some(t) => t.send(message).await.map(drop).map_err(|e| {
+                if e.is_permanent() {
+                    SendError::Refused(e.to_string())
+                } else {
+                    SendError::Unreachable(e.to_string())
+                }
+            }),
             None => {
                 tracing::info!(to = %mail.to_email, subject = %mail.subject, body = %mail.body, "mail (no SMTP_URL; logged, not sent)");
                 Ok(())
@@ -82,40 +105,60 @@ impl Mailer {
     }
 }
 
-/// Sends every mail that is due now; returns how many went out.
-pub async fn send_due(db: &Db, mailer: &Mailer) -> usize {
-    let mut sent = 0;
+/// What a pass over the outbox came to.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Round {
+    pub sent: usize,
+    /// The mail server could not be reached: the pass stopped there.
+    pub unreachable: bool,
+}
+
+/// Sends every mail that is due now, until the mail server cannot be reached.
+pub async fn send_due(db: &Db, mailer: &Mailer) -> Round {
+    let mut round = Round::default();
     loop {
         let now = Utc::now();
         let lease = now + chrono::Duration::from_std(LEASE).expect("small");
-        let mail = match outbox::claim_due(db, now, lease, MAX_ATTEMPTS).await {
+        let mail = match outbox::claim_due(db, now, lease, MAX_REFUSALS).await {
             Ok(Some(mail)) => mail,
-            Ok(None) => return sent,
+            Ok(None) => return round,
             Err(e) => {
                 tracing::error!(error = %e, "outbox: cannot claim mail");
-                return sent;
+                return round;
             }
         };
-        match mailer.send(&mail).await {
+        let (error, retry_at, refused) = match mailer.send(&mail).await {
             Ok(()) => {
-                sent += 1;
+                round.sent += 1;
                 if let Err(e) = outbox::mark_sent(db, mail.id).await {
                     // Sent but not marked: after the lease it is sent again (at least once).
                     tracing::error!(error = %e, key = %mail.dedupe_key, "outbox: sent, cannot mark");
                 }
+                continue;
             }
-            Err(e) => {
-                let delay = chrono::Duration::minutes(1 << mail.attempts.clamp(0, 10));
-                tracing::warn!(error = %e, key = %mail.dedupe_key, attempt = mail.attempts, "outbox: send failed; will retry");
-                if let Err(e) = outbox::mark_failed(db, mail.id, &e, now + delay).await {
-                    tracing::error!(error = %e, "outbox: cannot record a failed send");
-                }
+            Err(SendError::Refused(e)) => {
+                let delay = chrono::Duration::minutes(1 << (mail.refusals + 1).clamp(0, 10));
+                tracing::warn!(error = %e, key = %mail.dedupe_key, refusals = mail.refusals + 1, "outbox: the mail server refused a mail; will retry");
+                (e, now + delay, true)
             }
+            Err(SendError::Unreachable(e)) => {
+                tracing::warn!(error = %e, key = %mail.dedupe_key, "outbox: the mail server cannot be reached; mail waits");
+                round.unreachable = true;
+                // Due again at once: the worker's own wait decides when.
+                (e, now, false)
+            }
+        };
+        if let Err(e) = outbox::mark_failed(db, mail.id, &error, retry_at, refused).await {
+            tracing::error!(error = %e, "outbox: cannot record a failed send");
+        }
+        if round.unreachable {
+            return round;
         }
     }
 }
 
-/// Runs the sender until `stop` is notified; `wake` makes it look at the outbox now.
+/// Runs the sender until `stop` is notified; `wake` makes it look at the outbox now, unless the
+/// mail server was out of reach, when it waits out its backoff first.
 pub fn spawn_worker(
     db: Db,
     mailer: Mailer,
@@ -123,12 +166,23 @@ pub fn spawn_worker(
     stop: Arc<Notify>,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
+        let mut backoff = None::<Duration>;
         loop {
-            send_due(&db, &mailer).await;
-            tokio::select! {
-                () = wake.notified() => {}
-                () = tokio::time::sleep(POLL) => {}
-                () = stop.notified() => return,
+            let round = send_due(&db, &mailer).await;
+            backoff = round.unreachable.then(|| match backoff {
+                None => FIRST_BACKOFF,
+                Some(b) => (b * 2).min(MAX_BACKOFF),
+            });
+            match backoff {
+                Some(wait) => tokio::select! {
+                    () = tokio::time::sleep(wait) => {}
+                    () = stop.notified() => return,
+                },
+                None => tokio::select! {
+                    () = wake.notified() => {}
+                    () = tokio::time::sleep(POLL) => {}
+                    () = stop.notified() => return,
+                },
             }
         }
     })

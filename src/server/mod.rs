@@ -6,8 +6,20 @@ pub mod cli;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod http;
 pub mod mail;
 pub mod page_cache;
 pub mod secret;
+pub mod security;
 pub mod startup;
 pub mod state;
+
+/// How many cases a property test (the fuzz targets) runs: `short`, or ten times as many under
+/// `RELIABILITY=full` (scripts/reliability.sh).
+#[cfg(test)]
+pub(crate) fn fuzz_cases(short: u32) -> u32 {
+    match std::env::var("RELIABILITY").as_deref() {
+        Ok("full") => short * 10,
+        _ => short,
+    }
+}

@@ -5,7 +5,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::extract::State;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::middleware;
@@ -32,10 +32,16 @@ use super::billing::{self};
 use super::config::Config;
 use super::db::Db;
 use super::mail::{self, Mailer};
+use super::security::SecurityHeaders;
 use super::state::{AppState, Shared};
 use crate::app::{shell, App};
 use crate::model::auth::{CurrentUser, Me};
 use crate::model::catalog::Catalog;
+
+/// The largest request body a form or the JSON API may send (a 413 or 400 past it).
+pub const BODY_LIMIT: usize = 64 * 1024;
+/// The largest Stripe event we take.
+pub const WEBHOOK_BODY_LIMIT: usize = 1024 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -179,13 +185,19 @@ pub fn build_router(state: AppState) -> Router {
             "/api/stripe/create-portal",
             post(billing::api::create_portal),
         )
-        .route("/api/stripe/webhook", post(billing::webhook::receive))
+        // Stripe's events are larger than anything a form or the JSON API sends.
+        .route(
+            "/api/stripe/webhook",
+            post(billing::webhook::receive).layer(DefaultBodyLimit::max(WEBHOOK_BODY_LIMIT)),
+        )
         .leptos_routes_with_context(&state, routes, context.clone(), move || {
             shell(options.clone())
         })
         .fallback(file_and_error_handler_with_context::<AppState, _>(
             context, shell,
         ))
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn(super::error::server_fn_status))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             super::page_cache::serve_member_cached,
@@ -198,6 +210,7 @@ pub fn build_router(state: AppState) -> Router {
             state.config.clone(),
             same_origin,
         ))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(CompressionLayer::new())
         // Nothing we serve should take this long: a stuck request answers 408 instead of hanging.
         .layer(TimeoutLayer::with_status_code(
@@ -212,11 +225,25 @@ pub fn build_router(state: AppState) -> Router {
             state.page_cache.clone(),
             super::page_cache::serve_cached,
         ))
+        .layer(middleware::from_fn_with_state(
+            Arc::new(SecurityHeaders::new(&state.config)),
+            super::security::add_headers,
+        ))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(DefaultMakeSpan::new().level(Level::INFO))
                 .on_response(DefaultOnResponse::new().level(Level::INFO)),
         )
+}
+
+/// A known path asked with a method it does not take (axum's own answer has no body).
+async fn method_not_allowed(
+    method: axum::http::Method,
+) -> (StatusCode, axum::Json<serde_json::Value>) {
+    (
+        StatusCode::METHOD_NOT_ALLOWED,
+        axum::Json(serde_json::json!({ "error": format!("{method} is not allowed here") })),
+    )
 }
 
 /// Who the session token belongs to: the smallest use of the `AuthUser` extractor, for API
@@ -248,19 +275,13 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, &'static str) {
     }
 }
 
-/// Serves until `shutdown` resolves, then lets requests in flight finish.
+/// Serves until `shutdown` resolves, then lets requests in flight finish (see `server::http`).
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    // The peer address feeds the per-client rate limits.
-    axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
+    super::http::serve(listener, router, shutdown).await
 }
 
 /// The production path: listen on `LEPTOS_SITE_ADDR`, stop cleanly on Ctrl-C or SIGTERM.

@@ -69,6 +69,49 @@ async fn bad_configuration_stops_the_binary_with_one_line_naming_the_variable() 
 }
 
 #[tokio::test]
+async fn dangerous_stripe_setups_stop_the_binary_with_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let live = ("STRIPE_SECRET_KEY", "sk_live_FAKE_key_for_tests_0");
+    let https = ("SITE_URL", "https://shop.example.com");
+    let cases: &[(&[(&str, &str)], &str)] = &[
+        // Live payments over http (the test defaults' SITE_URL).
+        (&[live], "SITE_URL"),
+        // A live key sent to something that is not Stripe.
+        (
+            &[live, https, ("STRIPE_API_BASE", "http://127.0.0.1:12111")],
+            "STRIPE_API_BASE",
+        ),
+        // Test and live keys mixed.
+        (
+            &[live, https, ("STRIPE_PUBLISHABLE_KEY", "pk_test_abc")],
+            "STRIPE_PUBLISHABLE_KEY",
+        ),
+        (
+            &[
+                ("STRIPE_SECRET_KEY", "sk_test_FAKE_key_0"),
+                ("STRIPE_PUBLISHABLE_KEY", "pk_live_abc"),
+            ],
+            "STRIPE_PUBLISHABLE_KEY",
+        ),
+    ];
+    for (vars, named) in cases {
+        let out = landing(&env_with(vars), dir.path()).output().await.unwrap();
+        assert!(!out.status.success(), "{vars:?} should stop the app");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            stderr.lines().count(),
+            1,
+            "{vars:?}: one line, got {stderr:?}"
+        );
+        assert!(
+            stderr.starts_with(&format!("error: {named}: ")),
+            "{vars:?}: {stderr}"
+        );
+        assert!(!stderr.contains("FAKE_key"), "never the key: {stderr}");
+    }
+}
+
+#[tokio::test]
 async fn a_missing_jwt_secret_is_never_invented() {
     let dir = tempfile::tempdir().unwrap();
     let env: Vec<_> = env_with(&[])

@@ -353,8 +353,18 @@ async fn a_coupon_replaces_promotion_codes_never_both(app: TestApp) {
     let mut b = app.body("lifetime_once", "payment");
     b["couponId"] = json!("NOSUCH");
     let (status, body) = app.create_checkout(b, None).await;
-    assert_eq!(status, 500, "Stripe's refusal, as the seed reports it");
+    // Stripe's words, with the status of the client's mistake (the seed said 500).
+    assert_eq!(status, 400, "a coupon Stripe does not know is bad input");
     assert_eq!(body["error"], "No such coupon: 'NOSUCH'");
+
+    let mut b = app.body("lifetime_once", "payment");
+    b["couponId"] = json!("NO SUCH <coupon>");
+    let (status, body) = app.create_checkout(b, None).await;
+    assert_eq!(status, 400);
+    assert!(
+        body["error"].as_str().unwrap().contains("coupon code"),
+        "{body}"
+    );
 }
 
 async fn the_buy_button_sends_a_form_post_straight_to_checkout(app: TestApp) {
@@ -379,6 +389,23 @@ async fn the_buy_button_sends_a_form_post_straight_to_checkout(app: TestApp) {
     assert_eq!(res.status(), 200);
     let url: String = res.json().await.unwrap();
     assert_eq!(app.session_of(&url).mode, "subscription");
+
+    // A refusal reaches the island as the status and Stripe's words (what it shows in place).
+    let res = app
+        .client
+        .post(app.url("/api/checkout"))
+        .header(ACCEPT, "application/json")
+        .header(ORIGIN, &app.base)
+        .form(&[("price", "lifetime_once"), ("coupon", "NOSUCHCOUPON")])
+        .send()
+        .await
+        .unwrap();
+    let status = res.status().as_u16();
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(
+        (status, body),
+        (400, json!({"BadRequest": "No such coupon: 'NOSUCHCOUPON'"}))
+    );
 
     let res = app.buy_form("gold_forever", "text/html").await;
     assert_eq!(res.status(), 302);

@@ -1,5 +1,6 @@
 //! Integration tests: the real app on port 0 against a fresh database, on SQLite and PostgreSQL.
 
+mod hardening;
 mod support;
 
 mod auth;

@@ -16,7 +16,7 @@ use super::catalog::{self, PriceIndex, StripePrice};
 use super::client::{Stripe, StripeError};
 use super::objects::CheckoutSession;
 use crate::model::catalog::{format_amount, Catalog};
-use crate::model::checkout::PurchaseSummary;
+use crate::model::checkout::{is_coupon_code, PurchaseSummary};
 use crate::model::error::AppError;
 use crate::server::auth::session::AuthUser;
 use crate::server::config::Config;
@@ -83,6 +83,9 @@ pub enum CheckoutError {
     ForeignRedirect {
         field: &'static str,
     },
+    BadCoupon,
+    /// Stripe refused a value the client chose (a coupon, a return URL): their mistake.
+    Refused(String),
     Stripe(String),
     Internal(ServerError),
 }
@@ -94,21 +97,40 @@ impl CheckoutError {
                 "Payments are not set up on this site yet: no Stripe key is configured.".into(),
             ),
             CheckoutError::UnknownPrice(p) => AppError::BadRequest(format!(
-                "Unknown price `{p}`: only the prices on the pricing page can be bought."
+                "Unknown price `{}`: only the prices on the pricing page can be bought.",
+                shorten(p)
             )),
             CheckoutError::ModeMismatch { sent, price, expected } => AppError::BadRequest(format!(
-                "Mode `{sent}` does not match the price: `{price}` is a {} price, so the mode is `{expected}`.",
+                "Mode `{}` does not match the price: `{price}` is a {} price, so the mode is `{expected}`.",
+                shorten(sent),
                 if *expected == "subscription" { "recurring" } else { "one-time" }
             )),
             CheckoutError::ForeignRedirect { field } => AppError::BadRequest(format!(
                 "{field} must be an absolute URL on this site ({origin}) or an allowed origin."
             )),
-            // The seed answers 500 with Stripe's message; so do we (never the key or request).
+            CheckoutError::BadCoupon => AppError::BadRequest(
+                "A coupon code is letters, digits, `-` and `_`, at most 100 of them.".into(),
+            ),
+            CheckoutError::Refused(m) => AppError::BadRequest(m.clone()),
+            // Stripe's message, as the seed answers (never the key or the request); a 502, since
+            // the failure is Stripe's or our set-up's, not the client's.
             CheckoutError::Stripe(m) => AppError::Stripe(m.clone()),
             CheckoutError::Internal(_) => AppError::Internal,
         }
     }
 }
+
+/// Input echoed in an error message, cut to a readable length.
+fn shorten(s: &str) -> String {
+    const MAX: usize = 80;
+    match s.char_indices().nth(MAX) {
+        Some((at, _)) => format!("{}…", &s[..at]),
+        None => s.to_string(),
+    }
+}
+
+/// The longest redirect URL we hand to Stripe.
+const MAX_URL: usize = 2048;
 
 /// Is `url` absolute and on our origin (or one of `ALLOWED_REDIRECT_ORIGINS`)? No open
 /// redirects through our Stripe account.
@@ -117,6 +139,11 @@ pub fn check_redirect(
     url: &str,
     field: &'static str,
 ) -> Result<(), CheckoutError> {
+    // Whitespace, control characters and backslashes are dropped or reinterpreted by URL
+    // parsers, each its own way: refused, so Stripe cannot read another URL than we checked.
+    if url.len() > MAX_URL || url.bytes().any(|b| b <= b' ' || b == 0x7f || b == b'\\') {
+        return Err(CheckoutError::ForeignRedirect { field });
+    }
     let parsed = url::Url::parse(url).map_err(|_| CheckoutError::ForeignRedirect { field })?;
     let origin = parsed.origin().ascii_serialization();
     let ours =
@@ -158,6 +185,13 @@ pub async fn create(
     }
     check_redirect(&state.config, &request.success_url, "successUrl")?;
     check_redirect(&state.config, &request.cancel_url, "cancelUrl")?;
+    if request
+        .coupon
+        .as_deref()
+        .is_some_and(|c| !c.is_empty() && !is_coupon_code(c))
+    {
+        return Err(CheckoutError::BadCoupon);
+    }
     let customer = match user {
         Some(u) => customers::customer_id_for_user(&state.db, u.id)
             .await
@@ -186,8 +220,13 @@ pub async fn create(
         other => other,
     }
     .map_err(|e| {
-        tracing::error!(error = %e, price = %price.lookup_key, "Stripe refused a Checkout Session");
-        CheckoutError::Stripe(e.describe())
+        if e.is_about(&["discounts", "success_url", "cancel_url"]) {
+            tracing::info!(error = %e, price = %price.lookup_key, "Stripe refused the client's values for a Checkout Session");
+            CheckoutError::Refused(e.describe())
+        } else {
+            tracing::error!(error = %e, price = %price.lookup_key, "Stripe refused a Checkout Session");
+            CheckoutError::Stripe(e.describe())
+        }
     })?;
     session
         .url
@@ -336,4 +375,79 @@ pub async fn current_plan(state: &AppState, user: DbUuid) -> Result<Option<Strin
         .iter()
         .find(|plan| plan.prices.iter().any(|p| p.lookup_key == key))
         .map(|plan| plan.id.clone()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const SITE: &str = "https://shop.example.com";
+    const ALLOWED: &str = "https://app.example.com";
+
+    fn config() -> Config {
+        Config::from_lookup(|k| match k {
+            "SITE_URL" => Some(SITE.into()),
+            "ALLOWED_REDIRECT_ORIGINS" => Some(ALLOWED.into()),
+            "AUTH_JWT_SECRET" => Some("0123456789abcdef0123456789abcdef".into()),
+            _ => None,
+        })
+        .unwrap()
+    }
+
+    /// Beginnings that look like ours and are not, and ones that are.
+    fn lookalike() -> impl Strategy<Value = String> {
+        prop::sample::select(vec![
+            "https://shop.example.com",
+            "https://shop.example.com.evil.com",
+            "https://shop.example.com@evil.com",
+            "https://evil.com#https://shop.example.com",
+            "https://evil.com?https://shop.example.com",
+            "//shop.example.com",
+            "https:/shop.example.com",
+            "https:\\\\evil.com",
+            "http://shop.example.com",
+            "https://shop.example.com:8443",
+            "https://SHOP.EXAMPLE.COM",
+            "https://app.example.com",
+            "https://xn--shp-sna.example.com",
+            "javascript:alert(1)//https://shop.example.com",
+            "https://shop.example.com%2F@evil.com",
+            "https://evil.com/https://shop.example.com",
+            "",
+        ])
+        .prop_map(str::to_string)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig {
+            cases: crate::server::fuzz_cases(4000),
+            ..ProptestConfig::default()
+        })]
+
+        /// Fuzz: whatever the string, the check never panics, and it only lets through an
+        /// absolute http(s) URL whose origin is the site's or an allowed one, as a parser
+        /// reads it.
+        #[test]
+        fn only_urls_on_our_origins_pass_the_redirect_check(
+            start in lookalike(),
+            rest in prop_oneof![".{0,40}", "[/?#@:.%a-z0-9\\\\]{0,30}", Just(String::new())],
+        ) {
+            let config = config();
+            let url = format!("{start}{rest}");
+            if check_redirect(&config, &url, "successUrl").is_ok() {
+                let parsed = url::Url::parse(&url).expect("accepted URLs parse");
+                let origin = parsed.origin().ascii_serialization();
+                prop_assert!(origin == SITE || origin == ALLOWED, "{url} -> {origin}");
+                prop_assert!(matches!(parsed.scheme(), "http" | "https"));
+                prop_assert!(!url.bytes().any(|b| b <= b' ' || b == b'\\'));
+            }
+        }
+
+        #[test]
+        fn any_path_and_query_on_our_origin_passes(path in "(/[a-zA-Z0-9_.~-]{0,12}){0,4}", query in "[a-z0-9=&_{}-]{0,30}") {
+            let url = format!("{SITE}{path}?{query}");
+            prop_assert!(check_redirect(&config(), &url, "successUrl").is_ok(), "{}", url);
+        }
+    }
 }

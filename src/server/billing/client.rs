@@ -75,6 +75,19 @@ impl StripeError {
         }
     }
 
+    /// Did Stripe refuse the request because of one of these parameters (or one nested under
+    /// it, such as `discounts[0][coupon]`)?
+    pub fn is_about(&self, params: &[&str]) -> bool {
+        match self {
+            StripeError::Api {
+                status: 400..=499,
+                param: Some(param),
+                ..
+            } => params.iter().any(|p| param.starts_with(p)),
+            _ => false,
+        }
+    }
+
     /// Stripe's words for an error, safe to show: its message for a request Stripe refused, a
     /// short note otherwise (never the key or the request).
     pub fn describe(&self) -> String {

@@ -67,6 +67,18 @@ pub async fn invoice(client: &Stripe, id: &str) -> Result<Read<Invoice>, FetchEr
     Ok(Read { object, at_ms })
 }
 
+/// The email Stripe has for a customer (none for a deleted one, or one Stripe does not know).
+pub async fn customer_email(client: &Stripe, id: &str) -> Result<Option<String>, FetchError> {
+    match client
+        .send::<Customer>(&stripe_core::customer::RetrieveCustomer::new(id))
+        .await
+    {
+        Ok(customer) => Ok(customer.email),
+        Err(e) if e.status() == Some(404) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Every item of one of Stripe's lists, page by page (`$id` names an item for `starting_after`).
 macro_rules! every_page {
     ($client:expr, $request:expr, $id:expr) => {{

@@ -7,7 +7,8 @@
 //!
 //! If any event of a batch fails, the batch is rolled back and every event in it is applied
 //! again in a transaction of its own, so one bad event costs the others nothing but time and
-//! gets its own error.
+//! gets its own error. If the database itself is down, every event of the batch is answered
+//! with the error at once, for Stripe to retry.
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -145,9 +146,14 @@ async fn run(
                     let _ = job.reply.send(Ok(outcome));
                 }
             }
-            Err(e) if batch.len() == 1 => {
-                if let Some(job) = batch.pop() {
-                    let _ = job.reply.send(Err(e));
+            // One event, or a database that is down (each alone would wait for it again):
+            // everyone gets the error, and Stripe retries.
+            Err(e) if batch.len() == 1 || e.is_database_down() => {
+                tracing::warn!(events = batch.len(), error = %e, "webhook batch failed");
+                for job in batch.drain(..) {
+                    let _ = job
+                        .reply
+                        .send(Err(ServerError::internal("webhook: batch", e.to_string())));
                 }
             }
             Err(_) => {
@@ -204,8 +210,7 @@ async fn apply_each(tx: &mut Tx, site: &str, batch: &[Job]) -> Result<Batch, Ser
     let mut done = Batch::default();
     for job in batch {
         // Known before the transaction, so the claim records it in the same statement.
-        let note = matches!(job.fresh, Fresh::Missing).then_some("Stripe has no such object");
-        let claimed = events::claim(tx, &job.record.as_new(), note)
+        let claimed = events::claim(tx, &job.record.as_new(), job.fresh.note())
             .await
             .map_err(|e| ServerError::db("webhook: claim", e))?;
         let outcome = if claimed {

@@ -238,6 +238,9 @@ pub struct Price {
 #[derive(Debug, Clone, Deserialize)]
 pub struct Customer {
     pub id: String,
+    /// Absent on a deleted customer.
+    #[serde(default)]
+    pub email: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

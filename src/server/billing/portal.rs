@@ -21,6 +21,8 @@ pub enum PortalError {
     MissingReturnUrl,
     ForeignReturnUrl,
     NoAccount,
+    /// Stripe refused the client's return URL.
+    Refused(String),
     Stripe(String),
     Internal(ServerError),
 }
@@ -37,6 +39,7 @@ impl PortalError {
                 "returnUrl must be an absolute URL on this site ({origin})."
             )),
             PortalError::NoAccount => AppError::BadRequest(NO_ACCOUNT.into()),
+            PortalError::Refused(m) => AppError::BadRequest(m.clone()),
             PortalError::Stripe(m) => AppError::Stripe(m.clone()),
             PortalError::Internal(_) => AppError::Internal,
         }
@@ -94,6 +97,12 @@ pub async fn create(
                 .return_url(return_url),
         )
         .await
-        .map_err(|e| PortalError::Stripe(e.describe()))?;
+        .map_err(|e| {
+            if e.is_about(&["return_url"]) {
+                PortalError::Refused(e.describe())
+            } else {
+                PortalError::Stripe(e.describe())
+            }
+        })?;
     Ok(session.url)
 }

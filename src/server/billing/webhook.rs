@@ -20,6 +20,7 @@ use super::fetch::{self, FetchError, Read};
 use super::group_commit::EventRecord;
 use super::objects::{CheckoutSession, Invoice, Subscription};
 use super::sync::{self, Applied, Source};
+use crate::model::billing::BillingMode;
 use crate::server::db::events;
 use crate::server::db::outbox::{self, NewMail};
 use crate::server::db::{customers, profiles, DbUuid, Tx};
@@ -126,12 +127,30 @@ impl Envelope {
 #[derive(Debug)]
 pub enum Fresh {
     Session(Box<Read<CheckoutSession>>),
-    Subscription(Box<Read<Subscription>>),
+    /// With, for a trial warning, the email Stripe has for the customer: the warning may
+    /// arrive before the checkout that links the customer to a profile.
+    Subscription(Box<Read<Subscription>>, Option<String>),
     Invoice(Box<Read<Invoice>>, Option<Box<Read<Subscription>>>),
     /// A type we do not act on: recorded, answered 2xx.
     Nothing,
     /// Stripe no longer has the object (or the event names none): nothing to apply.
     Missing,
+    /// A live event reached a site with a test key, or a test event one with a live key (an
+    /// endpoint secret shared between modes): recorded, never applied.
+    OtherMode,
+}
+
+impl Fresh {
+    /// Why nothing was applied, for the event log.
+    pub fn note(&self) -> Option<&'static str> {
+        match self {
+            Fresh::Missing => Some("Stripe has no such object"),
+            Fresh::OtherMode => {
+                Some("the event's mode (live or test) is not STRIPE_SECRET_KEY's; not applied")
+            }
+            _ => None,
+        }
+    }
 }
 
 /// What became of an event.
@@ -154,7 +173,13 @@ async fn read_fresh(client: &Stripe, event: &Envelope) -> Result<Fresh, FetchErr
             Fresh::Session(Box::new(fetch::session(client, id).await?))
         }
         t if t.starts_with("customer.subscription.") => {
-            Fresh::Subscription(Box::new(fetch::subscription(client, id).await?))
+            let read = fetch::subscription(client, id).await?;
+            let email = if t == "customer.subscription.trial_will_end" {
+                fetch::customer_email(client, read.object.customer.id()).await?
+            } else {
+                None
+            };
+            Fresh::Subscription(Box::new(read), email)
         }
         t if t.starts_with("invoice.") => {
             let invoice = fetch::invoice(client, id).await?;
@@ -213,6 +238,14 @@ async fn apply(
     let billing = state.billing.as_ref().ok_or_else(|| {
         ServerError::internal("webhook", "billing is off (no STRIPE_SECRET_KEY)".into())
     })?;
+    let live_key = state.config.billing_mode() == BillingMode::Live;
+    if event.livemode != live_key {
+        tracing::warn!(event = %event.id, livemode = event.livemode, "a webhook of the other mode; recorded, not applied");
+        return state
+            .webhook_writer
+            .apply(record.clone(), Fresh::OtherMode)
+            .await;
+    }
     let fresh = match read_fresh(&billing.client, event).await {
         Ok(fresh) => fresh,
         Err(FetchError::NotFound) => Fresh::Missing,
@@ -242,7 +275,7 @@ pub async fn apply_claimed(
 ) -> Result<Effect, ServerError> {
     let mut mailed = false;
     match fresh {
-        Fresh::Nothing | Fresh::Missing => {
+        Fresh::Nothing | Fresh::Missing | Fresh::OtherMode => {
             return Ok(Effect {
                 outcome: Outcome::Recorded,
                 mailed,
@@ -269,12 +302,13 @@ pub async fn apply_claimed(
                 mailed |= queue(tx, to.as_deref(), &mail).await?;
             }
         }
-        Fresh::Subscription(read) => {
+        Fresh::Subscription(read, stripe_email) => {
             let sub = &read.object;
             sync::apply_subscription(tx, sub, read.at_ms).await?;
             if event_type == "customer.subscription.trial_will_end" {
                 if let Some(trial_end) = sub.trial_end {
-                    let to = recipient_of_customer(tx, sub.customer.id(), None).await?;
+                    let to = recipient_of_customer(tx, sub.customer.id(), stripe_email.as_deref())
+                        .await?;
                     let mail = emails::trial_will_end(&sub.id, trial_end, site);
                     mailed |= queue(tx, to.as_deref(), &mail).await?;
                 }
@@ -467,6 +501,50 @@ mod tests {
             verify(Some("t=1000,v0=abc"), BODY, &a, t),
             Err(SignatureError::Malformed)
         );
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config {
+            cases: crate::server::fuzz_cases(3000),
+            ..Default::default()
+        })]
+
+        /// Fuzz: any header, body and secrets: no panic, and never accepted unless it carries
+        /// the signature of these bytes by one of the secrets.
+        #[test]
+        fn a_random_signature_header_is_never_accepted(
+            header in proptest::option::of(".{0,200}"),
+            body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300),
+            now in proptest::prelude::any::<i64>(),
+        ) {
+            let verdict = verify(header.as_deref(), &body, &secrets(&["whsec_a", "whsec_b"]), now);
+            proptest::prop_assert!(verdict.is_err());
+        }
+
+        /// A real signature passes; any change to the bytes, the secret or the time beyond the
+        /// tolerance fails it.
+        #[test]
+        fn a_signature_holds_for_its_bytes_secret_and_time_only(
+            body in proptest::collection::vec(proptest::prelude::any::<u8>(), 1..300),
+            flip in proptest::prelude::any::<proptest::sample::Index>(),
+            t in 0i64..4_000_000_000,
+            skew in -TOLERANCE_SECS..=TOLERANCE_SECS,
+            late in (TOLERANCE_SECS + 1)..1_000_000,
+        ) {
+            let mut mac = Hmac::<Sha256>::new_from_slice(b"whsec_a").unwrap();
+            mac.update(format!("{t}.").as_bytes());
+            mac.update(&body);
+            let header = format!("t={t},v1={}", hex::encode(mac.finalize().into_bytes()));
+            let ours = secrets(&["whsec_other", "whsec_a"]);
+            proptest::prop_assert_eq!(verify(Some(&header), &body, &ours, t + skew), Ok(()));
+            let mut changed = body.clone();
+            let i = flip.index(changed.len());
+            changed[i] ^= 0x01;
+            proptest::prop_assert_eq!(verify(Some(&header), &changed, &ours, t), Err(SignatureError::NoMatch));
+            proptest::prop_assert_eq!(verify(Some(&header), &body, &secrets(&["whsec_b"]), t), Err(SignatureError::NoMatch));
+            proptest::prop_assert_eq!(verify(Some(&header), &body, &ours, t + late), Err(SignatureError::Stale));
+            proptest::prop_assert_eq!(verify(Some(&header), &body, &ours, t - late), Err(SignatureError::Stale));
+        }
     }
 
     #[test]

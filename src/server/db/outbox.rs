@@ -22,11 +22,13 @@ pub struct MailRow {
     pub subject: String,
     pub body: String,
     pub attempts: i32,
+    pub refusals: i32,
     pub sent_at: Option<DateTime<Utc>>,
     pub last_error: Option<String>,
 }
 
-const COLUMNS: &str = "id, dedupe_key, to_email, subject, body, attempts, sent_at, last_error";
+const COLUMNS: &str =
+    "id, dedupe_key, to_email, subject, body, attempts, refusals, sent_at, last_error";
 
 /// Queues a mail unless one with the same cause is queued already. True when queued now.
 pub async fn enqueue(tx: &mut Tx, m: &NewMail<'_>) -> Result<bool, DbError> {
@@ -48,15 +50,16 @@ pub async fn enqueue(tx: &mut Tx, m: &NewMail<'_>) -> Result<bool, DbError> {
 }
 
 /// Takes the oldest unsent mail that is due, leasing it until `lease_until` (a sender that dies
-/// mid-send leaves it to be taken again then). `None` when nothing is due.
+/// mid-send leaves it to be taken again then). `None` when nothing is due. A mail the mail
+/// server has refused `max_refusals` times is left for an operator.
 pub async fn claim_due(
     db: &Db,
     now: DateTime<Utc>,
     lease_until: DateTime<Utc>,
-    max_attempts: i32,
+    max_refusals: i32,
 ) -> Result<Option<MailRow>, DbError> {
     let due =
-        "sent_at IS NULL AND (next_attempt_at IS NULL OR next_attempt_at <= $2) AND attempts < $3";
+        "sent_at IS NULL AND (next_attempt_at IS NULL OR next_attempt_at <= $2) AND refusals < $3";
     // The condition is checked again in the UPDATE: of two senders that picked the same row,
     // only the first to lock it gets it.
     let sql = format!(
@@ -68,7 +71,7 @@ pub async fn claim_due(
         sqlx::query_as::<_, MailRow>(sqlx::AssertSqlSafe(sql.clone()))
             .bind(lease_until)
             .bind(now)
-            .bind(max_attempts)
+            .bind(max_refusals)
             .fetch_optional(pool)
             .await
     })?;
@@ -87,17 +90,23 @@ pub async fn mark_sent(db: &Db, id: DbUuid) -> Result<(), DbError> {
     Ok(())
 }
 
-/// Records a failed send; the mail is tried again from `retry_at`.
+/// Records a failed send; the mail is tried again from `retry_at`. `refused`: the mail server
+/// refused this mail for good (counts towards giving up), rather than being out of reach.
 pub async fn mark_failed(
     db: &Db,
     id: DbUuid,
     error: &str,
     retry_at: DateTime<Utc>,
+    refused: bool,
 ) -> Result<(), DbError> {
     on_pool!(db, pool => {
-        sqlx::query("UPDATE email_outbox SET last_error = $1, next_attempt_at = $2 WHERE id = $3")
+        sqlx::query(
+            "UPDATE email_outbox SET last_error = $1, next_attempt_at = $2, refusals = refusals + $3 \
+             WHERE id = $4",
+        )
             .bind(error)
             .bind(retry_at)
+            .bind(i32::from(refused))
             .bind(id)
             .execute(pool)
             .await
