@@ -171,6 +171,33 @@ fn serve(page: &Page, gzip: bool) -> Response {
     }
 }
 
+/// Renders the page: its parts, content type and bytes when it may be kept (a 200 that sets no
+/// cookie), or the response to send as it is.
+async fn render(
+    request: Request,
+    next: Next,
+) -> Result<(axum::http::response::Parts, HeaderValue, Bytes), Response> {
+    let response = next.run(request).await;
+    let keep = response.status() == StatusCode::OK && !response.headers().contains_key(SET_COOKIE);
+    let Some(content_type) = response
+        .headers()
+        .get(CONTENT_TYPE)
+        .cloned()
+        .filter(|_| keep)
+    else {
+        return Err(response);
+    };
+    let (parts, body) = response.into_parts();
+    match to_bytes(body, MAX_BODY).await {
+        Ok(bytes) => Ok((parts, content_type, bytes)),
+        // Too large or broken mid-stream: this response cannot be completed either.
+        Err(e) => {
+            tracing::error!(error = %e, "page cache: cannot read a rendered page");
+            Err(StatusCode::INTERNAL_SERVER_ERROR.into_response())
+        }
+    }
+}
+
 /// Signed-out pages, from memory.
 pub async fn serve_cached(
     State(cache): State<PageCache>,
@@ -192,32 +219,18 @@ pub async fn serve_cached(
     // Accept-Encoding), so the entry can serve both kinds of client.
     let mut request = request;
     request.headers_mut().remove(ACCEPT_ENCODING);
-    let response = next.run(request).await;
-    let keep = response.status() == StatusCode::OK && !response.headers().contains_key(SET_COOKIE);
-    let Some(content_type) = response
-        .headers()
-        .get(CONTENT_TYPE)
-        .cloned()
-        .filter(|_| keep)
-    else {
-        return response;
+    let (_, content_type, identity) = match render(request, next).await {
+        Ok(page) => page,
+        Err(response) => return response,
     };
-    let (_, body) = response.into_parts();
-    let page = match to_bytes(body, MAX_BODY).await {
-        Ok(identity) => match gzip(&identity) {
-            Ok(gzip) => Page {
-                content_type,
-                identity,
-                gzip,
-            },
-            Err(e) => {
-                tracing::error!(error = %e, "page cache: cannot gzip a rendered page");
-                return StatusCode::INTERNAL_SERVER_ERROR.into_response();
-            }
+    let page = match gzip(&identity) {
+        Ok(gzip) => Page {
+            content_type,
+            identity,
+            gzip,
         },
-        // Too large or broken mid-stream: this response cannot be completed either.
         Err(e) => {
-            tracing::error!(error = %e, "page cache: cannot read a rendered page");
+            tracing::error!(error = %e, "page cache: cannot gzip a rendered page");
             return StatusCode::INTERNAL_SERVER_ERROR.into_response();
         }
     };
@@ -251,23 +264,9 @@ pub async fn serve_member_cached(
     if let Some(template) = state.page_cache.member.get(&key) {
         return template.fill(&me.email);
     }
-    let response = next.run(request).await;
-    let keep = response.status() == StatusCode::OK && !response.headers().contains_key(SET_COOKIE);
-    let Some(content_type) = response
-        .headers()
-        .get(CONTENT_TYPE)
-        .cloned()
-        .filter(|_| keep)
-    else {
-        return response;
-    };
-    let (parts, body) = response.into_parts();
-    let bytes = match to_bytes(body, MAX_BODY).await {
-        Ok(bytes) => bytes,
-        Err(e) => {
-            tracing::error!(error = %e, "page cache: cannot read a rendered page");
-            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
-        }
+    let (parts, content_type, bytes) = match render(request, next).await {
+        Ok(page) => page,
+        Err(response) => return response,
     };
     if let Some(template) = Template::cut(content_type, &bytes, &me.email) {
         state.page_cache.member.put(key, template);
