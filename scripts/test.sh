@@ -59,6 +59,7 @@ run_dir=$(mktemp -d)
 port=$(free_port)
 stripe_port=$(free_port)
 webhook_secret="whsec_$(random_secret)"
+jwt_secret="$(random_secret)"
 smtp_port=$(free_port)
 server_pid=""
 emulator_pid=""
@@ -91,7 +92,7 @@ done
   cd "$run_dir"
   exec env DATABASE_URL="sqlite://$run_dir/e2e.db" SITE_URL="http://127.0.0.1:$port" \
     LEPTOS_SITE_ADDR="127.0.0.1:$port" LEPTOS_SITE_ROOT="$root/target/site" \
-    PLANS_FILE="$root/plans.toml" AUTH_JWT_SECRET="$(random_secret)" RUST_LOG=warn \
+    PLANS_FILE="$root/plans.toml" AUTH_JWT_SECRET="$jwt_secret" RUST_LOG=info \
     STRIPE_SECRET_KEY=sk_test_end2end STRIPE_WEBHOOK_SECRET="$webhook_secret" \
     STRIPE_API_BASE="http://127.0.0.1:$stripe_port" SMTP_URL="smtp://127.0.0.1:$smtp_port" \
     ADMIN_EMAILS="ops@example.com" SIGN_UPS_PER_ADDRESS=1000 "$bin"
@@ -108,5 +109,12 @@ done
   BASE_URL="http://127.0.0.1:$port" STRIPE_URL="http://127.0.0.1:$stripe_port" \
     STRIPE_KEY=sk_test_end2end MAILDIR="$run_dir/mail" npx playwright test
 ) || { echo "--- server log"; cat "$run_dir/server.log"; exit 1; }
+
+step "the journeys' server log holds no secret"
+for secret in "$webhook_secret" "$jwt_secret" sk_test_end2end 4242424242424242; do
+  ! grep -qF -- "$secret" "$run_dir/server.log" || die "a secret is in the server log"
+done
+[ -s "$run_dir/server.log" ] || die "the server wrote no log"
+echo "ok: $(wc -l <"$run_dir/server.log") lines, no secret"
 
 step "all tests passed in $(( $(date +%s) - started )) s"

@@ -383,6 +383,8 @@ pub struct Delivery {
     pub attempt: u32,
     /// The endpoint's HTTP status, when it answered.
     pub status: Option<u16>,
+    /// The start of the endpoint's answer (at most 200 bytes), as Stripe's dashboard shows it.
+    pub response: Option<String>,
     pub error: Option<String>,
     /// Wall-clock unix seconds.
     pub at: i64,

@@ -139,10 +139,19 @@ impl Deliverer {
             .body(payload)
             .send()
             .await;
-        let (status, error) = match result {
-            Ok(res) => (Some(res.status().as_u16()), None),
-            Err(e) if e.is_timeout() => (None, Some("timed out".to_string())),
-            Err(e) => (None, Some(format!("could not connect: {e}"))),
+        let (status, response, error) = match result {
+            Ok(res) => {
+                let status = res.status().as_u16();
+                match res.bytes().await {
+                    Ok(body) => {
+                        let text = String::from_utf8_lossy(&body[..body.len().min(200)]);
+                        (Some(status), Some(text.into_owned()), None)
+                    }
+                    Err(e) => (Some(status), None, Some(format!("answer cut off: {e}"))),
+                }
+            }
+            Err(e) if e.is_timeout() => (None, None, Some("timed out".to_string())),
+            Err(e) => (None, None, Some(format!("could not connect: {e}"))),
         };
         let ok = status.is_some_and(|s| (200..300).contains(&s));
         if !ok {
@@ -165,6 +174,7 @@ impl Deliverer {
                 endpoint_url: url.to_string(),
                 attempt,
                 status,
+                response,
                 error,
                 at: now,
             });

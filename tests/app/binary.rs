@@ -216,66 +216,6 @@ async fn serves_and_stops(backend: Backend) {
 }
 
 #[tokio::test]
-async fn a_sign_up_and_sign_in_leave_no_password_token_or_secret_in_the_logs() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = format!("sqlite://{}/landing.db", dir.path().display());
-    let running = start(
-        &env_with(&[("DATABASE_URL", &db), ("RUST_LOG", "debug")]),
-        dir.path(),
-    )
-    .await;
-    let base = format!("http://{}", running.addr);
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let password = "hunter2-correct-horse";
-    let mut tokens = Vec::new();
-    for path in ["/api/auth/sign_up", "/api/auth/sign_in"] {
-        let res = client
-            .post(format!("{base}{path}"))
-            // The configured SITE_URL (env_with), which is what the origin check compares with.
-            .header("origin", "http://127.0.0.1:3000")
-            .header("accept", "text/html")
-            .form(&[("email", "ada@example.com"), ("password", password)])
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 302, "{path}");
-        let cookie = res.headers()["set-cookie"].to_str().unwrap().to_string();
-        tokens.push(
-            cookie
-                .split(';')
-                .next()
-                .unwrap()
-                .trim_start_matches("landing_session=")
-                .to_string(),
-        );
-    }
-    let res = client
-        .get(format!("{base}/api/me"))
-        .header("authorization", format!("Bearer {}", tokens[1]))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
-    let log = running.stop().await;
-    assert!(
-        log.contains("/api/auth/sign_in"),
-        "the requests are logged: {log}"
-    );
-    assert!(!log.contains(password), "the password leaked");
-    assert!(
-        !log.contains(crate::support::JWT_SECRET),
-        "the JWT secret leaked"
-    );
-    for token in &tokens {
-        assert!(!log.contains(token.as_str()), "a session token leaked");
-    }
-    assert!(!log.contains("$argon2"), "a password hash leaked");
-}
-
-#[tokio::test]
 async fn catalog_sync_creates_what_stripe_lacks_once_and_reports_drift() {
     let stripe = stripe_emulator::spawn(stripe_emulator::Options::default())
         .await

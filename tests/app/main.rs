@@ -1,13 +1,18 @@
 //! Integration tests: the real app on port 0 against a fresh database, on SQLite and PostgreSQL.
 
-mod hardening;
+mod harness;
 mod support;
 
 mod auth;
 mod billing;
 mod binary;
 mod checkout;
+mod faults;
+mod hardening;
 mod health;
+mod hostile;
+mod logs;
 mod pages;
 mod storage;
+mod storm;
 mod webhooks;

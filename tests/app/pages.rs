@@ -166,13 +166,7 @@ async fn signed_out_pages_are_served_from_memory_and_signed_in_ones_rendered(app
         .send()
         .await
         .unwrap();
-    let cookie = res.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_string();
+    let cookie = crate::support::session_cookie(&res);
     let signed_in = app
         .client
         .get(app.url("/pricing"))

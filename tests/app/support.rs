@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use landing::server::config::Config;
 use landing::server::startup;
@@ -71,6 +72,22 @@ macro_rules! on_both_databases {
     )*};
 }
 pub(crate) use on_both_databases;
+
+/// How big the reliability tests (storms, faults, hostile input) run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scale {
+    /// The normal test run: every part, smaller.
+    Short,
+    /// `RELIABILITY=full` (scripts/reliability.sh): the sizes the issue asks for.
+    Full,
+}
+
+pub fn scale() -> Scale {
+    match std::env::var("RELIABILITY").as_deref() {
+        Ok("full") => Scale::Full,
+        _ => Scale::Short,
+    }
+}
 
 /// The admin connection the PostgreSQL tests create their databases through.
 pub fn postgres_admin_url() -> String {
@@ -193,16 +210,32 @@ impl TestApp {
     }
 
     pub async fn spawn_billing_with(backend: Backend, overrides: &[(&str, &str)]) -> Self {
-        Self::spawn_stripe(backend, overrides, false).await
+        Self::spawn_stripe(backend, overrides, false, 3, Duration::from_millis(200)).await
     }
 
     /// Billing on, and the emulator delivering its webhooks to the app (signed with
     /// `WEBHOOK_SECRET`; a failed delivery is retried twice, 200 ms then 400 ms later).
     pub async fn spawn_webhooks(backend: Backend, overrides: &[(&str, &str)]) -> Self {
-        Self::spawn_stripe(backend, overrides, true).await
+        Self::spawn_stripe(backend, overrides, true, 3, Duration::from_millis(200)).await
     }
 
-    async fn spawn_stripe(backend: Backend, overrides: &[(&str, &str)], webhooks: bool) -> Self {
+    /// Webhooks on, and deliveries retried `attempts` times, from `backoff` doubling: what a
+    /// storm needs to outlast a fault.
+    pub async fn spawn_webhooks_retrying(
+        backend: Backend,
+        attempts: u32,
+        backoff: Duration,
+    ) -> Self {
+        Self::spawn_stripe(backend, &[], true, attempts, backoff).await
+    }
+
+    async fn spawn_stripe(
+        backend: Backend,
+        overrides: &[(&str, &str)],
+        webhooks: bool,
+        attempts: u32,
+        backoff: Duration,
+    ) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
         let base = format!("http://{}", listener.local_addr().unwrap());
         let emulator = stripe_emulator::spawn(stripe_emulator::Options {
@@ -214,9 +247,9 @@ impl TestApp {
                 )
             }),
             retry: stripe_emulator::webhooks::RetryPolicy {
-                max_attempts: 3,
-                first_backoff: std::time::Duration::from_millis(200),
-                timeout: std::time::Duration::from_secs(10),
+                max_attempts: attempts,
+                first_backoff: backoff,
+                timeout: Duration::from_secs(10),
             },
             ..Default::default()
         })
@@ -322,6 +355,15 @@ impl Drop for TestApp {
     }
 }
 
+/// A database opened as the app opens it, from its URL.
+pub async fn open_db(url: &str) -> landing::server::db::Db {
+    let env = base_env(url, "http://127.0.0.1:3000");
+    let config = Config::from_lookup(|k| env.get(k).cloned()).expect("test config");
+    landing::server::db::Db::connect(&config.database)
+        .await
+        .expect("the database opens")
+}
+
 /// `customers::link` in a transaction of its own, as a test needs it.
 pub async fn link(
     db: &landing::server::db::Db,
@@ -407,10 +449,32 @@ pub async fn pay_at(url: &str, email: &str) -> String {
     res.headers()["location"].to_str().unwrap().to_string()
 }
 
+/// The session cookie (`landing_session=…`) a response sets.
+pub fn session_cookie(res: &reqwest::Response) -> String {
+    res.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("landing_session="))
+        .map(|v| v.split(';').next().unwrap().to_string())
+        .expect("session cookie")
+}
+
 /// A subscription Checkout Session made straight at the emulator (as a Stripe dashboard or
 /// another app would), for `email`, with `extra` parameters; returns its URL.
 pub async fn emulator_checkout(
     stripe_base: &str,
+    lookup_key: &str,
+    email: &str,
+    extra: &[(&str, &str)],
+) -> String {
+    emulator_session(stripe_base, "subscription", lookup_key, email, extra).await
+}
+
+/// A Checkout Session in `mode` made straight at the emulator; returns its URL.
+pub async fn emulator_session(
+    stripe_base: &str,
+    mode: &str,
     lookup_key: &str,
     email: &str,
     extra: &[(&str, &str)],
@@ -428,7 +492,7 @@ pub async fn emulator_checkout(
         .unwrap();
     let price = prices["data"][0]["id"].as_str().unwrap();
     let mut form = vec![
-        ("mode", "subscription"),
+        ("mode", mode),
         ("line_items[0][price]", price),
         ("line_items[0][quantity]", "1"),
         ("customer_email", email),

@@ -4,9 +4,10 @@
 
 use std::time::Duration;
 
-use landing::server::db::{billing, events, outbox, Db, Table};
+use landing::server::db::{events, outbox, Db, Table};
 use serde_json::{json, Value};
 
+use crate::harness::{stored_state, SmtpSink};
 use crate::support::{
     emulator_checkout, on_both_databases, pay, pay_at, Backend, TestApp, STRIPE_KEY, WEBHOOK_SECRET,
 };
@@ -15,6 +16,7 @@ on_both_databases!(
     billing;
     bad_stale_and_missing_signatures_are_refused_with_400_and_change_nothing,
     duplicates_and_unknown_types_answer_200_and_change_nothing,
+    an_event_of_the_other_mode_is_recorded_and_not_applied,
     the_same_event_delivered_concurrently_is_applied_once,
     a_database_error_mid_apply_answers_500_and_a_redelivery_applies_it_once,
     failing_events_among_concurrent_deliveries_fail_alone,
@@ -50,6 +52,32 @@ impl TestApp {
         let res = req.send().await.unwrap();
         let status = res.status().as_u16();
         (status, res.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Delivers every body at once, signed, each on its own connection; the answers in order.
+    async fn deliver_at_once(&self, bodies: Vec<String>) -> Vec<(u16, Value)> {
+        let tasks: Vec<_> = bodies
+            .into_iter()
+            .map(|body| {
+                let (client, url) = (self.client.clone(), self.url("/api/stripe/webhook"));
+                tokio::spawn(async move {
+                    let res = client
+                        .post(url)
+                        .header("stripe-signature", signed(WEBHOOK_SECRET, now(), &body))
+                        .body(body)
+                        .send()
+                        .await
+                        .unwrap();
+                    let status = res.status().as_u16();
+                    (status, res.json::<Value>().await.unwrap_or(Value::Null))
+                })
+            })
+            .collect();
+        let mut answers = Vec::new();
+        for task in tasks {
+            answers.push(task.await.unwrap());
+        }
+        answers
     }
 
     /// Delivers a body signed as Stripe signs it, now, with the test secret.
@@ -128,13 +156,7 @@ impl TestApp {
             .await
             .unwrap();
         assert!(res.status().is_success(), "sign-up: {}", res.status());
-        res.headers()
-            .get_all("set-cookie")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .find(|v| v.starts_with("landing_session="))
-            .map(|v| v.split(';').next().unwrap().to_string())
-            .expect("session cookie")
+        crate::support::session_cookie(&res)
     }
 
     /// Signs up and pays for `price` on the emulator's checkout page; returns the cookie.
@@ -198,9 +220,10 @@ async fn bad_stale_and_missing_signatures_are_refused_with_400_and_change_nothin
         Some(signed("whsec_someone_else", t, &body)),
         // Signed for other bytes.
         Some(signed(WEBHOOK_SECRET, t, &body.replace("cus_x", "cus_y"))),
-        // A replay of an old delivery, and one from the future.
+        // A replay of an old delivery, and one from the future (past 300 s even if the test
+        // takes a few seconds to get there).
         Some(signed(WEBHOOK_SECRET, t - 301, &body)),
-        Some(signed(WEBHOOK_SECRET, t + 301, &body)),
+        Some(signed(WEBHOOK_SECRET, t + 310, &body)),
     ];
     for signature in attempts {
         let (status, answer) = app.deliver(&body, signature.clone()).await;
@@ -282,6 +305,24 @@ async fn duplicates_and_unknown_types_answer_200_and_change_nothing(app: TestApp
     assert_eq!(app.rows(Table::EmailOutbox).await, 1);
 }
 
+/// A live event at a site with a test key (an endpoint secret shared between modes).
+async fn an_event_of_the_other_mode_is_recorded_and_not_applied(app: TestApp) {
+    app.subscriber("mode@example.com", "pro_monthly", "subscription")
+        .await;
+    let mut event = app.event_of_type("checkout.session.completed").await;
+    event["livemode"] = json!(true);
+    let (status, answer) = app.deliver_signed(&event.to_string()).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(app.rows(Table::Subscriptions).await, 0);
+    assert_eq!(app.rows(Table::StripeCustomers).await, 0);
+    let logged = events::recent(&app.state.db, false, 10).await.unwrap();
+    assert!(logged[0].processed_at.is_some());
+    assert!(
+        logged[0].last_error.as_deref().unwrap().contains("mode"),
+        "{logged:?}"
+    );
+}
+
 async fn the_same_event_delivered_concurrently_is_applied_once(app: TestApp) {
     app.subscriber("both@example.com", "pro_monthly", "subscription")
         .await;
@@ -290,29 +331,7 @@ async fn the_same_event_delivered_concurrently_is_applied_once(app: TestApp) {
         .await
         .to_string();
     // Six deliveries of one event at once, each on its own connection.
-    let tasks: Vec<_> = (0..6)
-        .map(|_| {
-            let (client, url, body) = (
-                app.client.clone(),
-                app.url("/api/stripe/webhook"),
-                event.clone(),
-            );
-            tokio::spawn(async move {
-                let res = client
-                    .post(url)
-                    .header("stripe-signature", signed(WEBHOOK_SECRET, now(), &body))
-                    .body(body)
-                    .send()
-                    .await
-                    .unwrap();
-                (res.status().as_u16(), res.json::<Value>().await.unwrap())
-            })
-        })
-        .collect();
-    let mut answers = Vec::new();
-    for task in tasks {
-        answers.push(task.await.unwrap());
-    }
+    let answers = app.deliver_at_once(vec![event; 6]).await;
     assert!(
         answers.iter().all(|(status, _)| *status == 200),
         "{answers:?}"
@@ -394,34 +413,9 @@ async fn failing_events_among_concurrent_deliveries_fail_alone(app: TestApp) {
     assert!(events.iter().any(fails) && !events.iter().all(fails));
     // Storing an invoice now fails; everything else still works.
     rename(&app.state.db, "invoices", "invoices_away").await;
-    let deliver_all = |events: Vec<Value>| {
-        let tasks: Vec<_> = events
-            .into_iter()
-            .map(|event| {
-                let (client, url) = (app.client.clone(), app.url("/api/stripe/webhook"));
-                tokio::spawn(async move {
-                    let body = event.to_string();
-                    let res = client
-                        .post(url)
-                        .header("stripe-signature", signed(WEBHOOK_SECRET, now(), &body))
-                        .body(body)
-                        .send()
-                        .await
-                        .unwrap();
-                    (event, res.status().as_u16())
-                })
-            })
-            .collect();
-        async move {
-            let mut answers = Vec::new();
-            for task in tasks {
-                answers.push(task.await.unwrap());
-            }
-            answers
-        }
-    };
-    let answers = deliver_all(events.clone()).await;
-    for (event, status) in &answers {
+    let bodies = || events.iter().map(Value::to_string).collect::<Vec<_>>();
+    let answers = app.deliver_at_once(bodies()).await;
+    for (event, (status, _)) in events.iter().zip(&answers) {
         let want = if fails(event) { 500 } else { 200 };
         assert_eq!(*status, want, "{}", event["type"]);
     }
@@ -432,8 +426,8 @@ async fn failing_events_among_concurrent_deliveries_fail_alone(app: TestApp) {
     assert_eq!(failed.len(), events.iter().filter(|e| fails(e)).count());
 
     rename(&app.state.db, "invoices_away", "invoices").await;
-    let answers = deliver_all(events.clone()).await;
-    assert!(answers.iter().all(|(_, status)| *status == 200));
+    let answers = app.deliver_at_once(bodies()).await;
+    assert!(answers.iter().all(|(status, _)| *status == 200));
     assert!(events::recent(&app.state.db, true, 100)
         .await
         .unwrap()
@@ -492,63 +486,6 @@ async fn the_portal_route_answers_the_seeds_shapes_and_finds_a_payer_without_web
     assert!(url.starts_with(&app.stripe_base()), "{url}");
     assert_eq!(app.rows(Table::StripeCustomers).await, 1);
     assert_eq!(app.rows(Table::Subscriptions).await, 1);
-}
-
-/// The stored state, free of what differs between two databases fed the same events: who
-/// (profile ids become emails) and when (read stamps).
-async fn stored_state(db: &Db) -> Vec<String> {
-    let email_of = |customer: &str| {
-        let customer = customer.to_string();
-        async move {
-            let owner = crate::support::owner_of(db, &customer).await;
-            match owner {
-                Some(id) => landing::server::db::profiles::find_by_id(db, id)
-                    .await
-                    .unwrap()
-                    .map(|p| p.email),
-                None => None,
-            }
-        }
-    };
-    let mut lines = Vec::new();
-    for s in billing::all_subscriptions(db).await.unwrap() {
-        lines.push(format!(
-            "subscription {} of {} ({:?}): {} {} x{} {:?}..{:?} cancel_at_end={} canceled={:?} trial={:?}",
-            s.id,
-            s.stripe_customer_id,
-            email_of(&s.stripe_customer_id).await,
-            s.status,
-            s.price_id,
-            s.quantity,
-            s.current_period_start,
-            s.current_period_end,
-            s.cancel_at_period_end,
-            s.canceled_at,
-            s.trial_end
-        ));
-    }
-    for p in billing::all_purchases(db).await.unwrap() {
-        lines.push(format!(
-            "purchase {} by {:?}: {} {} {} {}",
-            p.checkout_session_id,
-            p.stripe_customer_id,
-            p.price_id,
-            p.amount_total,
-            p.currency,
-            p.status
-        ));
-    }
-    for i in billing::all_invoices(db).await.unwrap() {
-        lines.push(format!(
-            "invoice {} of {} for {:?}: {} due {} paid {}",
-            i.id, i.stripe_customer_id, i.subscription_id, i.status, i.amount_due, i.amount_paid
-        ));
-    }
-    for m in outbox::all(db).await.unwrap() {
-        lines.push(format!("mail {} to {}", m.dedupe_key, m.to_email));
-    }
-    lines.sort();
-    lines
 }
 
 async fn every_event_three_times_shuffled_ends_where_in_order_delivery_does(backend: Backend) {
@@ -663,30 +600,7 @@ async fn every_event_three_times_shuffled_ends_where_in_order_delivery_does(back
     );
 
     // A second app, fed only the replay: every event three times, shuffled, eight at a time.
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!(
-        "http://{}/api/stripe/webhook",
-        listener.local_addr().unwrap()
-    );
-    let endpoint = live
-        .stripe_call(
-            post.clone(),
-            "/v1/webhook_endpoints",
-            &[("url", &url), ("enabled_events[]", "*")],
-        )
-        .await;
-    let secret = endpoint["secret"].as_str().unwrap().to_string();
-    let base = live.stripe_base();
-    let replayed = TestApp::spawn_on(
-        listener,
-        backend,
-        &[
-            ("STRIPE_SECRET_KEY", STRIPE_KEY),
-            ("STRIPE_API_BASE", &base),
-            ("STRIPE_WEBHOOK_SECRET", &secret),
-        ],
-    )
-    .await;
+    let (replayed, url) = live.replay_target(backend).await;
     let events = live.stripe_events().await.len();
     let answer = live
         .control(
@@ -719,69 +633,6 @@ async fn every_event_three_times_shuffled_ends_where_in_order_delivery_does(back
     assert_eq!(stored_state(&live.state.db).await, in_order);
 }
 
-/// A real SMTP server on loopback (Python's aiosmtpd) writing each mail to a Maildir.
-struct SmtpSink {
-    child: tokio::process::Child,
-    port: u16,
-    dir: tempfile::TempDir,
-}
-
-impl SmtpSink {
-    async fn start() -> SmtpSink {
-        let port = {
-            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            l.local_addr().unwrap().port()
-        };
-        let dir = tempfile::tempdir().unwrap();
-        let maildir = dir.path().join("mail");
-        let child = tokio::process::Command::new("python3")
-            .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}")])
-            .args(["-c", "aiosmtpd.handlers.Mailbox"])
-            .arg(&maildir)
-            .kill_on_drop(true)
-            .spawn()
-            .expect("python3 -m aiosmtpd (scripts/test.sh installs it)");
-        for _ in 0..100 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", port))
-                .await
-                .is_ok()
-            {
-                return SmtpSink { child, port, dir };
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("aiosmtpd did not start on port {port}");
-    }
-
-    /// Every mail received: its whole text.
-    fn mails(&self) -> Vec<String> {
-        let new = self.dir.path().join("mail").join("new");
-        let Ok(entries) = std::fs::read_dir(new) else {
-            return Vec::new();
-        };
-        entries
-            .filter_map(|e| std::fs::read_to_string(e.ok()?.path()).ok())
-            .collect()
-    }
-
-    async fn wait_for(&self, count: usize) -> Vec<String> {
-        for _ in 0..200 {
-            let mails = self.mails();
-            if mails.len() >= count {
-                return mails;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("expected {count} mails, got {:?}", self.mails());
-    }
-}
-
-impl Drop for SmtpSink {
-    fn drop(&mut self) {
-        let _ = self.child.start_kill();
-    }
-}
-
 async fn a_failed_renewal_and_a_trial_ending_send_one_mail_each_over_smtp(backend: Backend) {
     let smtp = SmtpSink::start().await;
     let url = format!("smtp://127.0.0.1:{}", smtp.port);
@@ -812,7 +663,7 @@ async fn a_failed_renewal_and_a_trial_ending_send_one_mail_each_over_smtp(backen
     for _ in 0..3 {
         app.control(&format!("events/{id}/resend"), &[]).await;
     }
-    let mails = smtp.wait_for(2).await;
+    let mails = smtp.wait_for(2, Duration::from_secs(10)).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let mails_after = smtp.mails();
     assert_eq!(
@@ -857,7 +708,7 @@ async fn a_failed_renewal_and_a_trial_ending_send_one_mail_each_over_smtp(backen
     pay_at(&url, "trial@example.com").await;
     app.control("advance", &[("days", "12")]).await;
     app.settle().await;
-    let mails = smtp.wait_for(4).await;
+    let mails = smtp.wait_for(4, Duration::from_secs(10)).await;
     let trial: Vec<_> = mails
         .iter()
         .filter(|m| m.contains("Subject: Your trial ends soon"))

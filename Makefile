@@ -1,0 +1,15 @@
+# The project's commands, by name. Each is a script in scripts/ or bench/ that installs what it
+# needs on a fresh Debian machine with Rust.
+.PHONY: run test reliability bench
+
+run:          ## the site on SQLite with the local Stripe emulator
+	scripts/dev.sh
+
+test:         ## every test (the reliability suite at its short size)
+	scripts/test.sh
+
+reliability:  ## the reliability suite at full size: storms, faults, hostile input, fuzzing
+	scripts/reliability.sh
+
+bench:        ## the performance figures
+	bench/run.sh

@@ -1,0 +1,673 @@
+//! What the reliability tests stand on: a PostgreSQL of their own to stop and start, the real
+//! `landing` binary to kill, a real SMTP server, a history of Stripe events to replay, the
+//! stored state to compare, and the emulator's delivery log to count with.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use landing::server::db::{billing, outbox, Db};
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+use crate::support::{emulator_checkout, emulator_session, pay_at, Backend, TestApp, STRIPE_KEY};
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Runs a PostgreSQL tool as the `postgres` user when we are root (PostgreSQL refuses root).
+fn pg_tool(name: &str) -> std::process::Command {
+    let bin = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()
+        .and_then(|dirs| {
+            let mut versions: Vec<PathBuf> = dirs.filter_map(|d| Some(d.ok()?.path())).collect();
+            versions.sort();
+            versions.pop()
+        })
+        .map(|v| v.join("bin").join(name))
+        .unwrap_or_else(|| PathBuf::from(name));
+    let root = std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.starts_with(b"0"));
+    if root {
+        let mut cmd = std::process::Command::new("runuser");
+        cmd.args(["-u", "postgres", "--"]).arg(bin);
+        cmd
+    } else {
+        std::process::Command::new(bin)
+    }
+}
+
+/// A PostgreSQL server of the test's own, on a free port, that the test may stop and start:
+/// the machine's shared one serves every other test.
+pub struct PrivatePostgres {
+    dir: tempfile::TempDir,
+    pub port: u16,
+}
+
+impl PrivatePostgres {
+    pub fn start() -> PrivatePostgres {
+        let dir = tempfile::Builder::new()
+            .prefix("landing-pg-")
+            .tempdir_in("/tmp")
+            .unwrap();
+        // The server runs as `postgres` and must own its folder.
+        let _ = std::process::Command::new("chown")
+            .arg("postgres")
+            .arg(dir.path())
+            .status();
+        let data = dir.path().join("data");
+        let init = pg_tool("initdb")
+            .arg("-D")
+            .arg(&data)
+            .args(["-A", "trust", "-U", "postgres", "-E", "UTF8", "--no-sync"])
+            .stdout(Stdio::null())
+            .status()
+            .expect("initdb (scripts/test.sh installs PostgreSQL)");
+        assert!(init.success(), "initdb failed");
+        let pg = PrivatePostgres {
+            port: crate::harness::free_port(),
+            dir,
+        };
+        pg.up();
+        pg
+    }
+
+    fn pg_ctl(&self, args: &[&str]) -> bool {
+        pg_tool("pg_ctl")
+            .arg("-D")
+            .arg(self.dir.path().join("data"))
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+
+    /// Starts (again) on the same port and folder.
+    pub fn up(&self) {
+        let options = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c max_connections=200",
+            self.port,
+            self.dir.path().display()
+        );
+        let log = self.dir.path().join("log");
+        assert!(
+            self.pg_ctl(&["-w", "-o", &options, "-l", &log.to_string_lossy(), "start"]),
+            "the private PostgreSQL did not start"
+        );
+    }
+
+    /// Stops it the way a crash or an operator would: connections are cut, nothing is waited for.
+    pub fn down(&self) {
+        assert!(self.pg_ctl(&["-w", "-m", "immediate", "stop"]));
+    }
+
+    pub fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+}
+
+impl Drop for PrivatePostgres {
+    fn drop(&mut self) {
+        let _ = self.pg_ctl(&["-m", "immediate", "stop"]);
+    }
+}
+
+/// The `landing` binary as a process, so a test can SIGKILL it; its output is kept.
+pub struct ServerProcess {
+    child: Option<tokio::process::Child>,
+    env: Vec<(String, String)>,
+    dir: PathBuf,
+    pub port: u16,
+    pub output: Arc<Mutex<String>>,
+}
+
+impl ServerProcess {
+    /// Starts the binary on `port` with exactly `env` (plus PATH), from `dir`, and waits until it
+    /// answers.
+    pub async fn start(env: Vec<(String, String)>, dir: &Path, port: u16) -> ServerProcess {
+        let mut process = ServerProcess {
+            child: None,
+            env,
+            dir: dir.to_path_buf(),
+            port,
+            output: Arc::default(),
+        };
+        process.spawn().await;
+        process
+    }
+
+    async fn spawn(&mut self) {
+        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_landing"))
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("NO_COLOR", "1")
+            .envs(self.env.iter().cloned())
+            .env("LEPTOS_SITE_ADDR", format!("127.0.0.1:{}", self.port))
+            .current_dir(&self.dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("the landing binary");
+        let stdout = child.stdout.take().unwrap();
+        let stderr = child.stderr.take().unwrap();
+        for stream in [
+            Box::new(stdout) as Box<dyn tokio::io::AsyncRead + Unpin + Send>,
+            Box::new(stderr),
+        ] {
+            let output = self.output.clone();
+            tokio::spawn(async move {
+                let mut lines = BufReader::new(stream).lines();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    let mut out = output.lock().unwrap();
+                    out.push_str(&line);
+                    out.push('\n');
+                }
+            });
+        }
+        self.child = Some(child);
+        let url = format!("{}/healthz", self.base());
+        for _ in 0..300 {
+            if reqwest::get(&url)
+                .await
+                .is_ok_and(|r| r.status().is_success())
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!(
+            "the landing binary did not answer:\n{}",
+            self.output.lock().unwrap()
+        );
+    }
+
+    pub fn base(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// SIGKILL: no shutdown, no flush, connections cut mid-request.
+    pub async fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.start_kill();
+            let _ = child.wait().await;
+        }
+    }
+
+    /// Starts it again on the same port, database and configuration.
+    pub async fn restart(&mut self) {
+        self.spawn().await;
+    }
+
+    /// SIGTERM, and waits for a clean stop.
+    pub async fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            if let Some(pid) = child.id() {
+                let _ = std::process::Command::new("kill")
+                    .args(["-TERM", &pid.to_string()])
+                    .status();
+            }
+            let _ = tokio::time::timeout(Duration::from_secs(15), child.wait()).await;
+        }
+    }
+}
+
+/// A real SMTP server on loopback (Python's aiosmtpd) writing each mail to a Maildir.
+pub struct SmtpSink {
+    child: tokio::process::Child,
+    pub port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl SmtpSink {
+    pub async fn start() -> SmtpSink {
+        SmtpSink::start_on(free_port()).await
+    }
+
+    pub async fn start_on(port: u16) -> SmtpSink {
+        let dir = tempfile::tempdir().unwrap();
+        let maildir = dir.path().join("mail");
+        let child = tokio::process::Command::new("python3")
+            .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}")])
+            .args(["-c", "aiosmtpd.handlers.Mailbox"])
+            .arg(&maildir)
+            .kill_on_drop(true)
+            .spawn()
+            .expect("python3 -m aiosmtpd (scripts/test.sh installs it)");
+        for _ in 0..100 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+            {
+                return SmtpSink { child, port, dir };
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("aiosmtpd did not start on port {port}");
+    }
+
+    /// Every mail received: its whole text.
+    pub fn mails(&self) -> Vec<String> {
+        let new = self.dir.path().join("mail").join("new");
+        let Ok(entries) = std::fs::read_dir(new) else {
+            return Vec::new();
+        };
+        entries
+            .filter_map(|e| std::fs::read_to_string(e.ok()?.path()).ok())
+            .collect()
+    }
+
+    pub async fn wait_for(&self, count: usize, within: Duration) -> Vec<String> {
+        let deadline = tokio::time::Instant::now() + within;
+        while tokio::time::Instant::now() < deadline {
+            let mails = self.mails();
+            if mails.len() >= count {
+                return mails;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("expected {count} mails, got {:?}", self.mails());
+    }
+}
+
+impl Drop for SmtpSink {
+    fn drop(&mut self) {
+        let _ = self.child.start_kill();
+    }
+}
+
+/// The stored state, free of what differs between two databases fed the same events: who
+/// (profile ids become emails) and when (read stamps).
+pub async fn stored_state(db: &Db) -> Vec<String> {
+    let mut owners = HashMap::new();
+    let mut lines = Vec::new();
+    for s in billing::all_subscriptions(db).await.unwrap() {
+        let owner = owner_email(db, &mut owners, &s.stripe_customer_id).await;
+        lines.push(format!(
+            "subscription {} of {} ({owner:?}): {} {} x{} {:?}..{:?} cancel_at_end={} canceled={:?} trial={:?}",
+            s.id,
+            s.stripe_customer_id,
+            s.status,
+            s.price_id,
+            s.quantity,
+            s.current_period_start,
+            s.current_period_end,
+            s.cancel_at_period_end,
+            s.canceled_at,
+            s.trial_end
+        ));
+    }
+    for p in billing::all_purchases(db).await.unwrap() {
+        lines.push(format!(
+            "purchase {} by {:?}: {} {} {} {}",
+            p.checkout_session_id,
+            p.stripe_customer_id,
+            p.price_id,
+            p.amount_total,
+            p.currency,
+            p.status
+        ));
+    }
+    for i in billing::all_invoices(db).await.unwrap() {
+        lines.push(format!(
+            "invoice {} of {} for {:?}: {} due {} paid {}",
+            i.id, i.stripe_customer_id, i.subscription_id, i.status, i.amount_due, i.amount_paid
+        ));
+    }
+    for m in outbox::all(db).await.unwrap() {
+        lines.push(format!("mail {} to {}", m.dedupe_key, m.to_email));
+    }
+    lines.sort();
+    lines
+}
+
+/// Two stored states are the same; if not, says which lines differ.
+pub fn assert_same_state(got: &[String], want: &[String]) {
+    let only = |a: &[String], b: &[String]| {
+        let b: std::collections::HashSet<&String> = b.iter().collect();
+        a.iter()
+            .filter(|l| !b.contains(l))
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    let (missing, extra) = (only(want, got), only(got, want));
+    assert!(
+        missing.is_empty() && extra.is_empty() && got.len() == want.len(),
+        "{} lines missing, {} extra (of {}):\nmissing: {:#?}\nextra: {:#?}",
+        missing.len(),
+        extra.len(),
+        want.len(),
+        &missing[..missing.len().min(20)],
+        &extra[..extra.len().min(20)]
+    );
+}
+
+async fn owner_email(
+    db: &Db,
+    cache: &mut HashMap<String, Option<String>>,
+    customer: &str,
+) -> Option<String> {
+    if let Some(known) = cache.get(customer) {
+        return known.clone();
+    }
+    let email = match crate::support::owner_of(db, customer).await {
+        Some(id) => landing::server::db::profiles::find_by_id(db, id)
+            .await
+            .unwrap()
+            .map(|p| p.email),
+        None => None,
+    };
+    cache.insert(customer.to_string(), email.clone());
+    email
+}
+
+/// Events applied (`processed_at` set) in a database.
+pub async fn applied_events(db: &Db) -> usize {
+    landing::server::db::events::recent(db, false, 1_000_000)
+        .await
+        .unwrap()
+        .iter()
+        .filter(|e| e.processed_at.is_some())
+        .count()
+}
+
+/// Waits until a database has applied `want` events.
+pub async fn wait_applied(db: &Db, want: usize, within: Duration) {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let applied = applied_events(db).await;
+        if applied >= want {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{applied} of {want} events applied in {within:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// What the emulator's delivery log says about one endpoint.
+#[derive(Debug, Default)]
+pub struct DeliveryLog {
+    pub deliveries: usize,
+    /// 5xx answers.
+    pub server_errors: usize,
+    /// No answer: refused connections, resets, timeouts.
+    pub unanswered: usize,
+    /// Per event: how many 2xx answers said it was applied then (`"duplicate": false`).
+    pub applied: BTreeMap<String, usize>,
+}
+
+impl DeliveryLog {
+    pub fn read(app: &TestApp, url: &str) -> DeliveryLog {
+        let stripe = app.stripe.as_ref().expect("billing on");
+        let store = stripe.store.lock().unwrap();
+        let mut log = DeliveryLog::default();
+        for d in store.deliveries.iter().filter(|d| d.endpoint_url == url) {
+            log.deliveries += 1;
+            match d.status {
+                Some(s) if s >= 500 => log.server_errors += 1,
+                Some(s) if (200..300).contains(&s) => {
+                    let fresh = d
+                        .response
+                        .as_deref()
+                        .and_then(|r| serde_json::from_str::<Value>(r).ok())
+                        .is_some_and(|v| v["duplicate"] == json!(false));
+                    *log.applied.entry(d.event_id.clone()).or_default() += usize::from(fresh);
+                }
+                Some(_) => {}
+                None => log.unanswered += 1,
+            }
+        }
+        log
+    }
+
+    /// Every one of `events` applied, and none twice: the database holds each as applied, and
+    /// no two deliveries of one event were answered "applied now" (an answer lost to a crash
+    /// after its commit leaves none: the redelivery is then a duplicate).
+    pub async fn assert_applied_once(&self, events: &[String], db: &Db) {
+        let doubled: Vec<_> = self.applied.iter().filter(|(_, n)| **n > 1).collect();
+        assert!(doubled.is_empty(), "applied more than once: {doubled:?}");
+        let stored: std::collections::HashSet<String> =
+            landing::server::db::events::recent(db, false, 1_000_000)
+                .await
+                .unwrap()
+                .into_iter()
+                .filter(|e| e.processed_at.is_some())
+                .map(|e| e.id)
+                .collect();
+        let lost: Vec<_> = events.iter().filter(|e| !stored.contains(*e)).collect();
+        assert!(
+            lost.is_empty(),
+            "{} events never applied: {:?}",
+            lost.len(),
+            &lost[..lost.len().min(5)]
+        );
+        assert_eq!(stored.len(), events.len());
+    }
+}
+
+/// The mail a history should cause: one receipt per completed checkout, one "payment did not go
+/// through" per failed invoice, one "trial ends soon" per trial end.
+pub fn expected_mail(events: &[Value]) -> usize {
+    let mut causes = std::collections::BTreeSet::new();
+    for e in events {
+        let object = &e["data"]["object"];
+        match e["type"].as_str().unwrap_or("") {
+            "checkout.session.completed" => causes.insert(format!("receipt {}", object["id"])),
+            "invoice.payment_failed" => causes.insert(format!("failed {}", object["id"])),
+            "customer.subscription.trial_will_end" => {
+                causes.insert(format!("trial {} {}", object["id"], object["trial_end"]))
+            }
+            _ => false,
+        };
+    }
+    causes.len()
+}
+
+/// A history of Stripe events at the emulator, across many customers: one-time purchases,
+/// subscriptions (some with a trial), upgrades, cancellations at period end (some undone),
+/// cancellations now, failed renewals, and renewals month after month until there are at
+/// least `target` events. Returns how many there are.
+pub async fn make_history(app: &TestApp, target: usize) -> usize {
+    let base = app.stripe_base();
+    let price = |key: &'static str| async move {
+        app.stripe_call(
+            reqwest::Method::GET,
+            "/v1/prices",
+            &[("lookup_keys[]", key)],
+        )
+        .await["data"][0]["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let pro_yearly = price("pro_yearly").await;
+    // A third of the history is purchases; renewals make the rest.
+    let customers = (target / 30).max(8);
+    for i in 0..customers {
+        let email = format!("c{i}@storm.example");
+        let url = match i % 5 {
+            0 => {
+                let extra = [("customer_creation", "always")];
+                emulator_session(&base, "payment", "lifetime_once", &email, &extra).await
+            }
+            1 => {
+                emulator_checkout(
+                    &base,
+                    "pro_monthly",
+                    &email,
+                    &[("subscription_data[trial_period_days]", "20")],
+                )
+                .await
+            }
+            2 => emulator_checkout(&base, "pro_monthly", &email, &[]).await,
+            _ => emulator_checkout(&base, "starter_monthly", &email, &[]).await,
+        };
+        pay_at(&url, &email).await;
+    }
+    let subs = {
+        let stripe = app.stripe.as_ref().unwrap();
+        let store = stripe.store.lock().unwrap();
+        let mut subs: Vec<_> = store
+            .subscriptions
+            .values()
+            .map(|s| (s.seq, s.id.clone()))
+            .collect();
+        subs.sort();
+        subs.into_iter().map(|(_, id)| id).collect::<Vec<_>>()
+    };
+    let post = reqwest::Method::POST;
+    for (i, sub) in subs.iter().enumerate() {
+        let path = format!("/v1/subscriptions/{sub}");
+        match i % 8 {
+            0 => {
+                app.stripe_call(post.clone(), &path, &[("items[0][price]", &pro_yearly)])
+                    .await;
+            }
+            1 => {
+                app.stripe_call(post.clone(), &path, &[("cancel_at_period_end", "true")])
+                    .await;
+            }
+            2 => {
+                app.stripe_call(post.clone(), &path, &[("cancel_at_period_end", "true")])
+                    .await;
+                app.stripe_call(post.clone(), &path, &[("cancel_at_period_end", "false")])
+                    .await;
+            }
+            3 => {
+                app.stripe_call(reqwest::Method::DELETE, &path, &[]).await;
+            }
+            4 => {
+                app.control(&format!("subscriptions/{sub}/fail_next_renewal"), &[])
+                    .await;
+            }
+            _ => {}
+        }
+    }
+    let mut months = 0;
+    while event_count(app).await < target && months < 60 {
+        app.control("advance", &[("days", "31")]).await;
+        months += 1;
+        // Now and then a renewal fails.
+        if months % 3 == 0 {
+            for sub in subs.iter().skip(months).step_by(9) {
+                let _ = app
+                    .client
+                    .post(format!(
+                        "{base}/_emulator/subscriptions/{sub}/fail_next_renewal"
+                    ))
+                    .send()
+                    .await;
+            }
+        }
+    }
+    event_count(app).await
+}
+
+async fn event_count(app: &TestApp) -> usize {
+    app.stripe
+        .as_ref()
+        .unwrap()
+        .store
+        .lock()
+        .unwrap()
+        .events
+        .len()
+}
+
+/// Every event the emulator has made, as it would deliver them.
+pub fn all_events(app: &TestApp) -> Vec<Value> {
+    let stripe = app.stripe.as_ref().unwrap();
+    let store = stripe.store.lock().unwrap();
+    store
+        .events
+        .iter()
+        .map(|e| e.json(store.pending_webhooks(&e.type_)))
+        .collect()
+}
+
+/// Stripe's own state (the emulator's store) equals ours, subscription by subscription.
+pub async fn assert_as_stripe_has_it(app: &TestApp, db: &Db) {
+    let ours: HashMap<String, billing::SubscriptionRow> = billing::all_subscriptions(db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| (s.id.clone(), s))
+        .collect();
+    let stripe = app.stripe.as_ref().unwrap();
+    let store = stripe.store.lock().unwrap();
+    assert_eq!(
+        ours.len(),
+        store.subscriptions.len(),
+        "every subscription stored"
+    );
+    for (id, theirs) in &store.subscriptions {
+        let mine = &ours[id];
+        assert_eq!(mine.status, theirs.status, "{id}");
+        assert_eq!(
+            mine.cancel_at_period_end, theirs.cancel_at_period_end,
+            "{id}"
+        );
+        assert_eq!(mine.price_id, theirs.items[0].price, "{id}");
+        assert_eq!(
+            mine.current_period_end,
+            Some(theirs.current_period_end),
+            "{id}"
+        );
+    }
+}
+
+impl TestApp {
+    /// A second app on a fresh database that this app's emulator delivers to (an endpoint of
+    /// its own, all events), and that endpoint's URL: what a replay is sent to.
+    pub async fn replay_target(&self, backend: Backend) -> (TestApp, String) {
+        self.replay_target_with(backend, &[]).await
+    }
+
+    pub async fn replay_target_with(
+        &self,
+        backend: Backend,
+        overrides: &[(&str, &str)],
+    ) -> (TestApp, String) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let (url, secret) = self
+            .endpoint_for(listener.local_addr().unwrap().port())
+            .await;
+        let base = self.stripe_base();
+        let mut vars = vec![
+            ("STRIPE_SECRET_KEY", STRIPE_KEY),
+            ("STRIPE_API_BASE", base.as_str()),
+            ("STRIPE_WEBHOOK_SECRET", secret.as_str()),
+        ];
+        vars.extend_from_slice(overrides);
+        let app = TestApp::spawn_on(listener, backend, &vars).await;
+        (app, url)
+    }
+
+    /// Registers a webhook endpoint at this app's emulator for a site on `port`; returns its
+    /// URL and signing secret.
+    pub async fn endpoint_for(&self, port: u16) -> (String, String) {
+        let url = format!("http://127.0.0.1:{port}/api/stripe/webhook");
+        let endpoint = self
+            .stripe_call(
+                reqwest::Method::POST,
+                "/v1/webhook_endpoints",
+                &[("url", &url), ("enabled_events[]", "*")],
+            )
+            .await;
+        (url, endpoint["secret"].as_str().unwrap().to_string())
+    }
+}

@@ -1,0 +1,156 @@
+//! The log holds no secret (#8): the real binary, logging at debug, goes through sign-up,
+//! sign-in (a wrong password too), API calls with a bearer token, checkout paid by card,
+//! webhooks, the success, billing and portal pages and a mail server that wants a password;
+//! then everything it printed is searched for every secret, token, password and card number.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::harness::{free_port, ServerProcess, SmtpSink};
+use crate::support::{
+    base_env, pay_at, session_cookie, Backend, TestDatabase, JWT_SECRET, STRIPE_KEY, WEBHOOK_SECRET,
+};
+
+const PASSWORD: &str = "correct horse battery staple 42";
+const WRONG_PASSWORD: &str = "not my password at all 17";
+const SMTP_PASSWORD: &str = "smtp-pass-Zq8VwK2m";
+const CARD: &str = "4242424242424242";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_log_holds_no_secret_token_password_or_card_number() {
+    let port = free_port();
+    let site = format!("http://127.0.0.1:{port}");
+    let stripe = stripe_emulator::spawn(stripe_emulator::Options {
+        catalog: Some(crate::support::manifest_path("plans.toml")),
+        webhook: Some((format!("{site}/api/stripe/webhook"), WEBHOOK_SECRET.into())),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let smtp = SmtpSink::start().await;
+    let database = TestDatabase::create(Backend::Sqlite).await;
+    let mut env = base_env(&database.url(), &site);
+    env.insert("RUST_LOG".into(), "debug".into());
+    env.insert("STRIPE_SECRET_KEY".into(), STRIPE_KEY.into());
+    env.insert("STRIPE_API_BASE".into(), stripe.base_url.clone());
+    env.insert("STRIPE_WEBHOOK_SECRET".into(), WEBHOOK_SECRET.into());
+    env.insert(
+        "SMTP_URL".into(),
+        format!("smtp://billing:{SMTP_PASSWORD}@127.0.0.1:{}", smtp.port),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = ServerProcess::start(env.into_iter().collect(), dir.path(), port).await;
+
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let form = |path: &str, fields: &[(&str, &str)]| {
+        http.post(format!("{site}{path}"))
+            .header("accept", "application/json")
+            .header("origin", &site)
+            .form(fields)
+    };
+    let email = "logs@example.com";
+    let res = form(
+        "/api/auth/sign_up",
+        &[("email", email), ("password", PASSWORD)],
+    )
+    .send()
+    .await
+    .unwrap();
+    assert!(res.status().is_success());
+    let wrong = form(
+        "/api/auth/sign_in",
+        &[("email", email), ("password", WRONG_PASSWORD)],
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(wrong.status(), 401);
+    let res = form(
+        "/api/auth/sign_in",
+        &[("email", email), ("password", PASSWORD)],
+    )
+    .send()
+    .await
+    .unwrap();
+    let cookie = session_cookie(&res);
+    let token = cookie.trim_start_matches("landing_session=").to_string();
+    let me = http
+        .get(format!("{site}/api/me"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status(), 200);
+    let bad_bearer = http
+        .get(format!("{site}/api/me"))
+        .bearer_auth(format!("{token}x"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad_bearer.status(), 401);
+    let checkout: serde_json::Value = http
+        .post(format!("{site}/api/stripe/create-checkout"))
+        .header("cookie", &cookie)
+        .header("origin", &site)
+        .json(&json!({
+            "priceId": "pro_monthly", "mode": "subscription",
+            "successUrl": format!("{site}/success?session_id={{CHECKOUT_SESSION_ID}}"),
+            "cancelUrl": format!("{site}/pricing"),
+        }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let success = pay_at(checkout["url"].as_str().unwrap(), email).await;
+    for path in [success.trim_start_matches(&site), "/billing", "/app"] {
+        let res = http
+            .get(format!("{site}{path}"))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200, "{path}");
+    }
+    let portal = http
+        .post(format!("{site}/api/stripe/create-portal"))
+        .header("cookie", &cookie)
+        .header("origin", &site)
+        .json(&json!({"returnUrl": format!("{site}/billing")}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(portal.status(), 200);
+    // Webhooks arrive and the receipt is tried on a server that will not take the password.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    server.stop().await;
+
+    let log = server.output.lock().unwrap().clone();
+    assert!(log.contains("webhook"), "the log is the real one: {log}");
+    assert!(log.lines().count() > 20, "debug logging was on");
+    let spaced_card = "4242 4242 4242 4242";
+    for (what, secret) in [
+        ("the JWT secret", JWT_SECRET),
+        ("the Stripe key", STRIPE_KEY),
+        ("the webhook secret", WEBHOOK_SECRET),
+        ("the SMTP password", SMTP_PASSWORD),
+        ("the session token", token.as_str()),
+        ("the password", PASSWORD),
+        ("the wrong password", WRONG_PASSWORD),
+        ("the card number", CARD),
+        ("the card number, spaced", spaced_card),
+    ] {
+        assert!(!log.contains(secret), "{what} is in the log");
+    }
+    // Nor any part of a token: its signature is the secret part.
+    let signature = token.rsplit('.').next().unwrap();
+    assert!(
+        !log.contains(signature),
+        "a token's signature is in the log"
+    );
+}
