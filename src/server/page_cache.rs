@@ -6,10 +6,11 @@
 //!   (timeout, compression, CSRF check, session refresh, the router): none of them has anything to
 //!   do for these requests, and skipping them is most of the difference between a rendered page
 //!   and bytes from memory.
-//! - signed in: a template per address and plan, the email cut out, filled in per request. This
-//!   layer sits inside the session refresh (so tokens are still renewed) and costs the token's
-//!   verification and one query for the plan; anything else about the person is not on these
-//!   pages.
+//! - signed in: a template per address and plan, the email cut out, filled in per request (and
+//!   gzipped, for clients that take it). This layer sits just inside the signed-out one, before
+//!   the router and the other layers too, and costs the token's verification and one query for
+//!   the plan; anything else about the person is not on these pages. A token due for renewal
+//!   takes the usual path, through the session refresh that renews it.
 //!
 //! The catalog and billing mode are fixed at start-up, so an entry never goes stale.
 
@@ -17,18 +18,18 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::sync::{Arc, RwLock};
 
-use axum::body::{to_bytes, Body, Bytes};
+use axum::body::{to_bytes, Bytes};
 use axum::extract::{Request, State};
 use axum::http::header::{
-    ACCEPT_ENCODING, AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, COOKIE, SET_COOKIE, VARY,
+    ACCEPT_ENCODING, AUTHORIZATION, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, COOKIE,
+    SET_COOKIE, VARY,
 };
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use super::auth::session::me_from_headers;
+use super::auth::session::{cookie_claims, renewal_due};
 use super::billing::checkout::current_plan;
-use super::db::DbUuid;
 use super::state::AppState;
 
 /// Paths whose signed-out rendering depends only on the address.
@@ -107,12 +108,12 @@ impl Template {
         })
     }
 
-    fn fill(&self, email: &str) -> Response {
+    fn fill(&self, email: &str) -> Bytes {
         let mut body = Vec::with_capacity(self.before.len() + email.len() + self.after.len());
         body.extend_from_slice(&self.before);
         body.extend_from_slice(email.as_bytes());
         body.extend_from_slice(&self.after);
-        ([(CONTENT_TYPE, self.content_type.clone())], body).into_response()
+        Bytes::from(body)
     }
 }
 
@@ -151,23 +152,43 @@ fn accepts_gzip(headers: &HeaderMap) -> bool {
         })
 }
 
-fn gzip(bytes: &[u8]) -> std::io::Result<Bytes> {
-    let mut encoder = flate2::write::GzEncoder::new(
-        Vec::with_capacity(bytes.len() / 3),
-        flate2::Compression::best(),
-    );
+/// Gzip at `level`: the best for a page compressed once and kept, fast for one sent once.
+fn gzip(bytes: &[u8], level: flate2::Compression) -> std::io::Result<Bytes> {
+    let mut encoder = flate2::write::GzEncoder::new(Vec::with_capacity(bytes.len() / 3), level);
     encoder.write_all(bytes)?;
     encoder.finish().map(Bytes::from)
 }
 
 fn serve(page: &Page, gzip: bool) -> Response {
-    let vary = (VARY, HeaderValue::from_static("accept-encoding"));
-    let content_type = (CONTENT_TYPE, page.content_type.clone());
     if gzip {
-        let encoding = (CONTENT_ENCODING, HeaderValue::from_static("gzip"));
-        ([content_type, vary, encoding], page.gzip.clone()).into_response()
+        respond(page.content_type.clone(), page.gzip.clone(), true)
     } else {
-        ([content_type, vary], page.identity.clone()).into_response()
+        respond(page.content_type.clone(), page.identity.clone(), false)
+    }
+}
+
+fn respond(content_type: HeaderValue, body: Bytes, gzipped: bool) -> Response {
+    let vary = (VARY, HeaderValue::from_static("accept-encoding"));
+    let content_type = (CONTENT_TYPE, content_type);
+    if gzipped {
+        let encoding = (CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        ([content_type, vary, encoding], body).into_response()
+    } else {
+        ([content_type, vary], body).into_response()
+    }
+}
+
+/// A page made for one request: gzipped (fast) when the client takes it.
+fn serve_once(content_type: HeaderValue, body: Bytes, wants_gzip: bool) -> Response {
+    if !wants_gzip {
+        return respond(content_type, body, false);
+    }
+    match gzip(&body, flate2::Compression::fast()) {
+        Ok(gzipped) => respond(content_type, gzipped, true),
+        Err(e) => {
+            tracing::error!(error = %e, "page cache: cannot gzip a page");
+            respond(content_type, body, false)
+        }
     }
 }
 
@@ -223,7 +244,7 @@ pub async fn serve_cached(
         Ok(page) => page,
         Err(response) => return response,
     };
-    let page = match gzip(&identity) {
+    let page = match gzip(&identity, flate2::Compression::best()) {
         Ok(gzip) => Page {
             content_type,
             identity,
@@ -244,14 +265,14 @@ pub async fn serve_member_cached(
     request: Request,
     next: Next,
 ) -> Response {
-    let member = is_cacheable_path(&request)
-        .then(|| me_from_headers(&state, request.headers()))
+    let session = (is_cacheable_path(&request) && !request.headers().contains_key(AUTHORIZATION))
+        .then(|| cookie_claims(&state.config, request.headers()))
         .flatten()
-        .filter(|_| !request.headers().contains_key(AUTHORIZATION));
-    let Some(me) = member else {
+        .filter(|(claims, _)| !renewal_due(claims));
+    let Some((claims, user)) = session else {
         return next.run(request).await;
     };
-    let Ok(user) = me.id.parse::<uuid::Uuid>().map(DbUuid) else {
+    let Some(email) = claims.email else {
         return next.run(request).await;
     };
     // The one thing on these pages that is the person's besides the email.
@@ -261,17 +282,33 @@ pub async fn serve_member_cached(
         Err(_) => return next.run(request).await,
     };
     let key = (request.uri().to_string(), plan);
+    let wants_gzip = accepts_gzip(request.headers());
     if let Some(template) = state.page_cache.member.get(&key) {
-        return template.fill(&me.email);
+        return serve_once(
+            template.content_type.clone(),
+            template.fill(&email),
+            wants_gzip,
+        );
     }
+    // Rendered uncompressed, as for the signed-out entries, so the template is plain text.
+    let mut request = request;
+    request.headers_mut().remove(ACCEPT_ENCODING);
     let (parts, content_type, bytes) = match render(request, next).await {
         Ok(page) => page,
         Err(response) => return response,
     };
-    if let Some(template) = Template::cut(content_type, &bytes, &me.email) {
+    if let Some(template) = Template::cut(content_type.clone(), &bytes, &email) {
         state.page_cache.member.put(key, template);
     }
-    Response::from_parts(parts, Body::from(bytes))
+    let mut response = serve_once(content_type, bytes, wants_gzip);
+    // Headers the render set, its own content type and length aside, go out as they came.
+    for (name, value) in parts.headers.iter() {
+        if name != CONTENT_TYPE && name != CONTENT_LENGTH && !response.headers().contains_key(name)
+        {
+            response.headers_mut().insert(name, value.clone());
+        }
+    }
+    response
 }
 
 #[cfg(test)]

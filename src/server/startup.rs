@@ -76,6 +76,7 @@ pub async fn build_state(config: Config) -> Result<AppState, StartupError> {
         config.site_url.origin(),
         mail_wake.clone(),
     );
+    let plan_reads = billing::plan_reads::PlanReads::spawn(db.clone());
     Ok(AppState::new(Shared {
         db,
         leptos_options: config.leptos.clone(),
@@ -86,6 +87,7 @@ pub async fn build_state(config: Config) -> Result<AppState, StartupError> {
         config: Arc::new(config),
         mail_wake,
         webhook_writer,
+        plan_reads,
         page_cache: Default::default(),
     }))
 }
@@ -199,10 +201,6 @@ pub fn build_router(state: AppState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn(super::error::server_fn_status))
         .layer(middleware::from_fn_with_state(
-            state.clone(),
-            super::page_cache::serve_member_cached,
-        ))
-        .layer(middleware::from_fn_with_state(
             state.config.clone(),
             refresh_session,
         ))
@@ -221,6 +219,10 @@ pub fn build_router(state: AppState) -> Router {
     // Layers on a router run after its routing; these run before it, on every request.
     Router::new()
         .fallback_service(app)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            super::page_cache::serve_member_cached,
+        ))
         .layer(middleware::from_fn_with_state(
             state.page_cache.clone(),
             super::page_cache::serve_cached,

@@ -45,7 +45,9 @@ pub struct Shared {
     pub mail_wake: Arc<tokio::sync::Notify>,
     /// Applies verified webhooks, several to a transaction under load.
     pub webhook_writer: super::billing::group_commit::Writer,
-    /// Signed-out renderings of the marketing pages.
+    /// Which plan a signed-in person has, for the marketing pages: read in batches.
+    pub plan_reads: super::billing::plan_reads::PlanReads,
+    /// The marketing pages, rendered once per variant (signed out; signed in, per plan).
     pub page_cache: super::page_cache::PageCache,
 }
 

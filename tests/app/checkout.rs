@@ -76,16 +76,7 @@ async fn a_signed_in_subscription_is_stored_and_its_plan_marked_on_pricing(app: 
     assert_eq!(subs[0].status, "active");
     assert!(subs[0].current_period_end.unwrap() > chrono::Utc::now().timestamp());
 
-    let pricing = app
-        .client
-        .get(app.url("/pricing"))
-        .header("cookie", &cookie)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let pricing = app.page_as("/pricing", &cookie).await;
     assert_eq!(pricing.matches("Your current plan").count(), 1);
     let pro = pricing
         .split(r#"id="plan-pro""#)

@@ -167,16 +167,7 @@ async fn signed_out_pages_are_served_from_memory_and_signed_in_ones_rendered(app
         .await
         .unwrap();
     let cookie = crate::support::session_cookie(&res);
-    let signed_in = app
-        .client
-        .get(app.url("/pricing"))
-        .header("cookie", cookie)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let signed_in = app.page_as("/pricing", &cookie).await;
     assert!(
         signed_in.contains("Signed in as"),
         "never a signed-out copy for a session"
@@ -195,15 +186,14 @@ async fn signed_in_pages_from_memory_show_each_person_their_own_email_and_plan(b
         .subscriber("buyer@example.com", "pro_monthly", "subscription")
         .await;
     app.settle().await;
-    let page = |cookie: &str| {
-        let req = app.client.get(app.url("/pricing")).header("cookie", cookie);
-        async move { req.send().await.unwrap().text().await.unwrap() }
-    };
     // Each first request renders (and leaves a template); each later one is filled in, and
     // reads exactly as the render did.
-    let (first_mine, first_theirs) = (page(&browser).await, page(&buyer).await);
+    let (first_mine, first_theirs) = (
+        app.page_as("/pricing", &browser).await,
+        app.page_as("/pricing", &buyer).await,
+    );
     for _ in 0..3 {
-        let mine = page(&browser).await;
+        let mine = app.page_as("/pricing", &browser).await;
         assert_eq!(mine, first_mine);
         assert!(
             mine.contains("<strong>browser@example.com</strong>"),
@@ -211,7 +201,7 @@ async fn signed_in_pages_from_memory_show_each_person_their_own_email_and_plan(b
         );
         assert!(!mine.contains("buyer@example.com"));
         assert!(!mine.contains("Your current plan"));
-        let theirs = page(&buyer).await;
+        let theirs = app.page_as("/pricing", &buyer).await;
         assert_eq!(theirs, first_theirs);
         assert!(theirs.contains("<strong>buyer@example.com</strong>"));
         assert!(!theirs.contains("browser@example.com"));
@@ -222,6 +212,36 @@ async fn signed_in_pages_from_memory_show_each_person_their_own_email_and_plan(b
     // Someone new gets the same template, with their own email.
     assert_eq!(
         first_mine.replace("browser@example.com", "someone@example.com"),
-        page(&app.subscriber_without_purchase("someone@example.com").await).await
+        app.page_as(
+            "/pricing",
+            &app.subscriber_without_purchase("someone@example.com").await
+        )
+        .await
     );
+    // A browser that takes gzip gets it, rendered (first) or filled in (after), with the same
+    // page inside and the same security headers as any other page.
+    let mut zipped = Vec::new();
+    for _ in 0..2 {
+        let res = app
+            .client
+            .get(app.url("/pricing?interval=year"))
+            .header("cookie", &browser)
+            .header("accept-encoding", "gzip")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        assert_eq!(res.headers()["content-encoding"], "gzip");
+        assert_eq!(res.headers()["vary"], "accept-encoding");
+        assert!(res.headers().contains_key("content-security-policy"));
+        let mut text = String::new();
+        std::io::Read::read_to_string(
+            &mut flate2::read::GzDecoder::new(&res.bytes().await.unwrap()[..]),
+            &mut text,
+        )
+        .expect("gzip");
+        zipped.push(text);
+    }
+    let yearly = app.page_as("/pricing?interval=year", &browser).await;
+    assert_eq!(zipped, [yearly.clone(), yearly]);
 }

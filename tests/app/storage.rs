@@ -1,5 +1,8 @@
 //! The schema and the storage functions, identical on SQLite and PostgreSQL.
 
+use std::collections::HashMap;
+
+use landing::server::db::billing::{self, SubscriptionRow};
 use landing::server::db::{customers, profiles, DbError, DbUuid, Table};
 
 use crate::support::{on_both_databases, TestApp};
@@ -11,6 +14,7 @@ on_both_databases!(
     a_stripe_customer_cannot_belong_to_two_users,
     deleting_a_profile_removes_its_customer_link,
     a_customer_cannot_be_linked_to_a_missing_profile,
+    the_live_plans_of_many_people_are_read_in_one_query,
 );
 
 async fn migrations_create_every_table_of_the_design_and_can_run_again(app: TestApp) {
@@ -130,4 +134,93 @@ async fn a_customer_cannot_be_linked_to_a_missing_profile(app: TestApp) {
     let result = crate::support::link(db, DbUuid::new_v4(), "cus_orphan").await;
     assert!(matches!(result, Err(DbError::Sqlx(_))), "{result:?}");
     assert_eq!(db.count_rows(Table::StripeCustomers).await.unwrap(), 0);
+}
+
+async fn the_live_plans_of_many_people_are_read_in_one_query(app: TestApp) {
+    let db = &app.state.db;
+    let [ada, bob, cy, dee] = ["ada", "bob", "cy", "dee"].map(|n| format!("{n}@example.com"));
+    let mut users = Vec::new();
+    for email in [&ada, &bob, &cy, &dee] {
+        users.push(profiles::insert(db, email, None).await.unwrap().id);
+    }
+    let [ada, bob, cy, dee] = [users[0], users[1], users[2], users[3]];
+    let sub =
+        |id: &str, user: Option<DbUuid>, customer: &str, status: &str, price: &str, created| {
+            SubscriptionRow {
+                id: id.into(),
+                user_id: user,
+                stripe_customer_id: customer.into(),
+                status: status.into(),
+                price_id: price.into(),
+                quantity: 1,
+                current_period_start: None,
+                current_period_end: None,
+                cancel_at_period_end: false,
+                canceled_at: None,
+                trial_end: None,
+                stripe_created: created,
+                synced_at_ms: 1,
+            }
+        };
+    let rows = [
+        // Ada's own row is live; a newer one of hers is canceled and does not count.
+        sub("sub_ada1", Some(ada), "cus_ada", "active", "price_a", 100),
+        sub("sub_ada2", Some(ada), "cus_ada", "canceled", "price_x", 200),
+        // Bob's rows are his customer's, stored before the customer was linked to him: the
+        // newest live one counts.
+        sub("sub_bob1", None, "cus_bob", "trialing", "price_b", 50),
+        sub("sub_bob2", None, "cus_bob", "past_due", "price_c", 60),
+        // Dee's two live rows were created in the same second: the lower id, as the billing
+        // page orders them.
+        sub("sub_dee_b", Some(dee), "cus_dee", "active", "price_e", 70),
+        sub("sub_dee_a", Some(dee), "cus_dee", "active", "price_d", 70),
+    ];
+    let mut tx = db.begin().await.unwrap();
+    for row in &rows {
+        assert!(billing::upsert_subscription(&mut tx, row).await.unwrap());
+    }
+    tx.commit().await.unwrap();
+    crate::support::link(db, bob, "cus_bob").await.unwrap();
+
+    let expected: HashMap<DbUuid, String> = [(ada, "price_a"), (bob, "price_c"), (dee, "price_d")]
+        .map(|(u, p)| (u, p.to_string()))
+        .into();
+    let all = [ada, bob, cy, dee];
+    assert_eq!(
+        billing::live_prices_for_users(db, &all).await.unwrap(),
+        expected
+    );
+    assert!(billing::live_prices_for_users(db, &[cy])
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(billing::live_prices_for_users(db, &[])
+        .await
+        .unwrap()
+        .is_empty());
+    // The same as the first live row of each person's subscriptions as the billing page lists
+    // them.
+    for user in all {
+        let first_live = billing::subscriptions_for_user(db, user)
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|s| matches!(s.status.as_str(), "active" | "trialing" | "past_due"))
+            .map(|s| s.price_id);
+        assert_eq!(first_live.as_ref(), expected.get(&user));
+    }
+    // Through the batching reader: 400 lookups at once, each answered with its own person's.
+    let mut lookups = tokio::task::JoinSet::new();
+    for n in 0..400 {
+        let user = all[n % all.len()];
+        let reads = app.state.plan_reads.clone();
+        lookups.spawn(async move { (user, reads.live_price(user).await.unwrap()) });
+    }
+    let mut answered = 0;
+    while let Some(answer) = lookups.join_next().await {
+        let (user, price) = answer.unwrap();
+        assert_eq!(price.as_ref(), expected.get(&user), "{user}");
+        answered += 1;
+    }
+    assert_eq!(answered, 400);
 }

@@ -342,6 +342,18 @@ impl TestApp {
         let status = res.status().as_u16();
         (status, res.text().await.expect("body"))
     }
+
+    /// GET as whoever holds the session `cookie` (`name=value`) and return the body.
+    pub async fn page_as(&self, path: &str, cookie: &str) -> String {
+        let res = self
+            .client
+            .get(self.url(path))
+            .header("cookie", cookie)
+            .send()
+            .await
+            .expect("request");
+        res.text().await.expect("body")
+    }
 }
 
 impl Drop for TestApp {

@@ -176,12 +176,21 @@ pub fn token_subject(state: &AppState, headers: &HeaderMap) -> Option<DbUuid> {
 
 /// The identity shown in page headers: from the cookie's claims alone, no database round trip.
 pub fn me_from_headers(state: &AppState, headers: &HeaderMap) -> Option<Me> {
-    let token = cookie_token(headers)?;
-    let (claims, id) = jwt::verify(&state.config.auth_jwt_secret, &token).ok()?;
+    let (claims, id) = cookie_claims(&state.config, headers)?;
     Some(Me {
         id: id.to_string(),
         email: claims.email?,
     })
+}
+
+/// The session cookie's claims, verified; `None` when there is no cookie or it does not verify.
+pub fn cookie_claims(config: &Config, headers: &HeaderMap) -> Option<(jwt::Claims, DbUuid)> {
+    jwt::verify(&config.auth_jwt_secret, &cookie_token(headers)?).ok()
+}
+
+/// Past half its life, a session is renewed by the next response (see `refresh_session`).
+pub fn renewal_due(claims: &jwt::Claims) -> bool {
+    claims.exp - jwt::now() < jwt::LIFETIME / 2
 }
 
 /// `Set-Cookie` for a session token: HttpOnly, SameSite=Lax, Secure when the site is https.
@@ -209,9 +218,8 @@ pub async fn refresh_session(
     request: Request,
     next: Next,
 ) -> Response {
-    let renewal = cookie_token(request.headers())
-        .and_then(|t| jwt::verify(&config.auth_jwt_secret, &t).ok())
-        .filter(|(claims, _)| claims.exp - jwt::now() < jwt::LIFETIME / 2)
+    let renewal = cookie_claims(&config, request.headers())
+        .filter(|(claims, _)| renewal_due(claims))
         .and_then(|(claims, id)| {
             Some(jwt::issue(
                 &config.auth_jwt_secret,

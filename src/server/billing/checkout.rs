@@ -351,13 +351,12 @@ pub async fn summary(
 
 /// The catalog plan of the user's live subscription, for the pricing page to mark.
 pub async fn current_plan(state: &AppState, user: DbUuid) -> Result<Option<String>, ServerError> {
-    let subs = crate::server::db::billing::subscriptions_for_user(&state.db, user)
+    let live = state
+        .plan_reads
+        .live_price(user)
         .await
         .map_err(|e| ServerError::db("current plan", e))?;
-    let Some(live) = subs
-        .into_iter()
-        .find(|s| matches!(s.status.as_str(), "active" | "trialing" | "past_due"))
-    else {
+    let Some(price_id) = live else {
         return Ok(None);
     };
     let Some(billing) = state.billing.as_ref() else {
@@ -366,7 +365,7 @@ pub async fn current_plan(state: &AppState, user: DbUuid) -> Result<Option<Strin
     let Ok(index) = billing.prices(&state.source_catalog).await else {
         return Ok(None);
     };
-    let Some(key) = index.find(&live.price_id).map(|p| p.lookup_key.clone()) else {
+    let Some(key) = index.find(&price_id).map(|p| p.lookup_key.clone()) else {
         return Ok(None);
     };
     Ok(state

@@ -11,6 +11,7 @@ pub mod fetch;
 pub mod group_commit;
 pub mod objects;
 pub mod overview;
+pub mod plan_reads;
 pub mod portal;
 pub mod resync;
 pub mod sync;

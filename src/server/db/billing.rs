@@ -4,6 +4,8 @@
 //! `synced_at_ms`, when that report was read, and never replaces a later read: deliveries come
 //! in any order and may overlap, and the rows must end at Stripe's latest state whatever happens.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 
 use super::{on_pool, on_tx, Db, DbError, DbUuid, Tx};
@@ -179,6 +181,53 @@ pub async fn subscriptions_for_user(
          ORDER BY stripe_created DESC, id"
     );
     fetch_rows(db, sql, Some(user), None).await
+}
+
+/// The price of each user's newest live (active, trialing or past-due) subscription, their own
+/// rows and their customer's: the one thing the marketing pages show of a signed-in person's
+/// billing, read for a batch of people at once (`billing::plan_reads`). Users without one are
+/// not in the map.
+pub async fn live_prices_for_users(
+    db: &Db,
+    users: &[DbUuid],
+) -> Result<HashMap<DbUuid, String>, DbError> {
+    if users.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let list = (1..=users.len())
+        .map(|n| format!("${n}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let live = "s.status IN ('active', 'trialing', 'past_due')";
+    let sql = format!(
+        "SELECT c.user_id AS owner, s.id, s.price_id, s.stripe_created FROM subscriptions s \
+         JOIN stripe_customers c ON c.stripe_customer_id = s.stripe_customer_id \
+         WHERE c.user_id IN ({list}) AND {live} \
+         UNION ALL \
+         SELECT s.user_id AS owner, s.id, s.price_id, s.stripe_created FROM subscriptions s \
+         WHERE s.user_id IN ({list}) AND {live}"
+    );
+    let rows: Vec<(DbUuid, String, String, i64)> = on_pool!(db, pool => {
+        let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql));
+        for user in users {
+            query = query.bind(*user);
+        }
+        query.fetch_all(pool).await
+    })?;
+    // Newest first, as `subscriptions_for_user` orders them: by creation, then by id.
+    let mut newest: HashMap<DbUuid, (i64, String, String)> = HashMap::new();
+    for (owner, id, price, created) in rows {
+        let better = newest
+            .get(&owner)
+            .is_none_or(|(c, i, _)| created > *c || (created == *c && id < *i));
+        if better {
+            newest.insert(owner, (created, id, price));
+        }
+    }
+    Ok(newest
+        .into_iter()
+        .map(|(owner, (_, _, price))| (owner, price))
+        .collect())
 }
 
 /// Every stored subscription, for comparing stored state (tests, `landing resync`).
