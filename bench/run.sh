@@ -14,6 +14,7 @@ started=$(date +%s)
 SECONDS_EACH="${BENCH_SECONDS:-10}"
 CONNECTIONS=50
 WEBHOOK_EVENTS="${BENCH_WEBHOOK_EVENTS:-2000}"
+WEBHOOK_RUNS="${BENCH_WEBHOOK_RUNS:-5}"
 PG_URL="${TEST_POSTGRES_URL:-postgres://postgres:postgres@127.0.0.1:5432/postgres}"
 
 step "tools"
@@ -42,7 +43,9 @@ pids=()
 cleanup() {
   local status=$?
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null && { wait "$pid" 2>/dev/null || true; }; done
-  psql "$PG_URL" -qc 'DROP DATABASE IF EXISTS landing_bench WITH (FORCE)' >/dev/null 2>&1 || true
+  for i in $(seq 1 "$WEBHOOK_RUNS"); do
+    psql "$PG_URL" -qc "DROP DATABASE IF EXISTS landing_bench_$i WITH (FORCE)" >/dev/null 2>&1 || true
+  done
   rm -rf "$run_dir"
   exit "$status"
 }
@@ -213,45 +216,62 @@ for i in range(n):
     urllib.request.urlopen(req).read()
 EOF
 
-webhooks() {
+# One delivery run against a fresh server on database DB: appends "events events_per_s cpu_ms"
+# to $run_dir/runs-NAME.
+webhook_run() {
   local name=$1 db=$2
   local hook_port secret endpoint before after start end delivered
   hook_port=$(free_port)
   endpoint="http://127.0.0.1:$hook_port/api/stripe/webhook"
   secret=$(curl -fsS -u sk_test_bench: "$stripe/v1/webhook_endpoints" -d "url=$endpoint" -d 'enabled_events[]=*' \
     | python3 -c 'import json,sys; print(json.load(sys.stdin)["secret"])')
-  local port
-  port=$hook_port
   (
     cd "$run_dir"
-    exec env DATABASE_URL="$db" SITE_URL="http://127.0.0.1:$port" LEPTOS_SITE_ADDR="127.0.0.1:$port" \
+    exec env DATABASE_URL="$db" SITE_URL="http://127.0.0.1:$hook_port" LEPTOS_SITE_ADDR="127.0.0.1:$hook_port" \
       LEPTOS_SITE_ROOT="$root/target/site" LEPTOS_ENV=PROD PLANS_FILE="$root/plans.toml" \
       AUTH_JWT_SECRET="$(random_secret)" RUST_LOG=warn STRIPE_SECRET_KEY=sk_test_bench \
       STRIPE_API_BASE="$stripe" STRIPE_WEBHOOK_SECRET="$secret" "$bin_dir/landing"
   ) >"$run_dir/hooks-$name.log" 2>&1 &
   server_pid=$!
   pids+=("$server_pid")
-  wait_http "http://127.0.0.1:$port/healthz"
+  wait_http "http://127.0.0.1:$hook_port/healthz"
   before=$(cpu_ticks "$server_pid")
   start=$(date +%s%N)
   delivered=$(curl -fsS "$stripe/_emulator/replay" -d times=1 -d seed=1 -d concurrency=32 -d "url=$endpoint" \
     | python3 -c 'import json,sys; a = json.load(sys.stdin); assert a["gave_up"] == 0, a; print(a["delivered"])')
   end=$(date +%s%N)
   after=$(cpu_ticks "$server_pid")
-  figure "webhooks_${name}_events" "$delivered"
-  figure "webhooks_${name}_per_s" "$(awk -v n="$delivered" -v ns=$((end - start)) 'BEGIN { printf "%.0f", n / (ns / 1e9) }')"
-  figure "webhooks_${name}_cpu_ms_per_event" "$(awk -v t=$((after - before)) -v hz="$ticks_per_s" -v n="$delivered" 'BEGIN { printf "%.4f", t * 1000 / hz / n }')"
   kill "$server_pid"
   curl -fsS -u sk_test_bench: -X DELETE "$stripe/v1/webhook_endpoints/$(curl -fsS -u sk_test_bench: "$stripe/v1/webhook_endpoints" \
     | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"][0]["id"])')" >/dev/null
+  awk -v n="$delivered" -v ns=$((end - start)) -v t=$((after - before)) -v hz="$ticks_per_s" \
+    'BEGIN { printf "%d %.0f %.4f\n", n, n / (ns / 1e9), t * 1000 / hz / n }' >>"$run_dir/runs-$name"
 }
 
-step "webhooks (SQLite)"
-webhooks sqlite "sqlite://$run_dir/hooks.db"
-step "webhooks (PostgreSQL)"
-psql "$PG_URL" -qc 'DROP DATABASE IF EXISTS landing_bench WITH (FORCE)' >/dev/null
-psql "$PG_URL" -qc 'CREATE DATABASE landing_bench' >/dev/null
-webhooks postgres "${PG_URL%/*}/landing_bench"
+# The same deliveries to WEBHOOK_RUNS fresh servers and databases (this machine's run-to-run
+# spread is 10-25 %): the median of each figure, and every run's CPU per event. `fresh_db N`
+# prints the URL of an empty database for run N.
+webhooks() {
+  local name=$1 fresh_db=$2 i
+  for i in $(seq 1 "$WEBHOOK_RUNS"); do webhook_run "$name" "$($fresh_db "$i")"; done
+  local runs="$run_dir/runs-$name"
+  median() { awk -v f="$1" '{ print $f }' "$runs" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+  figure "webhooks_${name}_events" "$(median 1)"
+  figure "webhooks_${name}_per_s" "$(median 2)"
+  figure "webhooks_${name}_cpu_ms_per_event" "$(median 3)"
+  figure "webhooks_${name}_cpu_ms_per_event_runs" "$(awk '{ print $3 }' "$runs" | paste -sd, -)"
+}
+
+sqlite_db() { echo "sqlite://$run_dir/hooks-$1.db"; }
+postgres_db() {
+  psql "$PG_URL" -qc "DROP DATABASE IF EXISTS landing_bench_$1 WITH (FORCE)" >/dev/null
+  psql "$PG_URL" -qc "CREATE DATABASE landing_bench_$1" >/dev/null
+  echo "${PG_URL%/*}/landing_bench_$1"
+}
+step "webhooks (SQLite, $WEBHOOK_RUNS runs)"
+webhooks sqlite sqlite_db
+step "webhooks (PostgreSQL, $WEBHOOK_RUNS runs)"
+webhooks postgres postgres_db
 
 figure bench_seconds "$(($(date +%s) - started))"
 step "figures written to $out"
