@@ -25,16 +25,22 @@ ensure_wasm_opt
 command -v wrk >/dev/null || apt_install wrk
 ensure_postgres "$PG_URL"
 
-step "release build"
-# --precompress writes .gz and .br beside every asset: served as they are, never compressed per
-# request.
-cargo leptos build --release --precompress
-cargo build --release -q -p landing-bench
-# The emulator only serves the benchmark: optimised, without the minutes of whole-program LTO.
-cargo build --profile emulator -q -p stripe-emulator
+# Every clone builds in one folder, where only files whose bytes changed are rewritten: cargo
+# then rebuilds what a change touched, not the whole server for a new path (bench/sync_tree.py).
+root="${BENCH_BUILD_DIR:-$HOME/.cache/landing/src}"
+step "release build (in $root)"
+python3 bench/sync_tree.py "$(pwd)" "$root"
+(
+  cd "$root"
+  # --precompress writes .gz and .br beside every asset: served as they are, never compressed
+  # per request.
+  cargo leptos build --release --precompress
+  cargo build --release -q -p landing-bench
+  # The emulator only serves the benchmark: optimised, without the minutes of whole-program LTO.
+  cargo build --profile emulator -q -p stripe-emulator
+)
 bin_dir="$(target_dir)/release"
 emulator_bin="$(target_dir)/emulator/stripe-emulator"
-root=$(pwd)
 run_dir=$(mktemp -d)
 mkdir -p bench/results
 out=bench/results/latest.txt
