@@ -160,11 +160,8 @@ fn gzip(bytes: &[u8], level: flate2::Compression) -> std::io::Result<Bytes> {
 }
 
 fn serve(page: &Page, gzip: bool) -> Response {
-    if gzip {
-        respond(page.content_type.clone(), page.gzip.clone(), true)
-    } else {
-        respond(page.content_type.clone(), page.identity.clone(), false)
-    }
+    let body = if gzip { &page.gzip } else { &page.identity };
+    respond(page.content_type.clone(), body.clone(), gzip)
 }
 
 fn respond(content_type: HeaderValue, body: Bytes, gzipped: bool) -> Response {

@@ -3,13 +3,13 @@
 //! parameters Stripe rejects together.
 
 use std::sync::Arc;
+
 use stripe_checkout::checkout_session::{
     CreateCheckoutSession, CreateCheckoutSessionCustomerCreation, CreateCheckoutSessionDiscounts,
     CreateCheckoutSessionLineItems, CreateCheckoutSessionPaymentIntentData,
     CreateCheckoutSessionPaymentIntentDataSetupFutureUsage, CreateCheckoutSessionTaxIdCollection,
 };
 use stripe_shared::CheckoutSessionMode;
-
 use tokio::sync::RwLock;
 
 use super::catalog::{self, PriceIndex, StripePrice};
