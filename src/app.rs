@@ -9,7 +9,9 @@ use leptos_router::{
 
 use crate::components::nav::{Footer, Nav};
 use crate::pages::{
-    account::{SignInPage, SignUpPage},
+    account::{
+        AccountPage, ForgotPasswordPage, ResetPasswordPage, SignInPage, SignUpPage, VerifyEmailPage,
+    },
     admin::AdminEventsPage,
     billing::BillingPage,
     home::HomePage,
@@ -52,6 +54,14 @@ pub fn App() -> impl IntoView {
                     <Route path=StaticSegment("pricing") view=PricingPage ssr=SsrMode::Async/>
                     <Route path=StaticSegment("sign-in") view=SignInPage/>
                     <Route path=StaticSegment("sign-up") view=SignUpPage/>
+                    <Route path=StaticSegment("forgot-password") view=ForgotPasswordPage/>
+                    <Route path=StaticSegment("verify-email") view=VerifyEmailPage/>
+                    <Route
+                        path=StaticSegment("reset-password")
+                        view=ResetPasswordPage
+                        ssr=SsrMode::Async
+                    />
+                    <Route path=StaticSegment("account") view=AccountPage ssr=SsrMode::Async/>
                     // Async: the page waits for Stripe's answer, so it reads without JavaScript.
                     <Route path=StaticSegment("success") view=SuccessPage ssr=SsrMode::Async/>
                     <Route path=StaticSegment("app") view=ProductPage ssr=SsrMode::Async/>

@@ -1,25 +1,10 @@
-import { readdirSync, readFileSync } from "node:fs";
-import { join } from "node:path";
-
 import { expect, test, type Page } from "@playwright/test";
 
-// Set by scripts/test.sh: the emulator (for its test controls) and the Maildir the site's
-// SMTP server writes to.
+import { mailedLink, mailsTo, signUp, uniqueEmail } from "./accounts";
+
+// Set by scripts/test.sh: the emulator (for its test controls).
 const stripeUrl = process.env.STRIPE_URL ?? "http://127.0.0.1:12111";
 const stripeKey = process.env.STRIPE_KEY ?? "sk_test_end2end";
-const maildir = process.env.MAILDIR ?? "";
-
-function uniqueEmail(prefix: string) {
-  return `${prefix}-${test.info().project.name}-${Date.now()}-${Math.floor(Math.random() * 1e6)}@example.com`;
-}
-
-async function signUp(page: Page, email: string) {
-  await page.goto("/sign-up");
-  await page.getByLabel("Email").fill(email);
-  await page.getByLabel("Password").fill("correct horse battery");
-  await page.getByRole("button", { name: "Create account" }).click();
-  await expect(page.getByRole("banner")).toContainText(`Signed in as ${email}`);
-}
 
 /** Subscribes to Pro (monthly) with 4242 and waits for the success page. */
 async function subscribeToPro(page: Page, email: string) {
@@ -56,18 +41,6 @@ async function subscriptionOf(page: Page, email: string): Promise<string> {
     await page.request.get(`${stripeUrl}/v1/subscriptions`, { params: { customer }, headers: auth })
   ).json();
   return subs.data[0].id;
-}
-
-/** The mails the site's SMTP server received for `to`. */
-function mailsTo(to: string): string[] {
-  const dir = join(maildir, "new");
-  let files: string[] = [];
-  try {
-    files = readdirSync(dir);
-  } catch {
-    return [];
-  }
-  return files.map((f) => readFileSync(join(dir, f), "utf8")).filter((m) => m.includes(`To: ${to}`));
 }
 
 test("subscribe, use the app, cancel at period end, resume, cancel now in the portal", async ({ page }) => {
@@ -149,4 +122,39 @@ test("a failed renewal shows past due with a grace period and sends one email", 
   expect(resend.ok()).toBeTruthy();
   await page.waitForTimeout(1_000);
   expect(mailsTo(email).filter((m) => m.includes("Your payment did not go through"))).toHaveLength(1);
+});
+
+test("a signed-out purchase shows on billing once its email is proven by the mailed link", async ({ page }) => {
+  const email = uniqueEmail("early");
+  // Bought before having an account.
+  await page.goto("/pricing");
+  await page.getByRole("button", { name: "Buy Lifetime" }).click();
+  await expect(page).toHaveURL(/\/c\/pay\/cs_test_/);
+  await page.getByLabel("Email").fill(email);
+  await page.getByLabel("Card number").fill("4242 4242 4242 4242");
+  await page.getByLabel("Expiry (MM / YY)").fill("12 / 34");
+  await page.getByLabel("CVC").fill("123");
+  await page.getByRole("button", { name: /^Pay/ }).click();
+  await expect(page.getByRole("heading", { name: /Thank you/ })).toBeVisible();
+
+  // Signing up and in with that email is not enough: nothing is found by an unproven email.
+  await page.goto("/sign-up");
+  await page.getByLabel("Email").fill(email);
+  await page.getByLabel("Password").fill("correct horse battery");
+  await page.getByRole("button", { name: "Create account" }).click();
+  await expect(page.getByRole("heading", { name: "Check your inbox" })).toBeVisible();
+  await page.goto("/sign-in");
+  await page.getByLabel("Email").fill(email);
+  await page.getByLabel("Password").fill("correct horse battery");
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.goto("/billing");
+  await expect(page.getByText("You don't have a billing account yet. Make a purchase first.")).toBeVisible();
+
+  // The mailed link proves it: the purchase is the account's.
+  await page.goto(await mailedLink(email, "/verify-email"));
+  await page.getByRole("button", { name: "Confirm my email" }).click();
+  await expect(page.getByText("Your email is confirmed.")).toBeVisible();
+  await page.goto("/billing");
+  await expect(page.getByRole("button", { name: "Manage billing" })).toBeVisible();
+  await expect(page.getByText("Lifetime").first()).toBeVisible();
 });

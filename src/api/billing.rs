@@ -55,15 +55,18 @@ async fn admin() -> Result<crate::server::state::AppState, AppError> {
         .await
         .map_err(|_| AppError::Unauthorized("Sign in as an operator.".into()))?;
     let state = expect_context::<crate::server::state::AppState>();
-    if state
-        .config
-        .admin_emails
-        .contains(&user.email.to_ascii_lowercase())
+    // An operator's address counts only once its owner has proven it: otherwise whoever signs
+    // up with it first would be an operator.
+    if user.email_verified
+        && state
+            .config
+            .admin_emails
+            .contains(&user.email.to_ascii_lowercase())
     {
         Ok(state)
     } else {
         Err(AppError::Forbidden(
-            "This page is for the site's operators (ADMIN_EMAILS).".into(),
+            "This page is for the site's operators (ADMIN_EMAILS, with a confirmed email).".into(),
         ))
     }
 }

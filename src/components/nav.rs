@@ -26,7 +26,9 @@ pub fn Nav() -> impl IntoView {
                             view! {
                                 <li><a href="/app">"App"</a></li>
                                 <li><a href="/billing">"Billing"</a></li>
-                                <li class="who">"Signed in as " <strong>{me.email}</strong></li>
+                                <li class="who">
+                                    "Signed in as " <a href="/account"><strong>{me.email}</strong></a>
+                                </li>
                                 <li>
                                     <form method="post" action="/api/auth/sign_out">
                                         <button class="link" type="submit">"Sign out"</button>

@@ -9,6 +9,13 @@ pub struct Me {
     pub email: String,
 }
 
+/// The signed-in account, for `/account`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountView {
+    pub email: String,
+    pub email_verified: bool,
+}
+
 /// The signed-in person for this request, if any (provided as context to every render).
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct CurrentUser(pub Option<Me>);
@@ -19,20 +26,22 @@ pub struct CurrentUser(pub Option<Me>);
 pub enum FormProblem {
     InvalidEmail,
     WeakPassword,
-    EmailTaken,
+    LinkInvalid,
     WrongCredentials,
     RateLimited,
+    Busy,
     CrossSite,
     Internal,
 }
 
 impl FormProblem {
-    pub const ALL: [FormProblem; 7] = [
+    pub const ALL: [FormProblem; 8] = [
         FormProblem::InvalidEmail,
         FormProblem::WeakPassword,
-        FormProblem::EmailTaken,
+        FormProblem::LinkInvalid,
         FormProblem::WrongCredentials,
         FormProblem::RateLimited,
+        FormProblem::Busy,
         FormProblem::CrossSite,
         FormProblem::Internal,
     ];
@@ -41,9 +50,10 @@ impl FormProblem {
         match self {
             FormProblem::InvalidEmail => "invalid_email",
             FormProblem::WeakPassword => "weak_password",
-            FormProblem::EmailTaken => "email_taken",
+            FormProblem::LinkInvalid => "link_invalid",
             FormProblem::WrongCredentials => "wrong_credentials",
             FormProblem::RateLimited => "rate_limited",
+            FormProblem::Busy => "busy",
             FormProblem::CrossSite => "cross_site",
             FormProblem::Internal => "internal",
         }
@@ -59,14 +69,15 @@ impl FormProblem {
             FormProblem::WeakPassword => {
                 "Choose a stronger password: at least 10 characters, not your email, not a common password."
             }
-            FormProblem::EmailTaken => {
-                "An account with this email already exists. Sign in instead."
+            FormProblem::LinkInvalid => {
+                "This link has expired or was already used. Ask for a new one."
             }
             // Never says which of the two was wrong: that would tell who has an account.
             FormProblem::WrongCredentials => "The email or password is incorrect.",
             FormProblem::RateLimited => {
                 "Too many attempts. Wait a few minutes, then try again."
             }
+            FormProblem::Busy => "We are busy checking other passwords. Try again in a moment.",
             FormProblem::CrossSite => "This form was sent from another site and was refused.",
             FormProblem::Internal => {
                 "Something went wrong on our side. Nothing was changed; please try again."

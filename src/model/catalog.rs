@@ -9,6 +9,25 @@ use serde::{Deserialize, Serialize};
 pub struct Catalog {
     pub product: Product,
     pub plans: Vec<Plan>,
+    /// The coupons a link or the JSON route may apply; no other is passed to Stripe.
+    pub coupons: Vec<Coupon>,
+}
+
+/// A Stripe coupon the catalog offers by link (`/pricing?coupon=ID`). What it takes off is
+/// Stripe's to say; the catalog only says it may be applied.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Coupon {
+    /// The Stripe coupon id, exactly (Stripe's ids are case-sensitive).
+    pub id: String,
+    /// What it is, for people: "20% off the first year".
+    pub description: String,
+}
+
+impl Catalog {
+    /// The catalog's coupon with this id: the only way a coupon from a request is applied.
+    pub fn coupon(&self, id: &str) -> Option<&Coupon> {
+        self.coupons.iter().find(|c| c.id == id)
+    }
 }
 
 /// The words the home page says about what we sell.

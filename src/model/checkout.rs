@@ -14,8 +14,8 @@ pub struct PurchaseSummary {
     pub total: String,
 }
 
-/// Stripe coupon ids we pass on: letters, digits, `-` and `_`, at most 100 of them. Anything
-/// else is refused before it reaches Stripe.
+/// The shape of a coupon id `plans.toml` may list: letters, digits, `-` and `_`, at most 100 of
+/// them. Which ids reach Stripe is the catalog's list (`Catalog::coupon`), not this shape.
 pub fn is_coupon_code(c: &str) -> bool {
     !c.is_empty()
         && c.len() <= 100

@@ -10,14 +10,14 @@ use crate::api::checkout::current_plan;
 use crate::components::plan_card::PlanCard;
 use crate::model::billing::BillingMode;
 use crate::model::catalog::{Billing, Catalog};
-use crate::model::checkout::is_coupon_code;
 
 #[component]
 pub fn PricingPage() -> impl IntoView {
     let catalog = expect_context::<Arc<Catalog>>();
     let query = use_query_map().read_untracked().clone();
     let billing = Billing::from_query(query.get("interval").as_deref());
-    let coupon = query.get("coupon").filter(|c| is_coupon_code(c));
+    // Only the catalog's coupons are advertised (and accepted by checkout).
+    let coupon = query.get("coupon").filter(|c| catalog.coupon(c).is_some());
     let canceled = query.get("canceled").is_some();
     let checkout_error = query.get("checkout_error").filter(|e| e.len() <= 300);
     let buying_enabled = use_context::<BillingMode>() != Some(BillingMode::Off)

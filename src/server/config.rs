@@ -38,6 +38,8 @@ pub struct Config {
     pub stripe_webhook_secrets: Vec<Secret>,
     pub stripe_api_base: Url,
     pub auth_jwt_secret: Secret,
+    /// Supabase access tokens, accepted only when configured (its own keys, never ours).
+    pub supabase: Option<crate::server::auth::supabase::SupabaseConfig>,
     pub plans_file: PathBuf,
     /// Origins besides `SITE_URL`'s that Checkout may send buyers back to.
     pub allowed_redirect_origins: Vec<String>,
@@ -53,6 +55,8 @@ pub struct Config {
     pub mail_from: String,
     /// Sign-ups one client address may make per hour.
     pub sign_ups_per_address: u32,
+    /// Proxies whose `X-Forwarded-For` names the client (`TRUSTED_PROXIES`); none by default.
+    pub trusted_proxies: crate::server::client_addr::TrustedProxies,
 }
 
 #[derive(Debug, Clone)]
@@ -157,6 +161,21 @@ impl Config {
                 .unwrap_or(DEFAULT_STRIPE_API_BASE),
         )?;
         let auth_jwt_secret = parse_jwt_secret(get("AUTH_JWT_SECRET"))?;
+        let supabase =
+            crate::server::auth::supabase::SupabaseConfig::from_lookup(get).map_err(|line| {
+                const VARS: [&str; 4] = [
+                    "SUPABASE_URL",
+                    "SUPABASE_JWT_SECRET",
+                    "SUPABASE_JWKS_URL",
+                    "SUPABASE_EMAILS_CONFIRMED",
+                ];
+                let (var, problem) = line.split_once(": ").unwrap_or(("SUPABASE_URL", &line));
+                let var = VARS
+                    .into_iter()
+                    .find(|v| *v == var)
+                    .unwrap_or("SUPABASE_URL");
+                bad(var, problem)
+            })?;
         let plans_file = PathBuf::from(get("PLANS_FILE").unwrap_or_else(|| "plans.toml".into()));
         let allowed_redirect_origins = get("ALLOWED_REDIRECT_ORIGINS")
             .map(|raw| parse_origins(&raw))
@@ -208,6 +227,12 @@ impl Config {
                 .ok_or_else(|| bad("SIGN_UPS_PER_ADDRESS", "must be a whole number above 0"))?,
         };
 
+        let trusted_proxies = match get("TRUSTED_PROXIES") {
+            None => Default::default(),
+            Some(raw) => crate::server::client_addr::TrustedProxies::parse(&raw)
+                .map_err(|e| bad("TRUSTED_PROXIES", e))?,
+        };
+
         if let Some(key) = &stripe_secret_key {
             refuse_dangerous_stripe_setup(
                 key,
@@ -225,6 +250,7 @@ impl Config {
             stripe_webhook_secrets,
             stripe_api_base,
             auth_jwt_secret,
+            supabase,
             plans_file,
             allowed_redirect_origins,
             log_filter,
@@ -233,6 +259,7 @@ impl Config {
             smtp_url,
             mail_from,
             sign_ups_per_address,
+            trusted_proxies,
         })
     }
 }

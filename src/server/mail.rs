@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use lettre::message::Mailbox;
-use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use lettre::{Address, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
@@ -72,23 +72,34 @@ impl Mailer {
         Ok(Mailer { transport, from })
     }
 
-    async fn send(&self, mail: &MailRow) -> Result<(), SendError> {
-        let to: Mailbox = mail
-            .to_email
+    /// One outbox row as a message. The recipient comes from a profile or from Stripe, so it is
+    /// taken only as a bare address (`Address`, not `Mailbox`: no display name, no list); the
+    /// typed headers encode what they carry, so no value can start a header of its own.
+    fn compose(
+        &self,
+        to: &str,
+        subject: &str,
+        key: &str,
+        body: &str,
+    ) -> Result<Message, SendError> {
+        let to: Address = to
             .parse()
             .map_err(|e| SendError::Refused(format!("bad recipient: {e}")))?;
-        let message = Message::builder()
+        Message::builder()
             .from(self.from.clone())
-            .to(to)
-            .subject(mail.subject.clone())
+            .to(Mailbox::new(None, to))
+            .subject(subject)
             // The outbox row's key: a receiving system can drop a resend after a lost ack.
             .message_id(Some(format!(
                 "<{}@landing>",
-                mail.dedupe_key
-                    .replace(|c: char| !c.is_ascii_alphanumeric(), ".")
+                key.replace(|c: char| !c.is_ascii_alphanumeric(), ".")
             )))
-            .body(mail.body.clone())
-            .map_err(|e| SendError::Refused(format!("cannot build the message: {e}")))?;
+            .body(body.to_string())
+            .map_err(|e| SendError::Refused(format!("cannot build the message: {e}")))
+    }
+
+    async fn send(&self, mail: &MailRow) -> Result<(), SendError> {
+        let message = self.compose(&mail.to_email, &mail.subject, &mail.dedupe_key, &mail.body)?;
         match &self.transport {
             Some(t) => t.send(message).await.map(drop).map_err(|e| {
                 if e.is_permanent() {
@@ -98,7 +109,13 @@ impl Mailer {
                 }
             }),
             None => {
-                tracing::info!(to = %mail.to_email, subject = %mail.subject, body = %mail.body, "mail (no SMTP_URL; logged, not sent)");
+                // A one-time link in the log would let whoever reads the log follow it.
+                let body = if mail.sensitive {
+                    "(holds a one-time link: not logged; set SMTP_URL to receive it)"
+                } else {
+                    mail.body.as_str()
+                };
+                tracing::info!(to = %mail.to_email, subject = %mail.subject, body = %body, "mail (no SMTP_URL; logged, not sent)");
                 Ok(())
             }
         }
@@ -186,4 +203,64 @@ pub fn spawn_worker(
             }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mailer() -> Mailer {
+        Mailer {
+            transport: None,
+            from: "Billing <billing@localhost>".parse().unwrap(),
+        }
+    }
+
+    /// The message's header lines, unfolded.
+    fn headers(message: &Message) -> Vec<String> {
+        let text = String::from_utf8(message.formatted()).unwrap();
+        let head = text.split("\r\n\r\n").next().unwrap().replace("\r\n ", " ");
+        head.split("\r\n").map(str::to_string).collect()
+    }
+
+    #[test]
+    fn a_recipient_that_is_not_one_bare_address_is_refused() {
+        for to in [
+            "ada@example.com\r\nBcc: eve@example.com",
+            "ada@example.com\nBcc: eve@example.com",
+            "Eve <eve@example.com>",
+            "ada@example.com, eve@example.com",
+            "ada@example.com>",
+            "",
+        ] {
+            assert!(
+                matches!(
+                    mailer().compose(to, "s", "k", "b"),
+                    Err(SendError::Refused(_))
+                ),
+                "{to:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_line_break_in_a_subject_or_key_starts_no_header() {
+        let message = mailer()
+            .compose(
+                "ada@example.com",
+                "Hi\r\nBcc: eve@example.com",
+                "k\r\nBcc: eve@example.com",
+                "body",
+            )
+            .unwrap();
+        let headers = headers(&message);
+        assert!(
+            !headers
+                .iter()
+                .any(|h| h.to_ascii_lowercase().starts_with("bcc:")),
+            "{headers:?}"
+        );
+        let to: Vec<_> = headers.iter().filter(|h| h.starts_with("To:")).collect();
+        assert_eq!(to, ["To: ada@example.com"], "{headers:?}");
+    }
 }

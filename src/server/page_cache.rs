@@ -14,6 +14,7 @@
 //!
 //! The catalog and billing mode are fixed at start-up, so an entry never goes stale.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::io::Write;
 use std::sync::{Arc, RwLock};
@@ -108,13 +109,35 @@ impl Template {
         })
     }
 
+    /// The page for `email`, escaped as HTML: the email comes from a session token, and a
+    /// token signed with our secret elsewhere (Supabase's) may carry any text.
     fn fill(&self, email: &str) -> Bytes {
+        let email = escape_html(email);
         let mut body = Vec::with_capacity(self.before.len() + email.len() + self.after.len());
         body.extend_from_slice(&self.before);
         body.extend_from_slice(email.as_bytes());
         body.extend_from_slice(&self.after);
         Bytes::from(body)
     }
+}
+
+/// Text made safe for an element's content or a quoted attribute.
+fn escape_html(text: &str) -> Cow<'_, str> {
+    if !text.contains(['&', '<', '>', '"', '\'']) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
 }
 
 /// Characters HTML never escapes, so the email is in the page as it is.
@@ -263,7 +286,7 @@ pub async fn serve_member_cached(
     next: Next,
 ) -> Response {
     let session = (is_cacheable_path(&request) && !request.headers().contains_key(AUTHORIZATION))
-        .then(|| cookie_claims(&state.config, request.headers()))
+        .then(|| cookie_claims(&state.sessions, request.headers()))
         .flatten()
         .filter(|(claims, _)| !renewal_due(claims));
     let Some((claims, user)) = session else {
@@ -329,6 +352,22 @@ mod tests {
         assert!(Template::cut(html.clone(), b"nobody", "a@b.co").is_none());
         // `&` would be `&amp;` in the page.
         assert!(Template::cut(html, b"x&y@b.co", "x&y@b.co").is_none());
+    }
+
+    #[test]
+    fn a_template_fills_in_another_email_escaped_as_html() {
+        let html = HeaderValue::from_static("text/html");
+        let page = b"<p title=\"a@b.co\">Signed in</p>";
+        let t = Template::cut(html, page, "a@b.co").expect("once");
+        assert_eq!(&t.fill("a@b.co")[..], &page[..], "a plain email as it was");
+        assert_eq!(
+            &t.fill(r#"a<b>"c'd&e@example.com"#)[..],
+            &b"<p title=\"a&lt;b&gt;&quot;c&#39;d&amp;e@example.com\">Signed in</p>"[..]
+        );
+        assert_eq!(
+            &t.fill("<script>alert(1)</script>@x.co")[..],
+            &b"<p title=\"&lt;script&gt;alert(1)&lt;/script&gt;@x.co\">Signed in</p>"[..]
+        );
     }
 
     #[test]

@@ -24,8 +24,11 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
+use super::auth::jwt::Signer;
 use super::auth::limits::AuthLimits;
 use super::auth::session::{me_from_headers, refresh_session, same_origin, AuthUser};
+use super::auth::sessions::Sessions;
+use super::auth::supabase::SupabaseVerifier;
 use super::billing::catalog::{self, CatalogError};
 use super::billing::checkout::Billing;
 use super::billing::{self};
@@ -58,6 +61,8 @@ pub enum StartupError {
     },
     #[error("{0}")]
     Mail(String),
+    #[error("cannot read the revoked sessions: {0}")]
+    Sessions(String),
     #[error("the server stopped with an error: {0}")]
     Serve(#[source] std::io::Error),
 }
@@ -77,18 +82,36 @@ pub async fn build_state(config: Config) -> Result<AppState, StartupError> {
         mail_wake.clone(),
     );
     let plan_reads = billing::plan_reads::PlanReads::spawn(db.clone());
+    let sessions = Sessions::new(Signer::new(
+        config.auth_jwt_secret.clone(),
+        config.site_url.origin(),
+    ));
+    sessions
+        .load(&db)
+        .await
+        .map_err(|e| StartupError::Sessions(e.to_string()))?;
+    Sessions::spawn_watcher(&sessions, db.clone());
+    let supabase = config.supabase.clone().map(|c| {
+        Arc::new(SupabaseVerifier::new(
+            c,
+            super::auth::supabase::DEFAULT_REFETCH_INTERVAL,
+        ))
+    });
     Ok(AppState::new(Shared {
         db,
         leptos_options: config.leptos.clone(),
         catalog: Arc::new(shown),
         source_catalog: Arc::new(catalog),
         limits: Arc::new(AuthLimits::new(config.sign_ups_per_address)),
+        hasher: super::auth::password::Hasher::per_core(),
         billing,
         config: Arc::new(config),
         mail_wake,
         webhook_writer,
         plan_reads,
         page_cache: Default::default(),
+        sessions,
+        supabase,
     }))
 }
 
@@ -201,7 +224,7 @@ pub fn build_router(state: AppState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn(super::error::server_fn_status))
         .layer(middleware::from_fn_with_state(
-            state.config.clone(),
+            state.clone(),
             refresh_session,
         ))
         .layer(middleware::from_fn_with_state(

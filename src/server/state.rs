@@ -39,6 +39,8 @@ pub struct Shared {
     pub source_catalog: Arc<Catalog>,
     pub leptos_options: LeptosOptions,
     pub limits: Arc<AuthLimits>,
+    /// argon2 hashing, at most one per core at a time.
+    pub hasher: super::auth::password::Hasher,
     /// `None` when billing is off.
     pub billing: Option<Arc<Billing>>,
     /// Wakes the outbox sender when a transaction has queued mail.
@@ -49,6 +51,10 @@ pub struct Shared {
     pub plan_reads: super::billing::plan_reads::PlanReads,
     /// The marketing pages, rendered once per variant (signed out; signed in, per plan).
     pub page_cache: super::page_cache::PageCache,
+    /// Session tokens: issued, checked, renewed and revoked.
+    pub sessions: Arc<super::auth::sessions::Sessions>,
+    /// Checks Supabase's access tokens; `None` unless Supabase is configured.
+    pub supabase: Option<Arc<super::auth::supabase::SupabaseVerifier>>,
 }
 
 impl FromRef<AppState> for LeptosOptions {

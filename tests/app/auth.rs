@@ -8,15 +8,18 @@ use serde_json::{json, Value};
 use crate::support::{on_both_databases, Backend, TestApp, JWT_SECRET};
 
 on_both_databases!(
-    signing_up_signs_you_in_and_the_header_shows_your_email,
-    emails_are_compared_whatever_their_case_and_a_taken_one_is_refused,
+    signing_up_says_check_your_inbox_and_signing_in_shows_your_email,
+    a_taken_email_gets_the_same_answer_as_a_new_one_whatever_its_case,
     a_wrong_password_and_an_unknown_email_get_the_same_answer,
     weak_passwords_and_bad_emails_are_refused_and_nothing_is_stored,
     a_browser_form_that_fails_goes_back_to_the_form_with_the_reason,
     every_kind_of_bad_token_is_refused_with_401_and_changes_nothing,
-    a_supabase_token_is_accepted_and_its_profile_created_once,
-    a_signed_out_buyers_profile_is_claimed_by_signing_up_with_that_email,
-    signing_out_clears_the_cookie,
+    signing_out_ends_the_session_and_a_copied_token_stops_working,
+);
+
+on_both_databases!(
+    backend;
+    a_supabase_token_is_accepted_only_with_supabases_own_key_and_its_profile_made_once,
 );
 
 const PASSWORD: &str = "correct horse battery";
@@ -29,16 +32,7 @@ impl TestApp {
         fields: &[(&str, &str)],
         cookie: Option<&str>,
     ) -> reqwest::Response {
-        let mut req = self
-            .client
-            .post(self.url(path))
-            .header(ACCEPT, "application/json")
-            .header(ORIGIN, &self.base)
-            .form(fields);
-        if let Some(c) = cookie {
-            req = req.header(COOKIE, c);
-        }
-        req.send().await.unwrap()
+        self.post_form(path, fields, cookie).await
     }
 
     async fn sign_up(&self, email: &str, password: &str) -> reqwest::Response {
@@ -91,8 +85,16 @@ fn message(body: &Value) -> String {
         .to_string()
 }
 
-async fn signing_up_signs_you_in_and_the_header_shows_your_email(app: TestApp) {
+async fn signing_up_says_check_your_inbox_and_signing_in_shows_your_email(app: TestApp) {
     let res = app.sign_up("ada@example.com", PASSWORD).await;
+    assert_eq!(res.status(), 200);
+    assert!(
+        res.headers().get(SET_COOKIE).is_none(),
+        "signing up signs nobody in"
+    );
+    assert!(res.text().await.unwrap().contains("Check your inbox"));
+
+    let res = app.sign_in("ada@example.com", PASSWORD).await;
     assert_eq!(res.status(), 200);
     let raw = res.headers()[SET_COOKIE].to_str().unwrap().to_string();
     assert!(
@@ -111,35 +113,35 @@ async fn signing_up_signs_you_in_and_the_header_shows_your_email(app: TestApp) {
         .text()
         .await
         .unwrap();
-    assert!(
-        html.contains("Signed in as <strong>ada@example.com</strong>"),
-        "{html}"
-    );
-    let (status, me) = app.me_with(("cookie", cookie)).await;
+    assert!(html.contains("<strong>ada@example.com</strong>"), "{html}");
+    let (status, me) = app.me_with(("cookie", cookie.clone())).await;
     assert_eq!(
         (status, me["email"].as_str()),
         (200, Some("ada@example.com"))
     );
-
-    let res = app.sign_in("ada@example.com", PASSWORD).await;
-    assert_eq!(res.status(), 200);
-    let token = session_cookie(&res)
-        .trim_start_matches("landing_session=")
-        .to_string();
+    let token = cookie.trim_start_matches("landing_session=").to_string();
     let (status, _) = app
         .me_with(("authorization", format!("Bearer {token}")))
         .await;
     assert_eq!(status, 200, "the same token works as a Bearer token");
 }
 
-async fn emails_are_compared_whatever_their_case_and_a_taken_one_is_refused(app: TestApp) {
-    assert_eq!(app.sign_up("Ada@Example.com", PASSWORD).await.status(), 200);
-    let res = app
+async fn a_taken_email_gets_the_same_answer_as_a_new_one_whatever_its_case(app: TestApp) {
+    let first = app.sign_up("Ada@Example.com", PASSWORD).await;
+    let second = app
         .sign_up("ADA@example.COM", "another good password")
         .await;
-    assert_eq!(res.status(), 409);
-    assert!(message(&res.json().await.unwrap()).contains("already exists"));
+    assert_eq!(first.status(), second.status());
+    assert!(second.headers().get(SET_COOKIE).is_none());
+    assert_eq!(first.text().await.unwrap(), second.text().await.unwrap());
     assert_eq!(app.sign_in("aDa@eXample.com", PASSWORD).await.status(), 200);
+    assert_eq!(
+        app.sign_in("ada@example.com", "another good password")
+            .await
+            .status(),
+        401,
+        "the second sign-up changed nothing"
+    );
     assert_eq!(app.state.db.count_rows(Table::Profiles).await.unwrap(), 1);
 }
 
@@ -291,55 +293,10 @@ async fn every_kind_of_bad_token_is_refused_with_401_and_changes_nothing(app: Te
     );
 }
 
-async fn a_supabase_token_is_accepted_and_its_profile_created_once(app: TestApp) {
-    let sub = uuid::Uuid::new_v4().to_string();
-    // A few seconds of clock skew are forgiven.
-    let token = mint(
-        supabase_claims(&sub, "Sue@Example.com", -2),
-        Algorithm::HS256,
-        JWT_SECRET,
-    );
-    for _ in 0..2 {
-        let (status, me) = app
-            .me_with(("authorization", format!("Bearer {token}")))
-            .await;
-        assert_eq!(status, 200, "{me}");
-        assert_eq!(me["id"], sub.as_str());
-        assert_eq!(me["email"], "sue@example.com");
-    }
-    assert_eq!(app.state.db.count_rows(Table::Profiles).await.unwrap(), 1);
-    let profile = profiles::find_by_email(&app.state.db, "sue@example.com")
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(
-        profile.password_hash.is_none(),
-        "an external identity has no password here"
-    );
-}
-
-async fn a_signed_out_buyers_profile_is_claimed_by_signing_up_with_that_email(app: TestApp) {
-    let buyer = profiles::insert(&app.state.db, "buyer@example.com", None)
-        .await
-        .unwrap();
-    let res = app.sign_up("Buyer@Example.com", PASSWORD).await;
-    assert_eq!(res.status(), 200);
-    let (_, me) = app.me_with(("cookie", session_cookie(&res))).await;
-    assert_eq!(
-        me["id"],
-        buyer.id.to_string().as_str(),
-        "the same profile, so its purchases follow"
-    );
-    assert_eq!(
-        app.sign_up("buyer@example.com", "yet another password")
-            .await
-            .status(),
-        409
-    );
-}
-
-async fn signing_out_clears_the_cookie(app: TestApp) {
-    let cookie = session_cookie(&app.sign_up("ada@example.com", PASSWORD).await);
+async fn signing_out_ends_the_session_and_a_copied_token_stops_working(app: TestApp) {
+    let cookie = app.member("ada@example.com").await;
+    let (status, _) = app.me_with(("cookie", cookie.clone())).await;
+    assert_eq!(status, 200);
     let res = app.post_fn("/api/auth/sign_out", &[], Some(&cookie)).await;
     assert_eq!(res.status(), 200);
     let set = res.headers()[SET_COOKIE].to_str().unwrap();
@@ -347,6 +304,20 @@ async fn signing_out_clears_the_cookie(app: TestApp) {
         set.starts_with("landing_session=;") && set.contains("Max-Age=0"),
         "{set}"
     );
+    // A copy of the old cookie, or its token as a Bearer, no longer opens anything.
+    let (status, _) = app.me_with(("cookie", cookie.clone())).await;
+    assert_eq!(status, 401);
+    let token = cookie.trim_start_matches("landing_session=").to_string();
+    let (status, body) = app
+        .me_with(("authorization", format!("Bearer {token}")))
+        .await;
+    assert_eq!(status, 401);
+    assert!(body["error"]
+        .as_str()
+        .unwrap()
+        .contains("session has ended"));
+    let page = app.page_as("/pricing", &cookie).await;
+    assert!(!page.contains("Signed in as"), "{page}");
 }
 
 #[tokio::test]
@@ -393,7 +364,7 @@ async fn too_many_sign_ins_from_one_client_are_refused_with_429() {
 #[tokio::test]
 async fn state_changing_requests_from_another_origin_are_refused() {
     let app = TestApp::spawn(Backend::Sqlite).await;
-    let cookie = session_cookie(&app.sign_up("ada@example.com", PASSWORD).await);
+    let cookie = app.member("ada@example.com").await;
     let post = |origin: Option<&str>, referer: Option<&str>, cookie: Option<&str>| {
         let mut req = app
             .client
@@ -453,15 +424,22 @@ async fn state_changing_requests_from_another_origin_are_refused() {
     assert_eq!(res.status(), 403);
 }
 
+/// Claims of our own session token, minted by hand (as `jwt::Signer` would, at `iat`).
+fn our_claims(site: &str, sub: &str, sid: &str, iat: i64, lifetime: i64) -> Value {
+    json!({ "iss": site, "sub": sub, "sid": sid, "email": "ada@example.com", "role": "authenticated",
+            "aud": "authenticated", "iat": iat, "nbf": iat, "exp": iat + lifetime })
+}
+
 #[tokio::test]
 async fn a_half_spent_cookie_is_reissued_and_an_https_site_sets_secure_cookies() {
-    let app =
-        TestApp::spawn_with(Backend::Sqlite, &[("SITE_URL", "https://shop.example.com")]).await;
+    let site = "https://shop.example.com";
+    let app = TestApp::spawn_with(Backend::Sqlite, &[("SITE_URL", site)]).await;
     let user = profiles::insert(&app.state.db, "ada@example.com", None)
         .await
         .unwrap();
+    let sub = user.id.to_string();
     let now = chrono::Utc::now().timestamp();
-    let old = json!({ "sub": user.id.to_string(), "email": "ada@example.com", "role": "authenticated", "aud": "authenticated", "iat": now - 20 * 3600, "exp": now + 4 * 3600 });
+    let old = our_claims(site, &sub, "s-old", now - 20 * 3600, 24 * 3600);
     let token = mint(old, Algorithm::HS256, JWT_SECRET);
     let res = app
         .client
@@ -484,7 +462,7 @@ async fn a_half_spent_cookie_is_reissued_and_an_https_site_sets_secure_cookies()
     );
 
     let fresh = mint(
-        supabase_claims(&user.id.to_string(), "ada@example.com", 23 * 3600),
+        our_claims(site, &sub, "s-fresh", now - 3600, 24 * 3600),
         Algorithm::HS256,
         JWT_SECRET,
     );
@@ -499,4 +477,154 @@ async fn a_half_spent_cookie_is_reissued_and_an_https_site_sets_secure_cookies()
         res.headers().get(SET_COOKIE).is_none(),
         "a fresh token is left alone"
     );
+}
+
+#[tokio::test]
+async fn tokens_of_another_issuer_not_yet_valid_or_without_a_session_are_refused() {
+    let site = "https://shop.example.com";
+    let app = TestApp::spawn_with(Backend::Sqlite, &[("SITE_URL", site)]).await;
+    let user = profiles::insert(&app.state.db, "ada@example.com", None)
+        .await
+        .unwrap();
+    let sub = user.id.to_string();
+    let now = chrono::Utc::now().timestamp();
+    let good = our_claims(site, &sub, "s1", now, 3600);
+    let mut elsewhere = good.clone();
+    elsewhere["iss"] = json!("https://evil.example");
+    let mut future = good.clone();
+    future["nbf"] = json!(now + 600);
+    let mut no_sid = good.clone();
+    no_sid.as_object_mut().unwrap().remove("sid");
+    let mut no_iss = good.clone();
+    no_iss.as_object_mut().unwrap().remove("iss");
+    let (status, _) = app
+        .me_with((
+            "authorization",
+            format!("Bearer {}", mint(good, Algorithm::HS256, JWT_SECRET)),
+        ))
+        .await;
+    assert_eq!(status, 200, "the hand-minted token is otherwise good");
+    for (name, claims) in [
+        ("another issuer", elsewhere),
+        ("nbf in the future", future),
+        ("no session", no_sid),
+        ("no issuer", no_iss),
+    ] {
+        let token = mint(claims, Algorithm::HS256, JWT_SECRET);
+        let (status, body) = app
+            .me_with(("authorization", format!("Bearer {token}")))
+            .await;
+        assert_eq!(status, 401, "{name}: {body}");
+        // As a cookie it means signed out, and is never renewed.
+        let res = app
+            .client
+            .get(app.url("/pricing"))
+            .header(COOKIE, format!("landing_session={token}"))
+            .send()
+            .await
+            .unwrap();
+        assert!(res.headers().get(SET_COOKIE).is_none(), "{name}");
+    }
+}
+
+const SUPABASE_URL: &str = "https://abcd.supabase.co";
+const SUPABASE_SECRET: &str = "supabase-legacy-secret-0123456789abcdef";
+
+fn supabase_token(sub: &str, email: &str, secret: &str) -> String {
+    let now = chrono::Utc::now().timestamp();
+    let claims = json!({ "iss": format!("{SUPABASE_URL}/auth/v1"), "sub": sub, "email": email,
+        "role": "authenticated", "aud": "authenticated", "iat": now - 2, "exp": now + 3600,
+        "session_id": uuid::Uuid::new_v4().to_string(), "is_anonymous": false });
+    mint(claims, Algorithm::HS256, secret)
+}
+
+async fn a_supabase_token_is_accepted_only_with_supabases_own_key_and_its_profile_made_once(
+    backend: Backend,
+) {
+    let sub = uuid::Uuid::new_v4().to_string();
+    // Not configured: refused, even when signed with our own secret (no shared key any more).
+    let plain = TestApp::spawn(backend).await;
+    for secret in [SUPABASE_SECRET, JWT_SECRET] {
+        let token = supabase_token(&sub, "sue@example.com", secret);
+        let (status, _) = plain
+            .me_with(("authorization", format!("Bearer {token}")))
+            .await;
+        assert_eq!(status, 401);
+    }
+    drop(plain);
+
+    let app = TestApp::spawn_with(
+        backend,
+        &[
+            ("SUPABASE_URL", SUPABASE_URL),
+            ("SUPABASE_JWT_SECRET", SUPABASE_SECRET),
+        ],
+    )
+    .await;
+    let token = supabase_token(&sub, "Sue@Example.com", SUPABASE_SECRET);
+    for _ in 0..2 {
+        let (status, me) = app
+            .me_with(("authorization", format!("Bearer {token}")))
+            .await;
+        assert_eq!(status, 200, "{me}");
+        assert_eq!(me["id"], sub.as_str());
+        assert_eq!(me["email"], "sue@example.com");
+    }
+    assert_eq!(app.state.db.count_rows(Table::Profiles).await.unwrap(), 1);
+    let profile = profiles::find_by_email(&app.state.db, "sue@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(profile.password_hash.is_none());
+    assert!(
+        !profile.email_verified(),
+        "Supabase's own claims cannot prove an email (users can write them)"
+    );
+    // Our secret, a wrong issuer or an anonymous user: refused.
+    let ours = supabase_token(&sub, "sue@example.com", JWT_SECRET);
+    let now = chrono::Utc::now().timestamp();
+    let anonymous = mint(
+        json!({ "iss": format!("{SUPABASE_URL}/auth/v1"), "sub": uuid::Uuid::new_v4().to_string(),
+            "email": "anon@example.com", "aud": "authenticated", "iat": now, "exp": now + 60,
+            "is_anonymous": true }),
+        Algorithm::HS256,
+        SUPABASE_SECRET,
+    );
+    let elsewhere = mint(
+        json!({ "iss": "https://other.supabase.co/auth/v1", "sub": uuid::Uuid::new_v4().to_string(),
+            "email": "x@example.com", "aud": "authenticated", "iat": now, "exp": now + 60 }),
+        Algorithm::HS256,
+        SUPABASE_SECRET,
+    );
+    for (name, token) in [
+        ("our secret", ours),
+        ("anonymous", anonymous),
+        ("issuer", elsewhere),
+    ] {
+        let (status, body) = app
+            .me_with(("authorization", format!("Bearer {token}")))
+            .await;
+        assert_eq!(status, 401, "{name}: {body}");
+    }
+    assert_eq!(app.state.db.count_rows(Table::Profiles).await.unwrap(), 1);
+
+    // With SUPABASE_EMAILS_CONFIRMED the operator vouches for the project's emails.
+    let vouched = TestApp::spawn_with(
+        backend,
+        &[
+            ("SUPABASE_URL", SUPABASE_URL),
+            ("SUPABASE_JWT_SECRET", SUPABASE_SECRET),
+            ("SUPABASE_EMAILS_CONFIRMED", "true"),
+        ],
+    )
+    .await;
+    let (status, _) = vouched
+        .me_with(("authorization", format!("Bearer {token}")))
+        .await;
+    assert_eq!(status, 200);
+    let profile = profiles::find_by_email(&vouched.state.db, "sue@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(profile.email_verified());
 }

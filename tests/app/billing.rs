@@ -110,7 +110,7 @@ async fn billing_and_app_show_the_plan_and_the_portal_opens(backend: Backend) {
 
 async fn operators_see_failures_and_retry_them(backend: Backend) {
     let app = TestApp::spawn_webhooks(backend, &[("ADMIN_EMAILS", "Ops@Example.com")]).await;
-    let ops = app.subscriber_without_purchase("ops@example.com").await;
+    let ops = app.proven_member("ops@example.com").await;
     let member = app.subscriber_without_purchase("member@example.com").await;
     assert!(
         app.page("/admin/events", &member)

@@ -337,8 +337,8 @@ async fn resync_stores_what_stripe_holds_and_events_lists_the_failures() {
     assert_eq!(subs[0].status, "active");
     assert_eq!(subs[0].stripe_customer_id, customer);
     assert!(
-        subs[0].user_id.is_some(),
-        "the checkout email's profile owns it"
+        subs[0].user_id.is_none(),
+        "bought signed out: it waits under the checkout email until someone proves it"
     );
 
     assert!(run(vec!["events".into(), "--failed".into()])

@@ -325,11 +325,32 @@ pub async fn stored_state(db: &Db) -> Vec<String> {
             i.id, i.stripe_customer_id, i.subscription_id, i.status, i.amount_due, i.amount_paid
         ));
     }
-    for m in outbox::all(db).await.unwrap() {
+    for m in billing_mails(db).await {
         lines.push(format!("mail {} to {}", m.dedupe_key, m.to_email));
     }
     lines.sort();
     lines
+}
+
+/// The mails billing events caused: every queued mail but the accounts' own (their links).
+pub async fn billing_mails(db: &Db) -> Vec<outbox::MailRow> {
+    outbox::all(db)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|m| !m.dedupe_key.starts_with("link:"))
+        .collect()
+}
+
+/// The same accounts in another database (same ids and emails): a replay is applied to the
+/// site's own accounts, only its billing state starts empty.
+pub async fn copy_profiles(from: &Db, to: &Db) {
+    use landing::server::db::profiles;
+    for (id, email) in crate::support::all_profiles(from).await {
+        profiles::insert_with_id(to, id, &email, None)
+            .await
+            .unwrap();
+    }
 }
 
 /// Two stored states are the same; if not, says which lines differ.

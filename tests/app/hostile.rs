@@ -269,11 +269,16 @@ fn webhook() -> impl Strategy<Value = (Vec<(String, Vec<u8>)>, Vec<u8>)> {
         not_an_event.prop_map(|body| (None, body, true)),
         // A real-looking event signed with our secret five minutes too early or late.
         // (Past 400 s, so the time the run itself takes cannot bring it back within 300 s.)
-        (prop_oneof![Just(-1i64), Just(1i64)], 400i64..100_000).prop_map(move |(sign, by)| {
+        // Or at either end of i64, where `now - t` would overflow.
+        prop_oneof![
+            (prop_oneof![Just(-1i64), Just(1i64)], 400i64..100_000)
+                .prop_map(move |(sign, by)| now + sign * by),
+            prop::sample::select(vec![i64::MIN, i64::MIN + 1, -1, 0, i64::MAX - 1, i64::MAX]),
+        ]
+        .prop_map(move |t| {
             let body = json!({"id": "evt_stale", "type": "customer.created", "created": now,
                 "data": {"object": {"id": "cus_x"}}})
             .to_string();
-            let t = now + sign * by;
             (
                 Some(stripe_emulator::signing::header(WEBHOOK_SECRET, t, &body).into_bytes()),
                 body.into_bytes(),
@@ -357,6 +362,25 @@ fn attempt() -> impl Strategy<Value = Attempt> {
         1 => json_api("create-portal (JSON)", "/api/stripe/create-portal"),
         2 => account("sign-in", "/api/auth/sign_in"),
         1 => account("sign-up", "/api/auth/sign_up"),
+        // Forged and garbled mailed links: never a 5xx, never a session, nothing changed.
+        1 => (form_body(&["token"]), any::<bool>()).prop_map(|(body, api)| Attempt {
+            target: "verify-email",
+            method: Method::POST,
+            path: "/api/auth/verify_email".into(),
+            headers: form_headers(api),
+            body,
+            browser_form: !api,
+            signed_in: false,
+        }),
+        1 => (form_body(&["token", "password"]), any::<bool>()).prop_map(|(body, api)| Attempt {
+            target: "reset-password",
+            method: Method::POST,
+            path: "/api/auth/reset_password".into(),
+            headers: form_headers(api),
+            body,
+            browser_form: !api,
+            signed_in: false,
+        }),
         1 => (form_body(&["price", "coupon"]), any::<bool>(), any::<bool>()).prop_map(|(body, api, signed_in)| Attempt {
             target: "checkout server fn",
             method: Method::POST,

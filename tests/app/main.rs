@@ -11,6 +11,7 @@ mod faults;
 mod hardening;
 mod health;
 mod hostile;
+mod identity;
 mod logs;
 mod pages;
 mod storage;

@@ -154,19 +154,7 @@ async fn signed_out_pages_are_served_from_memory_and_signed_in_ones_rendered(app
     let (_, notice) = app.get_text("/pricing?canceled=1").await;
     assert!(notice.contains("Checkout was canceled"));
 
-    let res = app
-        .client
-        .post(app.url("/api/auth/sign_up"))
-        .header("accept", "application/json")
-        .header("origin", &app.base)
-        .form(&[
-            ("email", "cached@example.com"),
-            ("password", "correct horse battery"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    let cookie = crate::support::session_cookie(&res);
+    let cookie = app.member("cached@example.com").await;
     let signed_in = app.page_as("/pricing", &cookie).await;
     assert!(
         signed_in.contains("Signed in as"),

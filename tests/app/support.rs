@@ -319,6 +319,11 @@ impl TestApp {
         }
     }
 
+    /// The database this app runs on, for a second instance on the same one.
+    pub fn database_url(&self) -> String {
+        self._database.url()
+    }
+
     /// Rows in one of our tables now.
     pub async fn rows(&self, table: landing::server::db::Table) -> i64 {
         self.state.db.count_rows(table).await.expect("count rows")
@@ -383,7 +388,9 @@ pub async fn link(
     customer: &str,
 ) -> Result<(), landing::server::db::DbError> {
     let mut tx = db.begin().await.expect("begin");
-    let result = landing::server::db::customers::link(&mut tx, user, customer).await;
+    let result = landing::server::db::customers::link(&mut tx, user, customer, true)
+        .await
+        .map(drop);
     tx.commit().await.expect("commit");
     result
 }
@@ -399,6 +406,27 @@ pub async fn owner_of(
         .expect("lookup");
     tx.commit().await.expect("commit");
     owner
+}
+
+/// Every profile's id and email.
+pub async fn all_profiles(
+    db: &landing::server::db::Db,
+) -> Vec<(landing::server::db::DbUuid, String)> {
+    use landing::server::db::{Db, DbUuid};
+    let sql = "SELECT id, email FROM profiles ORDER BY email";
+    match db {
+        Db::Sqlite(pool) => {
+            sqlx::query_as::<_, (DbUuid, String)>(sql)
+                .fetch_all(pool)
+                .await
+        }
+        Db::Postgres(pool) => {
+            sqlx::query_as::<_, (DbUuid, String)>(sql)
+                .fetch_all(pool)
+                .await
+        }
+    }
+    .unwrap()
 }
 
 /// Checkout helpers shared by the checkout and webhook tests.
@@ -426,12 +454,7 @@ impl TestApp {
     }
 
     pub fn token_for(&self, id: landing::server::db::DbUuid, email: &str) -> String {
-        landing::server::auth::jwt::issue(
-            &self.state.config.auth_jwt_secret,
-            id,
-            email,
-            landing::server::auth::jwt::now(),
-        )
+        self.state.sessions.issue_unstored(id, email)
     }
 }
 
@@ -523,4 +546,76 @@ pub async fn emulator_session(
         .await
         .unwrap();
     session["url"].as_str().expect("a session URL").to_string()
+}
+
+/// Accounts as tests need them.
+impl TestApp {
+    /// Posts a form to a server function as `fetch` would (JSON answers, no redirect).
+    pub async fn post_form(
+        &self,
+        path: &str,
+        fields: &[(&str, &str)],
+        cookie: Option<&str>,
+    ) -> reqwest::Response {
+        let mut req = self
+            .client
+            .post(self.url(path))
+            .header("accept", "application/json")
+            .header("origin", &self.base)
+            .form(fields);
+        if let Some(c) = cookie {
+            req = req.header("cookie", c);
+        }
+        req.send().await.unwrap()
+    }
+
+    /// Signs up, then signs in with the password (the account's email stays unproven);
+    /// returns the session cookie.
+    pub async fn member(&self, email: &str) -> String {
+        let fields = [("email", email), ("password", "correct horse battery")];
+        let res = self.post_form("/api/auth/sign_up", &fields, None).await;
+        assert!(res.status().is_success(), "sign-up: {}", res.status());
+        let res = self.post_form("/api/auth/sign_in", &fields, None).await;
+        assert!(res.status().is_success(), "sign-in: {}", res.status());
+        session_cookie(&res)
+    }
+
+    /// A member whose email counts as proven, as following the mailed link makes it (the link
+    /// itself is tested in `identity`); returns the session cookie.
+    pub async fn proven_member(&self, email: &str) -> String {
+        let cookie = self.member(email).await;
+        self.prove(email).await;
+        cookie
+    }
+
+    /// What following a verification link does to the profile with `email`.
+    pub async fn prove(&self, email: &str) {
+        use landing::server::db::profiles;
+        let profile = profiles::find_by_email(&self.state.db, email)
+            .await
+            .unwrap()
+            .expect("a profile with that email");
+        let mut tx = self.state.db.begin().await.unwrap();
+        assert!(profiles::mark_verified(&mut tx, profile.id, email)
+            .await
+            .unwrap());
+        let parsed = landing::server::auth::email::Email::parse(email).unwrap();
+        landing::server::billing::sync::claim_email(&mut tx, profile.id, &parsed)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+    }
+}
+
+/// The first link to `path` (`/verify-email`, `/reset-password`) in a mail's text, as a path
+/// with its query; quoted-printable soft breaks and `=3D` are undone first.
+pub fn link_in(mail: &str, path: &str) -> Option<String> {
+    let text = mail
+        .replace("=\r\n", "")
+        .replace("=\n", "")
+        .replace("=3D", "=");
+    let at = text.find(&format!("{path}?token="))?;
+    let rest = &text[at..];
+    let end = rest.find(|c: char| c.is_whitespace()).unwrap_or(rest.len());
+    Some(rest[..end].to_string())
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use landing::server::db::{events, outbox, Db, Table};
 use serde_json::{json, Value};
 
-use crate::harness::{stored_state, SmtpSink};
+use crate::harness::{billing_mails, copy_profiles, stored_state, SmtpSink};
 use crate::support::{
     emulator_checkout, on_both_databases, pay, pay_at, Backend, TestApp, STRIPE_KEY, WEBHOOK_SECRET,
 };
@@ -144,19 +144,9 @@ impl TestApp {
             .unwrap_or_else(|| panic!("no {kind} event"))
     }
 
-    /// Signs up through the JSON route; returns the session cookie.
+    /// Signs up and in through the JSON routes; returns the session cookie.
     pub(crate) async fn subscriber_without_purchase(&self, email: &str) -> String {
-        let res = self
-            .client
-            .post(self.url("/api/auth/sign_up"))
-            .header("accept", "application/json")
-            .header("origin", &self.base)
-            .form(&[("email", email), ("password", "correct horse battery")])
-            .send()
-            .await
-            .unwrap();
-        assert!(res.status().is_success(), "sign-up: {}", res.status());
-        crate::support::session_cookie(&res)
+        self.member(email).await
     }
 
     /// Signs up and pays for `price` on the emulator's checkout page; returns the cookie.
@@ -224,6 +214,11 @@ async fn bad_stale_and_missing_signatures_are_refused_with_400_and_change_nothin
         // takes a few seconds to get there).
         Some(signed(WEBHOOK_SECRET, t - 301, &body)),
         Some(signed(WEBHOOK_SECRET, t + 310, &body)),
+        // Times at either end of i64, where `now - t` overflows, and past it.
+        Some(signed(WEBHOOK_SECRET, i64::MIN, &body)),
+        Some(signed(WEBHOOK_SECRET, i64::MAX, &body)),
+        Some("t=-9223372036854775809,v1=00".to_string()),
+        Some("t=9223372036854775808,v1=00".to_string()),
     ];
     for signature in attempts {
         let (status, answer) = app.deliver(&body, signature.clone()).await;
@@ -302,7 +297,11 @@ async fn duplicates_and_unknown_types_answer_200_and_change_nothing(app: TestApp
     }
     assert_eq!(app.rows(Table::Subscriptions).await, 1);
     assert_eq!(app.rows(Table::StripeCustomers).await, 1);
-    assert_eq!(app.rows(Table::EmailOutbox).await, 1);
+    assert_eq!(
+        app.rows(Table::EmailOutbox).await,
+        2,
+        "the sign-up's verification link and one receipt"
+    );
 }
 
 /// A live event at a site with a test key (an endpoint secret shared between modes).
@@ -344,7 +343,7 @@ async fn the_same_event_delivered_concurrently_is_applied_once(app: TestApp) {
     let logged = events::recent(&app.state.db, false, 10).await.unwrap();
     assert_eq!(logged.len(), 1);
     assert_eq!(app.rows(Table::Subscriptions).await, 1);
-    let mail = outbox::all(&app.state.db).await.unwrap();
+    let mail = billing_mails(&app.state.db).await;
     assert_eq!(mail.len(), 1, "one receipt: {mail:?}");
     assert_eq!(mail[0].to_email, "both@example.com");
 }
@@ -368,7 +367,7 @@ async fn a_database_error_mid_apply_answers_500_and_a_redelivery_applies_it_once
 
     // Rolled back: no customer link, no mail; the log keeps the attempt and its error.
     assert_eq!(app.rows(Table::StripeCustomers).await, 0);
-    assert_eq!(app.rows(Table::EmailOutbox).await, 0);
+    assert_eq!(billing_mails(&app.state.db).await.len(), 0);
     let failed = events::recent(&app.state.db, true, 10).await.unwrap();
     assert_eq!(failed.len(), 1);
     assert_eq!(failed[0].id, id);
@@ -392,7 +391,11 @@ async fn a_database_error_mid_apply_answers_500_and_a_redelivery_applies_it_once
         .is_empty());
     assert_eq!(app.rows(Table::Subscriptions).await, 1);
     assert_eq!(app.rows(Table::StripeCustomers).await, 1);
-    assert_eq!(app.rows(Table::EmailOutbox).await, 1);
+    assert_eq!(
+        app.rows(Table::EmailOutbox).await,
+        2,
+        "the sign-up's verification link and one receipt"
+    );
 }
 
 /// Deliveries arriving together share a transaction (group commit): events that cannot be
@@ -421,7 +424,7 @@ async fn failing_events_among_concurrent_deliveries_fail_alone(app: TestApp) {
     }
     assert_eq!(app.rows(Table::Subscriptions).await, 3);
     assert_eq!(app.rows(Table::Purchases).await, 1);
-    assert_eq!(app.rows(Table::EmailOutbox).await, 4);
+    assert_eq!(billing_mails(&app.state.db).await.len(), 4);
     let failed = events::recent(&app.state.db, true, 100).await.unwrap();
     assert_eq!(failed.len(), events.iter().filter(|e| fails(e)).count());
 
@@ -433,7 +436,7 @@ async fn failing_events_among_concurrent_deliveries_fail_alone(app: TestApp) {
         .unwrap()
         .is_empty());
     assert!(app.rows(Table::Invoices).await >= 3);
-    assert_eq!(app.rows(Table::EmailOutbox).await, 4);
+    assert_eq!(billing_mails(&app.state.db).await.len(), 4);
 }
 
 async fn the_portal_route_answers_the_seeds_shapes_and_finds_a_payer_without_webhooks(
@@ -479,6 +482,8 @@ async fn the_portal_route_answers_the_seeds_shapes_and_finds_a_payer_without_web
     let payer = app
         .subscriber("payer@example.com", "starter_monthly", "subscription")
         .await;
+    // Found by email only once its owner has proven it.
+    app.prove("payer@example.com").await;
     assert_eq!(app.rows(Table::StripeCustomers).await, 0);
     let (status, answer) = portal(Some(payer), back).await;
     assert_eq!(status, 200, "{answer}");
@@ -601,6 +606,7 @@ async fn every_event_three_times_shuffled_ends_where_in_order_delivery_does(back
 
     // A second app, fed only the replay: every event three times, shuffled, eight at a time.
     let (replayed, url) = live.replay_target(backend).await;
+    copy_profiles(&live.state.db, &replayed.state.db).await;
     let events = live.stripe_events().await.len();
     let answer = live
         .control(
@@ -663,13 +669,13 @@ async fn a_failed_renewal_and_a_trial_ending_send_one_mail_each_over_smtp(backen
     for _ in 0..3 {
         app.control(&format!("events/{id}/resend"), &[]).await;
     }
-    let mails = smtp.wait_for(2, Duration::from_secs(10)).await;
+    let mails = smtp.wait_for(3, Duration::from_secs(10)).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let mails_after = smtp.mails();
     assert_eq!(
         mails_after.len(),
-        2,
-        "a receipt and one failed-payment mail: {mails:#?}"
+        3,
+        "the sign-up's link, a receipt and one failed-payment mail: {mails:#?}"
     );
     let failure: Vec<_> = mails_after
         .iter()
@@ -708,7 +714,7 @@ async fn a_failed_renewal_and_a_trial_ending_send_one_mail_each_over_smtp(backen
     pay_at(&url, "trial@example.com").await;
     app.control("advance", &[("days", "12")]).await;
     app.settle().await;
-    let mails = smtp.wait_for(4, Duration::from_secs(10)).await;
+    let mails = smtp.wait_for(5, Duration::from_secs(10)).await;
     let trial: Vec<_> = mails
         .iter()
         .filter(|m| m.contains("Subject: Your trial ends soon"))

@@ -10,24 +10,124 @@ use leptos::prelude::{expect_context, use_context};
 use leptos_axum::ResponseOptions;
 
 use super::{session, AuthFailure};
-use crate::model::auth::{FormProblem, Me};
+use crate::model::auth::{AccountView, FormProblem, Me};
 use crate::model::error::AppError;
+use crate::server::client_addr::{resolve, ClientKey};
 use crate::server::state::AppState;
 
-pub async fn sign_up(email: String, password: String) -> Result<(), AppError> {
+/// What sign-up answers, whether the email was new or taken.
+pub const CHECK_INBOX: &str = "Check your inbox: we sent a link to confirm your email address.";
+
+pub async fn sign_up(email: String, password: String) -> Result<String, AppError> {
     let state = expect_context::<AppState>();
-    let result = super::sign_up(&state, client_ip().await, &email, &password).await;
-    finish(&state, result, "/sign-up", &email)
+    let result = super::sign_up(&state, &client_ip().await, &email, &password).await;
+    done_or_problem(result, "/sign-up?sent=1", "/sign-up", &email).map(|()| CHECK_INBOX.into())
+}
+
+/// What "forgot your password?" answers, whether the email has an account or not.
+pub const RESET_SENT: &str =
+    "If an account uses that email, we sent it a link to choose a new password.";
+
+pub async fn forgot_password(email: String) -> Result<String, AppError> {
+    let state = expect_context::<AppState>();
+    let result = super::request_reset(&state, &client_ip().await, &email).await;
+    done_or_problem(
+        result,
+        "/forgot-password?sent=1",
+        "/forgot-password",
+        &email,
+    )
+    .map(|()| RESET_SENT.into())
+}
+
+pub async fn verify_email(token: String) -> Result<(), AppError> {
+    let state = expect_context::<AppState>();
+    let result = super::verify_email(&state, &token).await;
+    finish(&state, result, "/verify-email", "", "/account?verified=1")
+}
+
+pub async fn reset_password(token: String, password: String) -> Result<(), AppError> {
+    let state = expect_context::<AppState>();
+    let result = super::reset_password(&state, &token, &password).await;
+    let back = format!(
+        "/reset-password?{}",
+        url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("token", &token)
+            .finish()
+    );
+    finish(&state, result, &back, "", "/account?reset=1")
+}
+
+pub async fn resend_verification() -> Result<String, AppError> {
+    let state = expect_context::<AppState>();
+    let user = signed_in(&state).await?;
+    let result = super::resend_verification(&state, &client_ip().await, user.id).await;
+    done_or_problem(result, "/account?sent=1", "/account", "")
+        .map(|()| "We sent a new link. Check your inbox.".into())
+}
+
+pub async fn sign_out_everywhere() -> Result<(), AppError> {
+    let state = expect_context::<AppState>();
+    let user = signed_in(&state).await?;
+    super::sign_out_everywhere(&state, user.id)
+        .await
+        .map_err(|e| {
+            e.log();
+            AppError::Internal
+        })?;
+    expect_context::<ResponseOptions>().insert_header(
+        SET_COOKIE,
+        session::clear_cookie(state.config.site_url.is_https()),
+    );
+    if is_browser_form() {
+        leptos_axum::redirect("/sign-in?signed_out=everywhere");
+    }
+    Ok(())
+}
+
+pub async fn account() -> Result<AccountView, AppError> {
+    let state = expect_context::<AppState>();
+    let user = signed_in(&state).await?;
+    Ok(AccountView {
+        email: user.email,
+        email_verified: user.email_verified,
+    })
+}
+
+pub async fn reset_link_is_live(token: String) -> Result<bool, AppError> {
+    let state = expect_context::<AppState>();
+    super::reset_link_is_live(&state, &token)
+        .await
+        .map_err(|e| {
+            e.log();
+            AppError::Internal
+        })
+}
+
+async fn signed_in(state: &AppState) -> Result<session::AuthUser, AppError> {
+    let session::MaybeAuthUser(user) = leptos_axum::extract_with_state(state)
+        .await
+        .unwrap_or(session::MaybeAuthUser(None));
+    user.ok_or_else(|| AppError::Unauthorized("Not signed in".into()))
 }
 
 pub async fn sign_in(email: String, password: String) -> Result<(), AppError> {
     let state = expect_context::<AppState>();
-    let result = super::sign_in(&state, client_ip().await, &email, &password).await;
-    finish(&state, result, "/sign-in", &email)
+    let result = super::sign_in(&state, &client_ip().await, &email, &password).await;
+    finish(&state, result, "/sign-in", &email, "/")
 }
 
+/// Ends this session for good (not only the cookie: a copy of the token stops working too).
 pub async fn sign_out() -> Result<(), AppError> {
     let state = expect_context::<AppState>();
+    if let Some(parts) = use_context::<Parts>() {
+        if let Some((claims, user)) = session::cookie_claims(&state.sessions, &parts.headers) {
+            if let Err(e) = state.sessions.end(&state.db, &claims, user).await {
+                // The cookie is cleared all the same; the session ends when its token expires.
+                crate::server::error::ServerError::db("sign out: revoke the session", e).log();
+            }
+        }
+    }
     expect_context::<ResponseOptions>().insert_header(
         SET_COOKIE,
         session::clear_cookie(state.config.site_url.is_https()),
@@ -50,12 +150,19 @@ pub async fn current_user() -> Result<Option<Me>, AppError> {
     }))
 }
 
-/// The address the request came from (no proxy header is trusted).
-async fn client_ip() -> IpAddr {
-    leptos_axum::extract::<ConnectInfo<SocketAddr>>()
+/// Who the request came from, as rate limits key it: the TCP peer, or the client a trusted
+/// proxy names in `X-Forwarded-For` (`TRUSTED_PROXIES`).
+async fn client_ip() -> ClientKey {
+    let state = expect_context::<AppState>();
+    let peer = leptos_axum::extract::<ConnectInfo<SocketAddr>>()
         .await
         .map(|ConnectInfo(addr)| addr.ip())
-        .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
+        .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+    let ip = match use_context::<Parts>() {
+        Some(parts) => resolve(peer, &parts.headers, &state.config.trusted_proxies),
+        None => peer,
+    };
+    ClientKey::of(ip)
 }
 
 /// Makes a server function's response carry the error's status (a bare `Err` answers 500).
@@ -83,49 +190,90 @@ pub fn is_browser_form() -> bool {
 fn to_app_error(problem: FormProblem) -> AppError {
     let message = problem.message().to_string();
     match problem {
-        FormProblem::InvalidEmail | FormProblem::WeakPassword => AppError::BadRequest(message),
-        FormProblem::EmailTaken => AppError::Conflict(message),
+        FormProblem::InvalidEmail | FormProblem::WeakPassword | FormProblem::LinkInvalid => {
+            AppError::BadRequest(message)
+        }
         FormProblem::WrongCredentials => AppError::Unauthorized(message),
         FormProblem::RateLimited => AppError::TooManyRequests(message),
+        FormProblem::Busy => {
+            if let Some(response) = use_context::<ResponseOptions>() {
+                response.insert_header(
+                    axum::http::header::RETRY_AFTER,
+                    axum::http::HeaderValue::from_static("1"),
+                );
+            }
+            AppError::Unavailable(message)
+        }
         FormProblem::CrossSite => AppError::Forbidden(message),
         FormProblem::Internal => AppError::Internal,
     }
 }
 
+/// The problem an account action ran into, logged when it is ours.
+fn problem_of(failure: AuthFailure) -> FormProblem {
+    match failure {
+        AuthFailure::Problem(problem) => problem,
+        AuthFailure::Internal(e) => {
+            e.log();
+            FormProblem::Internal
+        }
+    }
+}
+
+/// Answers a problem: its status, and for a browser's form the way back to `form_page` saying
+/// what went wrong (keeping the email, never a password).
+fn answer_problem(problem: FormProblem, form_page: &str, email: &str) -> AppError {
+    let error = to_app_error(problem);
+    answer_with(&error);
+    if is_browser_form() {
+        let mut query = url::form_urlencoded::Serializer::new(String::new());
+        query.append_pair("error", problem.code());
+        if !email.trim().is_empty() {
+            query.append_pair("email", email.trim());
+        }
+        let sep = if form_page.contains('?') { '&' } else { '?' };
+        leptos_axum::redirect(&format!("{form_page}{sep}{}", query.finish()));
+    }
+    error
+}
+
+/// An action that signs nobody in: a browser goes to `done_page`.
+fn done_or_problem(
+    result: Result<(), AuthFailure>,
+    done_page: &str,
+    form_page: &str,
+    email: &str,
+) -> Result<(), AppError> {
+    match result {
+        Ok(()) => {
+            if is_browser_form() {
+                leptos_axum::redirect(done_page);
+            }
+            Ok(())
+        }
+        Err(failure) => Err(answer_problem(problem_of(failure), form_page, email)),
+    }
+}
+
+/// An action that signs in: the session cookie, and a browser goes to `done_page`.
 fn finish(
     state: &AppState,
     result: Result<(Me, String), AuthFailure>,
     form_page: &str,
     email: &str,
+    done_page: &str,
 ) -> Result<(), AppError> {
-    let response = expect_context::<ResponseOptions>();
-    let browser = is_browser_form();
-    let problem = match result {
+    match result {
         Ok((_, token)) => {
-            response.insert_header(
+            expect_context::<ResponseOptions>().insert_header(
                 SET_COOKIE,
                 session::session_cookie(&token, state.config.site_url.is_https()),
             );
-            if browser {
-                leptos_axum::redirect("/");
+            if is_browser_form() {
+                leptos_axum::redirect(done_page);
             }
-            return Ok(());
+            Ok(())
         }
-        Err(AuthFailure::Problem(problem)) => problem,
-        Err(AuthFailure::Internal(e)) => {
-            e.log();
-            FormProblem::Internal
-        }
-    };
-    let error = to_app_error(problem);
-    answer_with(&error);
-    if browser {
-        // Back to the form, saying what went wrong and keeping the email (never the password).
-        let query: String = url::form_urlencoded::Serializer::new(String::new())
-            .append_pair("error", problem.code())
-            .append_pair("email", email.trim())
-            .finish();
-        leptos_axum::redirect(&format!("{form_page}?{query}"));
+        Err(failure) => Err(answer_problem(problem_of(failure), form_page, email)),
     }
-    Err(error)
 }

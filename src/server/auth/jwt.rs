@@ -1,6 +1,7 @@
-//! Session tokens: HS256 only, in Supabase's claim shape (`sub` = profile id, `email`,
-//! `role` = `aud` = `authenticated`, `iat`, `exp`), so a token a Supabase project signed with the
-//! same secret is accepted as ours.
+//! Session tokens: HS256 only, signed with `AUTH_JWT_SECRET` and no other key. Each names its
+//! issuer (this site's origin), its session (`sid`, a row that signing out revokes), its user
+//! (`sub`) and email, and when it may be used (`nbf`, `exp`). Tokens of an identity provider
+//! (Supabase) are checked elsewhere, with that provider's own keys.
 
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -17,13 +18,17 @@ const LEEWAY: u64 = 5;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Claims {
+    pub iss: String,
     pub sub: String,
+    /// The session this token belongs to: revoking it ends every token that names it.
+    pub sid: String,
     #[serde(default)]
     pub email: Option<String>,
     #[serde(default)]
     pub role: Option<String>,
     pub aud: String,
     pub iat: i64,
+    pub nbf: i64,
     pub exp: i64,
 }
 
@@ -41,6 +46,12 @@ pub enum TokenError {
     WrongAudience,
     #[error("the session token names no user")]
     MissingSubject,
+    #[error("the session token is not valid yet")]
+    NotYetValid,
+    #[error("the session token was issued by someone else")]
+    WrongIssuer,
+    #[error("the session has ended")]
+    Revoked,
 }
 
 pub fn now() -> i64 {
@@ -50,80 +61,124 @@ pub fn now() -> i64 {
         .unwrap_or(0)
 }
 
-pub fn issue(secret: &Secret, user: DbUuid, email: &str, now: i64) -> String {
-    let claims = Claims {
-        sub: user.to_string(),
-        email: Some(email.to_string()),
-        role: Some(AUDIENCE.into()),
-        aud: AUDIENCE.into(),
-        iat: now,
-        exp: now + LIFETIME,
-    };
-    encode(
-        &Header::new(Algorithm::HS256),
-        &claims,
-        &EncodingKey::from_secret(secret.expose().as_bytes()),
-    )
-    .expect("HS256 over serialisable claims cannot fail")
+/// The key and the issuer name our tokens are made and checked with.
+#[derive(Debug)]
+pub struct Signer {
+    secret: Secret,
+    issuer: String,
 }
 
-/// Verifies signature, algorithm (pinned to HS256), expiry, audience and subject.
-pub fn verify(secret: &Secret, token: &str) -> Result<(Claims, DbUuid), TokenError> {
-    let mut validation = Validation::new(Algorithm::HS256);
-    validation.algorithms = vec![Algorithm::HS256];
-    validation.leeway = LEEWAY;
-    validation.set_audience(&[AUDIENCE]);
-    validation.set_required_spec_claims(&["exp", "sub", "aud"]);
-    let data = decode::<Claims>(
-        token,
-        &DecodingKey::from_secret(secret.expose().as_bytes()),
-        &validation,
-    )
-    .map_err(|e| match e.kind() {
-        ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => TokenError::WrongAlgorithm,
-        ErrorKind::InvalidSignature => TokenError::BadSignature,
-        ErrorKind::ExpiredSignature => TokenError::Expired,
-        ErrorKind::InvalidAudience => TokenError::WrongAudience,
-        ErrorKind::MissingRequiredClaim(c) if c == "sub" => TokenError::MissingSubject,
-        _ => TokenError::Malformed,
-    })?;
-    let id = uuid::Uuid::parse_str(&data.claims.sub)
-        .map(DbUuid)
-        .map_err(|_| TokenError::MissingSubject)?;
-    Ok((data.claims, id))
+impl Signer {
+    pub fn new(secret: Secret, issuer: String) -> Self {
+        Signer { secret, issuer }
+    }
+
+    /// A token for session `sid` of `user`, valid from `now` for `LIFETIME`.
+    pub fn issue(&self, user: DbUuid, email: &str, sid: &str, now: i64) -> String {
+        let claims = Claims {
+            iss: self.issuer.clone(),
+            sub: user.to_string(),
+            sid: sid.to_string(),
+            email: Some(email.to_string()),
+            role: Some(AUDIENCE.into()),
+            aud: AUDIENCE.into(),
+            iat: now,
+            nbf: now,
+            exp: now + LIFETIME,
+        };
+        encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &EncodingKey::from_secret(self.secret.expose().as_bytes()),
+        )
+        .expect("HS256 over serialisable claims cannot fail")
+    }
+
+    /// Verifies signature, algorithm (pinned to HS256), issuer, expiry, not-before, audience,
+    /// subject and session; whether the session still stands is the caller's question.
+    pub fn verify(&self, token: &str) -> Result<(Claims, DbUuid), TokenError> {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.algorithms = vec![Algorithm::HS256];
+        validation.leeway = LEEWAY;
+        validation.validate_nbf = true;
+        validation.set_audience(&[AUDIENCE]);
+        validation.set_issuer(&[self.issuer.as_str()]);
+        validation.set_required_spec_claims(&["exp", "nbf", "sub", "aud", "iss"]);
+        let data = decode::<Claims>(
+            token,
+            &DecodingKey::from_secret(self.secret.expose().as_bytes()),
+            &validation,
+        )
+        .map_err(|e| match e.kind() {
+            ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => {
+                TokenError::WrongAlgorithm
+            }
+            ErrorKind::InvalidSignature => TokenError::BadSignature,
+            ErrorKind::ExpiredSignature => TokenError::Expired,
+            ErrorKind::ImmatureSignature => TokenError::NotYetValid,
+            ErrorKind::InvalidAudience => TokenError::WrongAudience,
+            ErrorKind::InvalidIssuer => TokenError::WrongIssuer,
+            ErrorKind::MissingRequiredClaim(c) if c == "sub" => TokenError::MissingSubject,
+            _ => TokenError::Malformed,
+        })?;
+        if data.claims.sid.is_empty() {
+            return Err(TokenError::Malformed);
+        }
+        let id = uuid::Uuid::parse_str(&data.claims.sub)
+            .map(DbUuid)
+            .map_err(|_| TokenError::MissingSubject)?;
+        Ok((data.claims, id))
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn secret() -> Secret {
-        Secret::new("test-secret-0123456789abcdef0123456789")
+    fn signer() -> Signer {
+        Signer::new(
+            Secret::new("test-secret-0123456789abcdef0123456789"),
+            "https://shop.test".into(),
+        )
     }
 
     #[test]
-    fn an_issued_token_verifies_with_supabase_claims() {
+    fn an_issued_token_verifies_and_names_its_session_and_issuer() {
         let id = DbUuid::new_v4();
-        let token = issue(&secret(), id, "ada@example.com", now());
-        let (claims, got) = verify(&secret(), &token).unwrap();
+        let token = signer().issue(id, "ada@example.com", "s1", now());
+        let (claims, got) = signer().verify(&token).unwrap();
         assert_eq!(got, id);
+        assert_eq!(claims.sid, "s1");
+        assert_eq!(claims.iss, "https://shop.test");
         assert_eq!(claims.aud, "authenticated");
-        assert_eq!(claims.role.as_deref(), Some("authenticated"));
         assert_eq!(claims.exp - claims.iat, LIFETIME);
     }
 
     #[test]
-    fn another_secret_expiry_and_garbage_are_refused() {
-        let token = issue(&secret(), DbUuid::new_v4(), "a@b.co", now());
-        let other = Secret::new("another-secret-0123456789abcdef012345");
-        assert_eq!(
-            verify(&other, &token).unwrap_err(),
-            TokenError::BadSignature
+    fn another_secret_issuer_expiry_future_and_garbage_are_refused() {
+        let token = signer().issue(DbUuid::new_v4(), "a@b.co", "s", now());
+        let other = Signer::new(
+            Secret::new("another-secret-0123456789abcdef012345"),
+            "https://shop.test".into(),
         );
-        let old = issue(&secret(), DbUuid::new_v4(), "a@b.co", now() - LIFETIME - 60);
-        assert_eq!(verify(&secret(), &old).unwrap_err(), TokenError::Expired);
+        assert_eq!(other.verify(&token).unwrap_err(), TokenError::BadSignature);
+        let elsewhere = Signer::new(
+            Secret::new("test-secret-0123456789abcdef0123456789"),
+            "https://other.test".into(),
+        );
         assert_eq!(
-            verify(&secret(), "not.a.token").unwrap_err(),
+            elsewhere.verify(&token).unwrap_err(),
+            TokenError::WrongIssuer
+        );
+        let old = signer().issue(DbUuid::new_v4(), "a@b.co", "s", now() - LIFETIME - 60);
+        assert_eq!(signer().verify(&old).unwrap_err(), TokenError::Expired);
+        let future = signer().issue(DbUuid::new_v4(), "a@b.co", "s", now() + 600);
+        assert_eq!(
+            signer().verify(&future).unwrap_err(),
+            TokenError::NotYetValid
+        );
+        assert_eq!(
+            signer().verify("not.a.token").unwrap_err(),
             TokenError::Malformed
         );
     }

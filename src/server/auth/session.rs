@@ -14,6 +14,7 @@ use axum::Json;
 use serde_json::json;
 
 use super::jwt::{self, TokenError};
+use super::sessions::Sessions;
 use crate::model::auth::Me;
 use crate::model::error::AppError;
 use crate::server::config::Config;
@@ -30,6 +31,8 @@ const ORIGIN_EXEMPT: &[&str] = &["/api/stripe/webhook"];
 pub struct AuthUser {
     pub id: DbUuid,
     pub email: String,
+    /// Whether the owner has proven the email: until then nothing is found for them by it.
+    pub email_verified: bool,
 }
 
 /// A signed-in user, or nobody; a bad Bearer token is still refused.
@@ -76,8 +79,8 @@ fn presented(headers: &HeaderMap) -> Option<Presented> {
     cookie_token(headers).map(Presented::Cookie)
 }
 
-/// Resolves the request's identity. A cookie that no longer verifies (expired, old secret) means
-/// signed out; a bad Bearer token is an error the client must see.
+/// Resolves the request's identity. A cookie that no longer verifies (expired, revoked, old
+/// secret) means signed out; a bad Bearer token is an error the client must see.
 pub async fn authenticate(
     state: &AppState,
     headers: &HeaderMap,
@@ -87,29 +90,62 @@ pub async fn authenticate(
         Some(Presented::Bearer(t)) => (t, true),
         Some(Presented::Cookie(t)) => (t, false),
     };
-    let (claims, id) = match jwt::verify(&state.config.auth_jwt_secret, &token) {
-        Ok(v) => v,
+    let id = match state.sessions.verify(&token) {
+        Ok((_, id)) => id,
+        // Not ours: a Bearer token may be a Supabase user's, when Supabase is configured.
+        Err(e) if is_bearer && e != TokenError::Revoked => {
+            return match &state.supabase {
+                Some(supabase) => match supabase.verify(&token).await {
+                    Ok(identity) => supabase_user(state, identity).await.map(Some),
+                    Err(e) => Err(AuthRejection(AppError::Unauthorized(format!(
+                        "Not signed in: {e}."
+                    )))),
+                },
+                None => Err(reject(e)),
+            };
+        }
         Err(e) if is_bearer => return Err(reject(e)),
         Err(_) => return Ok(None),
     };
     let profile = profiles::find_by_id(&state.db, id)
         .await
         .map_err(internal)?;
-    let profile = match profile {
+    match profile {
+        Some(p) => Ok(Some(AuthUser {
+            id: p.id,
+            email_verified: p.email_verified(),
+            email: p.email,
+        })),
+        // The account was deleted: its tokens name nobody.
+        None if is_bearer => Err(reject(TokenError::MissingSubject)),
+        None => Ok(None),
+    }
+}
+
+/// A Supabase user, known by the token's `sub`: their profile is made at first sight. Their
+/// email counts as proven only when the operator says the Supabase project confirms emails
+/// (`SUPABASE_EMAILS_CONFIRMED`); otherwise they prove it here like anyone else.
+async fn supabase_user(
+    state: &AppState,
+    identity: super::supabase::SupabaseIdentity,
+) -> Result<AuthUser, AuthRejection> {
+    let id = DbUuid(identity.id);
+    let email = super::email::Email::parse(&identity.email).map_err(|_| {
+        AuthRejection(AppError::Unauthorized(
+            "Not signed in: the token carries no valid email.".into(),
+        ))
+    })?;
+    let profile = match profiles::find_by_id(&state.db, id)
+        .await
+        .map_err(internal)?
+    {
         Some(p) => p,
         None => {
-            // First sight of a Supabase user: their profile is made from the token's claims.
-            let email = claims
-                .email
-                .as_deref()
-                .and_then(|e| super::email::Email::parse(e).ok())
-                .ok_or_else(|| {
-                    AuthRejection(AppError::Unauthorized(
-                        "The session token carries no valid email.".into(),
-                    ))
-                })?;
-            match profiles::insert_with_id(&state.db, id, email.as_str()).await {
+            let proven = identity.email_proven.then(chrono::Utc::now);
+            match profiles::insert_with_id(&state.db, id, email.as_str(), proven).await {
                 Ok(p) => p,
+                // Another account (maybe an unproven one) holds the address: this token's
+                // user is not handed it.
                 Err(DbError::EmailTaken) => {
                     return Err(AuthRejection(AppError::Unauthorized(
                         "Another account already uses this token's email.".into(),
@@ -119,10 +155,19 @@ pub async fn authenticate(
             }
         }
     };
-    Ok(Some(AuthUser {
+    if identity.email_proven && !profile.email_verified() {
+        super::prove_email_now(state, profile.id, &profile.email)
+            .await
+            .map_err(|e| {
+                e.log();
+                AuthRejection(AppError::Internal)
+            })?;
+    }
+    Ok(AuthUser {
         id: profile.id,
+        email_verified: profile.email_verified() || identity.email_proven,
         email: profile.email,
-    }))
+    })
 }
 
 fn reject(e: TokenError) -> AuthRejection {
@@ -169,23 +214,22 @@ pub fn token_subject(state: &AppState, headers: &HeaderMap) -> Option<DbUuid> {
     let token = match presented(headers)? {
         Presented::Bearer(t) | Presented::Cookie(t) => t,
     };
-    jwt::verify(&state.config.auth_jwt_secret, &token)
-        .ok()
-        .map(|(_, id)| id)
+    state.sessions.verify(&token).ok().map(|(_, id)| id)
 }
 
 /// The identity shown in page headers: from the cookie's claims alone, no database round trip.
 pub fn me_from_headers(state: &AppState, headers: &HeaderMap) -> Option<Me> {
-    let (claims, id) = cookie_claims(&state.config, headers)?;
+    let (claims, id) = cookie_claims(&state.sessions, headers)?;
     Some(Me {
         id: id.to_string(),
         email: claims.email?,
     })
 }
 
-/// The session cookie's claims, verified; `None` when there is no cookie or it does not verify.
-pub fn cookie_claims(config: &Config, headers: &HeaderMap) -> Option<(jwt::Claims, DbUuid)> {
-    jwt::verify(&config.auth_jwt_secret, &cookie_token(headers)?).ok()
+/// The session cookie's claims, verified and not revoked; `None` when there is no cookie or it
+/// does not verify.
+pub fn cookie_claims(sessions: &Sessions, headers: &HeaderMap) -> Option<(jwt::Claims, DbUuid)> {
+    sessions.verify(&cookie_token(headers)?).ok()
 }
 
 /// Past half its life, a session is renewed by the next response (see `refresh_session`).
@@ -212,22 +256,17 @@ pub fn clear_cookie(secure: bool) -> HeaderValue {
 }
 
 /// Re-issues the cookie's token once half its life is spent, so active people stay signed in
-/// while a stolen token still dies within a day.
+/// while a stolen token still dies within a day. A revoked or expired token is never renewed:
+/// it does not get past `cookie_claims`.
 pub async fn refresh_session(
-    State(config): State<Arc<Config>>,
+    State(state): State<AppState>,
     request: Request,
     next: Next,
 ) -> Response {
-    let renewal = cookie_claims(&config, request.headers())
+    let renewal = cookie_claims(&state.sessions, request.headers())
         .filter(|(claims, _)| renewal_due(claims))
-        .and_then(|(claims, id)| {
-            Some(jwt::issue(
-                &config.auth_jwt_secret,
-                id,
-                &claims.email?,
-                jwt::now(),
-            ))
-        });
+        .and_then(|(claims, id)| state.sessions.renew(&claims, id));
+    let config = &state.config;
     let mut response = next.run(request).await;
     // A response that sets the cookie itself (sign-in, sign-out) wins.
     if let Some(token) = renewal {

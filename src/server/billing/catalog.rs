@@ -7,7 +7,8 @@ use serde::Deserialize;
 
 use super::client::{Stripe, StripeError};
 use super::objects::{self, List};
-use crate::model::catalog::{Catalog, Interval, Plan, Price, Product};
+use crate::model::catalog::{Catalog, Coupon, Interval, Plan, Price, Product};
+use crate::model::checkout::is_coupon_code;
 
 /// The file's shape. Kept apart from the wire types so the file can offer defaults (a catalog-wide
 /// currency) without the pages having to know.
@@ -18,6 +19,8 @@ struct CatalogFile {
     currency: String,
     product: Product,
     plans: Vec<PlanFile>,
+    #[serde(default)]
+    coupons: Vec<CouponFile>,
 }
 
 #[derive(Deserialize)]
@@ -41,6 +44,13 @@ struct PriceFile {
     interval: Interval,
     amount: i64,
     currency: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CouponFile {
+    id: String,
+    description: String,
 }
 
 fn default_currency() -> String {
@@ -161,9 +171,29 @@ fn parse(text: &str) -> Result<Catalog, ParseError> {
             prices,
         });
     }
+    let mut coupons: Vec<Coupon> = Vec::with_capacity(file.coupons.len());
+    for coupon in file.coupons {
+        if !is_coupon_code(&coupon.id) {
+            return invalid(format!(
+                "coupon id `{}` must be letters, digits, `-` or `_` (at most 100)",
+                coupon.id
+            ));
+        }
+        if coupons.iter().any(|c| c.id == coupon.id) {
+            return invalid(format!("coupon `{}` is listed twice", coupon.id));
+        }
+        if coupon.description.trim().is_empty() {
+            return invalid(format!("coupon `{}` has no description", coupon.id));
+        }
+        coupons.push(Coupon {
+            id: coupon.id,
+            description: coupon.description,
+        });
+    }
     Ok(Catalog {
         product: file.product,
         plans,
+        coupons,
     })
 }
 
@@ -498,6 +528,58 @@ mod tests {
             "#,
         );
         assert!(m.contains("two Month prices"), "{m}");
+    }
+
+    const ONE_PLAN: &str = r#"
+        [[plans]]
+        id = "a"
+        name = "A"
+        prices = [{ lookup_key = "k", interval = "month", amount = 1 }]
+    "#;
+
+    #[test]
+    fn coupons_are_listed_by_exact_id_and_none_is_the_default() {
+        let c = with_plans(&format!(
+            "{ONE_PLAN}{}",
+            r#"
+            [[coupons]]
+            id = "LAUNCH20"
+            description = "20% off for launch week"
+            "#
+        ))
+        .unwrap();
+        assert_eq!(
+            c.coupon("LAUNCH20").map(|c| c.description.as_str()),
+            Some("20% off for launch week")
+        );
+        assert!(
+            c.coupon("launch20").is_none(),
+            "Stripe's ids are case-sensitive"
+        );
+        assert!(c.coupon("STAFF100").is_none());
+        assert!(with_plans(ONE_PLAN).unwrap().coupons.is_empty());
+    }
+
+    #[test]
+    fn bad_duplicate_or_undescribed_coupons_are_refused_with_the_culprit_named() {
+        let coupon = |id: &str, description: &str| {
+            format!("[[coupons]]\nid = \"{id}\"\ndescription = \"{description}\"\n")
+        };
+        let m = invalid_message(&format!("{ONE_PLAN}{}", coupon("NO SUCH", "d")));
+        assert!(m.contains("`NO SUCH`"), "{m}");
+        let m = invalid_message(&format!(
+            "{ONE_PLAN}{}{}",
+            coupon("TWICE", "d"),
+            coupon("TWICE", "e")
+        ));
+        assert!(m.contains("`TWICE` is listed twice"), "{m}");
+        let m = invalid_message(&format!("{ONE_PLAN}{}", coupon("BARE", " ")));
+        assert!(m.contains("`BARE` has no description"), "{m}");
+        let r = with_plans(&format!("{ONE_PLAN}[[coupons]]\nid = \"X\"\n"));
+        assert!(
+            matches!(r, Err(ParseError::Toml(ref m)) if m.contains("description")),
+            "{r:?}"
+        );
     }
 
     #[test]

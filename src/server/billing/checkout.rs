@@ -1,6 +1,6 @@
-//! Checkout: the seed's `createCheckout`, finished. Only catalog prices; the mode comes from the
-//! price; redirects only to our own origin; the buyer's Stripe customer reused; never a pair of
-//! parameters Stripe rejects together.
+//! Checkout: the seed's `createCheckout`, finished. Only catalog prices and catalog coupons; the
+//! mode comes from the price; redirects only to our own origin; the buyer's Stripe customer
+//! reused; never a pair of parameters Stripe rejects together.
 
 use std::sync::Arc;
 
@@ -15,8 +15,8 @@ use tokio::sync::RwLock;
 use super::catalog::{self, PriceIndex, StripePrice};
 use super::client::{Stripe, StripeError};
 use super::objects::CheckoutSession;
-use crate::model::catalog::{format_amount, Catalog};
-use crate::model::checkout::{is_coupon_code, PurchaseSummary};
+use crate::model::catalog::{format_amount, Catalog, Coupon};
+use crate::model::checkout::PurchaseSummary;
 use crate::model::error::AppError;
 use crate::server::auth::session::AuthUser;
 use crate::server::config::Config;
@@ -68,6 +68,7 @@ pub struct CheckoutRequest {
     pub mode: Option<String>,
     pub success_url: String,
     pub cancel_url: String,
+    /// A coupon id as the client sent it: applied only if the catalog lists it.
     pub coupon: Option<String>,
 }
 
@@ -83,6 +84,8 @@ pub enum CheckoutError {
     ForeignRedirect {
         field: &'static str,
     },
+    /// A coupon the catalog does not offer, whatever it is (malformed, unknown, or a Stripe
+    /// coupon kept for other uses): one answer for all, so guessing learns nothing.
     BadCoupon,
     /// Stripe refused a value the client chose (a coupon, a return URL): their mistake.
     Refused(String),
@@ -108,9 +111,9 @@ impl CheckoutError {
             CheckoutError::ForeignRedirect { field } => AppError::BadRequest(format!(
                 "{field} must be an absolute URL on this site ({origin}) or an allowed origin."
             )),
-            CheckoutError::BadCoupon => AppError::BadRequest(
-                "A coupon code is letters, digits, `-` and `_`, at most 100 of them.".into(),
-            ),
+            CheckoutError::BadCoupon => {
+                AppError::BadRequest("This coupon code is not valid.".into())
+            }
             CheckoutError::Refused(m) => AppError::BadRequest(m.clone()),
             // Stripe's message, as the seed answers (never the key or the request); a 502, since
             // the failure is Stripe's or our set-up's, not the client's.
@@ -185,13 +188,17 @@ pub async fn create(
     }
     check_redirect(&state.config, &request.success_url, "successUrl")?;
     check_redirect(&state.config, &request.cancel_url, "cancelUrl")?;
-    if request
-        .coupon
-        .as_deref()
-        .is_some_and(|c| !c.is_empty() && !is_coupon_code(c))
-    {
-        return Err(CheckoutError::BadCoupon);
-    }
+    // Only the catalog's coupons reach Stripe: its "No such coupon" would tell a guesser which
+    // ids exist.
+    let coupon = match request.coupon.as_deref().filter(|c| !c.is_empty()) {
+        Some(id) => Some(
+            state
+                .source_catalog
+                .coupon(id)
+                .ok_or(CheckoutError::BadCoupon)?,
+        ),
+        None => None,
+    };
     let customer = match user {
         Some(u) => customers::customer_id_for_user(&state.db, u.id)
             .await
@@ -207,6 +214,7 @@ pub async fn create(
         user,
         customer.as_deref(),
         &request,
+        coupon,
     )
     .await;
     let session = match first {
@@ -215,12 +223,17 @@ pub async fn create(
             param: Some(param), ..
         }) if customer.is_some() && param == "customer" => {
             tracing::warn!("stored Stripe customer is unknown to Stripe; checking out without it");
-            send(billing, &price, mode, user, None, &request).await
+            send(billing, &price, mode, user, None, &request, coupon).await
         }
         other => other,
     }
     .map_err(|e| {
-        if e.is_about(&["discounts", "success_url", "cancel_url"]) {
+        if e.is_about(&["discounts"]) {
+            // A catalog coupon this Stripe does not have or no longer honours (expired, used
+            // up): the buyer gets Stripe's words, the log tells the operator the two disagree.
+            tracing::warn!(error = %e, coupon = ?coupon.map(|c| &c.id), "Stripe refused a coupon from plans.toml");
+            CheckoutError::Refused(e.describe())
+        } else if e.is_about(&["success_url", "cancel_url"]) {
             tracing::info!(error = %e, price = %price.lookup_key, "Stripe refused the client's values for a Checkout Session");
             CheckoutError::Refused(e.describe())
         } else {
@@ -240,6 +253,7 @@ async fn send(
     user: Option<&AuthUser>,
     customer: Option<&str>,
     request: &CheckoutRequest,
+    coupon: Option<&Coupon>,
 ) -> Result<CheckoutSession, StripeError> {
     let mut session = CreateCheckoutSession::new()
         .mode(mode.clone())
@@ -270,9 +284,9 @@ async fn send(
         }
     }
     // Stripe refuses promotion codes together with a discount: one or the other.
-    session = match request.coupon.as_deref().filter(|c| !c.is_empty()) {
+    session = match coupon {
         Some(coupon) => session.discounts(vec![CreateCheckoutSessionDiscounts {
-            coupon: Some(coupon.to_string()),
+            coupon: Some(coupon.id.clone()),
             ..CreateCheckoutSessionDiscounts::new()
         }]),
         None => session.allow_promotion_codes(true),

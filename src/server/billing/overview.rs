@@ -123,9 +123,11 @@ pub async fn billing(
     // read them now. A Stripe that does not answer leaves the stored state shown, said so.
     let mut stale = false;
     if refresh {
+        // Found by email only once the user has proven it.
         let result = match customer.as_deref() {
             Some(c) => resync::customer(state, c).await,
-            None => resync::by_email(state, &user.email).await,
+            None if user.email_verified => resync::by_email(state, &user.email).await,
+            None => Ok(Default::default()),
         };
         match result {
             Ok(_) => {

@@ -54,8 +54,9 @@ impl PortalError {
     }
 }
 
-/// The user's Stripe customer: stored, else found in Stripe by the user's email and stored
-/// (so a payer whose webhooks are late is never told they have no billing account).
+/// The user's Stripe customer: stored, else — once the user has proven their email — found in
+/// Stripe by that email and stored (so a payer whose webhooks are late is never told they have
+/// no billing account). An unproven email finds nothing: anyone can type any address.
 async fn customer_of(state: &AppState, user: &AuthUser) -> Result<Option<String>, PortalError> {
     let lookup = || async {
         customers::customer_id_for_user(&state.db, user.id)
@@ -64,6 +65,9 @@ async fn customer_of(state: &AppState, user: &AuthUser) -> Result<Option<String>
     };
     if let Some(id) = lookup().await? {
         return Ok(Some(id));
+    }
+    if !user.email_verified {
+        return Ok(None);
     }
     match resync::by_email(state, &user.email).await {
         Ok(report) if report.customers > 0 => lookup().await,

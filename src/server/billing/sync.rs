@@ -5,7 +5,7 @@
 use super::objects::{CheckoutSession, Expandable, Invoice, Subscription};
 use crate::server::auth::email::Email;
 use crate::server::db::billing::{self, InvoiceRow, NewPurchase, SubscriptionRow};
-use crate::server::db::{customers, profiles, DbError, DbUuid, Tx};
+use crate::server::db::{accounts, customers, profiles, DbError, DbUuid, Tx};
 use crate::server::error::ServerError;
 
 /// Who asks for a Checkout Session to be applied.
@@ -42,9 +42,31 @@ pub fn checkout_email(session: &CheckoutSession) -> Option<Email> {
         .and_then(|e| Email::parse(e).ok())
 }
 
-/// The profile a completed session belongs to: its `client_reference_id`, else the checkout
-/// email's profile, made password-less if needed so that signing up later claims it.
-async fn owner(tx: &mut Tx, session: &CheckoutSession) -> Result<Option<DbUuid>, ServerError> {
+/// Whose a completed session is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Owner {
+    /// The buyer was signed in: the session names them (`client_reference_id`).
+    Named(DbUuid),
+    /// Bought signed out under an email whose owner has proven it.
+    ProvenEmail(DbUuid),
+    /// Bought signed out under an email nobody has proven: it waits for its proof.
+    Unclaimed(Email),
+    Nobody,
+}
+
+impl Owner {
+    fn user(&self) -> Option<DbUuid> {
+        match self {
+            Owner::Named(id) | Owner::ProvenEmail(id) => Some(*id),
+            Owner::Unclaimed(_) | Owner::Nobody => None,
+        }
+    }
+}
+
+/// The profile a completed session belongs to: its `client_reference_id`, else the profile that
+/// has proven the checkout's email. An email alone proves nothing: anyone can type any address
+/// at Checkout.
+async fn owner(tx: &mut Tx, session: &CheckoutSession) -> Result<Owner, ServerError> {
     if let Some(id) = session
         .client_reference_id
         .as_deref()
@@ -56,23 +78,34 @@ async fn owner(tx: &mut Tx, session: &CheckoutSession) -> Result<Option<DbUuid>,
             .map_err(db("sync: owner by id"))?
             .is_some()
         {
-            return Ok(Some(id));
+            return Ok(Owner::Named(id));
         }
     }
     let Some(email) = checkout_email(session) else {
-        return Ok(None);
+        return Ok(Owner::Nobody);
     };
-    profiles::find_or_create_by_email(tx, email.as_str())
-        .await
-        .map(Some)
-        .map_err(db("sync: owner by email"))
+    Ok(
+        match profiles::verified_owner_of(tx, email.as_str())
+            .await
+            .map_err(db("sync: owner by proven email"))?
+        {
+            Some(id) => Owner::ProvenEmail(id),
+            None => Owner::Unclaimed(email),
+        },
+    )
 }
 
 /// Links a customer to a profile and hands the profile what the customer bought before the
-/// link existed. A customer that belongs to someone else stays theirs.
-async fn link_customer(tx: &mut Tx, user: DbUuid, customer: &str) -> Result<(), ServerError> {
-    match customers::link(tx, user, customer).await {
-        Ok(()) => billing::claim_for_user(tx, customer, user)
+/// link existed. A customer that belongs to someone else stays theirs; with `replace` false, a
+/// profile that has a customer keeps it.
+async fn link_customer(
+    tx: &mut Tx,
+    user: DbUuid,
+    customer: &str,
+    replace: bool,
+) -> Result<(), ServerError> {
+    match customers::link(tx, user, customer, replace).await {
+        Ok(_) => billing::claim_for_user(tx, customer, user)
             .await
             .map_err(db("sync: claim customer's rows")),
         Err(DbError::CustomerTaken) => {
@@ -84,6 +117,21 @@ async fn link_customer(tx: &mut Tx, user: DbUuid, customer: &str) -> Result<(), 
         }
         Err(e) => Err(ServerError::db("sync: link customer", e)),
     }
+}
+
+/// Once `user` has proven `email`: the customers and one-time purchases that waited under it
+/// become theirs. Idempotent: what is claimed once is not claimed again.
+pub async fn claim_email(tx: &mut Tx, user: DbUuid, email: &Email) -> Result<(), ServerError> {
+    let waiting = accounts::claim_email_customers(tx, email.as_str(), user)
+        .await
+        .map_err(db("claim: customers under the email"))?;
+    for customer in &waiting {
+        link_customer(tx, user, customer, false).await?;
+    }
+    billing::claim_purchases_by_email(tx, email.as_str(), user)
+        .await
+        .map_err(db("claim: purchases under the email"))?;
+    Ok(())
 }
 
 /// Applies a Checkout Session read (with `line_items` and `subscription` expanded) at `at_ms`.
@@ -105,10 +153,20 @@ pub async fn apply_checkout_session(
             return Ok(Applied::Skipped);
         }
     }
-    let user = owner(tx, session).await?;
+    let owner = owner(tx, session).await?;
+    let user = owner.user();
     let customer = session.customer.as_ref().map(|c| c.id().to_string());
-    if let (Some(user), Some(customer)) = (user, customer.as_deref()) {
-        link_customer(tx, user, customer).await?;
+    if let Some(customer) = customer.as_deref() {
+        match &owner {
+            Owner::Named(user) => link_customer(tx, *user, customer, true).await?,
+            Owner::ProvenEmail(user) => link_customer(tx, *user, customer, false).await?,
+            Owner::Unclaimed(email) => {
+                accounts::remember_email_customer(tx, customer, email.as_str())
+                    .await
+                    .map_err(db("sync: remember the email's customer"))?
+            }
+            Owner::Nobody => {}
+        }
     }
     match session.mode.as_str() {
         "payment" => {

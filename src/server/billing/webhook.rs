@@ -68,7 +68,10 @@ pub fn verify(
     let (Some(timestamp), false) = (timestamp, signatures.is_empty()) else {
         return Err(SignatureError::Malformed);
     };
-    if (now - timestamp).abs() > TOLERANCE_SECS {
+    // Checked: `t` is whatever the sender wrote, and `now - t` overflows for values near
+    // i64's ends. A difference too large to compute is as stale as one past the tolerance.
+    let skew = now.checked_sub(timestamp).map(i64::unsigned_abs);
+    if skew.is_none_or(|skew| skew > TOLERANCE_SECS.unsigned_abs()) {
         return Err(SignatureError::Stale);
     }
     for secret in secrets {
@@ -383,6 +386,7 @@ async fn queue(tx: &mut Tx, to: Option<&str>, mail: &Mail) -> Result<bool, Serve
             to_email: to,
             subject: &mail.subject,
             body: &mail.body,
+            sensitive: false,
         },
     )
     .await
@@ -503,6 +507,38 @@ mod tests {
         );
     }
 
+    #[test]
+    fn a_timestamp_at_either_end_of_i64_is_stale_not_an_overflow() {
+        let a = secrets(&["whsec_a"]);
+        let signed_at = |t: i64| format!("t={t},v1={}", sign("whsec_a", t, BODY));
+        for (t, now) in [
+            (i64::MIN, 1_800_000_000),
+            (i64::MIN, 0),
+            (i64::MIN, i64::MAX),
+            (i64::MIN + 1, i64::MAX),
+            (i64::MAX, 1_800_000_000),
+            (i64::MAX, -1),
+            (i64::MAX, i64::MIN),
+        ] {
+            assert_eq!(
+                verify(Some(&signed_at(t)), BODY, &a, now),
+                Err(SignatureError::Stale),
+                "t={t} now={now}"
+            );
+        }
+        // The ends are ordinary times otherwise: signed then, checked then, they pass.
+        for (t, now) in [(i64::MIN, i64::MIN + TOLERANCE_SECS), (i64::MAX, i64::MAX)] {
+            assert_eq!(verify(Some(&signed_at(t)), BODY, &a, now), Ok(()));
+        }
+        // Past i64: not a timestamp at all.
+        for t in ["9223372036854775808", "-9223372036854775809"] {
+            assert_eq!(
+                verify(Some(&format!("t={t},v1=00")), BODY, &a, 0),
+                Err(SignatureError::Malformed)
+            );
+        }
+    }
+
     proptest::proptest! {
         #![proptest_config(proptest::test_runner::Config {
             cases: crate::server::fuzz_cases(3000),
@@ -544,6 +580,28 @@ mod tests {
             proptest::prop_assert_eq!(verify(Some(&header), &body, &secrets(&["whsec_b"]), t), Err(SignatureError::NoMatch));
             proptest::prop_assert_eq!(verify(Some(&header), &body, &ours, t + late), Err(SignatureError::Stale));
             proptest::prop_assert_eq!(verify(Some(&header), &body, &ours, t - late), Err(SignatureError::Stale));
+        }
+
+        /// Fuzz: any timestamp at any time, the extremes included, gives an answer, never a
+        /// panic; only one within the tolerance of `now` can pass.
+        #[test]
+        fn any_timestamp_at_any_time_is_answered_without_a_panic(
+            t in proptest::prop_oneof![
+                proptest::prelude::any::<i64>(),
+                proptest::sample::select(vec![i64::MIN, i64::MIN + 1, -1, 0, i64::MAX - 1, i64::MAX]),
+            ],
+            now in proptest::prop_oneof![
+                proptest::prelude::any::<i64>(),
+                proptest::sample::select(vec![i64::MIN, 0, 1_800_000_000, i64::MAX]),
+            ],
+        ) {
+            let header = format!("t={t},v1={}", sign("whsec_a", t, BODY));
+            let verdict = verify(Some(&header), BODY, &secrets(&["whsec_a"]), now);
+            if now.abs_diff(t) <= TOLERANCE_SECS.unsigned_abs() {
+                proptest::prop_assert_eq!(verdict, Ok(()));
+            } else {
+                proptest::prop_assert_eq!(verdict, Err(SignatureError::Stale));
+            }
         }
     }
 

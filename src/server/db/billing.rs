@@ -140,6 +140,24 @@ pub async fn claim_for_user(tx: &mut Tx, customer: &str, user: DbUuid) -> Result
     Ok(())
 }
 
+/// Hands `user` the one-time purchases paid under `email` by nobody signed in: called once the
+/// user has proven that email.
+pub async fn claim_purchases_by_email(
+    tx: &mut Tx,
+    email: &str,
+    user: DbUuid,
+) -> Result<u64, DbError> {
+    let n = on_tx!(tx, conn => {
+        sqlx::query("UPDATE purchases SET user_id = $1 WHERE user_id IS NULL AND lower(email) = lower($2)")
+            .bind(user)
+            .bind(email)
+            .execute(conn)
+            .await
+            .map(|r| r.rows_affected())
+    })?;
+    Ok(n)
+}
+
 /// The rows of `sql`, with `$1` bound to `user` and `$2` to `limit` when given. The SQL is ours,
 /// built from constants in this module.
 async fn fetch_rows<T>(

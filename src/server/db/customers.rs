@@ -7,35 +7,46 @@ use super::{on_pool, on_tx, violates_unique, Db, DbError, DbUuid, Tx};
 /// `stripe_customer_id text not null unique` in the seed's schema.
 const CUSTOMER_UNIQUE: &str = "stripe_customers_stripe_customer_id_key";
 
-/// Links `user_id` to `customer_id`, replacing the user's previous customer if any (one row per
-/// user, as the seed's unique index on `user_id` demands). A customer already linked to another
-/// user is refused: that would hand one person's billing to another.
-pub async fn link(tx: &mut Tx, user_id: DbUuid, customer_id: &str) -> Result<(), DbError> {
+/// Links `user_id` to `customer_id` (one row per user, as the unique index on `user_id` demands).
+/// With `replace`, the user's previous customer gives way (their own new checkout); without it,
+/// a user who has a customer keeps it (a customer found by email never displaces theirs). A
+/// customer already linked to another user is refused: that would hand one person's billing to
+/// another. True when `customer_id` is now the user's.
+pub async fn link(
+    tx: &mut Tx,
+    user_id: DbUuid,
+    customer_id: &str,
+    replace: bool,
+) -> Result<bool, DbError> {
     // Looked up first rather than left to the unique index: on PostgreSQL a violation aborts the
     // whole transaction, and the webhook's transaction has more to do.
     match user_for_customer(tx, customer_id).await? {
-        Some(owner) if owner == user_id => return Ok(()),
+        Some(owner) if owner == user_id => return Ok(true),
         Some(_) => return Err(DbError::CustomerTaken),
         None => {}
     }
+    let sql = if replace {
+        "INSERT INTO stripe_customers (id, user_id, stripe_customer_id) VALUES ($1, $2, $3) \
+         ON CONFLICT (user_id) DO UPDATE \
+         SET stripe_customer_id = excluded.stripe_customer_id, updated_at = $4"
+    } else {
+        "INSERT INTO stripe_customers (id, user_id, stripe_customer_id, updated_at) \
+         VALUES ($1, $2, $3, $4) ON CONFLICT (user_id) DO NOTHING"
+    };
     let result = on_tx!(tx, conn => {
-        sqlx::query(
-            "INSERT INTO stripe_customers (id, user_id, stripe_customer_id) VALUES ($1, $2, $3) \
-             ON CONFLICT (user_id) DO UPDATE \
-             SET stripe_customer_id = excluded.stripe_customer_id, updated_at = $4",
-        )
+        sqlx::query(sql)
         .bind(DbUuid::new_v4())
         .bind(user_id)
         .bind(customer_id)
         .bind(Utc::now())
         .execute(conn)
         .await
-        .map(drop)
+        .map(|r| r.rows_affected() == 1)
     });
     // `ON CONFLICT (user_id)` absorbs the user index, so on SQLite too the only unique violation
     // left is the customer id (linked concurrently by another transaction).
     match result {
-        Ok(()) => Ok(()),
+        Ok(linked) => Ok(linked),
         Err(e) if violates_unique(&e, CUSTOMER_UNIQUE) => Err(DbError::CustomerTaken),
         Err(e) => Err(DbError::Sqlx(e)),
     }

@@ -4,6 +4,7 @@
 //! and has no uuid or time types, so we hold either pool and run the same SQL text on both
 //! (`$1` placeholders and `ON CONFLICT` mean the same in SQLite and PostgreSQL).
 
+pub mod accounts;
 pub mod billing;
 pub mod customers;
 pub mod events;
@@ -204,10 +205,13 @@ pub enum Table {
     StripeEvents,
     EmailOutbox,
     Invoices,
+    Sessions,
+    AuthTokens,
+    EmailCustomers,
 }
 
 impl Table {
-    pub const ALL: [Table; 7] = [
+    pub const ALL: [Table; 10] = [
         Table::Profiles,
         Table::StripeCustomers,
         Table::Subscriptions,
@@ -215,6 +219,9 @@ impl Table {
         Table::StripeEvents,
         Table::EmailOutbox,
         Table::Invoices,
+        Table::Sessions,
+        Table::AuthTokens,
+        Table::EmailCustomers,
     ];
 
     pub fn name(self) -> &'static str {
@@ -226,6 +233,9 @@ impl Table {
             Table::StripeEvents => "stripe_events",
             Table::EmailOutbox => "email_outbox",
             Table::Invoices => "invoices",
+            Table::Sessions => "sessions",
+            Table::AuthTokens => "auth_tokens",
+            Table::EmailCustomers => "email_customers",
         }
     }
 }

@@ -12,6 +12,8 @@ pub struct NewMail<'a> {
     pub to_email: &'a str,
     pub subject: &'a str,
     pub body: &'a str,
+    /// Holds a one-time link: never logged, and blanked once sent.
+    pub sensitive: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -25,23 +27,25 @@ pub struct MailRow {
     pub refusals: i32,
     pub sent_at: Option<DateTime<Utc>>,
     pub last_error: Option<String>,
+    pub sensitive: bool,
 }
 
 const COLUMNS: &str =
-    "id, dedupe_key, to_email, subject, body, attempts, refusals, sent_at, last_error";
+    "id, dedupe_key, to_email, subject, body, attempts, refusals, sent_at, last_error, sensitive";
 
 /// Queues a mail unless one with the same cause is queued already. True when queued now.
 pub async fn enqueue(tx: &mut Tx, m: &NewMail<'_>) -> Result<bool, DbError> {
     let inserted = on_tx!(tx, conn => {
         sqlx::query(
-            "INSERT INTO email_outbox (id, dedupe_key, to_email, subject, body) \
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (dedupe_key) DO NOTHING",
+            "INSERT INTO email_outbox (id, dedupe_key, to_email, subject, body, sensitive) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (dedupe_key) DO NOTHING",
         )
         .bind(DbUuid::new_v4())
         .bind(m.dedupe_key)
         .bind(m.to_email)
         .bind(m.subject)
         .bind(m.body)
+        .bind(m.sensitive)
         .execute(conn)
         .await
         .map(|r| r.rows_affected() == 1)
@@ -78,9 +82,13 @@ pub async fn claim_due(
     Ok(row)
 }
 
+/// Marks a mail sent; a sensitive one's body (its one-time link) is not kept.
 pub async fn mark_sent(db: &Db, id: DbUuid) -> Result<(), DbError> {
     on_pool!(db, pool => {
-        sqlx::query("UPDATE email_outbox SET sent_at = $1, last_error = NULL WHERE id = $2")
+        sqlx::query(
+            "UPDATE email_outbox SET sent_at = $1, last_error = NULL, \
+             body = CASE WHEN sensitive THEN '' ELSE body END WHERE id = $2",
+        )
             .bind(Utc::now())
             .bind(id)
             .execute(pool)

@@ -14,7 +14,17 @@ pub struct ProfileRow {
     /// `None` for people who came through an external identity (a Supabase token, a checkout).
     pub password_hash: Option<String>,
     pub created_at: DateTime<Utc>,
+    /// When the owner proved the email; `None` while nobody has.
+    pub email_verified_at: Option<DateTime<Utc>>,
 }
+
+impl ProfileRow {
+    pub fn email_verified(&self) -> bool {
+        self.email_verified_at.is_some()
+    }
+}
+
+const COLUMNS: &str = "id, email, password_hash, created_at, email_verified_at";
 
 fn email_taken(e: sqlx::Error) -> DbError {
     if violates_unique(&e, EMAIL_UNIQUE) {
@@ -33,9 +43,9 @@ pub async fn insert(
     let id = DbUuid::new_v4();
     let result = on_pool!(db, pool => {
         sqlx::query_as::<_, ProfileRow>(
-            "INSERT INTO profiles (id, email, password_hash) VALUES ($1, $2, $3) \
-             RETURNING id, email, password_hash, created_at",
-        )
+            sqlx::AssertSqlSafe(format!(
+            "INSERT INTO profiles (id, email, password_hash) VALUES ($1, $2, $3) RETURNING {COLUMNS}"
+        )))
         .bind(id)
         .bind(email)
         .bind(password_hash)
@@ -46,16 +56,22 @@ pub async fn insert(
     result.map_err(email_taken)
 }
 
-/// Creates the profile of an identity that already has an id (a Supabase user's `sub`).
-pub async fn insert_with_id(db: &Db, id: DbUuid, email: &str) -> Result<ProfileRow, DbError> {
+/// Creates the profile of an identity that already has an id (a Supabase user's `sub`);
+/// `verified_at` when the identity provider says the email is confirmed.
+pub async fn insert_with_id(
+    db: &Db,
+    id: DbUuid,
+    email: &str,
+    verified_at: Option<DateTime<Utc>>,
+) -> Result<ProfileRow, DbError> {
     let result = on_pool!(db, pool => {
-        sqlx::query_as::<_, ProfileRow>(
-            "INSERT INTO profiles (id, email) VALUES ($1, $2) \
-             ON CONFLICT (id) DO UPDATE SET email = profiles.email \
-             RETURNING id, email, password_hash, created_at",
-        )
+        sqlx::query_as::<_, ProfileRow>(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO profiles (id, email, email_verified_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (id) DO UPDATE SET email = profiles.email RETURNING {COLUMNS}"
+        )))
         .bind(id)
         .bind(email)
+        .bind(verified_at)
         .fetch_one(pool)
         .await
     });
@@ -64,15 +80,43 @@ pub async fn insert_with_id(db: &Db, id: DbUuid, email: &str) -> Result<ProfileR
     result.map_err(email_taken)
 }
 
-/// Gives a password to a profile that had none (made by a signed-out checkout).
-/// False when it already had one (another sign-up got there first).
-pub async fn set_password_hash(db: &Db, id: DbUuid, hash: &str) -> Result<bool, DbError> {
-    let updated = on_pool!(db, pool => {
-        sqlx::query("UPDATE profiles SET password_hash = $1, updated_at = $2 WHERE id = $3 AND password_hash IS NULL")
+/// Marks `email` proven for profile `id`, if that is still the profile's email. True when the
+/// profile now counts as proven (it may have been already).
+pub async fn mark_verified(tx: &mut Tx, id: DbUuid, email: &str) -> Result<bool, DbError> {
+    let done = on_tx!(tx, conn => {
+        sqlx::query(
+            "UPDATE profiles SET email_verified_at = COALESCE(email_verified_at, $1), updated_at = $1 \
+             WHERE id = $2 AND lower(email) = lower($3)",
+        )
+        .bind(Utc::now())
+        .bind(id)
+        .bind(email)
+        .execute(conn)
+        .await
+        .map(|r| r.rows_affected() == 1)
+    })?;
+    Ok(done)
+}
+
+/// Sets a profile's password; with `only_if_none`, only where it has none yet (a sign-up that
+/// waited for its link must not overwrite a password set meanwhile). True when set.
+pub async fn set_password(
+    tx: &mut Tx,
+    id: DbUuid,
+    hash: &str,
+    only_if_none: bool,
+) -> Result<bool, DbError> {
+    let sql = if only_if_none {
+        "UPDATE profiles SET password_hash = $1, updated_at = $2 WHERE id = $3 AND password_hash IS NULL"
+    } else {
+        "UPDATE profiles SET password_hash = $1, updated_at = $2 WHERE id = $3"
+    };
+    let updated = on_tx!(tx, conn => {
+        sqlx::query(sql)
             .bind(hash)
-            .bind(chrono::Utc::now())
+            .bind(Utc::now())
             .bind(id)
-            .execute(pool)
+            .execute(conn)
             .await
             .map(|r| r.rows_affected() == 1)
     })?;
@@ -81,9 +125,9 @@ pub async fn set_password_hash(db: &Db, id: DbUuid, hash: &str) -> Result<bool, 
 
 pub async fn find_by_email(db: &Db, email: &str) -> Result<Option<ProfileRow>, DbError> {
     let row = on_pool!(db, pool => {
-        sqlx::query_as::<_, ProfileRow>(
-            "SELECT id, email, password_hash, created_at FROM profiles WHERE lower(email) = lower($1)",
-        )
+        sqlx::query_as::<_, ProfileRow>(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM profiles WHERE lower(email) = lower($1)"
+        )))
         .bind(email)
         .fetch_optional(pool)
         .await
@@ -93,9 +137,9 @@ pub async fn find_by_email(db: &Db, email: &str) -> Result<Option<ProfileRow>, D
 
 pub async fn find_by_id(db: &Db, id: DbUuid) -> Result<Option<ProfileRow>, DbError> {
     let row = on_pool!(db, pool => {
-        sqlx::query_as::<_, ProfileRow>(
-            "SELECT id, email, password_hash, created_at FROM profiles WHERE id = $1",
-        )
+        sqlx::query_as::<_, ProfileRow>(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM profiles WHERE id = $1"
+        )))
         .bind(id)
         .fetch_optional(pool)
         .await
@@ -115,20 +159,16 @@ pub async fn delete(db: &Db, id: DbUuid) -> Result<bool, DbError> {
     Ok(done)
 }
 
-/// The profile with `email`, made password-less if there is none, so that signing up later
-/// claims it. Safe against a concurrent maker: the loser's insert does nothing (no unique
-/// violation, which would abort a PostgreSQL transaction) and both read the one row.
-pub async fn find_or_create_by_email(tx: &mut Tx, email: &str) -> Result<DbUuid, DbError> {
+/// The profile whose owner has proven `email`, read inside a transaction. A profile that has
+/// the email but never proved it is not its owner.
+pub async fn verified_owner_of(tx: &mut Tx, email: &str) -> Result<Option<DbUuid>, DbError> {
     let id = on_tx!(tx, conn => {
-        sqlx::query("INSERT INTO profiles (id, email) VALUES ($1, $2) ON CONFLICT DO NOTHING")
-            .bind(DbUuid::new_v4())
-            .bind(email)
-            .execute(&mut *conn)
-            .await?;
-        sqlx::query_scalar::<_, DbUuid>("SELECT id FROM profiles WHERE lower(email) = lower($1)")
-            .bind(email)
-            .fetch_one(&mut *conn)
-            .await
+        sqlx::query_scalar::<_, DbUuid>(
+            "SELECT id FROM profiles WHERE lower(email) = lower($1) AND email_verified_at IS NOT NULL",
+        )
+        .bind(email)
+        .fetch_optional(conn)
+        .await
     })?;
     Ok(id)
 }
