@@ -1,4 +1,4 @@
-//! Checkout: the seed's `createCheckout`, finished. Only catalog prices and catalog coupons; the
+//! Checkout: creating a Checkout Session from a catalog price. Only catalog prices and catalog coupons; the
 //! mode comes from the price; redirects only to our own origin; the buyer's Stripe customer
 //! reused; never a pair of parameters Stripe rejects together.
 
