@@ -23,7 +23,7 @@ pub struct RateLimiter {
 
 #[derive(Debug)]
 struct Windows {
-    /// Keys hashed with this process's random seed: no one can aim two keys at one entry.
+    /// Keys hashed with a key random to this process: no one can aim two keys at one entry.
     seed: RandomState,
     by_key: HashMap<u64, Window>,
 }
