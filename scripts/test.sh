@@ -95,7 +95,8 @@ done
     PLANS_FILE="$root/plans.toml" AUTH_JWT_SECRET="$jwt_secret" RUST_LOG=info \
     STRIPE_SECRET_KEY=sk_test_end2end STRIPE_WEBHOOK_SECRET="$webhook_secret" \
     STRIPE_API_BASE="http://127.0.0.1:$stripe_port" SMTP_URL="smtp://127.0.0.1:$smtp_port" \
-    ADMIN_EMAILS="ops@example.com" SIGN_UPS_PER_ADDRESS=1000 "$bin"
+    ADMIN_EMAILS="ops@example.com" SIGN_UPS_PER_ADDRESS=1000 \
+    CHECKOUTS_PER_ADDRESS=1000 "$bin"
 ) >"$run_dir/server.log" 2>&1 &
 server_pid=$!
 for _ in $(seq 1 100); do

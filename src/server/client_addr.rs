@@ -5,9 +5,14 @@
 //! is not a trusted proxy is the client; what lies left of it is the client's to write.
 
 use std::fmt;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
+use axum::extract::{ConnectInfo, FromRef, FromRequestParts};
+use axum::http::request::Parts;
 use axum::http::HeaderMap;
+use leptos::prelude::{expect_context, use_context};
+
+use crate::server::state::AppState;
 
 const X_FORWARDED_FOR: &str = "x-forwarded-for";
 
@@ -149,6 +154,40 @@ impl ClientKey {
 
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+}
+
+/// The client of the request being served: the TCP peer our listener recorded (`http.rs`),
+/// or who a trusted proxy says is behind it.
+fn of_parts(parts: &Parts, trusted: &TrustedProxies) -> ClientKey {
+    let peer = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip())
+        .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+    ClientKey::of(resolve(peer, &parts.headers, trusted))
+}
+
+/// The client of a server function's request.
+pub fn of_server_fn() -> ClientKey {
+    let state = expect_context::<AppState>();
+    match use_context::<Parts>() {
+        Some(parts) => of_parts(&parts, &state.config.trusted_proxies),
+        None => ClientKey::of(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
+    }
+}
+
+/// An axum route's client, as an extractor.
+impl<S> FromRequestParts<S> for ClientKey
+where
+    AppState: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let state = AppState::from_ref(state);
+        Ok(of_parts(parts, &state.config.trusted_proxies))
     }
 }
 

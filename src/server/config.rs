@@ -23,6 +23,7 @@ const DEFAULT_LOG_FILTER: &str = "info,sqlx=warn";
 const MIN_JWT_SECRET_LEN: usize = 32;
 const DEFAULT_GRACE_DAYS: i64 = 7;
 const DEFAULT_SIGN_UPS_PER_ADDRESS: u32 = 10;
+const DEFAULT_CHECKOUTS_PER_ADDRESS: u32 = 20;
 const DEFAULT_MAIL_FROM: &str = "Billing <billing@localhost>";
 
 #[derive(Debug)]
@@ -55,6 +56,8 @@ pub struct Config {
     pub mail_from: String,
     /// Sign-ups one client address may make per hour.
     pub sign_ups_per_address: u32,
+    /// Checkout Sessions one client address may create per 10 minutes.
+    pub checkouts_per_address: u32,
     /// Proxies whose `X-Forwarded-For` names the client (`TRUSTED_PROXIES`); none by default.
     pub trusted_proxies: crate::server::client_addr::TrustedProxies,
 }
@@ -218,14 +221,18 @@ impl Config {
             ));
         }
 
-        let sign_ups_per_address = match get("SIGN_UPS_PER_ADDRESS") {
-            None => DEFAULT_SIGN_UPS_PER_ADDRESS,
+        let per_address = |var: &'static str, default: u32| match get(var) {
+            None => Ok(default),
             Some(raw) => raw
                 .parse::<u32>()
                 .ok()
                 .filter(|n| *n > 0)
-                .ok_or_else(|| bad("SIGN_UPS_PER_ADDRESS", "must be a whole number above 0"))?,
+                .ok_or_else(|| bad(var, "must be a whole number above 0")),
         };
+        let sign_ups_per_address =
+            per_address("SIGN_UPS_PER_ADDRESS", DEFAULT_SIGN_UPS_PER_ADDRESS)?;
+        let checkouts_per_address =
+            per_address("CHECKOUTS_PER_ADDRESS", DEFAULT_CHECKOUTS_PER_ADDRESS)?;
 
         let trusted_proxies = match get("TRUSTED_PROXIES") {
             None => Default::default(),
@@ -259,6 +266,7 @@ impl Config {
             smtp_url,
             mail_from,
             sign_ups_per_address,
+            checkouts_per_address,
             trusted_proxies,
         })
     }

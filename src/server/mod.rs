@@ -9,6 +9,7 @@ pub mod db;
 pub mod error;
 pub mod http;
 pub mod mail;
+pub mod outbound;
 pub mod page_cache;
 pub mod secret;
 pub mod security;

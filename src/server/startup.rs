@@ -102,7 +102,10 @@ pub async fn build_state(config: Config) -> Result<AppState, StartupError> {
         leptos_options: config.leptos.clone(),
         catalog: Arc::new(shown),
         source_catalog: Arc::new(catalog),
-        limits: Arc::new(AuthLimits::new(config.sign_ups_per_address)),
+        limits: Arc::new(AuthLimits::new(
+            config.sign_ups_per_address,
+            config.checkouts_per_address,
+        )),
         hasher: super::auth::password::Hasher::per_core(),
         billing,
         config: Arc::new(config),

@@ -361,3 +361,89 @@ async fn resync_stores_what_stripe_holds_and_events_lists_the_failures() {
     assert!(out.contains("Stripe could not be reached"), "{out}");
     assert!(out.contains("1 event(s)"), "{out}");
 }
+
+#[tokio::test]
+async fn two_hundred_sign_ins_at_once_hash_a_few_at_a_time_on_sqlite() {
+    sign_in_burst(Backend::Sqlite).await
+}
+
+#[tokio::test]
+async fn two_hundred_sign_ins_at_once_hash_a_few_at_a_time_on_postgres() {
+    sign_in_burst(Backend::Postgres).await
+}
+
+/// argon2 takes 19 MiB a hash: 200 at once, uncapped, would need ~3.8 GB. Capped at one per
+/// core, the excess waits briefly and then gets a quick 503 with `Retry-After`; nothing else
+/// fails, and the process stays small.
+async fn sign_in_burst(backend: Backend) {
+    const BURST: usize = 200;
+    const PEAK_RSS_LIMIT_KIB: u64 = 150 * 1024;
+    let database = TestDatabase::create(backend).await;
+    let dir = tempfile::tempdir().unwrap();
+    let port = crate::harness::free_port();
+    let mut env = base_env(&database.url(), &format!("http://127.0.0.1:{port}"));
+    // Each sign-in comes "from" its own client, through a proxy we trust, so the per-client
+    // limits let every one reach the hash.
+    env.insert("TRUSTED_PROXIES".into(), "127.0.0.1".into());
+    let mut server =
+        crate::harness::ServerProcess::start(env.into_iter().collect(), dir.path(), port).await;
+    let base = server.base();
+    let client = reqwest::Client::new();
+    let form = [
+        ("email", "burst@example.com"),
+        ("password", "correct horse battery"),
+    ];
+    let res = client
+        .post(format!("{base}/api/auth/sign_up"))
+        .header("accept", "application/json")
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_success(), "sign-up: {}", res.status());
+
+    let before = server.peak_rss_kib();
+    let started = std::time::Instant::now();
+    let attempts: Vec<_> = (0..BURST)
+        .map(|i| {
+            let (client, url) = (client.clone(), format!("{base}/api/auth/sign_in"));
+            tokio::spawn(async move {
+                let res = client
+                    .post(url)
+                    .header("accept", "application/json")
+                    .header("x-forwarded-for", format!("10.1.{}.{}", i / 250, i % 250))
+                    .form(&form)
+                    .send()
+                    .await
+                    .unwrap();
+                let retry_after = res.headers().get("retry-after").cloned();
+                (res.status().as_u16(), retry_after)
+            })
+        })
+        .collect();
+    let (mut signed_in, mut busy) = (0, 0);
+    for attempt in attempts {
+        match attempt.await.unwrap() {
+            (200, _) => signed_in += 1,
+            (503, Some(retry_after)) => {
+                assert_eq!(retry_after, "1");
+                busy += 1;
+            }
+            other => panic!("a sign-in answered {other:?}"),
+        }
+    }
+    let elapsed = started.elapsed();
+    let peak = server.peak_rss_kib();
+    eprintln!(
+        "{BURST} sign-ins at once on {backend:?}: {signed_in} signed in, {busy} told to retry (503), in {elapsed:.1?}; peak RSS {} MiB ({} MiB before)",
+        peak / 1024,
+        before / 1024
+    );
+    assert!(signed_in > 0, "the cap lets some through");
+    assert!(
+        peak < PEAK_RSS_LIMIT_KIB,
+        "peak RSS {} MiB is over 150 MiB",
+        peak / 1024
+    );
+    server.stop().await;
+}

@@ -18,7 +18,10 @@ use reqwest::Method;
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::support::{on_both_databases, scale, Backend, Scale, TestApp, WEBHOOK_SECRET};
+use crate::jwks::{Project, SigningKey};
+use crate::support::{
+    on_both_databases, scale, Backend, Scale, TestApp, JWT_SECRET, WEBHOOK_SECRET,
+};
 
 on_both_databases!(
     backend;
@@ -307,7 +310,7 @@ fn webhook() -> impl Strategy<Value = (Vec<(String, Vec<u8>)>, Vec<u8>)> {
     })
 }
 
-fn attempt() -> impl Strategy<Value = Attempt> {
+fn attempt(bad_tokens: Vec<String>) -> impl Strategy<Value = Attempt> {
     let json_api = |target: &'static str, path: &'static str| {
         (
             prop_oneof![
@@ -398,6 +401,21 @@ fn attempt() -> impl Strategy<Value = Attempt> {
             body,
             browser_form: !api,
             signed_in,
+        }),
+        // Well-formed tokens that must not sign anyone in (see `bad_tokens`), as a Bearer
+        // header or as the session cookie.
+        1 => (prop::sample::select(bad_tokens), any::<bool>()).prop_map(|(token, cookie)| Attempt {
+            target: "forged session token",
+            method: Method::GET,
+            path: "/api/me".into(),
+            headers: vec![if cookie {
+                ("cookie".to_string(), format!("landing_session={token}").into_bytes())
+            } else {
+                ("authorization".to_string(), format!("Bearer {token}").into_bytes())
+            }],
+            body: Vec::new(),
+            browser_form: false,
+            signed_in: false,
         }),
         1 => header_value().prop_map(|token| Attempt {
             target: "api/me",
@@ -546,7 +564,10 @@ fn raw_bytes() -> impl Strategy<Value = Vec<u8>> {
 async fn thousands_of_malformed_requests_get_a_4xx_with_a_message_and_store_nothing(
     backend: Backend,
 ) {
-    let app = TestApp::spawn_billing(backend).await;
+    let supabase = Project::start(&[&SigningKey::p256(0x11, "published")]).await;
+    let env = supabase.env();
+    let vars: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let app = TestApp::spawn_billing_with(backend, &vars).await;
     let n = match (scale(), backend) {
         (Scale::Full, Backend::Sqlite) => 12_000,
         (Scale::Full, Backend::Postgres) => 3_000,
@@ -555,10 +576,11 @@ async fn thousands_of_malformed_requests_get_a_4xx_with_a_message_and_store_noth
     };
     let raw = n / 20;
     let session = Arc::new(app.subscriber_without_purchase("fuzzer@example.com").await);
+    let tokens = bad_tokens(&app, &supabase).await;
     let before = counts(&app).await;
 
     let mut runner = TestRunner::deterministic();
-    let strategy = attempt();
+    let strategy = attempt(tokens);
     let attempts: Vec<Attempt> = (0..n)
         .map(|_| strategy.new_tree(&mut runner).expect("a case").current())
         .collect();
@@ -644,6 +666,59 @@ async fn thousands_of_malformed_requests_get_a_4xx_with_a_message_and_store_noth
     // The site still works.
     let (status, _) = app.get_text("/pricing").await;
     assert_eq!(status, 200);
+}
+
+/// Tokens that look right and must still be refused: ours with another issuer, `nbf` in the
+/// future, no session, or a session signed out; Supabase's signed by a key the project does not
+/// publish (an unknown `kid`, or a known `kid` over another key), not yet valid, from another
+/// project, or anonymous.
+async fn bad_tokens(app: &TestApp, supabase: &Project) -> Vec<String> {
+    let now = chrono::Utc::now().timestamp();
+    let ours = |claims: Value| {
+        jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+            &claims,
+            &jsonwebtoken::EncodingKey::from_secret(JWT_SECRET.as_bytes()),
+        )
+        .unwrap()
+    };
+    let claims = |iss: &str, nbf: i64, sid: Option<&str>| {
+        let mut c = json!({ "iss": iss, "sub": uuid::Uuid::new_v4().to_string(),
+            "email": "x@example.com", "aud": "authenticated", "role": "authenticated",
+            "iat": now, "nbf": nbf, "exp": now + 3600 });
+        if let Some(sid) = sid {
+            c["sid"] = json!(sid);
+        }
+        c
+    };
+    // A real session, signed out: its token is well signed and refused.
+    let cookie = app.member("signed-out@example.com").await;
+    let res = app
+        .post_form("/api/auth/sign_out", &[], Some(&cookie))
+        .await;
+    assert!(res.status().is_success(), "sign-out: {}", res.status());
+    let revoked = cookie.trim_start_matches("landing_session=").to_string();
+
+    let unpublished = SigningKey::p256(0x44, "never-published");
+    let published = |key_byte: u8| SigningKey::p256(key_byte, "published");
+    let theirs = supabase.claims(&uuid::Uuid::new_v4().to_string(), "sb@example.com");
+    let mut not_yet = theirs.clone();
+    not_yet["nbf"] = json!(now + 600);
+    let mut elsewhere = theirs.clone();
+    elsewhere["iss"] = json!("https://other.supabase.co/auth/v1");
+    let mut anonymous = theirs.clone();
+    anonymous["is_anonymous"] = json!(true);
+    vec![
+        ours(claims("https://evil.example", now, Some("s1"))),
+        ours(claims(&app.base, now + 600, Some("s1"))),
+        ours(claims(&app.base, now, None)),
+        revoked,
+        unpublished.sign(&theirs),
+        published(0x55).sign(&theirs),
+        published(0x11).sign(&not_yet),
+        published(0x11).sign(&elsewhere),
+        published(0x11).sign(&anonymous),
+    ]
 }
 
 async fn counts(app: &TestApp) -> Vec<i64> {

@@ -12,6 +12,8 @@ mod hardening;
 mod health;
 mod hostile;
 mod identity;
+mod jwks;
+mod limits;
 mod logs;
 mod pages;
 mod storage;

@@ -1,9 +1,6 @@
 //! The glue between the account server functions and the browser: cookies, the client address,
 //! and — for a plain form post (JavaScript off) — a redirect that carries the outcome.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-
-use axum::extract::ConnectInfo;
 use axum::http::header::{ACCEPT, SET_COOKIE};
 use axum::http::request::Parts;
 use leptos::prelude::{expect_context, use_context};
@@ -12,7 +9,7 @@ use leptos_axum::ResponseOptions;
 use super::{session, AuthFailure};
 use crate::model::auth::{AccountView, FormProblem, Me};
 use crate::model::error::AppError;
-use crate::server::client_addr::{resolve, ClientKey};
+use crate::server::client_addr;
 use crate::server::state::AppState;
 
 /// What sign-up answers, whether the email was new or taken.
@@ -20,7 +17,7 @@ pub const CHECK_INBOX: &str = "Check your inbox: we sent a link to confirm your 
 
 pub async fn sign_up(email: String, password: String) -> Result<String, AppError> {
     let state = expect_context::<AppState>();
-    let result = super::sign_up(&state, &client_ip().await, &email, &password).await;
+    let result = super::sign_up(&state, &client_addr::of_server_fn(), &email, &password).await;
     done_or_problem(result, "/sign-up?sent=1", "/sign-up", &email).map(|()| CHECK_INBOX.into())
 }
 
@@ -30,7 +27,7 @@ pub const RESET_SENT: &str =
 
 pub async fn forgot_password(email: String) -> Result<String, AppError> {
     let state = expect_context::<AppState>();
-    let result = super::request_reset(&state, &client_ip().await, &email).await;
+    let result = super::request_reset(&state, &client_addr::of_server_fn(), &email).await;
     done_or_problem(
         result,
         "/forgot-password?sent=1",
@@ -61,7 +58,7 @@ pub async fn reset_password(token: String, password: String) -> Result<(), AppEr
 pub async fn resend_verification() -> Result<String, AppError> {
     let state = expect_context::<AppState>();
     let user = signed_in(&state).await?;
-    let result = super::resend_verification(&state, &client_ip().await, user.id).await;
+    let result = super::resend_verification(&state, &client_addr::of_server_fn(), user.id).await;
     done_or_problem(result, "/account?sent=1", "/account", "")
         .map(|()| "We sent a new link. Check your inbox.".into())
 }
@@ -113,7 +110,7 @@ async fn signed_in(state: &AppState) -> Result<session::AuthUser, AppError> {
 
 pub async fn sign_in(email: String, password: String) -> Result<(), AppError> {
     let state = expect_context::<AppState>();
-    let result = super::sign_in(&state, &client_ip().await, &email, &password).await;
+    let result = super::sign_in(&state, &client_addr::of_server_fn(), &email, &password).await;
     finish(&state, result, "/sign-in", &email, "/")
 }
 
@@ -148,21 +145,6 @@ pub async fn current_user() -> Result<Option<Me>, AppError> {
         id: u.id.to_string(),
         email: u.email,
     }))
-}
-
-/// Who the request came from, as rate limits key it: the TCP peer, or the client a trusted
-/// proxy names in `X-Forwarded-For` (`TRUSTED_PROXIES`).
-async fn client_ip() -> ClientKey {
-    let state = expect_context::<AppState>();
-    let peer = leptos_axum::extract::<ConnectInfo<SocketAddr>>()
-        .await
-        .map(|ConnectInfo(addr)| addr.ip())
-        .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
-    let ip = match use_context::<Parts>() {
-        Some(parts) => resolve(peer, &parts.headers, &state.config.trusted_proxies),
-        None => peer,
-    };
-    ClientKey::of(ip)
 }
 
 /// Makes a server function's response carry the error's status (a bare `Err` answers 500).

@@ -148,6 +148,9 @@ pub struct AuthLimits {
     sign_in_account: RateLimiter,
     pub sign_up_client: RateLimiter,
     pub sign_up_email: RateLimiter,
+    /// Checkout Sessions created for one client: each one is a call on the Stripe account's
+    /// own API rate limit, which a flood must not spend.
+    pub checkout_client: RateLimiter,
 }
 
 /// A sign-in attempt, counted as a failure until `AuthLimits::signed_in` says otherwise.
@@ -163,9 +166,11 @@ pub struct SignInAttempt {
 }
 
 impl AuthLimits {
-    /// `sign_ups_per_address`: sign-ups one address may make in an hour (`SIGN_UPS_PER_ADDRESS`;
-    /// an office or a test run behind one address needs more than the default).
-    pub fn new(sign_ups_per_address: u32) -> Self {
+    /// `sign_ups_per_address`: sign-ups one address may make in an hour (`SIGN_UPS_PER_ADDRESS`);
+    /// `checkouts_per_address`: Checkout Sessions one address may create in 10 minutes
+    /// (`CHECKOUTS_PER_ADDRESS`). An office or a test run behind one address needs more than the
+    /// defaults.
+    pub fn new(sign_ups_per_address: u32, checkouts_per_address: u32) -> Self {
         let ten_minutes = Duration::from_secs(600);
         let hour = Duration::from_secs(3600);
         AuthLimits {
@@ -174,6 +179,7 @@ impl AuthLimits {
             sign_in_account: RateLimiter::new(100, ten_minutes),
             sign_up_client: RateLimiter::new(sign_ups_per_address, hour),
             sign_up_email: RateLimiter::new(5, hour),
+            checkout_client: RateLimiter::new(checkouts_per_address, ten_minutes),
         }
     }
 
@@ -301,7 +307,7 @@ mod tests {
 
     #[test]
     fn failed_sign_ins_lock_out_one_client_not_the_owner() {
-        let limits = AuthLimits::new(10);
+        let limits = AuthLimits::new(10, 20);
         let ada = email("ada@example.com");
         let (stranger, owner) = (client("198.51.100.7"), client("203.0.113.9"));
         for _ in 0..5 {
@@ -322,7 +328,7 @@ mod tests {
 
     #[test]
     fn many_clients_failing_on_one_account_slow_it_down_and_never_lock_it() {
-        let limits = AuthLimits::new(10);
+        let limits = AuthLimits::new(10, 20);
         let ada = email("ada@example.com");
         for i in 0..100 {
             let attempt = limits
@@ -342,7 +348,7 @@ mod tests {
 
     #[test]
     fn an_ipv6_client_is_its_64() {
-        let limits = AuthLimits::new(10);
+        let limits = AuthLimits::new(10, 20);
         let buyer = client("2001:db8:1:2::1");
         for _ in 0..10 {
             assert!(limits.sign_up_client.hit(buyer.as_str()).is_ok());

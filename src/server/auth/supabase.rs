@@ -26,10 +26,6 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Empty, Limited};
 use hyper::header::{ACCEPT, USER_AGENT};
 use hyper::Request;
-use hyper_rustls::HttpsConnector;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client as HttpClient;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::jwk::{
     AlgorithmParameters, EllipticCurve, Jwk, KeyAlgorithm, KeyOperations, PublicKeyUse,
@@ -38,6 +34,7 @@ use jsonwebtoken::{decode, decode_header, Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 use url::Url;
 
+use crate::server::outbound::{self, Outbound};
 use crate::server::secret::Secret;
 
 /// The audience of a signed-in user's access token.
@@ -209,7 +206,7 @@ struct FetchState {
 pub struct SupabaseVerifier {
     config: SupabaseConfig,
     issuer: String,
-    http: HttpClient<HttpsConnector<HttpConnector>, Empty<Bytes>>,
+    http: Outbound<Empty<Bytes>>,
     keys: RwLock<HashMap<String, CachedKey>>,
     /// Held across a fetch, so concurrent requests for an unknown `kid` wait for one fetch
     /// instead of starting their own.
@@ -231,19 +228,8 @@ impl SupabaseVerifier {
     /// `refetch_interval`: the least time between two JWKS fetches (`DEFAULT_REFETCH_INTERVAL`
     /// in production; tests may pass zero).
     pub fn new(config: SupabaseConfig, refetch_interval: Duration) -> SupabaseVerifier {
-        let mut http = HttpConnector::new();
         // `https://` is the rule for a real project; a local Supabase is plain http.
-        http.enforce_http(false);
-        http.set_connect_timeout(Some(JWKS_TIMEOUT));
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_webpki_roots()
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(http);
-        let http = HttpClient::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(30))
-            .pool_timer(TokioTimer::new())
-            .build(connector);
+        let http = outbound::client(Some(JWKS_TIMEOUT), Duration::from_secs(30));
         SupabaseVerifier {
             issuer: format!("{}/auth/v1", config.url),
             config,

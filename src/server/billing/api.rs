@@ -2,7 +2,8 @@
 //! page's server function.
 
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::header::RETRY_AFTER;
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use leptos::prelude::expect_context;
@@ -13,6 +14,7 @@ use super::portal;
 use crate::model::error::AppError;
 use crate::server::auth::forms::{answer_with, is_browser_form};
 use crate::server::auth::session::MaybeAuthUser;
+use crate::server::client_addr::{self, ClientKey};
 use crate::server::state::AppState;
 
 fn json_error(error: AppError) -> Response {
@@ -32,6 +34,7 @@ fn field(body: &Value, name: &str) -> Option<String> {
 pub async fn create_checkout(
     State(state): State<AppState>,
     MaybeAuthUser(user): MaybeAuthUser,
+    client: ClientKey,
     body: axum::body::Bytes,
 ) -> Response {
     let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
@@ -55,13 +58,19 @@ pub async fn create_checkout(
         cancel_url,
         coupon: field(&body, "couponId"),
     };
-    match checkout::create(&state, user.as_ref(), request).await {
+    match checkout::create(&state, user.as_ref(), &client, request).await {
         Ok(url) => Json(json!({ "url": url })).into_response(),
         Err(e) => {
             if let CheckoutError::Internal(inner) = &e {
                 inner.log();
             }
-            json_error(e.to_app_error(&state.config.site_url.origin()))
+            let mut response = json_error(e.to_app_error(&state.config.site_url.origin()));
+            if let CheckoutError::RateLimited(wait) = e {
+                response
+                    .headers_mut()
+                    .insert(RETRY_AFTER, HeaderValue::from(wait.as_secs().max(1)));
+            }
+            response
         }
     }
 }
@@ -82,7 +91,8 @@ pub async fn from_pricing_page(price: String, coupon: Option<String>) -> Result<
         coupon,
     };
     let browser = is_browser_form();
-    match checkout::create(&state, user.as_ref(), request).await {
+    let client = client_addr::of_server_fn();
+    match checkout::create(&state, user.as_ref(), &client, request).await {
         Ok(url) => {
             if browser {
                 leptos_axum::redirect(&url);

@@ -18,7 +18,9 @@ use super::objects::CheckoutSession;
 use crate::model::catalog::{format_amount, Catalog, Coupon};
 use crate::model::checkout::PurchaseSummary;
 use crate::model::error::AppError;
+use crate::server::auth::limits::Limited;
 use crate::server::auth::session::AuthUser;
+use crate::server::client_addr::ClientKey;
 use crate::server::config::Config;
 use crate::server::db::{customers, DbUuid};
 use crate::server::error::ServerError;
@@ -87,6 +89,8 @@ pub enum CheckoutError {
     /// A coupon the catalog does not offer, whatever it is (malformed, unknown, or a Stripe
     /// coupon kept for other uses): one answer for all, so guessing learns nothing.
     BadCoupon,
+    /// This client created too many Checkout Sessions lately; it may try again after this long.
+    RateLimited(std::time::Duration),
     /// Stripe refused a value the client chose (a coupon, a return URL): their mistake.
     Refused(String),
     Stripe(String),
@@ -114,6 +118,10 @@ impl CheckoutError {
             CheckoutError::BadCoupon => {
                 AppError::BadRequest("This coupon code is not valid.".into())
             }
+            CheckoutError::RateLimited(wait) => AppError::TooManyRequests(format!(
+                "Too many checkouts from your address: try again in {} minutes.",
+                wait.as_secs().div_ceil(60).max(1)
+            )),
             CheckoutError::Refused(m) => AppError::BadRequest(m.clone()),
             // Stripe's message, as the seed answers (never the key or the request); a 502, since
             // the failure is Stripe's or our set-up's, not the client's.
@@ -166,10 +174,13 @@ fn mode_of(price: &StripePrice) -> (&'static str, CheckoutSessionMode) {
     }
 }
 
-/// Creates the Checkout Session and returns its URL.
+/// Creates the Checkout Session and returns its URL. `client` is who asked: each client may
+/// create `CHECKOUTS_PER_ADDRESS` sessions per 10 minutes, counted only once the request is
+/// valid, just before Stripe is called.
 pub async fn create(
     state: &AppState,
     user: Option<&AuthUser>,
+    client: &ClientKey,
     request: CheckoutRequest,
 ) -> Result<String, CheckoutError> {
     let billing = state.billing.as_ref().ok_or(CheckoutError::BillingOff)?;
@@ -207,6 +218,11 @@ pub async fn create(
             })?,
         None => None,
     };
+    state
+        .limits
+        .checkout_client
+        .hit(client.as_str())
+        .map_err(|Limited(wait)| CheckoutError::RateLimited(wait))?;
     let first = send(
         billing,
         &price,

@@ -16,15 +16,12 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE, USER_AGENT};
 use hyper::{Method, Request};
-use hyper_rustls::HttpsConnector;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client as HttpClient;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use stripe_client_core::{StripeMethod, StripeRequest};
 
 use crate::server::config::Config;
+use crate::server::outbound::{self, Outbound};
 
 /// A buyer waits on these calls: a Stripe that does not answer is an error, not a hang.
 const TIMEOUT: Duration = Duration::from_secs(20);
@@ -34,7 +31,7 @@ const USER_AGENT_VALUE: &str = concat!("landing/", env!("CARGO_PKG_VERSION"));
 
 #[derive(Clone)]
 pub struct Stripe {
-    http: HttpClient<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    http: Outbound<Full<Bytes>>,
     /// `https://api.stripe.com` or the emulator, without a trailing slash.
     base: String,
     /// `Bearer sk_…`, marked sensitive so no header dump shows it.
@@ -127,19 +124,8 @@ impl Stripe {
             }
         };
         auth.set_sensitive(true);
-        let mut http = HttpConnector::new();
         // `https://` is enforced for live keys by the configuration; the emulator is plain http.
-        http.enforce_http(false);
-        http.set_nodelay(true);
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_webpki_roots()
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(http);
-        let http = HttpClient::builder(TokioExecutor::new())
-            .pool_idle_timeout(IDLE)
-            .pool_timer(TokioTimer::new())
-            .build(connector);
+        let http = outbound::client(None, IDLE);
         Some(Stripe {
             http,
             base: config
