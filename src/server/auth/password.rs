@@ -266,26 +266,22 @@ mod tests {
         assert!(!format!("{:?}", Password::new("hunter2-secret")).contains("hunter2"));
     }
 
+    async fn matches(hasher: &Hasher, password: &str, stored: Option<&str>) -> bool {
+        hasher
+            .verify(Password::new(password), stored.map(str::to_string))
+            .await
+            .unwrap()
+    }
+
     #[tokio::test]
     async fn a_hash_verifies_its_password_and_nothing_else() {
         let hasher = Hasher::per_core();
-        let h = hasher
-            .hash(Password::new("correct horse battery"))
-            .await
-            .unwrap();
+        let pw = "correct horse battery";
+        let h = hasher.hash(Password::new(pw)).await.unwrap();
         assert!(h.starts_with("$argon2id$"));
-        assert!(hasher
-            .verify(Password::new("correct horse battery"), Some(h.clone()))
-            .await
-            .unwrap());
-        assert!(!hasher
-            .verify(Password::new("wrong horse battery"), Some(h))
-            .await
-            .unwrap());
-        assert!(!hasher
-            .verify(Password::new("anything"), None)
-            .await
-            .unwrap());
+        assert!(matches(&hasher, pw, Some(&h)).await);
+        assert!(!matches(&hasher, "wrong horse battery", Some(&h)).await);
+        assert!(!matches(&hasher, "anything", None).await);
     }
 
     #[tokio::test]
@@ -293,30 +289,24 @@ mod tests {
         use argon2::password_hash::{PasswordHasher, PasswordVerifier};
         let hasher = Hasher::new(1);
         let pw = "correct horse battery";
+        let theirs = |argon: Argon2| {
+            argon
+                .hash_password(pw.as_bytes(), &SaltString::generate(&mut OsRng))
+                .unwrap()
+                .to_string()
+        };
         // How hashes were made before the work areas were kept: they stay valid.
-        let theirs = Argon2::default()
-            .hash_password(pw.as_bytes(), &SaltString::generate(&mut OsRng))
-            .unwrap()
-            .to_string();
-        assert!(hasher
-            .verify(Password::new(pw), Some(theirs.clone()))
-            .await
-            .unwrap());
-        assert!(!hasher
-            .verify(Password::new("wrong horse battery"), Some(theirs))
-            .await
-            .unwrap());
+        let before = theirs(Argon2::default());
+        assert!(matches(&hasher, pw, Some(&before)).await);
+        assert!(!matches(&hasher, "wrong horse battery", Some(&before)).await);
         let ours = hasher.hash(Password::new(pw)).await.unwrap();
         let parsed = PasswordHash::new(&ours).unwrap();
         assert!(Argon2::default()
             .verify_password(pw.as_bytes(), &parsed)
             .is_ok());
         // Other parameters than ours (a cheaper hash) are read from the hash itself.
-        let cheap = Argon2::from(Params::new(1024, 1, 1, None).unwrap())
-            .hash_password(pw.as_bytes(), &SaltString::generate(&mut OsRng))
-            .unwrap()
-            .to_string();
-        assert!(hasher.verify(Password::new(pw), Some(cheap)).await.unwrap());
+        let cheap = theirs(Argon2::from(Params::new(1024, 1, 1, None).unwrap()));
+        assert!(matches(&hasher, pw, Some(&cheap)).await);
         // One work area, kept, and wiped.
         let areas = hasher.areas.lock().unwrap();
         assert_eq!(areas.len(), 1);
@@ -338,10 +328,7 @@ mod tests {
             Err(PasswordError::Busy)
         ));
         drop(holder);
-        assert!(!hasher
-            .verify(Password::new("anything"), None)
-            .await
-            .unwrap());
+        assert!(!matches(&hasher, "anything", None).await);
     }
 
     #[tokio::test]
