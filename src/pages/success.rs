@@ -1,5 +1,7 @@
-//! `/success?session_id=…`: what was bought and where the receipt goes. The session id shows the
-//! purchase; it never signs anyone in.
+//! `/success?session_id=…` (and `/welcome`, the same page): what was bought and where the
+//! receipt goes. The session id shows the purchase; it never signs anyone in. Without one (a
+//! success URL written without `{CHECKOUT_SESSION_ID}`), a thank-you that points to where the
+//! purchase will show.
 
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -13,6 +15,22 @@ pub fn SuccessPage() -> impl IntoView {
         .read_untracked()
         .get("session_id")
         .unwrap_or_default();
+    // Stripe fills in `{CHECKOUT_SESSION_ID}`; a URL without it names no session.
+    if session_id.is_empty() || session_id == "{CHECKOUT_SESSION_ID}" {
+        return view! {
+            <Title text="Thank you"/>
+            <section class="success">
+                <h1>"Thank you for your purchase"</h1>
+                <p>
+                    "If you just paid, your purchase shows on "
+                    <a href="/billing">"Billing"</a>
+                    " within a moment, and a receipt is on its way to the email you paid with."
+                </p>
+                <p><a href="/app">"Go to the app"</a> " · " <a href="/">"Back to the site"</a></p>
+            </section>
+        }
+        .into_any();
+    }
     let summary = Resource::new_blocking(move || session_id.clone(), checkout_result);
     view! {
         <Title text="Thank you"/>
@@ -58,4 +76,5 @@ pub fn SuccessPage() -> impl IntoView {
             </Suspense>
         </section>
     }
+    .into_any()
 }

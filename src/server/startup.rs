@@ -205,6 +205,12 @@ pub fn build_router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/api/me", get(me))
+        // A Checkout's cancel URL as API clients often write it: back to pricing, which says
+        // that nothing was charged.
+        .route(
+            "/cancel",
+            get(|| async { axum::response::Redirect::to("/pricing?canceled=1") }),
+        )
         .route(
             "/api/stripe/create-checkout",
             post(billing::api::create_checkout),

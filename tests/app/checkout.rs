@@ -523,6 +523,31 @@ async fn the_success_page_shows_what_was_bought(app: TestApp) {
     assert!(html.contains("We could not find this purchase"));
     let html = app.get_text("/success?session_id=%3Cscript%3E").await.1;
     assert!(html.contains("This is not a Checkout Session id."));
+
+    // The URLs API clients often give Checkout: `/welcome` is the same page; a success URL
+    // without the session id, or with Stripe's placeholder unfilled, is a thank-you, not an
+    // error; `/cancel` goes back to pricing, which says nothing was charged.
+    let (status, html) = app.get_text(&path.replace("/success", "/welcome")).await;
+    assert_eq!(status, 200);
+    assert!(html.contains("Lifetime") && html.contains("$299"), "{html}");
+    for bare in [
+        "/success",
+        "/welcome",
+        "/success?session_id=%7BCHECKOUT_SESSION_ID%7D",
+    ] {
+        let (status, html) = app.get_text(bare).await;
+        assert_eq!(status, 200, "{bare}");
+        assert!(
+            html.contains("Thank you for your purchase"),
+            "{bare}: {html}"
+        );
+        assert!(html.contains(r#"href="/billing""#), "{bare}");
+    }
+    let res = app.get("/cancel").await;
+    assert!(res.status().is_redirection());
+    assert_eq!(res.headers()["location"], "/pricing?canceled=1");
+    let html = app.get_text("/pricing?canceled=1").await.1;
+    assert!(html.contains("nothing was charged"), "{html}");
 }
 
 #[tokio::test]
