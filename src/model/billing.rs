@@ -73,4 +73,6 @@ pub struct AppAccess {
     pub open: bool,
     pub plan: Option<String>,
     pub detail: String,
+    /// The plan's entitlements as people read them ("Monitors", 100).
+    pub entitlements: Vec<(String, i64)>,
 }

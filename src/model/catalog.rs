@@ -3,6 +3,8 @@
 //! It is loaded from `plans.toml` on the server (see `server::catalog`) and handed to the pages
 //! through context; amounts are in the currency's minor unit, as Stripe counts them.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -28,6 +30,13 @@ impl Catalog {
     pub fn coupon(&self, id: &str) -> Option<&Coupon> {
         self.coupons.iter().find(|c| c.id == id)
     }
+
+    /// The plan that sells the price with this lookup key.
+    pub fn plan_of(&self, lookup_key: &str) -> Option<&Plan> {
+        self.plans
+            .iter()
+            .find(|plan| plan.prices.iter().any(|p| p.lookup_key == lookup_key))
+    }
 }
 
 /// The words the home page says about what we sell.
@@ -47,6 +56,9 @@ pub struct Plan {
     pub features: Vec<String>,
     pub highlighted: bool,
     pub prices: Vec<Price>,
+    /// What the plan lets a customer use (`monitors` → 100): every plan names the same ones.
+    #[serde(default)]
+    pub entitlements: BTreeMap<String, i64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -188,6 +200,7 @@ mod tests {
             features: vec![],
             highlighted: false,
             prices,
+            entitlements: BTreeMap::new(),
         }
     }
 

@@ -22,6 +22,13 @@ pub fn ProductPage() -> impl IntoView {
                                     "Plan: " <strong>{a.plan.unwrap_or_default()}</strong>
                                 </p>
                                 <p>{a.detail}</p>
+                                <h2>"Your plan includes"</h2>
+                                <dl class="entitlements">
+                                    {a.entitlements
+                                        .into_iter()
+                                        .map(|(name, value)| view! { <dt>{name}</dt> <dd>{value}</dd> })
+                                        .collect_view()}
+                                </dl>
                                 <p><a href="/billing">"Billing"</a></p>
                             }
                                 .into_any()

@@ -205,6 +205,7 @@ pub fn build_router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/api/me", get(me))
+        .route("/api/entitlements", get(billing::api::entitlements))
         // A Checkout's cancel URL as API clients often write it: back to pricing, which says
         // that nothing was charged.
         .route(

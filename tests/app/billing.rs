@@ -42,7 +42,78 @@ on_both_databases!(
     backend;
     billing_and_app_show_the_plan_and_the_portal_opens,
     operators_see_failures_and_retry_them,
+    entitlements_follow_the_plan_for_the_cookie_and_the_bearer_alike,
 );
+
+impl TestApp {
+    async fn entitlements(&self, header: (&str, String)) -> (u16, Value) {
+        let res = self
+            .client
+            .get(self.url("/api/entitlements"))
+            .header(header.0, header.1)
+            .send()
+            .await
+            .unwrap();
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(Value::Null))
+    }
+}
+
+async fn entitlements_follow_the_plan_for_the_cookie_and_the_bearer_alike(backend: Backend) {
+    let app = TestApp::spawn_webhooks(backend, &[]).await;
+    let (status, body) = app.entitlements(("x-nothing", String::new())).await;
+    assert_eq!(status, 401, "{body}");
+    assert!(
+        body["error"].as_str().is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
+
+    // Signed in, nothing bought: every entitlement the catalog names, at 0.
+    let member = app.subscriber_without_purchase("free@example.com").await;
+    let (status, body) = app.entitlements((COOKIE.as_str(), member)).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["plan"], Value::Null);
+    assert_eq!(body["status"], "none");
+    assert_eq!(body["entitlements"]["monitors"], 0);
+    assert_eq!(body["entitlements"].as_object().unwrap().len(), 5, "{body}");
+
+    // Starter and Pro give different things; the Bearer token answers as the cookie does.
+    let starter = app
+        .subscriber("starter@example.com", "starter_monthly", "subscription")
+        .await;
+    let pro = app
+        .subscriber("pro@example.com", "pro_yearly", "subscription")
+        .await;
+    let lifetime = app
+        .subscriber("once@example.com", "lifetime_once", "payment")
+        .await;
+    app.settle().await;
+    let bearer = |cookie: &str| {
+        let token = cookie.trim_start_matches("landing_session=").to_string();
+        ("authorization", format!("Bearer {token}"))
+    };
+    for (cookie, plan, status, monitors, interval) in [
+        (&starter, "starter", "active", 10, 60),
+        (&pro, "pro", "active", 100, 30),
+        (&lifetime, "lifetime", "paid", 100, 30),
+    ] {
+        for header in [(COOKIE.as_str(), cookie.clone()), bearer(cookie)] {
+            let (code, body) = app.entitlements(header).await;
+            assert_eq!(code, 200, "{body}");
+            assert_eq!(body["plan"], plan, "{body}");
+            assert_eq!(body["status"], status);
+            assert_eq!(body["entitlements"]["monitors"], monitors);
+            assert_eq!(body["entitlements"]["check_interval_seconds"], interval);
+        }
+    }
+    // `/app` shows the same.
+    let page = app.page("/app", &starter).await;
+    assert!(page.contains("Your plan includes"), "{page}");
+    assert!(
+        page.contains("<dt>Monitors</dt>") && page.contains("<dd>10</dd>"),
+        "{page}"
+    );
+}
 
 async fn billing_and_app_show_the_plan_and_the_portal_opens(backend: Backend) {
     let app = TestApp::spawn_webhooks(backend, &[]).await;

@@ -13,7 +13,7 @@ use super::checkout::{self, CheckoutError, CheckoutRequest};
 use super::portal;
 use crate::model::error::AppError;
 use crate::server::auth::forms::{answer_with, is_browser_form};
-use crate::server::auth::session::MaybeAuthUser;
+use crate::server::auth::session::{AuthUser, MaybeAuthUser};
 use crate::server::client_addr::{self, ClientKey};
 use crate::server::state::AppState;
 
@@ -112,6 +112,18 @@ pub async fn from_pricing_page(price: String, coupon: Option<String>) -> Result<
                 leptos_axum::redirect(&format!("/pricing?{query}"));
             }
             Err(error)
+        }
+    }
+}
+
+/// `GET /api/entitlements` → `{"plan", "status", "entitlements"}` for the signed-in user (cookie
+/// or Bearer): what the product's own back end asks before it lets someone use a feature.
+pub async fn entitlements(State(state): State<AppState>, user: AuthUser) -> Response {
+    match super::overview::entitlements(&state, &user).await {
+        Ok(in_force) => Json(in_force).into_response(),
+        Err(e) => {
+            e.log();
+            json_error(AppError::Internal)
         }
     }
 }

@@ -1,6 +1,6 @@
 //! Loads `plans.toml`, the catalog as code, and checks it before the site serves a page.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 
 use serde::Deserialize;
@@ -35,6 +35,9 @@ struct PlanFile {
     #[serde(default)]
     highlighted: bool,
     prices: Vec<PriceFile>,
+    /// `[plans.entitlements]`: what the plan lets a customer use, by name (`monitors = 100`).
+    #[serde(default)]
+    entitlements: BTreeMap<String, i64>,
 }
 
 #[derive(Deserialize)]
@@ -162,6 +165,15 @@ fn parse(text: &str) -> Result<Catalog, ParseError> {
                 currency,
             });
         }
+        for (name, value) in &plan.entitlements {
+            if !is_slug(name) || *value < 0 {
+                return invalid(format!(
+                    "plan `{}`: entitlement `{name} = {value}` needs a lower-case name and a \
+                     number of at least 0",
+                    plan.id
+                ));
+            }
+        }
         plans.push(Plan {
             id: plan.id,
             name: plan.name,
@@ -169,7 +181,21 @@ fn parse(text: &str) -> Result<Catalog, ParseError> {
             features: plan.features,
             highlighted: plan.highlighted,
             prices,
+            entitlements: plan.entitlements,
         });
+    }
+    // The product asks every plan the same questions: each one answers all of them.
+    if let Some(first) = plans.first() {
+        let names: Vec<&String> = first.entitlements.keys().collect();
+        if let Some(other) = plans
+            .iter()
+            .find(|p| p.entitlements.keys().collect::<Vec<_>>() != names)
+        {
+            return invalid(format!(
+                "plans `{}` and `{}` list different entitlements: every plan names the same ones",
+                first.id, other.id
+            ));
+        }
     }
     let mut coupons: Vec<Coupon> = Vec::with_capacity(file.coupons.len());
     for coupon in file.coupons {
@@ -477,6 +503,43 @@ mod tests {
         .unwrap();
         assert_eq!(c.plans[0].prices[0].currency, "eur");
         assert_eq!(c.plans[0].prices[1].currency, "gbp");
+    }
+
+    #[test]
+    fn every_plan_names_the_same_entitlements_each_at_least_zero() {
+        let plans = |a: &str, b: &str| {
+            format!(
+                r#"
+                [[plans]]
+                id = "a"
+                name = "A"
+                prices = [{{ lookup_key = "a_m", interval = "month", amount = 1 }}]
+                [plans.entitlements]
+                {a}
+                [[plans]]
+                id = "b"
+                name = "B"
+                prices = [{{ lookup_key = "b_m", interval = "month", amount = 2 }}]
+                [plans.entitlements]
+                {b}
+                "#
+            )
+        };
+        let c = with_plans(&plans("monitors = 10", "monitors = 100")).unwrap();
+        assert_eq!(c.plans[1].entitlements["monitors"], 100);
+        assert_eq!(c.plan_of("b_m").map(|p| p.id.as_str()), Some("b"));
+        assert!(invalid_message(&plans("monitors = 10", "seats = 1")).contains("different"));
+        assert!(invalid_message(&plans("monitors = 10", "")).contains("different"));
+        assert!(invalid_message(&plans("monitors = -1", "monitors = 1")).contains("at least 0"));
+        assert!(invalid_message(&plans("Monitors = 1", "Monitors = 1")).contains("lower-case"));
+        let repo = load(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("plans.toml")
+                .as_path(),
+        )
+        .unwrap();
+        let pro = repo.plans.iter().find(|p| p.id == "pro").unwrap();
+        assert_eq!(pro.entitlements["monitors"], 100);
     }
 
     #[test]

@@ -9,6 +9,7 @@ use crate::model::billing::{
     AppAccess, BillingOverview, InvoiceView, PurchaseView, SubscriptionView,
 };
 use crate::model::catalog::format_amount;
+use crate::model::entitlements::{in_force, label, InForce};
 use crate::server::auth::session::AuthUser;
 use crate::server::db::billing::{self, PurchaseRow, SubscriptionRow};
 use crate::server::db::customers;
@@ -24,17 +25,26 @@ fn date(unix: i64) -> String {
         .unwrap_or_default()
 }
 
-/// The plan a Stripe price belongs to, as the catalog names it ("Pro, yearly"), else the id.
-async fn plan_name(state: &AppState, price_id: &str) -> String {
-    let key = match state.billing.as_ref() {
-        Some(billing) => billing
-            .prices(&state.source_catalog)
-            .await
-            .ok()
-            .and_then(|index| index.find(price_id).map(|p| p.lookup_key.clone())),
+/// Names Stripe price ids by the catalog's lookup keys, as far as Stripe's prices are known
+/// (with billing off, or Stripe unreachable, an id is taken for a key).
+async fn lookup_keys(state: &AppState) -> impl Fn(&str) -> Option<String> {
+    let index = match state.billing.as_ref() {
+        Some(billing) => billing.prices(&state.source_catalog).await.ok(),
         None => None,
     };
-    let key = key.as_deref().unwrap_or(price_id);
+    move |price_id: &str| {
+        Some(
+            index
+                .as_ref()
+                .and_then(|index| index.find(price_id))
+                .map_or_else(|| price_id.to_string(), |p| p.lookup_key.clone()),
+        )
+    }
+}
+
+/// The plan a Stripe price belongs to, as the catalog names it ("Pro, yearly"), else the id.
+async fn plan_name(state: &AppState, price_id: &str) -> String {
+    let key = lookup_keys(state).await(price_id).unwrap_or_default();
     state
         .catalog
         .plans
@@ -205,15 +215,32 @@ pub async fn billing(
     })
 }
 
-pub async fn app_access(state: &AppState, user: &AuthUser) -> Result<AppAccess, ServerError> {
+/// The access a user's stored billing state gives now.
+async fn access_of(state: &AppState, user: &AuthUser) -> Result<Access, ServerError> {
     let db = |context| move |e| ServerError::db(context, e);
     let subs = billing::subscriptions_for_user(&state.db, user.id)
         .await
-        .map_err(db("app: subscriptions"))?;
+        .map_err(db("access: subscriptions"))?;
     let purchases = billing::purchases_for_user(&state.db, user.id)
         .await
-        .map_err(db("app: purchases"))?;
-    Ok(match decide(state, &subs, &purchases) {
+        .map_err(db("access: purchases"))?;
+    Ok(decide(state, &subs, &purchases))
+}
+
+/// What the user may use now: `GET /api/entitlements`.
+pub async fn entitlements(state: &AppState, user: &AuthUser) -> Result<InForce, ServerError> {
+    let access = access_of(state, user).await?;
+    Ok(in_force(&access, &state.catalog, lookup_keys(state).await))
+}
+
+pub async fn app_access(state: &AppState, user: &AuthUser) -> Result<AppAccess, ServerError> {
+    let access = access_of(state, user).await?;
+    let entitlements = in_force(&access, &state.catalog, lookup_keys(state).await)
+        .entitlements
+        .into_iter()
+        .map(|(name, value)| (label(&name), value))
+        .collect();
+    Ok(match access {
         Access::Subscription {
             price_id,
             status,
@@ -229,16 +256,19 @@ pub async fn app_access(state: &AppState, user: &AuthUser) -> Result<AppAccess, 
                 None if status == "trialing" => "You are on a free trial.".into(),
                 None => "Your subscription is active.".into(),
             },
+            entitlements,
         },
         Access::Purchase { price_id } => AppAccess {
             open: true,
             plan: Some(plan_name(state, &price_id).await),
             detail: "Yours to keep: a one-time purchase.".into(),
+            entitlements,
         },
         Access::None => AppAccess {
             open: false,
             plan: None,
             detail: "You have no active plan.".into(),
+            entitlements,
         },
     })
 }

@@ -1,0 +1,180 @@
+//! What a customer may use now: the plan their access comes from (`model::access`), and that
+//! plan's entitlements from `plans.toml`. One pure function, so `/app`, `GET /api/entitlements`
+//! and any check the product makes give the same answer.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::access::Access;
+use super::catalog::Catalog;
+
+/// The answer of `GET /api/entitlements`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InForce {
+    /// The catalog plan in force (`"pro"`), or none.
+    pub plan: Option<String>,
+    /// The subscription's status (`active`, `trialing`, `past_due` within its grace), `paid`
+    /// for a one-time purchase, or `none`.
+    pub status: String,
+    /// Every entitlement the catalog names; all 0 without a plan.
+    pub entitlements: BTreeMap<String, i64>,
+}
+
+/// The entitlements `access` gives. `lookup_key_of` names the catalog price of a Stripe price
+/// id. Access that holds (a past-due subscription within its grace included) keeps its plan's
+/// entitlements; access from a price the catalog no longer sells keeps access but entitles to
+/// nothing, since no plan says what it is worth.
+pub fn in_force(
+    access: &Access,
+    catalog: &Catalog,
+    lookup_key_of: impl Fn(&str) -> Option<String>,
+) -> InForce {
+    let (price_id, status) = match access {
+        Access::Subscription {
+            price_id, status, ..
+        } => (Some(price_id), status.clone()),
+        Access::Purchase { price_id } => (Some(price_id), "paid".to_string()),
+        Access::None => (None, "none".to_string()),
+    };
+    let plan = price_id
+        .and_then(|id| lookup_key_of(id))
+        .and_then(|key| catalog.plan_of(&key));
+    let none = || {
+        catalog
+            .plans
+            .first()
+            .map(|p| p.entitlements.keys().map(|k| (k.clone(), 0)).collect())
+            .unwrap_or_default()
+    };
+    InForce {
+        plan: plan.map(|p| p.id.clone()),
+        status,
+        entitlements: plan.map_or_else(none, |p| p.entitlements.clone()),
+    }
+}
+
+/// An entitlement's name as people read it: `check_interval_seconds` → "Check interval seconds".
+pub fn label(name: &str) -> String {
+    let words = name.replace(['_', '-'], " ");
+    let mut chars = words.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::catalog::{Interval, Plan, Price, Product};
+
+    fn plan(id: &str, key: &str, monitors: i64) -> Plan {
+        Plan {
+            id: id.into(),
+            name: id.into(),
+            tagline: String::new(),
+            features: vec![],
+            highlighted: false,
+            prices: vec![Price {
+                lookup_key: key.into(),
+                interval: Interval::Month,
+                amount: 900,
+                currency: "usd".into(),
+            }],
+            entitlements: BTreeMap::from([
+                ("monitors".to_string(), monitors),
+                ("status_pages".to_string(), 1),
+            ]),
+        }
+    }
+
+    fn catalog() -> Catalog {
+        Catalog {
+            product: Product {
+                name: "P".into(),
+                headline: String::new(),
+                pitch: String::new(),
+                highlights: vec![],
+            },
+            plans: vec![
+                plan("starter", "starter_monthly", 10),
+                plan("pro", "pro_monthly", 100),
+            ],
+            coupons: vec![],
+        }
+    }
+
+    /// Stripe price ids as the emulator names them: `price_<lookup key>`.
+    fn key_of(id: &str) -> Option<String> {
+        id.strip_prefix("price_").map(str::to_string)
+    }
+
+    fn subscription(price: &str, status: &str, grace_until: Option<i64>) -> Access {
+        Access::Subscription {
+            price_id: price.into(),
+            status: status.into(),
+            grace_until,
+        }
+    }
+
+    #[test]
+    fn each_kind_of_access_gives_its_plans_entitlements() {
+        let c = catalog();
+        for (access, plan, status, monitors) in [
+            (
+                subscription("price_pro_monthly", "active", None),
+                Some("pro"),
+                "active",
+                100,
+            ),
+            (
+                subscription("price_starter_monthly", "trialing", None),
+                Some("starter"),
+                "trialing",
+                10,
+            ),
+            // A failed renewal within its grace keeps what was paid for.
+            (
+                subscription("price_pro_monthly", "past_due", Some(1)),
+                Some("pro"),
+                "past_due",
+                100,
+            ),
+            (
+                Access::Purchase {
+                    price_id: "price_pro_monthly".into(),
+                },
+                Some("pro"),
+                "paid",
+                100,
+            ),
+            (Access::None, None, "none", 0),
+        ] {
+            let got = in_force(&access, &c, key_of);
+            assert_eq!(got.plan.as_deref(), plan, "{access:?}");
+            assert_eq!(got.status, status);
+            assert_eq!(got.entitlements["monitors"], monitors);
+            assert_eq!(got.entitlements.len(), 2, "every name, always");
+        }
+    }
+
+    #[test]
+    fn a_price_off_the_catalog_entitles_to_nothing() {
+        let got = in_force(
+            &subscription("price_legacy", "active", None),
+            &catalog(),
+            key_of,
+        );
+        assert_eq!(got.plan, None);
+        assert_eq!(got.status, "active");
+        assert!(got.entitlements.values().all(|v| *v == 0));
+    }
+
+    #[test]
+    fn names_read_as_words() {
+        assert_eq!(label("check_interval_seconds"), "Check interval seconds");
+        assert_eq!(label("monitors"), "Monitors");
+        assert_eq!(label(""), "");
+    }
+}
