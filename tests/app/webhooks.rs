@@ -28,6 +28,7 @@ on_both_databases!(
     both_secrets_of_a_rotation_are_accepted,
     every_event_three_times_shuffled_ends_where_in_order_delivery_does,
     a_failed_renewal_and_a_trial_ending_send_one_mail_each_over_smtp,
+    a_renewal_the_bank_wants_confirmed_mails_the_page_that_confirms_it_once,
 );
 
 fn now() -> i64 {
@@ -721,4 +722,36 @@ async fn a_failed_renewal_and_a_trial_ending_send_one_mail_each_over_smtp(backen
         .collect();
     assert_eq!(trial.len(), 1, "{mails:#?}");
     assert!(trial[0].contains("To: trial@example.com"));
+}
+
+/// `invoice.payment_action_required` (a renewal that needs 3-D Secure), as Stripe sends it: the
+/// subscriber is mailed the invoice's page, once however often the event comes.
+async fn a_renewal_the_bank_wants_confirmed_mails_the_page_that_confirms_it_once(backend: Backend) {
+    let app = TestApp::spawn_webhooks(backend, &[]).await;
+    app.subscriber("sca@example.com", "pro_monthly", "subscription")
+        .await;
+    app.settle().await;
+    let invoice = app
+        .stripe_call(reqwest::Method::GET, "/v1/invoices", &[])
+        .await["data"][0]
+        .clone();
+    let id = invoice["id"].as_str().unwrap();
+    let event = json!({"id": "evt_action_required_1", "object": "event",
+        "type": "invoice.payment_action_required", "created": now(), "livemode": false,
+        "data": {"object": {"id": id, "object": "invoice"}}})
+    .to_string();
+    for _ in 0..3 {
+        let (status, answer) = app.deliver_signed(&event).await;
+        assert_eq!(status, 200, "{answer}");
+    }
+    let mails: Vec<_> = billing_mails(&app.state.db)
+        .await
+        .into_iter()
+        .filter(|m| m.dedupe_key.starts_with("invoice.payment_action_required"))
+        .collect();
+    assert_eq!(mails.len(), 1, "{mails:?}");
+    assert_eq!(mails[0].to_email, "sca@example.com");
+    assert_eq!(mails[0].subject, "Please confirm your payment");
+    let page = invoice["hosted_invoice_url"].as_str().unwrap();
+    assert!(mails[0].body.contains(page), "{}", mails[0].body);
 }

@@ -41,6 +41,32 @@ pub fn payment_failed(
     }
 }
 
+/// One mail per invoice whose payment the card's bank wants confirmed (3-D Secure): without it
+/// the renewal is never paid and the subscription goes past due without a word.
+pub fn payment_action_required(
+    invoice_id: &str,
+    amount_due: i64,
+    currency: &str,
+    hosted_invoice_url: Option<&str>,
+    site: &str,
+) -> Mail {
+    let amount = format_amount(amount_due, currency);
+    let confirm = match hosted_invoice_url {
+        Some(url) => format!("Confirm it here: {url}\n\n"),
+        None => format!("Confirm it from {site}/billing (\"Manage billing\").\n\n"),
+    };
+    Mail {
+        dedupe_key: format!("invoice.payment_action_required:{invoice_id}"),
+        subject: "Please confirm your payment".into(),
+        body: format!(
+            "Your bank asks you to confirm the payment of {amount} for your subscription \
+             before it goes through.\n\n{confirm}\
+             Until it is confirmed your subscription is not paid; your access continues for a \
+             short grace period.\n"
+        ),
+    }
+}
+
 /// One mail per trial end date (a trial extended to a new date warns again).
 pub fn trial_will_end(subscription_id: &str, trial_end: i64, site: &str) -> Mail {
     Mail {
@@ -94,6 +120,26 @@ mod tests {
         assert!(mail.body.contains("$19.50"), "{}", mail.body);
         assert!(mail.body.contains("https://pay/i/in_1"));
         assert!(mail.body.contains("https://x.test/billing"));
+    }
+
+    #[test]
+    fn a_payment_to_confirm_names_the_amount_and_the_page_that_confirms_it() {
+        let mail = payment_action_required(
+            "in_2",
+            2900,
+            "usd",
+            Some("https://pay/i/in_2"),
+            "https://x.test",
+        );
+        assert_eq!(mail.dedupe_key, "invoice.payment_action_required:in_2");
+        assert!(mail.body.contains("$29"), "{}", mail.body);
+        assert!(mail.body.contains("Confirm it here: https://pay/i/in_2"));
+        let without = payment_action_required("in_2", 2900, "usd", None, "https://x.test");
+        assert!(
+            without.body.contains("https://x.test/billing"),
+            "{}",
+            without.body
+        );
     }
 
     #[test]

@@ -323,21 +323,27 @@ pub async fn apply_claimed(
             if let Some(sub) = sub {
                 sync::apply_subscription(tx, &sub.object, sub.at_ms).await?;
             }
-            if event_type == "invoice.payment_failed" {
-                if let (Some(id), Some(customer)) = (invoice.id.as_ref(), invoice.customer.as_ref())
-                {
-                    let to =
-                        recipient_of_customer(tx, customer.id(), invoice.customer_email.as_deref())
-                            .await?;
-                    let mail = emails::payment_failed(
-                        id,
-                        invoice.amount_due,
-                        &invoice.currency,
-                        invoice.hosted_invoice_url.as_deref(),
-                        site,
-                    );
-                    mailed |= queue(tx, to.as_deref(), &mail).await?;
-                }
+            // A renewal the card declined, or one the bank wants confirmed: the customer has
+            // to act, and is told how.
+            let mail: Option<MailFor> = match event_type {
+                "invoice.payment_failed" => Some(emails::payment_failed),
+                "invoice.payment_action_required" => Some(emails::payment_action_required),
+                _ => None,
+            };
+            if let (Some(mail), Some(id), Some(customer)) =
+                (mail, invoice.id.as_ref(), invoice.customer.as_ref())
+            {
+                let to =
+                    recipient_of_customer(tx, customer.id(), invoice.customer_email.as_deref())
+                        .await?;
+                let mail = mail(
+                    id,
+                    invoice.amount_due,
+                    &invoice.currency,
+                    invoice.hosted_invoice_url.as_deref(),
+                    site,
+                );
+                mailed |= queue(tx, to.as_deref(), &mail).await?;
             }
         }
     }
@@ -346,6 +352,9 @@ pub async fn apply_claimed(
         mailed,
     })
 }
+
+/// A mail about an invoice: its id, amount due, currency, hosted page and our site.
+type MailFor = fn(&str, i64, &str, Option<&str>, &str) -> emails::Mail;
 
 /// Where a mail goes: the profile's email, else the one Stripe has.
 async fn recipient(
