@@ -54,15 +54,7 @@ impl TestApp {
     }
 
     async fn me_with(&self, header: (&str, String)) -> (u16, Value) {
-        let res = self
-            .client
-            .get(self.url("/api/me"))
-            .header(header.0, header.1)
-            .send()
-            .await
-            .unwrap();
-        let status = res.status().as_u16();
-        (status, res.json().await.unwrap_or(Value::Null))
+        self.get_json("/api/me", header).await
     }
 }
 

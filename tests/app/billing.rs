@@ -47,15 +47,7 @@ on_both_databases!(
 
 impl TestApp {
     async fn entitlements(&self, header: (&str, String)) -> (u16, Value) {
-        let res = self
-            .client
-            .get(self.url("/api/entitlements"))
-            .header(header.0, header.1)
-            .send()
-            .await
-            .unwrap();
-        let status = res.status().as_u16();
-        (status, res.json().await.unwrap_or(Value::Null))
+        self.get_json("/api/entitlements", header).await
     }
 }
 

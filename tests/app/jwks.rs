@@ -132,15 +132,8 @@ impl Project {
 
 /// `GET /api/me` with a Bearer token: the status and the body.
 async fn me(app: &TestApp, token: &str) -> (u16, Value) {
-    let res = app
-        .client
-        .get(app.url("/api/me"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
-    let status = res.status().as_u16();
-    (status, res.json().await.unwrap_or(Value::Null))
+    let bearer = ("authorization", format!("Bearer {token}"));
+    app.get_json("/api/me", bearer).await
 }
 
 async fn supabase_signing_keys_are_fetched_rotated_and_unknown_kids_refused(backend: Backend) {

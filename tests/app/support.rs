@@ -342,6 +342,19 @@ impl TestApp {
     }
 
     /// GET and return (status, body).
+    /// A GET with one header (a cookie, a Bearer token): the status and the JSON body.
+    pub async fn get_json(&self, path: &str, header: (&str, String)) -> (u16, Value) {
+        let res = self
+            .client
+            .get(self.url(path))
+            .header(header.0, header.1)
+            .send()
+            .await
+            .unwrap();
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(Value::Null))
+    }
+
     pub async fn get_text(&self, path: &str) -> (u16, String) {
         let res = self.get(path).await;
         let status = res.status().as_u16();

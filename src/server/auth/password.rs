@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use argon2::password_hash::rand_core::OsRng;
-use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};
+use argon2::password_hash::{Output, ParamsString, PasswordHash, Salt, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use tokio::sync::Semaphore;
 
@@ -173,21 +173,29 @@ fn fit<'a>(area: &'a mut Vec<Block>, argon: &Argon2) -> &'a mut [Block] {
     &mut area[..blocks]
 }
 
+/// argon2 of `password` with `salt` into `out`, in `area`.
+fn derive(
+    argon: &Argon2,
+    password: &Password,
+    salt: Salt,
+    out: &mut [u8],
+    area: &mut Vec<Block>,
+) -> Result<(), String> {
+    let mut salt_bytes = [0u8; 64];
+    let salt_bytes = salt
+        .decode_b64(&mut salt_bytes)
+        .map_err(|e| e.to_string())?;
+    argon
+        .hash_password_into_with_memory(password.0.as_bytes(), salt_bytes, out, fit(area, argon))
+        .map_err(|e| e.to_string())
+}
+
 fn hash_in(area: &mut Vec<Block>, password: &Password) -> Result<String, ServerError> {
     let fail = |e: &dyn std::fmt::Display| ServerError::internal("hash a password", e.to_string());
     let salt = SaltString::generate(&mut OsRng);
-    let mut salt_bytes = [0u8; 64];
-    let salt_bytes = salt.decode_b64(&mut salt_bytes).map_err(|e| fail(&e))?;
     let argon = Argon2::default();
     let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
-    argon
-        .hash_password_into_with_memory(
-            password.0.as_bytes(),
-            salt_bytes,
-            &mut out,
-            fit(area, &argon),
-        )
-        .map_err(|e| fail(&e))?;
+    derive(&argon, password, salt.as_salt(), &mut out, area).map_err(|e| fail(&e))?;
     let hash = PasswordHash {
         algorithm: argon2::ARGON2ID_IDENT,
         version: Some(Version::default().into()),
@@ -222,17 +230,8 @@ fn verify_in(
             .unwrap_or_default(),
         Params::try_from(&parsed).map_err(|e| fail(&e))?,
     );
-    let mut salt_bytes = [0u8; 64];
-    let salt_bytes = salt.decode_b64(&mut salt_bytes).map_err(|e| fail(&e))?;
     let mut out = vec![0u8; expected.len()];
-    argon
-        .hash_password_into_with_memory(
-            password.0.as_bytes(),
-            salt_bytes,
-            &mut out,
-            fit(area, &argon),
-        )
-        .map_err(|e| fail(&e))?;
+    derive(&argon, password, salt, &mut out, area).map_err(|e| fail(&e))?;
     // `Output` compares in constant time.
     let matches = Output::new(&out).is_ok_and(|got| got == expected);
     Ok(known && matches)
