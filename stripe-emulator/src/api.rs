@@ -531,6 +531,21 @@ fn create_session(api: &Api, store: &mut Store, p: &Value) -> ApiResult {
             ));
         }
     }
+    let invoice_creation = p
+        .get("invoice_creation")
+        .map(|i| boolean(i, "enabled"))
+        .transpose()?
+        .flatten()
+        .unwrap_or(false);
+    if mode == "subscription" && p.get("invoice_creation").is_some() {
+        return Err(ApiError::invalid_param(
+            "invoice_creation",
+            "You can only enable invoice creation when `mode` is set to `payment`. Invoices are \
+             created automatically when `mode` is set to `subscription`, and are unsupported when \
+             set to `setup`. To learn more visit \
+             https://stripe.com/docs/payments/checkout/post-payment-invoices.",
+        ));
+    }
     if mode == "subscription" && p.get("payment_intent_data").is_some() {
         return Err(ApiError::invalid_param(
             "payment_intent_data",
@@ -678,6 +693,7 @@ fn create_session(api: &Api, store: &mut Store, p: &Value) -> ApiResult {
         expires_at: integer(p, "expires_at")?.unwrap_or(now + SESSION_LIFETIME),
         seq: store.next_seq(),
         invoice: None,
+        invoice_creation,
         trial_period_days,
         customer_details: None,
         awaiting_authentication: false,

@@ -89,8 +89,9 @@ pub fn complete_checkout(
     }
     let now = store.now();
 
-    let needs_customer =
-        session.mode == "subscription" || session.customer_creation.as_deref() == Some("always");
+    let needs_customer = session.mode == "subscription"
+        || session.customer_creation.as_deref() == Some("always")
+        || session.invoice_creation;
     let customer_id = match &session.customer {
         Some(id) => Some(id.clone()),
         None if needs_customer => {
@@ -135,6 +136,31 @@ pub fn complete_checkout(
         store.emit("payment_intent.succeeded", pi.json(), None);
         updated.payment_intent = Some(pi.id.clone());
         store.payment_intents.insert(pi.id.clone(), pi);
+        // `invoice_creation[enabled]`: a paid invoice for the purchase, as its receipt.
+        if let (true, Some(customer)) = (session.invoice_creation, customer_id.clone()) {
+            let lines = session
+                .line_items
+                .iter()
+                .filter_map(|li| {
+                    let price = store.prices.get(&li.price)?;
+                    Some(InvoiceLine {
+                        price: price.id.clone(),
+                        description: format!("{} × {}", li.quantity, store.product_name(price)),
+                        amount: price.unit_amount * li.quantity,
+                        quantity: li.quantity,
+                    })
+                })
+                .collect();
+            let draft = Draft {
+                customer,
+                subscription: None,
+                reason: "manual",
+                lines,
+                total: session.amount_total,
+                period: (now, now),
+            };
+            updated.invoice = Some(issue_invoice(store, base_url, draft, true));
+        }
     } else {
         let customer = customer_id
             .clone()
@@ -220,7 +246,7 @@ fn period_of(store: &Store, items: &[SubscriptionItem]) -> i64 {
 }
 
 /// Creates, finalises and charges an invoice for a subscription's current period, emitting the
-/// invoice events; `paid == false` leaves it open after a failed attempt.
+/// events Stripe would; returns its id.
 fn bill(
     store: &mut Store,
     base_url: &str,
@@ -229,12 +255,7 @@ fn bill(
     amount: i64,
     paid: bool,
 ) -> String {
-    let now = store.now();
     let sub = store.subscriptions[sub_id].clone();
-    let email = store
-        .customers
-        .get(&sub.customer)
-        .and_then(|c| c.email.clone());
     let lines: Vec<InvoiceLine> = sub
         .items
         .iter()
@@ -253,9 +274,46 @@ fn bill(
             })
         })
         .collect();
-    // What is charged: the checkout's total (after any coupon) or the renewal's sum.
-    let total = amount.max(0);
-    let currency = lines
+    let id = issue_invoice(
+        store,
+        base_url,
+        Draft {
+            customer: sub.customer.clone(),
+            subscription: Some(sub.id.clone()),
+            reason,
+            lines,
+            // What is charged: the checkout's total (after any coupon) or the renewal's sum.
+            total: amount.max(0),
+            period: (sub.current_period_start, sub.current_period_end),
+        },
+        paid,
+    );
+    if let Some(s) = store.subscriptions.get_mut(sub_id) {
+        s.latest_invoice = Some(id.clone());
+    }
+    id
+}
+
+/// What an invoice is for, before it is issued.
+struct Draft<'a> {
+    customer: String,
+    subscription: Option<String>,
+    reason: &'a str,
+    lines: Vec<InvoiceLine>,
+    total: i64,
+    period: (i64, i64),
+}
+
+/// Creates, finalises and (if `paid`) pays an invoice, emitting the events Stripe would;
+/// returns its id.
+fn issue_invoice(store: &mut Store, base_url: &str, draft: Draft<'_>, paid: bool) -> String {
+    let now = store.now();
+    let email = store
+        .customers
+        .get(&draft.customer)
+        .and_then(|c| c.email.clone());
+    let currency = draft
+        .lines
         .first()
         .and_then(|l| store.prices.get(&l.price))
         .map(|p| p.currency.clone())
@@ -264,18 +322,18 @@ fn bill(
     let mut invoice = Invoice {
         id: store::new_id("in"),
         number: format!("EMU-{seq:06}"),
-        customer: sub.customer.clone(),
+        customer: draft.customer,
         customer_email: email,
-        subscription: Some(sub.id.clone()),
+        subscription: draft.subscription,
         status: "draft".into(),
-        billing_reason: reason.into(),
+        billing_reason: draft.reason.into(),
         currency,
-        lines,
-        total,
+        lines: draft.lines,
+        total: draft.total,
         amount_paid: 0,
         attempt_count: 0,
-        period_start: sub.current_period_start,
-        period_end: sub.current_period_end,
+        period_start: draft.period.0,
+        period_end: draft.period.1,
         created: now,
         finalized_at: None,
         paid_at: None,
@@ -297,9 +355,6 @@ fn bill(
     }
     let id = invoice.id.clone();
     store.invoices.insert(id.clone(), invoice);
-    if let Some(s) = store.subscriptions.get_mut(sub_id) {
-        s.latest_invoice = Some(id.clone());
-    }
     id
 }
 

@@ -81,6 +81,8 @@ pub struct Session {
     pub expires_at: i64,
     pub seq: u64,
     pub invoice: Option<String>,
+    /// `invoice_creation[enabled]` (payment mode): the purchase gets a paid invoice.
+    pub invoice_creation: bool,
     /// `subscription_data[trial_period_days]`.
     pub trial_period_days: Option<i64>,
     /// What the buyer typed on the hosted page, once completed.
@@ -269,6 +271,12 @@ impl Session {
             "tax_id_collection": { "enabled": self.tax_id_collection, "required": "never" },
             "ui_mode": "hosted_page",
             "invoice": self.invoice,
+            // Stripe has it on payment-mode sessions only.
+            "invoice_creation": (self.mode == "payment").then(|| json!({
+                "enabled": self.invoice_creation,
+                "invoice_data": { "account_tax_ids": null, "custom_fields": null, "description": null,
+                    "footer": null, "issuer": null, "metadata": {}, "rendering_options": null },
+            })),
             "customer_details": self.customer_details.as_ref().map(|d| json!({
                 "email": d.email,
                 "name": d.name,

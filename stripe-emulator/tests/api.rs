@@ -6,9 +6,9 @@ use std::path::PathBuf;
 use stripe::{Client, ClientBuilder, StripeError};
 use stripe_checkout::checkout_session::{
     CreateCheckoutSession, CreateCheckoutSessionCustomerCreation, CreateCheckoutSessionDiscounts,
-    CreateCheckoutSessionLineItems, CreateCheckoutSessionPaymentIntentData,
-    CreateCheckoutSessionPaymentIntentDataSetupFutureUsage, CreateCheckoutSessionTaxIdCollection,
-    ExpireCheckoutSession, RetrieveCheckoutSession,
+    CreateCheckoutSessionInvoiceCreation, CreateCheckoutSessionLineItems,
+    CreateCheckoutSessionPaymentIntentData, CreateCheckoutSessionPaymentIntentDataSetupFutureUsage,
+    CreateCheckoutSessionTaxIdCollection, ExpireCheckoutSession, RetrieveCheckoutSession,
 };
 use stripe_core::customer::{
     CreateCustomer, ListCustomer, RetrieveCustomer, RetrieveCustomerReturned, UpdateCustomer,
@@ -160,10 +160,12 @@ async fn a_payment_session_is_created_open_with_a_hosted_url_and_can_be_expired(
         .tax_id_collection(CreateCheckoutSessionTaxIdCollection::new(true))
         .allow_promotion_codes(true)
         .client_reference_id("user-1")
+        .invoice_creation(CreateCheckoutSessionInvoiceCreation::new(true))
         .send(&client)
         .await
         .unwrap();
     assert!(created.id.as_str().starts_with("cs_test_"));
+    assert_eq!(created.invoice_creation.map(|i| i.enabled), Some(true));
     assert_eq!(created.status, Some(CheckoutSessionStatus::Open));
     assert_eq!(created.amount_total, Some(29900));
     assert_eq!(created.client_reference_id.as_deref(), Some("user-1"));
@@ -267,6 +269,16 @@ async fn stripes_parameter_rules_are_enforced_as_stripe_words_them() {
                 .customer_creation(CreateCheckoutSessionCustomerCreation::Always),
             "customer_creation",
             "`customer_creation` can only be used in `payment` and `setup` mode.",
+        ),
+        (
+            "invoice_creation in subscription mode",
+            session(CheckoutSessionMode::Subscription, &monthly)
+                .invoice_creation(CreateCheckoutSessionInvoiceCreation::new(true)),
+            "invoice_creation",
+            "You can only enable invoice creation when `mode` is set to `payment`. Invoices are \
+             created automatically when `mode` is set to `subscription`, and are unsupported when \
+             set to `setup`. To learn more visit \
+             https://stripe.com/docs/payments/checkout/post-payment-invoices.",
         ),
         (
             "payment_intent_data in subscription mode",

@@ -98,6 +98,13 @@ async fn entitlements_follow_the_plan_for_the_cookie_and_the_bearer_alike(backen
             assert_eq!(body["entitlements"]["check_interval_seconds"], interval);
         }
     }
+    // A one-time purchase has its receipt: a paid invoice with its page, on `/billing`.
+    let page = app.page("/billing", &lifetime).await;
+    assert!(
+        page.contains(&format!("{}/i/in_", app.stripe_base())),
+        "{page}"
+    );
+    assert!(page.contains("$299"), "{page}");
     // `/app` shows the same.
     let page = app.page("/app", &starter).await;
     assert!(page.contains("Your plan includes"), "{page}");

@@ -6,8 +6,9 @@ use std::sync::Arc;
 
 use stripe_checkout::checkout_session::{
     CreateCheckoutSession, CreateCheckoutSessionCustomerCreation, CreateCheckoutSessionDiscounts,
-    CreateCheckoutSessionLineItems, CreateCheckoutSessionPaymentIntentData,
-    CreateCheckoutSessionPaymentIntentDataSetupFutureUsage, CreateCheckoutSessionTaxIdCollection,
+    CreateCheckoutSessionInvoiceCreation, CreateCheckoutSessionLineItems,
+    CreateCheckoutSessionPaymentIntentData, CreateCheckoutSessionPaymentIntentDataSetupFutureUsage,
+    CreateCheckoutSessionTaxIdCollection,
 };
 use stripe_shared::CheckoutSessionMode;
 use tokio::sync::RwLock;
@@ -280,6 +281,10 @@ async fn send(
         }])
         .success_url(request.success_url.as_str())
         .cancel_url(request.cancel_url.as_str());
+    if mode == CheckoutSessionMode::Payment {
+        // A one-time purchase gets a paid invoice too: the receipt `/billing` lists.
+        session = session.invoice_creation(CreateCheckoutSessionInvoiceCreation::new(true));
+    }
     match customer {
         Some(id) => session = session.customer(id),
         None => {
