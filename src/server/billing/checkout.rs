@@ -119,10 +119,13 @@ impl CheckoutError {
             CheckoutError::BadCoupon => {
                 AppError::BadRequest("This coupon code is not valid.".into())
             }
-            CheckoutError::RateLimited(wait) => AppError::TooManyRequests(format!(
-                "Too many checkouts from your address: try again in {} minutes.",
-                wait.as_secs().div_ceil(60).max(1)
-            )),
+            CheckoutError::RateLimited(wait) => {
+                let minutes = wait.as_secs().div_ceil(60).max(1);
+                AppError::TooManyRequests(format!(
+                    "Too many checkouts from your address: try again in {minutes} minute{}.",
+                    if minutes == 1 { "" } else { "s" }
+                ))
+            }
             CheckoutError::Refused(m) => AppError::BadRequest(m.clone()),
             // Stripe's message, as the seed answers (never the key or the request); a 502, since
             // the failure is Stripe's or our set-up's, not the client's.
