@@ -231,16 +231,9 @@ async fn signing_up_over_a_password_less_profile_sets_the_password_only_through_
     assert_eq!(res.status(), 200);
     let res = sign_in(&app, "sue@example.com", PASSWORD).await;
     assert_eq!(res.status(), 200);
-    let me: Value = app
-        .client
-        .get(app.url("/api/me"))
-        .header("cookie", session_cookie(&res))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, me) = app
+        .get_json("/api/me", ("cookie", session_cookie(&res)))
+        .await;
     assert_eq!(me["id"], sue.id.to_string().as_str(), "the same profile");
 
     // A second sign-up with the taken email tells its owner instead.
@@ -373,14 +366,8 @@ async fn a_password_reset_sets_a_new_password_and_ends_every_other_session(backe
     assert_eq!(res.status(), 200, "a weak try leaves the link usable");
     let fresh = session_cookie(&res);
     for old in [&first, &second] {
-        let res = app
-            .client
-            .get(app.url("/api/me"))
-            .header("cookie", old.as_str())
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 401, "every other session has ended");
+        let (status, _) = app.get_json("/api/me", ("cookie", old.to_string())).await;
+        assert_eq!(status, 401, "every other session has ended");
     }
     assert_eq!(account(&app, &fresh).await["email_verified"], true);
     assert_eq!(
