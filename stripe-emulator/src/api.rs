@@ -168,12 +168,13 @@ fn route(api: &Api, store: &mut Store, method: &Method, path: &str, p: &Value) -
         ("GET", ["v1", "subscriptions", id]) => {
             get(&store.subscriptions, "subscription", id).map(|s| s.json(store))
         }
-        ("POST", ["v1", "subscriptions", id]) => update_subscription(store, id, p),
+        ("POST", ["v1", "subscriptions", id]) => update_subscription(store, &api.base_url, id, p),
         ("DELETE", ["v1", "subscriptions", id]) => {
             get(&store.subscriptions, "subscription", id)?;
             flows::cancel_now(store, id).map_err(|e| ApiError::invalid_param("subscription", e))
         }
         ("GET", ["v1", "invoices"]) => Ok(list_invoices(api, store, p)),
+        ("POST", ["v1", "invoices", "create_preview"]) => preview_invoice(api, store, p),
         ("GET", ["v1", "invoices", id]) => {
             get(&store.invoices, "invoice", id).map(|i| i.json(&api.base_url))
         }
@@ -812,7 +813,7 @@ fn list_subscriptions(store: &Store, p: &Value) -> Value {
     store::list("/v1/subscriptions", items)
 }
 
-fn update_subscription(store: &mut Store, id: &str, p: &Value) -> ApiResult {
+fn update_subscription(store: &mut Store, base_url: &str, id: &str, p: &Value) -> ApiResult {
     get(&store.subscriptions, "subscription", id)?;
     let mut result = None;
     if let Some(cancel) = boolean(p, "cancel_at_period_end")? {
@@ -821,16 +822,14 @@ fn update_subscription(store: &mut Store, id: &str, p: &Value) -> ApiResult {
                 .map_err(|e| ApiError::invalid_param("cancel_at_period_end", e))?,
         );
     }
-    let new_price = p
+    if let Some(item) = p
         .get("items")
         .and_then(Value::as_array)
         .and_then(|items| items.first())
-        .and_then(|item| item.get("price"))
-        .and_then(Value::as_str)
-        .map(str::to_string);
-    if let Some(price) = new_price {
+    {
+        let change = price_change(store, id, item, p)?;
         result = Some(
-            flows::switch_price(store, id, &price)
+            flows::change_price(store, base_url, &change)
                 .map_err(|e| ApiError::invalid_param("items[0][price]", e))?,
         );
     }
@@ -838,6 +837,70 @@ fn update_subscription(store: &mut Store, id: &str, p: &Value) -> ApiResult {
         Some(json) => Ok(json),
         None => Ok(store.subscriptions[id].json(store)),
     }
+}
+
+/// A subscription item's new price (`items[0][price]`, with `items[0][id]` naming the item if
+/// given) and how to bill it (`proration_behavior`, `proration_date`), as the update and the
+/// preview take them.
+fn price_change(
+    store: &Store,
+    sub_id: &str,
+    item: &Value,
+    p: &Value,
+) -> Result<flows::PriceChange, ApiError> {
+    let sub = get(&store.subscriptions, "subscription", sub_id)?;
+    if let Some(item_id) = item.get("id").and_then(Value::as_str) {
+        if !sub.items.iter().any(|i| i.id == item_id) {
+            return Err(ApiError::invalid_param(
+                "items[0][id]",
+                format!("Subscription item `{item_id}` is not part of subscription `{sub_id}`."),
+            ));
+        }
+    }
+    let price_id = item.get("price").and_then(Value::as_str).ok_or_else(|| {
+        ApiError::invalid_param(
+            "items[0][price]",
+            "Missing required param: items[0][price].",
+        )
+    })?;
+    let proration = flows::Proration::parse(p.get("proration_behavior").and_then(Value::as_str))
+        .map_err(|e| ApiError::invalid_param("proration_behavior", e))?;
+    Ok(flows::PriceChange {
+        sub_id: sub_id.to_string(),
+        price_id: price_id.to_string(),
+        proration,
+        at: integer(p, "proration_date")?,
+    })
+}
+
+/// `POST /v1/invoices/create_preview` for a subscription's price change
+/// (`subscription_details[items][0][…]`, `[proration_behavior]`, `[proration_date]`).
+fn preview_invoice(api: &Api, store: &Store, p: &Value) -> ApiResult {
+    let sub_id = required(p, "subscription")?;
+    let sub = get(&store.subscriptions, "subscription", &sub_id)?;
+    if let Some(customer) = string(p, "customer").filter(|c| *c != sub.customer) {
+        return Err(ApiError::invalid_param(
+            "customer",
+            format!("Subscription `{sub_id}` does not belong to customer `{customer}`."),
+        ));
+    }
+    let details = p
+        .get("subscription_details")
+        .cloned()
+        .unwrap_or(Value::Null);
+    let Some(item) = details
+        .get("items")
+        .and_then(Value::as_array)
+        .and_then(|items| items.first())
+    else {
+        return Err(ApiError::invalid_param(
+            "subscription_details[items]",
+            "This emulator previews price changes only: give subscription_details[items][0][price].",
+        ));
+    };
+    let change = price_change(store, &sub_id, item, &details)?;
+    flows::preview_change(store, &api.base_url, &change)
+        .map_err(|e| ApiError::invalid_param("subscription_details[items][0][price]", e))
 }
 
 fn list_invoices(api: &Api, store: &Store, p: &Value) -> Value {

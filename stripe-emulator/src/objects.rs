@@ -35,6 +35,8 @@ pub struct Subscription {
     /// Control: the next renewal's payment fails.
     pub fail_next_renewal: bool,
     pub trial_will_end_sent: bool,
+    /// Proration lines of plan changes (`create_prorations`) that the next renewal invoices.
+    pub pending_prorations: Vec<InvoiceLine>,
 }
 
 impl Subscription {
@@ -183,10 +185,11 @@ impl Invoice {
         json!({
             "id": self.id,
             "object": "invoice",
-            "amount_due": self.total,
+            // A credit (a negative total) goes to the customer's balance: nothing is due.
+            "amount_due": self.total.max(0),
             "amount_overpaid": 0,
             "amount_paid": self.amount_paid,
-            "amount_remaining": self.total - self.amount_paid,
+            "amount_remaining": self.total.max(0) - self.amount_paid,
             "amount_shipping": 0,
             "attempt_count": self.attempt_count,
             "attempted": self.attempt_count > 0,

@@ -569,7 +569,18 @@ pub async fn portal_action(
         "cancel_at_period_end" => flows::set_cancel_at_period_end(&mut store, &sub_id, true),
         "resume" => flows::set_cancel_at_period_end(&mut store, &sub_id, false),
         "cancel_now" => flows::cancel_now(&mut store, &sub_id),
-        "switch" => flows::switch_price(&mut store, &sub_id, &field("price")),
+        // The portal's own proration behaviour is Stripe's default for it: none (a change of
+        // interval still starts a new cycle and invoices at once).
+        "switch" => flows::change_price(
+            &mut store,
+            &api.base_url,
+            &flows::PriceChange {
+                sub_id: sub_id.clone(),
+                price_id: field("price"),
+                proration: flows::Proration::None,
+                at: None,
+            },
+        ),
         other => Err(format!("Unknown action `{other}`.")),
     };
     match result {
