@@ -13,7 +13,7 @@ use crate::pages::{
         AccountPage, ForgotPasswordPage, ResetPasswordPage, SignInPage, SignUpPage, VerifyEmailPage,
     },
     admin::AdminEventsPage,
-    billing::BillingPage,
+    billing::{BillingPage, ChangePlanPage},
     home::HomePage,
     not_found::NotFound,
     pricing::PricingPage,
@@ -67,6 +67,11 @@ pub fn App() -> impl IntoView {
                     <Route path=StaticSegment("welcome") view=SuccessPage ssr=SsrMode::Async/>
                     <Route path=StaticSegment("app") view=ProductPage ssr=SsrMode::Async/>
                     <Route path=StaticSegment("billing") view=BillingPage ssr=SsrMode::Async/>
+                    <Route
+                        path=(StaticSegment("billing"), StaticSegment("change"))
+                        view=ChangePlanPage
+                        ssr=SsrMode::Async
+                    />
                     <Route
                         path=(StaticSegment("admin"), StaticSegment("events"))
                         view=AdminEventsPage

@@ -8,8 +8,13 @@ const stripeKey = process.env.STRIPE_KEY ?? "sk_test_end2end";
 
 /** Subscribes to Pro (monthly) with 4242 and waits for the success page. */
 async function subscribeToPro(page: Page, email: string) {
+  await subscribeTo(page, email, "Pro");
+}
+
+/** Subscribes to a plan (monthly) with 4242 and waits for the success page. */
+async function subscribeTo(page: Page, email: string, plan: string) {
   await page.goto("/pricing");
-  await page.getByRole("button", { name: "Subscribe to Pro" }).click();
+  await page.getByRole("button", { name: `Subscribe to ${plan}` }).click();
   await expect(page).toHaveURL(/\/c\/pay\/cs_test_/);
   const emailField = page.getByLabel("Email");
   if (await emailField.isEditable()) await emailField.fill(email);
@@ -157,4 +162,28 @@ test("a signed-out purchase shows on billing once its email is proven by the mai
   await page.goto("/billing");
   await expect(page.getByRole("button", { name: "Manage billing" })).toBeVisible();
   await expect(page.getByText("Lifetime").first()).toBeVisible();
+});
+
+test("a Starter subscriber switches to Pro yearly on the change page and sees it at once", async ({ page }) => {
+  const email = uniqueEmail("switch");
+  await signUp(page, email);
+  await subscribeTo(page, email, "Starter");
+
+  // Subscribed: the pricing page offers a change of plan, never a second subscription.
+  await page.goto("/pricing?interval=year");
+  await expect(page.getByRole("button", { name: /^Subscribe to/ })).toHaveCount(0);
+  await page.getByRole("article", { name: "Pro" }).getByRole("link", { name: "Switch to Pro" }).click();
+  await expect(page).toHaveURL(/\/billing\/change\?price=pro_yearly/);
+  await expect(page.getByRole("heading", { name: "Change plan" })).toBeVisible();
+  // Stripe's preview: a new yearly period today, the unused month taken off.
+  await expect(page.locator(".due-today")).toHaveText(/^\$\d/);
+  await expect(page.locator(".next-renewal")).toContainText("$290 on");
+  await expect(page.getByText(/A new billing period on Pro, yearly starts today/)).toBeVisible();
+
+  await page.getByRole("button", { name: "Switch to Pro, yearly" }).click();
+  await expect(page).toHaveURL(/\/billing\?changed=1/);
+  await expect(page.getByText("Your plan has been changed.")).toBeVisible();
+  await expect(page.locator(".subscription")).toContainText("Pro (yearly)");
+  await page.goto("/app");
+  await expect(page.getByText("Plan: Pro (yearly)")).toBeVisible();
 });

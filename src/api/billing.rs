@@ -4,6 +4,7 @@ use leptos::prelude::*;
 
 use crate::model::admin::EventView;
 use crate::model::billing::{AppAccess, BillingOverview};
+use crate::model::change::ChangePreview;
 use crate::model::error::AppError;
 
 #[cfg(feature = "ssr")]
@@ -37,6 +38,26 @@ pub async fn load_billing(refresh: bool) -> Result<BillingOverview, AppError> {
 #[server(prefix = "/api", endpoint = "billing/portal")]
 pub async fn create_portal() -> Result<String, AppError> {
     crate::server::billing::api::portal_from_billing_page().await
+}
+
+/// What changing to another plan (a catalog lookup key) costs today and at renewal.
+#[server(prefix = "/api", endpoint = "billing/change/preview")]
+pub async fn preview_change(price: String) -> Result<ChangePreview, AppError> {
+    let user = signed_in().await?;
+    let state = expect_context::<crate::server::state::AppState>();
+    crate::server::billing::change::preview(&state, &user, &price)
+        .await
+        .map_err(|e| {
+            e.log();
+            e.to_app_error()
+        })
+}
+
+/// Changes the plan as previewed (`proration_date` is the preview's) and returns where to go
+/// next; a plain form post is redirected there.
+#[server(prefix = "/api", endpoint = "billing/change")]
+pub async fn change_plan(price: String, proration_date: i64) -> Result<String, AppError> {
+    crate::server::billing::api::change_from_page(price, proration_date).await
 }
 
 /// Whether the product is open to the signed-in user, and through which plan.

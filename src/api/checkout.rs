@@ -23,15 +23,15 @@ pub async fn checkout_result(session_id: String) -> Result<PurchaseSummary, AppE
     crate::server::billing::checkout::summary(&state, &session_id, viewer.as_ref()).await
 }
 
-/// The id of the plan the signed-in person subscribes to, if any.
-#[server(prefix = "/api", endpoint = "checkout/current_plan")]
-pub async fn current_plan() -> Result<Option<String>, AppError> {
+/// The price (lookup key) the signed-in person subscribes to, if any.
+#[server(prefix = "/api", endpoint = "checkout/current_price")]
+pub async fn current_price() -> Result<Option<String>, AppError> {
     let state = expect_context::<crate::server::state::AppState>();
     // A mark on a page, read-only: the verified token's subject is enough, no profile lookup.
     let user = use_context::<http::request::Parts>()
         .and_then(|parts| crate::server::auth::session::token_subject(&state, &parts.headers));
     let Some(user) = user else { return Ok(None) };
-    crate::server::billing::checkout::current_plan(&state, user)
+    crate::server::billing::checkout::current_price(&state, user)
         .await
         .map_err(|e| {
             e.log();

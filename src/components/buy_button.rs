@@ -2,7 +2,8 @@
 //! island. With JavaScript off (or before the wasm arrives) the form posts and the server answers
 //! with a redirect to Checkout. Hydrated, the island takes the form's submit: it posts the same
 //! fields itself (`fetch`, asking for JSON), shows progress on the button and any refusal in
-//! place, then sends the browser to Checkout.
+//! place, then sends the browser to Checkout. The change-plan confirmation uses the same island
+//! (`ServerForm`): any form whose server function answers with the URL to go to.
 //!
 //! The form is rendered by the server as the island's children, and the island works on the DOM
 //! it finds: it takes no props (island props are JSON, and their parser was a fifth of the wasm)
@@ -22,21 +23,23 @@ pub fn BuyButton(
     disabled: bool,
 ) -> impl IntoView {
     view! {
-        <CheckoutForm>
-            <form method="post" action=ENDPOINT class="buy">
+        <ServerForm>
+            <form method="post" action=ENDPOINT class="buy" data-busy="Opening checkout…">
                 <input type="hidden" name="price" value=price/>
                 {coupon.map(|c| view! { <input type="hidden" name="coupon" value=c/> })}
                 <button class="button primary" type="submit" disabled=disabled>
                     {label}
                 </button>
             </form>
-        </CheckoutForm>
+        </ServerForm>
     }
 }
 
-/// Takes over the submit of the form inside it (submit events bubble up to this wrapper).
+/// Takes over the submit of the form inside it (submit events bubble up to this wrapper): the
+/// form's `action` is a server function that answers with a URL, and its `data-busy` is what
+/// the button says meanwhile.
 #[island]
-fn CheckoutForm(children: Children) -> impl IntoView {
+pub fn ServerForm(children: Children) -> impl IntoView {
     view! {
         <div class="buy-island" on:submit=take_over>
             {children()}
@@ -51,8 +54,8 @@ fn take_over(_: leptos::ev::SubmitEvent) {}
 fn take_over(ev: leptos::ev::SubmitEvent) {
     use wasm_bindgen::JsCast;
 
-    /// What the button says while the server opens Checkout.
-    const BUSY_LABEL: &str = "Opening checkout…";
+    /// What the button says while the server works, unless the form says otherwise.
+    const BUSY_LABEL: &str = "Working…";
     let Some(form) = ev
         .target()
         .and_then(|t| t.dyn_into::<web_sys::HtmlFormElement>().ok())
@@ -72,11 +75,14 @@ fn take_over(ev: leptos::ev::SubmitEvent) {
         old.remove();
     }
     let label = button.text_content().unwrap_or_default();
+    let busy = form
+        .get_attribute("data-busy")
+        .unwrap_or_else(|| BUSY_LABEL.to_string());
     let _ = button.set_attribute("disabled", "");
     let _ = button.set_attribute("aria-busy", "true");
-    button.set_text_content(Some(BUSY_LABEL));
+    button.set_text_content(Some(&busy));
     leptos::task::spawn_local(async move {
-        match start_checkout(&form).await {
+        match post_form(&form).await {
             Ok(url) => {
                 let _ = window().location().set_href(&url);
             }
@@ -98,7 +104,7 @@ fn take_over(ev: leptos::ev::SubmitEvent) {
 /// Posts the form's fields as the server function expects them (URL-encoded, JSON answer): the
 /// Checkout URL, or the server's message for a refusal.
 #[cfg(feature = "hydrate")]
-async fn start_checkout(form: &web_sys::HtmlFormElement) -> Result<String, String> {
+async fn post_form(form: &web_sys::HtmlFormElement) -> Result<String, String> {
     use wasm_bindgen::JsCast;
     use wasm_bindgen_futures::JsFuture;
 
@@ -116,8 +122,11 @@ async fn start_checkout(form: &web_sys::HtmlFormElement) -> Result<String, Strin
     init.set_method("POST");
     init.set_body(&body);
     init.set_headers(&headers);
+    let endpoint = form
+        .get_attribute("action")
+        .unwrap_or_else(|| ENDPOINT.to_string());
     let response: web_sys::Response =
-        JsFuture::from(window().fetch_with_str_and_init(ENDPOINT, &init))
+        JsFuture::from(window().fetch_with_str_and_init(&endpoint, &init))
             .await
             .map_err(unreachable)?
             .dyn_into()

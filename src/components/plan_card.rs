@@ -5,24 +5,41 @@ use leptos::prelude::*;
 use crate::components::buy_button::BuyButton;
 use crate::model::catalog::{Billing, Interval, Plan};
 
+/// What the card offers the visitor.
+enum Offer {
+    /// A Checkout for this price.
+    Buy(String, String),
+    /// The subscriber's own price: nothing to buy.
+    Current,
+    /// A subscriber's other recurring prices: a change of plan, not a second subscription.
+    Switch(String, String),
+}
+
 #[component]
 pub fn PlanCard(
     plan: Plan,
     billing: Billing,
     coupon: Option<String>,
     buying_enabled: bool,
-    current: bool,
+    /// The price the visitor subscribes to (lookup key), if any.
+    subscribed: Option<String>,
 ) -> impl IntoView {
     let heading_id = format!("plan-{}", plan.id);
     let labelled_by = heading_id.clone();
     let price = plan.price_for(billing).cloned();
-    let buy = price.as_ref().map(|p| {
-        let label = match p.interval {
-            Interval::OneTime => format!("Buy {}", plan.name),
-            _ => format!("Subscribe to {}", plan.name),
-        };
-        (p.lookup_key.clone(), label)
+    let offer = price.as_ref().map(|p| match (&subscribed, p.interval) {
+        (_, Interval::OneTime) => Offer::Buy(p.lookup_key.clone(), format!("Buy {}", plan.name)),
+        (Some(current), _) if *current == p.lookup_key => Offer::Current,
+        (Some(_), _) => Offer::Switch(
+            format!("/billing/change?price={}", p.lookup_key),
+            format!("Switch to {}", plan.name),
+        ),
+        (None, _) => Offer::Buy(p.lookup_key.clone(), format!("Subscribe to {}", plan.name)),
     });
+    // The plan is the subscriber's, at another interval than this view shows.
+    let plan_is_current = subscribed
+        .as_deref()
+        .is_some_and(|key| plan.prices.iter().any(|p| p.lookup_key == key));
     view! {
         <article
             class="plan"
@@ -45,11 +62,20 @@ pub fn PlanCard(
             <ul class="features">
                 {plan.features.into_iter().map(|f| view! { <li>{f}</li> }).collect_view()}
             </ul>
-            {current.then(|| view! { <p class="current">"Your current plan"</p> })}
-            {buy
-                .map(|(price, label)| {
-                    view! { <BuyButton price label coupon disabled=!buying_enabled/> }
-                })}
+            {match offer {
+                Some(Offer::Current) => view! { <p class="current">"Your current plan"</p> }.into_any(),
+                Some(Offer::Switch(href, label)) => {
+                    view! {
+                        {plan_is_current.then(|| view! { <p class="current">"Your current plan, billed differently"</p> })}
+                        <a class="button primary" href=href>{label}</a>
+                    }
+                        .into_any()
+                }
+                Some(Offer::Buy(price, label)) => {
+                    view! { <BuyButton price label coupon disabled=!buying_enabled/> }.into_any()
+                }
+                None => ().into_any(),
+            }}
         </article>
     }
 }

@@ -5,6 +5,7 @@ pub mod admin;
 pub mod auth;
 pub mod billing;
 pub mod catalog;
+pub mod change;
 pub mod checkout;
 pub mod entitlements;
 pub mod error;

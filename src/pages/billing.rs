@@ -5,8 +5,10 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
-use crate::api::billing::load_billing;
+use crate::api::billing::{load_billing, preview_change};
+use crate::components::buy_button::ServerForm;
 use crate::model::billing::BillingOverview;
+use crate::model::change::ChangePreview;
 use crate::model::error::AppError;
 
 #[component]
@@ -14,12 +16,14 @@ pub fn BillingPage() -> impl IntoView {
     let query = use_query_map().read_untracked().clone();
     let refresh = query.get("from").as_deref() == Some("portal");
     let error = query.get("error");
+    let changed = query.get("changed").is_some();
     let overview = Resource::new_blocking(move || refresh, load_billing);
     view! {
         <Title text="Billing"/>
         <section class="billing">
             <h1>"Billing"</h1>
             {error.map(|e| view! { <p class="error" role="alert">{e}</p> })}
+            {changed.then(|| view! { <p class="notice" role="status">"Your plan has been changed."</p> })}
             <Suspense fallback=|| view! { <p>"Loading your billing…"</p> }>
                 {move || Suspend::new(async move {
                     match overview.await {
@@ -48,9 +52,12 @@ fn Overview(o: BillingOverview) -> impl IntoView {
             <form method="post" action="/api/billing/portal">
                 <button class="button primary" type="submit">"Manage billing"</button>
             </form>
-            <p class="hint">"Change plan, update your card, cancel or resume in Stripe's customer portal."</p>
+            <p class="hint">
+                "Update your card, cancel or resume in Stripe's customer portal, or "
+                <a href="/pricing">"switch to another plan"</a> "."
+            </p>
         }
-            .into_any()
+        .into_any()
     } else {
         view! {
             // The seed's words for a user Stripe has never billed.
@@ -141,5 +148,66 @@ fn Overview(o: BillingOverview) -> impl IntoView {
             }
                 .into_any()
         }}
+    }
+}
+
+/// `/billing/change?price=LOOKUP_KEY`: what switching to that plan costs today and at renewal,
+/// from Stripe's invoice preview, and the button that confirms it (a plain form, taken over by
+/// the island when JavaScript runs).
+#[component]
+pub fn ChangePlanPage() -> impl IntoView {
+    let query = use_query_map().read_untracked().clone();
+    let price = query.get("price").unwrap_or_default();
+    let error = query.get("error").filter(|e| e.len() <= 300);
+    let preview = Resource::new_blocking(move || price.clone(), preview_change);
+    view! {
+        <Title text="Change plan"/>
+        <section class="billing change-plan">
+            <h1>"Change plan"</h1>
+            {error.map(|e| view! { <p class="error" role="alert">{e}</p> })}
+            <Suspense fallback=|| view! { <p>"Asking Stripe what the change costs…"</p> }>
+                {move || Suspend::new(async move {
+                    match preview.await {
+                        Ok(p) => view! { <ChangeSummary p/> }.into_any(),
+                        Err(AppError::Unauthorized(_)) => view! {
+                            <p><a href="/sign-in">"Sign in"</a> " to change your plan."</p>
+                        }
+                            .into_any(),
+                        Err(e) => view! {
+                            <p class="error" role="alert">{e.to_string()}</p>
+                            <p>
+                                <a class="button" href="/billing">"Back to billing"</a>
+                                " "
+                                <a class="button" href="/pricing">"See pricing"</a>
+                            </p>
+                        }
+                            .into_any(),
+                    }
+                })}
+            </Suspense>
+        </section>
+    }
+}
+
+#[component]
+fn ChangeSummary(p: ChangePreview) -> impl IntoView {
+    let confirm = format!("Switch to {}", p.to);
+    view! {
+        <p class="lead">{p.from} " → " <strong>{p.to.clone()}</strong></p>
+        <dl class="change-amounts">
+            <dt>"Due today"</dt>
+            <dd class="due-today">{p.due_today}</dd>
+            <dt>"Then"</dt>
+            <dd class="next-renewal">{p.next_amount} " on " {p.next_date}</dd>
+        </dl>
+        <p class="summary">{p.summary}</p>
+        <ServerForm>
+            <form method="post" action="/api/billing/change" data-busy="Changing your plan…">
+                <input type="hidden" name="price" value=p.price/>
+                <input type="hidden" name="proration_date" value=p.proration_date.to_string()/>
+                <button class="button primary" type="submit">{confirm}</button>
+            </form>
+        </ServerForm>
+        <p><a href="/billing">"Keep my current plan"</a></p>
     }
 }

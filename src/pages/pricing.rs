@@ -6,7 +6,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
-use crate::api::checkout::current_plan;
+use crate::api::checkout::current_price;
 use crate::components::plan_card::PlanCard;
 use crate::model::billing::BillingMode;
 use crate::model::catalog::{Billing, Catalog};
@@ -23,7 +23,7 @@ pub fn PricingPage() -> impl IntoView {
     let buying_enabled = use_context::<BillingMode>() != Some(BillingMode::Off)
         && use_context::<BillingMode>().is_some();
     let title = format!("Pricing — {}", catalog.product.name);
-    let current = Resource::new_blocking(|| (), |()| current_plan());
+    let current = Resource::new_blocking(|| (), |()| current_price());
     view! {
         <Title text=title/>
         <section class="pricing">
@@ -64,14 +64,13 @@ pub fn PricingPage() -> impl IntoView {
                                     .iter()
                                     .cloned()
                                     .map(|plan| {
-                                        let is_current = current.as_deref() == Some(plan.id.as_str());
                                         view! {
                                             <PlanCard
                                                 plan
                                                 billing
                                                 coupon=coupon.clone()
                                                 buying_enabled
-                                                current=is_current
+                                                subscribed=current.clone()
                                             />
                                         }
                                     })

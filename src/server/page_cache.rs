@@ -30,7 +30,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::auth::session::{cookie_claims, renewal_due};
-use super::billing::checkout::current_plan;
+use super::billing::checkout::current_price;
 use super::state::AppState;
 
 /// Paths whose signed-out rendering depends only on the address.
@@ -79,7 +79,7 @@ impl<K: std::hash::Hash + Eq, V: Clone> Pages<K, V> {
 #[derive(Debug, Default, Clone)]
 pub struct PageCache {
     signed_out: Arc<Pages<String, Page>>,
-    /// By address and plan (`None`: no plan).
+    /// By address and subscribed price (`None`: no subscription).
     member: Arc<Pages<(String, Option<String>), Template>>,
 }
 
@@ -295,8 +295,9 @@ pub async fn serve_member_cached(
     let Some(email) = claims.email else {
         return next.run(request).await;
     };
-    // The one thing on these pages that is the person's besides the email.
-    let plan = match current_plan(&state, user).await {
+    // The one thing on these pages that is the person's besides the email: the price they
+    // subscribe to (marked "Your current plan", the others "Switch to …").
+    let plan = match current_price(&state, user).await {
         Ok(plan) => plan,
         // The render reads it again, and answers (and logs) what went wrong.
         Err(_) => return next.run(request).await,

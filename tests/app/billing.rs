@@ -9,7 +9,7 @@ use crate::support::{on_both_databases, Backend, TestApp};
 use crate::webhooks::rename;
 
 impl TestApp {
-    async fn page(&self, path: &str, cookie: &str) -> String {
+    pub(crate) async fn page(&self, path: &str, cookie: &str) -> String {
         let res = self
             .client
             .get(self.url(path))
@@ -22,7 +22,12 @@ impl TestApp {
     }
 
     /// A plain HTML form post (no JavaScript): returns the redirect's target.
-    async fn browser_post(&self, path: &str, form: &[(&str, &str)], cookie: &str) -> String {
+    pub(crate) async fn browser_post(
+        &self,
+        path: &str,
+        form: &[(&str, &str)],
+        cookie: &str,
+    ) -> String {
         let res = self
             .client
             .post(self.url(path))

@@ -16,6 +16,7 @@ mod jwks;
 mod limits;
 mod logs;
 mod pages;
+mod plans;
 mod storage;
 mod storm;
 mod webhooks;

@@ -9,6 +9,7 @@ use axum::Json;
 use leptos::prelude::expect_context;
 use serde_json::{json, Value};
 
+use super::change::{self, Confirmed};
 use super::checkout::{self, CheckoutError, CheckoutRequest};
 use super::portal;
 use crate::model::error::AppError;
@@ -64,13 +65,23 @@ pub async fn create_checkout(
             if let CheckoutError::Internal(inner) = &e {
                 inner.log();
             }
-            let mut response = json_error(e.to_app_error(&state.config.site_url.origin()));
-            if let CheckoutError::RateLimited(wait) = e {
-                response
-                    .headers_mut()
-                    .insert(RETRY_AFTER, HeaderValue::from(wait.as_secs().max(1)));
+            let origin = state.config.site_url.origin();
+            let error = e.to_app_error(&origin);
+            match e {
+                CheckoutError::RateLimited(wait) => {
+                    let mut response = json_error(error);
+                    response
+                        .headers_mut()
+                        .insert(RETRY_AFTER, HeaderValue::from(wait.as_secs().max(1)));
+                    response
+                }
+                CheckoutError::HasSubscription { change_url, .. } => (
+                    StatusCode::CONFLICT,
+                    Json(json!({ "error": error.to_string(), "changeUrl": format!("{origin}{change_url}") })),
+                )
+                    .into_response(),
+                _ => json_error(error),
             }
-            response
         }
     }
 }
@@ -105,6 +116,10 @@ pub async fn from_pricing_page(price: String, coupon: Option<String>) -> Result<
             }
             let error = e.to_app_error(&origin);
             answer_with(&error);
+            if let (true, CheckoutError::HasSubscription { change_url, .. }) = (browser, &e) {
+                leptos_axum::redirect(change_url);
+                return Err(error);
+            }
             if browser {
                 let query: String = url::form_urlencoded::Serializer::new(String::new())
                     .append_pair("checkout_error", &error.to_string())
@@ -181,6 +196,50 @@ pub async fn portal_from_billing_page() -> Result<String, AppError> {
                     .finish();
                 leptos_axum::redirect(&format!("/billing?{query}"));
             }
+            Err(error)
+        }
+    }
+}
+
+/// `/billing/change`'s confirmation: the plan changes, then `/billing` (or Stripe's invoice page,
+/// when the charge needs the buyer). A plain form post is redirected; a refusal goes back to the
+/// change page with the reason, or to pricing for someone with nothing to change.
+pub async fn change_from_page(price: String, proration_date: i64) -> Result<String, AppError> {
+    let state = expect_context::<AppState>();
+    let MaybeAuthUser(user) = leptos_axum::extract_with_state(&state).await.map_err(|_| {
+        AppError::Unauthorized("Not signed in: the session token is invalid.".into())
+    })?;
+    let browser = is_browser_form();
+    let result = match user {
+        None => Err(AppError::Unauthorized(
+            "Sign in to change your plan.".into(),
+        )),
+        Some(user) => change::confirm(&state, &user, &price, proration_date)
+            .await
+            .map_err(|e| {
+                e.log();
+                e.to_app_error()
+            }),
+    };
+    let to = match &result {
+        Ok(Confirmed::Changed) => "/billing?changed=1".to_string(),
+        Ok(Confirmed::NeedsAction(url)) => url.clone(),
+        Err(AppError::Unauthorized(_)) => "/sign-in".to_string(),
+        Err(error) => {
+            let query: String = url::form_urlencoded::Serializer::new(String::new())
+                .append_pair("price", &price)
+                .append_pair("error", &error.to_string())
+                .finish();
+            format!("/billing/change?{query}")
+        }
+    };
+    if browser {
+        leptos_axum::redirect(&to);
+    }
+    match result {
+        Ok(_) => Ok(to),
+        Err(error) => {
+            answer_with(&error);
             Err(error)
         }
     }

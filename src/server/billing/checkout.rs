@@ -92,6 +92,12 @@ pub enum CheckoutError {
     BadCoupon,
     /// This client created too many Checkout Sessions lately; it may try again after this long.
     RateLimited(std::time::Duration),
+    /// The buyer already has a live subscription: one per customer, so a recurring price is
+    /// a change of plan (`change_url`, a path on this site), never a second subscription.
+    HasSubscription {
+        plan: String,
+        change_url: String,
+    },
     /// Stripe refused a value the client chose (a coupon, a return URL): their mistake.
     Refused(String),
     Stripe(String),
@@ -126,6 +132,9 @@ impl CheckoutError {
                     if minutes == 1 { "" } else { "s" }
                 ))
             }
+            CheckoutError::HasSubscription { plan, .. } => AppError::Conflict(format!(
+                "You already subscribe to {plan}. Change your plan instead: a second subscription would bill you twice."
+            )),
             CheckoutError::Refused(m) => AppError::BadRequest(m.clone()),
             // Stripe's message, as the seed answers (never the key or the request); a 502, since
             // the failure is Stripe's or our set-up's, not the client's.
@@ -203,6 +212,9 @@ pub async fn create(
     }
     check_redirect(&state.config, &request.success_url, "successUrl")?;
     check_redirect(&state.config, &request.cancel_url, "cancelUrl")?;
+    if let (true, Some(user)) = (price.recurring, user) {
+        refuse_second_subscription(state, &index, user, &price).await?;
+    }
     // Only the catalog's coupons reach Stripe: its "No such coupon" would tell a guesser which
     // ids exist.
     let coupon = match request.coupon.as_deref().filter(|c| !c.is_empty()) {
@@ -264,6 +276,33 @@ pub async fn create(
     session
         .url
         .ok_or_else(|| CheckoutError::Stripe("Stripe returned a session without a URL".into()))
+}
+
+/// One subscription per customer: someone with a live (active, trialing or past-due)
+/// subscription is sent to change it instead.
+async fn refuse_second_subscription(
+    state: &AppState,
+    index: &PriceIndex,
+    user: &AuthUser,
+    wanted: &StripePrice,
+) -> Result<(), CheckoutError> {
+    let live =
+        state.plan_reads.live_price(user.id).await.map_err(|e| {
+            CheckoutError::Internal(ServerError::db("checkout: live subscription", e))
+        })?;
+    let Some(live) = live else {
+        return Ok(());
+    };
+    let current_key = index.find(&live).map(|p| p.lookup_key.as_str());
+    let plan = current_key
+        .and_then(|key| state.source_catalog.plan_of(key))
+        .map_or_else(|| "a plan".to_string(), |p| p.name.clone());
+    let change_url = if current_key == Some(wanted.lookup_key.as_str()) {
+        "/billing".to_string()
+    } else {
+        format!("/billing/change?price={}", wanted.lookup_key)
+    };
+    Err(CheckoutError::HasSubscription { plan, change_url })
 }
 
 async fn send(
@@ -387,8 +426,8 @@ pub async fn summary(
     })
 }
 
-/// The catalog plan of the user's live subscription, for the pricing page to mark.
-pub async fn current_plan(state: &AppState, user: DbUuid) -> Result<Option<String>, ServerError> {
+/// The catalog price (lookup key) of the user's live subscription, for the pricing page to mark.
+pub async fn current_price(state: &AppState, user: DbUuid) -> Result<Option<String>, ServerError> {
     let live = state
         .plan_reads
         .live_price(user)
@@ -403,15 +442,7 @@ pub async fn current_plan(state: &AppState, user: DbUuid) -> Result<Option<Strin
     let Ok(index) = billing.prices(&state.source_catalog).await else {
         return Ok(None);
     };
-    let Some(key) = index.find(&price_id).map(|p| p.lookup_key.clone()) else {
-        return Ok(None);
-    };
-    Ok(state
-        .source_catalog
-        .plans
-        .iter()
-        .find(|plan| plan.prices.iter().any(|p| p.lookup_key == key))
-        .map(|plan| plan.id.clone()))
+    Ok(index.find(&price_id).map(|p| p.lookup_key.clone()))
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod api;
 pub mod catalog;
+pub mod change;
 pub mod checkout;
 pub mod client;
 pub mod emails;

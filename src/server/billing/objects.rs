@@ -171,6 +171,9 @@ pub struct Subscription {
     pub canceled_at: Option<i64>,
     pub trial_end: Option<i64>,
     pub created: i64,
+    /// The newest invoice: a plan change's, right after it.
+    #[serde(default)]
+    pub latest_invoice: Option<Ref>,
 }
 
 impl HasId for Subscription {
@@ -182,6 +185,9 @@ impl HasId for Subscription {
 /// Since API version 2025-03-31 a subscription's periods live on its items.
 #[derive(Debug, Clone, Deserialize)]
 pub struct SubscriptionItem {
+    /// `si_…`: a plan change names the item whose price it replaces.
+    #[serde(default)]
+    pub id: Option<String>,
     pub price: Ref,
     pub quantity: Option<u64>,
     pub current_period_start: i64,

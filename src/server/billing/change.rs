@@ -1,0 +1,377 @@
+//! Changing plan on our site (`/billing/change`): Stripe's invoice preview shows what the change
+//! costs, and the confirmation changes the subscription item's price as of the preview's moment,
+//! so the buyer is charged what they were shown.
+//!
+//! The rule, one for the page and the confirmation:
+//! - to a price that costs more per period, or to another interval (monthly ↔ yearly), the
+//!   change is charged now (`proration_behavior=always_invoice`): the unused part of the current
+//!   period is credited, and the rest of it (or, for a new interval, a new period from today) is
+//!   invoiced at the new price;
+//! - to a price that costs less in the same interval, nothing is charged or credited
+//!   (`proration_behavior=none`): the plan changes now and the next renewal bills the new price.
+//!   No money is paid back for a downgrade, and the page says so before the buyer confirms.
+
+use chrono::Utc;
+use stripe_billing::invoice::{
+    CreatePreviewInvoice, CreatePreviewInvoiceSubscriptionDetails,
+    CreatePreviewInvoiceSubscriptionDetailsItems,
+    CreatePreviewInvoiceSubscriptionDetailsProrationBehavior as PreviewProration,
+};
+use stripe_billing::subscription::{
+    UpdateSubscription, UpdateSubscriptionItems, UpdateSubscriptionPaymentBehavior,
+    UpdateSubscriptionProrationBehavior as Proration,
+};
+
+use super::catalog::StripePrice;
+use super::client::StripeError;
+use super::fetch::{self, FetchError};
+use super::objects::{Invoice, List, Subscription};
+use super::resync;
+use crate::model::catalog::{format_amount, Catalog, Interval};
+use crate::model::change::ChangePreview;
+use crate::model::error::AppError;
+use crate::server::auth::session::AuthUser;
+use crate::server::db::billing as db_billing;
+use crate::server::error::ServerError;
+use crate::server::state::AppState;
+
+/// How old a preview may be when it is confirmed: past this, prices are shown again.
+const PREVIEW_VALID_SECS: i64 = 15 * 60;
+
+#[derive(Debug)]
+pub enum ChangeError {
+    BillingOff,
+    NotSubscribed,
+    UnknownPrice(String),
+    OneTime(String),
+    SamePrice,
+    Expired,
+    Stripe(String),
+    Internal(ServerError),
+}
+
+impl ChangeError {
+    pub fn to_app_error(&self) -> AppError {
+        match self {
+            ChangeError::BillingOff => AppError::Unavailable(
+                "Payments are not set up on this site yet: no Stripe key is configured.".into(),
+            ),
+            ChangeError::NotSubscribed => AppError::Conflict(
+                "You have no subscription to change: pick a plan on the pricing page.".into(),
+            ),
+            ChangeError::UnknownPrice(p) => AppError::BadRequest(format!(
+                "Unknown price `{}`: only the plans on the pricing page can be switched to.",
+                p.chars().take(80).collect::<String>()
+            )),
+            ChangeError::OneTime(plan) => AppError::BadRequest(format!(
+                "{plan} is a one-time purchase, not a subscription: buy it from the pricing page."
+            )),
+            ChangeError::SamePrice => AppError::Conflict("This is already your plan.".into()),
+            ChangeError::Expired => AppError::Conflict(
+                "The amounts shown have expired. Here they are again: confirm when you are ready."
+                    .into(),
+            ),
+            ChangeError::Stripe(m) => AppError::Stripe(m.clone()),
+            ChangeError::Internal(_) => AppError::Internal,
+        }
+    }
+
+    pub fn log(&self) {
+        match self {
+            ChangeError::Internal(e) => e.log(),
+            ChangeError::Stripe(m) => tracing::error!(error = %m, "plan change: Stripe failed"),
+            _ => {}
+        }
+    }
+}
+
+impl From<FetchError> for ChangeError {
+    fn from(e: FetchError) -> Self {
+        match e {
+            FetchError::NotFound => ChangeError::NotSubscribed,
+            FetchError::Stripe(m) => ChangeError::Stripe(m),
+        }
+    }
+}
+
+impl From<StripeError> for ChangeError {
+    fn from(e: StripeError) -> Self {
+        ChangeError::Stripe(e.describe())
+    }
+}
+
+/// What the buyer confirmed led to.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Confirmed {
+    Changed,
+    /// The charge needs the buyer (3-D Secure): Stripe's hosted invoice page takes them through.
+    NeedsAction(String),
+}
+
+/// The live subscription as Stripe has it now, and the price it is changing to.
+struct Change {
+    subscription: Subscription,
+    item_id: String,
+    from: StripePrice,
+    to: StripePrice,
+    period: (i64, i64),
+    charged_now: bool,
+    new_interval: bool,
+}
+
+/// A catalog price and its plan and interval, for words on the page.
+fn describe(catalog: &Catalog, lookup_key: &str) -> (String, Option<Interval>) {
+    let Some(plan) = catalog.plan_of(lookup_key) else {
+        return (lookup_key.to_string(), None);
+    };
+    let interval = plan
+        .prices
+        .iter()
+        .find(|p| p.lookup_key == lookup_key)
+        .map(|p| p.interval);
+    let billing = match interval {
+        Some(Interval::Month) => ", monthly",
+        Some(Interval::Year) => ", yearly",
+        _ => "",
+    };
+    (format!("{}{billing}", plan.name), interval)
+}
+
+async fn prepare(
+    state: &AppState,
+    user: &AuthUser,
+    lookup_key: &str,
+) -> Result<Change, ChangeError> {
+    let billing = state.billing.as_ref().ok_or(ChangeError::BillingOff)?;
+    let index = billing
+        .prices(&state.source_catalog)
+        .await
+        .map_err(|_| ChangeError::Stripe("Stripe's prices could not be read".into()))?;
+    let to = index
+        .by_lookup_key(lookup_key.trim())
+        .cloned()
+        .ok_or_else(|| ChangeError::UnknownPrice(lookup_key.to_string()))?;
+    if !to.recurring {
+        return Err(ChangeError::OneTime(
+            describe(&state.source_catalog, &to.lookup_key).0,
+        ));
+    }
+    let rows = db_billing::subscriptions_for_user(&state.db, user.id)
+        .await
+        .map_err(|e| ChangeError::Internal(ServerError::db("plan change: subscriptions", e)))?;
+    let live = rows
+        .iter()
+        .find(|s| is_live(&s.status))
+        .ok_or(ChangeError::NotSubscribed)?;
+    // Stripe's state now, not what we stored: the item's id and period, and whether it is
+    // still live.
+    let subscription = fetch::subscription(&billing.client, &live.id).await?.object;
+    if !is_live(&subscription.status) {
+        return Err(ChangeError::NotSubscribed);
+    }
+    let item = subscription
+        .items
+        .data
+        .first()
+        .ok_or_else(|| ChangeError::Stripe("the subscription has no items".into()))?;
+    let item_id = item
+        .id
+        .clone()
+        .ok_or_else(|| ChangeError::Stripe("the subscription item has no id".into()))?;
+    let from = index.find(item.price.id()).cloned().unwrap_or(StripePrice {
+        id: item.price.id().to_string(),
+        lookup_key: item.price.id().to_string(),
+        amount: 0,
+        currency: to.currency.clone(),
+        recurring: true,
+    });
+    if from.id == to.id {
+        return Err(ChangeError::SamePrice);
+    }
+    let (_, from_interval) = describe(&state.source_catalog, &from.lookup_key);
+    let (_, to_interval) = describe(&state.source_catalog, &to.lookup_key);
+    let new_interval = from_interval != to_interval;
+    let period = (item.current_period_start, item.current_period_end);
+    Ok(Change {
+        charged_now: new_interval || to.amount > from.amount,
+        new_interval,
+        item_id,
+        from,
+        to,
+        period,
+        subscription,
+    })
+}
+
+fn is_live(status: &str) -> bool {
+    matches!(status, "active" | "trialing" | "past_due")
+}
+
+/// Now, within the subscription's current period (Stripe prorates only inside it).
+fn now_in(period: (i64, i64)) -> i64 {
+    Utc::now()
+        .timestamp()
+        .clamp(period.0, period.1.max(period.0))
+}
+
+/// A preview invoice's lines, for the end of the new period they bill.
+#[derive(Debug, serde::Deserialize)]
+struct PreviewInvoice {
+    #[serde(flatten)]
+    invoice: Invoice,
+    #[serde(default)]
+    lines: List<PreviewLine>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct PreviewLine {
+    amount: i64,
+    period: Option<LinePeriod>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct LinePeriod {
+    end: i64,
+}
+
+fn date(unix: i64) -> String {
+    chrono::DateTime::<Utc>::from_timestamp(unix, 0)
+        .map(|d| d.format("%B %-d, %Y").to_string())
+        .unwrap_or_default()
+}
+
+/// What changing to `lookup_key` costs today and at renewal, from Stripe's invoice preview.
+pub async fn preview(
+    state: &AppState,
+    user: &AuthUser,
+    lookup_key: &str,
+) -> Result<ChangePreview, ChangeError> {
+    let change = prepare(state, user, lookup_key).await?;
+    let billing = state.billing.as_ref().ok_or(ChangeError::BillingOff)?;
+    let at = now_in(change.period);
+    let proration = if change.charged_now {
+        PreviewProration::AlwaysInvoice
+    } else {
+        PreviewProration::None
+    };
+    let request = CreatePreviewInvoice::new()
+        .customer(change.subscription.customer.id())
+        .subscription(change.subscription.id.as_str())
+        .subscription_details(CreatePreviewInvoiceSubscriptionDetails {
+            items: Some(vec![CreatePreviewInvoiceSubscriptionDetailsItems {
+                id: Some(change.item_id.clone()),
+                price: Some(change.to.id.clone()),
+                ..CreatePreviewInvoiceSubscriptionDetailsItems::new()
+            }]),
+            proration_behavior: Some(proration),
+            proration_date: Some(at),
+            ..CreatePreviewInvoiceSubscriptionDetails::new()
+        });
+    let shown: PreviewInvoice = billing.client.send(&request).await?;
+    let currency = shown.invoice.currency.clone();
+    let money = |amount: i64| format_amount(amount, &currency);
+    let catalog = &state.source_catalog;
+    let (from, _) = describe(catalog, &change.from.lookup_key);
+    let (to, _) = describe(catalog, &change.to.lookup_key);
+    let due_today = if change.charged_now {
+        shown.invoice.amount_due
+    } else {
+        0
+    };
+    // A new interval starts a new period today; otherwise the current one renews as before.
+    let next_date = if change.new_interval {
+        shown
+            .lines
+            .data
+            .iter()
+            .filter(|l| l.amount > 0)
+            .filter_map(|l| l.period.as_ref().map(|p| p.end))
+            .max()
+            .unwrap_or(change.period.1)
+    } else {
+        change.period.1
+    };
+    let next_amount = if change.charged_now {
+        change.to.amount
+    } else {
+        shown.invoice.amount_due
+    };
+    let (due, next, when) = (money(due_today), money(next_amount), date(next_date));
+    let summary = if change.new_interval {
+        format!(
+            "A new billing period on {to} starts today: you pay {due} now, with the unused part of your current period taken off. It renews on {when} at {next}."
+        )
+    } else if change.charged_now {
+        format!(
+            "You pay {due} today for the rest of this period on {to}, with the unused part of {from} taken off. From {when}, it renews at {next}."
+        )
+    } else {
+        format!(
+            "Your plan becomes {to} now, with nothing to pay today and no refund for the rest of this period. From {when}, you pay {next}."
+        )
+    };
+    Ok(ChangePreview {
+        from,
+        to,
+        price: change.to.lookup_key.clone(),
+        charged_now: change.charged_now,
+        due_today: due,
+        next_amount: next,
+        next_date: when,
+        summary,
+        proration_date: at,
+    })
+}
+
+/// Changes the plan as of `proration_date` (a preview's, at most 15 minutes old), then stores
+/// Stripe's new state at once so every page shows the new plan; the webhooks converge as always.
+pub async fn confirm(
+    state: &AppState,
+    user: &AuthUser,
+    lookup_key: &str,
+    proration_date: i64,
+) -> Result<Confirmed, ChangeError> {
+    let change = prepare(state, user, lookup_key).await?;
+    let billing = state.billing.as_ref().ok_or(ChangeError::BillingOff)?;
+    let now = now_in(change.period);
+    if proration_date > now
+        || proration_date < now - PREVIEW_VALID_SECS
+        || proration_date < change.period.0
+    {
+        return Err(ChangeError::Expired);
+    }
+    let mut request = UpdateSubscription::new(change.subscription.id.as_str())
+        .items(vec![UpdateSubscriptionItems {
+            id: Some(change.item_id.clone()),
+            price: Some(change.to.id.clone()),
+            ..UpdateSubscriptionItems::new()
+        }])
+        .proration_date(proration_date);
+    request = if change.charged_now {
+        // The new price applies only once it is paid: a charge that needs the buyer leaves
+        // the plan as it was until they complete it on the invoice's page.
+        request
+            .proration_behavior(Proration::AlwaysInvoice)
+            .payment_behavior(UpdateSubscriptionPaymentBehavior::PendingIfIncomplete)
+    } else {
+        request.proration_behavior(Proration::None)
+    };
+    let updated: Subscription = billing.client.send(&request).await.map_err(|e| {
+        tracing::error!(error = %e, subscription = %change.subscription.id, "plan change refused by Stripe");
+        ChangeError::from(e)
+    })?;
+    if let Err(e) = resync::customer(state, updated.customer.id()).await {
+        tracing::warn!(error = %e, "plan change: stored state waits for the webhooks");
+    }
+    if change.charged_now {
+        if let Some(invoice) = updated.latest_invoice.as_ref() {
+            let invoice = fetch::invoice(&billing.client, invoice.id()).await?.object;
+            if invoice.status.as_deref() == Some("open") {
+                if let Some(url) = invoice.hosted_invoice_url {
+                    return Ok(Confirmed::NeedsAction(url));
+                }
+            }
+        }
+    }
+    Ok(Confirmed::Changed)
+}

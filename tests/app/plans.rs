@@ -1,0 +1,277 @@
+//! One subscription per customer, and changing plan on our site: the refusal of a second
+//! subscription on both entry points, and plan changes charged as Stripe's preview said.
+
+use landing::model::catalog::format_amount;
+use reqwest::header::COOKIE;
+use serde_json::Value;
+
+use crate::support::{on_both_databases, Backend, TestApp};
+
+on_both_databases!(
+    backend;
+    a_subscriber_is_sent_to_change_plan_instead_of_a_second_checkout,
+    upgrades_are_charged_now_and_downgrades_at_renewal_as_previewed,
+);
+
+impl TestApp {
+    /// The change page's preview, as the page's server function answers it.
+    async fn change_preview(&self, price: &str, cookie: &str) -> (u16, Value) {
+        let res = self
+            .post_form(
+                "/api/billing/change/preview",
+                &[("price", price)],
+                Some(cookie),
+            )
+            .await;
+        (
+            res.status().as_u16(),
+            res.json().await.unwrap_or(Value::Null),
+        )
+    }
+
+    /// Confirms a change as the hydrated page does (`fetch`, JSON answer).
+    async fn change_plan(&self, price: &str, proration_date: &str, cookie: &str) -> (u16, Value) {
+        let fields = [("price", price), ("proration_date", proration_date)];
+        let res = self
+            .post_form("/api/billing/change", &fields, Some(cookie))
+            .await;
+        (
+            res.status().as_u16(),
+            res.json().await.unwrap_or(Value::Null),
+        )
+    }
+
+    /// The emulator's invoices, newest first.
+    async fn stripe_invoices(&self) -> Vec<Value> {
+        let list = self
+            .stripe_call(reqwest::Method::GET, "/v1/invoices", &[("limit", "100")])
+            .await;
+        list["data"].as_array().unwrap().clone()
+    }
+
+    async fn plan_in_force(&self, cookie: &str) -> Value {
+        let (status, body) = self
+            .get_json("/api/entitlements", (COOKIE.as_str(), cookie.to_string()))
+            .await;
+        assert_eq!(status, 200, "{body}");
+        body["plan"].clone()
+    }
+}
+
+async fn a_subscriber_is_sent_to_change_plan_instead_of_a_second_checkout(backend: Backend) {
+    let app = TestApp::spawn_webhooks(backend, &[]).await;
+    let cookie = app
+        .subscriber("one@example.com", "starter_monthly", "subscription")
+        .await;
+    app.settle().await;
+    let sessions_before = app
+        .stripe_call(
+            reqwest::Method::GET,
+            "/v1/checkout/sessions",
+            &[("limit", "100")],
+        )
+        .await["data"]
+        .as_array()
+        .unwrap()
+        .len();
+
+    // The seed's JSON route: 409, and where to change plan instead.
+    let res = app
+        .client
+        .post(app.url("/api/stripe/create-checkout"))
+        .header(COOKIE, &cookie)
+        .header("origin", &app.base)
+        .json(&app.body("pro_monthly", "subscription"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 409);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(
+        body["changeUrl"],
+        format!("{}/billing/change?price=pro_monthly", app.base)
+    );
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("You already subscribe to Starter"),
+        "{body}"
+    );
+    // The same price again: the billing page, where the plan is.
+    let res = app
+        .client
+        .post(app.url("/api/stripe/create-checkout"))
+        .header(COOKIE, &cookie)
+        .header("origin", &app.base)
+        .json(&app.body("starter_monthly", "subscription"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 409);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["changeUrl"], format!("{}/billing", app.base));
+
+    // The buy server function: a plain form is redirected to the change page; fetch gets 409.
+    let to = app
+        .browser_post("/api/checkout", &[("price", "pro_yearly")], &cookie)
+        .await;
+    assert_eq!(to, "/billing/change?price=pro_yearly");
+    let res = app
+        .post_form("/api/checkout", &[("price", "pro_yearly")], Some(&cookie))
+        .await;
+    assert_eq!(res.status(), 409);
+
+    // No Checkout was opened for any of them; a one-time plan stays buyable.
+    let sessions_after = app
+        .stripe_call(
+            reqwest::Method::GET,
+            "/v1/checkout/sessions",
+            &[("limit", "100")],
+        )
+        .await["data"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(sessions_after, sessions_before);
+    let res = app
+        .post_form(
+            "/api/checkout",
+            &[("price", "lifetime_once")],
+            Some(&cookie),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+
+    // The pricing page: the current price has no button, the others switch.
+    let page = app.page("/pricing", &cookie).await;
+    assert!(page.contains("Your current plan"), "{page}");
+    assert!(
+        page.contains(r#"href="/billing/change?price=pro_monthly""#)
+            && page.contains("Switch to Pro"),
+        "{page}"
+    );
+    assert!(!page.contains("Subscribe to"), "{page}");
+    assert!(page.contains("Buy Lifetime"), "{page}");
+    let yearly = app.page("/pricing?interval=year", &cookie).await;
+    assert!(
+        yearly.contains(r#"href="/billing/change?price=starter_yearly""#),
+        "{yearly}"
+    );
+}
+
+async fn upgrades_are_charged_now_and_downgrades_at_renewal_as_previewed(backend: Backend) {
+    let app = TestApp::spawn_webhooks(backend, &[]).await;
+    let cookie = app
+        .subscriber("changes@example.com", "starter_monthly", "subscription")
+        .await;
+    app.settle().await;
+    assert_eq!(app.plan_in_force(&cookie).await, "starter");
+
+    // Upgrade: the preview, then the change at the preview's moment, charged what it showed.
+    let (status, preview) = app.change_preview("pro_monthly", &cookie).await;
+    assert_eq!(status, 200, "{preview}");
+    assert_eq!(preview["charged_now"], true);
+    assert_eq!(preview["from"], "Starter, monthly");
+    assert_eq!(preview["to"], "Pro, monthly");
+    assert_eq!(preview["next_amount"], "$29");
+    let page = app.page("/billing/change?price=pro_monthly", &cookie).await;
+    assert!(
+        page.contains("Due today") && page.contains(preview["due_today"].as_str().unwrap()),
+        "{page}"
+    );
+    let when = preview["proration_date"].as_i64().unwrap().to_string();
+    let (status, to) = app.change_plan("pro_monthly", &when, &cookie).await;
+    assert_eq!(status, 200, "{to}");
+    assert_eq!(to, "/billing?changed=1");
+    // Shown at once, before any webhook is waited for.
+    assert_eq!(app.plan_in_force(&cookie).await, "pro");
+    assert!(app.page("/billing", &cookie).await.contains("Pro"));
+    let invoices = app.stripe_invoices().await;
+    let upgrade = invoices
+        .iter()
+        .find(|i| i["billing_reason"] == "subscription_update")
+        .expect("the upgrade's invoice");
+    assert_eq!(upgrade["status"], "paid");
+    assert_eq!(
+        format_amount(upgrade["amount_paid"].as_i64().unwrap(), "usd"),
+        preview["due_today"].as_str().unwrap()
+    );
+
+    // A preview too old is shown again, and nothing changes.
+    let stale = (preview["proration_date"].as_i64().unwrap() - 3600).to_string();
+    let (status, body) = app.change_plan("starter_monthly", &stale, &cookie).await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(app.plan_in_force(&cookie).await, "pro");
+    // So is a change to the plan one already has, and to a one-time price.
+    assert_eq!(app.change_preview("pro_monthly", &cookie).await.0, 409);
+    assert_eq!(app.change_preview("lifetime_once", &cookie).await.0, 400);
+
+    // Downgrade: nothing today, and the renewal charges what the preview said. A plain form
+    // (JavaScript off) is redirected to the billing page.
+    let (_, preview) = app.change_preview("starter_monthly", &cookie).await;
+    assert_eq!(preview["charged_now"], false);
+    assert_eq!(preview["due_today"], "$0");
+    let when = preview["proration_date"].as_i64().unwrap().to_string();
+    let to = app
+        .browser_post(
+            "/api/billing/change",
+            &[("price", "starter_monthly"), ("proration_date", &when)],
+            &cookie,
+        )
+        .await;
+    assert_eq!(to, "/billing?changed=1");
+    assert_eq!(app.plan_in_force(&cookie).await, "starter");
+    let subs = app
+        .stripe_call(reqwest::Method::GET, "/v1/subscriptions", &[])
+        .await;
+    let sub = subs["data"][0]["id"].as_str().unwrap().to_string();
+    let renewed = app
+        .control(&format!("subscriptions/{sub}/renew"), &[])
+        .await;
+    let renewal = app
+        .stripe_call(
+            reqwest::Method::GET,
+            &format!(
+                "/v1/invoices/{}",
+                renewed["latest_invoice"].as_str().unwrap()
+            ),
+            &[],
+        )
+        .await;
+    assert_eq!(
+        format_amount(renewal["amount_paid"].as_i64().unwrap(), "usd"),
+        preview["next_amount"].as_str().unwrap()
+    );
+
+    // Monthly to yearly is the same flow: a new yearly period, charged now as previewed.
+    let (_, preview) = app.change_preview("starter_yearly", &cookie).await;
+    assert_eq!(preview["charged_now"], true);
+    let when = preview["proration_date"].as_i64().unwrap().to_string();
+    assert_eq!(
+        app.change_plan("starter_yearly", &when, &cookie).await.0,
+        200
+    );
+    let subs = app
+        .stripe_call(reqwest::Method::GET, "/v1/subscriptions", &[])
+        .await;
+    let newest = app
+        .stripe_call(
+            reqwest::Method::GET,
+            &format!(
+                "/v1/invoices/{}",
+                subs["data"][0]["latest_invoice"].as_str().unwrap()
+            ),
+            &[],
+        )
+        .await;
+    assert_eq!(newest["billing_reason"], "subscription_update");
+    assert_eq!(
+        format_amount(newest["amount_paid"].as_i64().unwrap(), "usd"),
+        preview["due_today"].as_str().unwrap()
+    );
+    app.settle().await;
+    assert_eq!(app.plan_in_force(&cookie).await, "starter");
+    let billing = app.page("/billing", &cookie).await;
+    assert!(billing.contains("Starter"), "{billing}");
+}
