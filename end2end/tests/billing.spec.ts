@@ -16,12 +16,14 @@ async function subscribeTo(page: Page, email: string, plan: string) {
   await page.goto("/pricing");
   await page.getByRole("button", { name: `Subscribe to ${plan}` }).click();
   await expect(page).toHaveURL(/\/c\/pay\/cs_test_/);
+  // Pro's first subscription starts with its free trial: nothing is due today.
+  if (plan === "Pro") await expect(page.getByText("14 days free")).toBeVisible();
   const emailField = page.getByLabel("Email");
   if (await emailField.isEditable()) await emailField.fill(email);
   await page.getByLabel("Card number").fill("4242 4242 4242 4242");
   await page.getByLabel("Expiry (MM / YY)").fill("12 / 34");
   await page.getByLabel("CVC").fill("123");
-  await page.getByRole("button", { name: /^Subscribe/ }).click();
+  await page.getByRole("button", { name: /^(Subscribe|Start trial)/ }).click();
   await expect(page.getByRole("heading", { name: /Thank you/ })).toBeVisible();
 }
 
@@ -58,15 +60,19 @@ test("subscribe, use the app, cancel at period end, resume, cancel now in the po
   await expect(page.getByText("You don't have a billing account yet. Make a purchase first.")).toBeVisible();
   await expect(page.getByRole("link", { name: "See pricing" })).toBeVisible();
 
+  await page.goto("/pricing");
+  await expect(page.getByRole("article", { name: "Pro" })).toContainText("14-day free trial");
   await subscribeToPro(page, email);
+  await expect(page.getByText(/Your free trial has started/)).toBeVisible();
   await page.goto("/app");
   await expect(page.getByRole("heading", { name: "Your workspace" })).toBeVisible();
   await expect(page.getByText("Plan: Pro (monthly)")).toBeVisible();
   await page.goto("/billing");
   const subscription = page.locator(".subscription");
   await expect(subscription).toContainText("Pro (monthly)");
-  await expect(subscription).toContainText("Active");
-  await expect(subscription).toContainText(/Renews on \w+ \d+, \d{4}/);
+  await expect(subscription).toContainText("Trial");
+  await expect(subscription).toContainText(/Trial ends on \w+ \d+, \d{4}/);
+  await expect(subscription).toContainText(/First payment on \w+ \d+, \d{4}/);
 
   await inPortal(page, "Cancel at period end");
   await expect(subscription).toContainText(/Cancels on \w+ \d+, \d{4}/);
@@ -76,7 +82,7 @@ test("subscribe, use the app, cancel at period end, resume, cancel now in the po
   await expect(page.getByRole("heading", { name: "Your workspace" })).toBeVisible();
 
   await inPortal(page, "Resume subscription");
-  await expect(subscription).toContainText(/Renews on/);
+  await expect(subscription).toContainText(/First payment on/);
 
   await inPortal(page, "Cancel now");
   await expect(subscription).toContainText("Canceled");

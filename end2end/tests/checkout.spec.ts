@@ -9,7 +9,7 @@ async function pay(page: Page, card: string, email = "buyer@example.com") {
   await page.getByLabel("Card number").fill(card);
   await page.getByLabel("Expiry (MM / YY)").fill("12 / 34");
   await page.getByLabel("CVC").fill("123");
-  await page.getByRole("button", { name: /^(Pay|Subscribe)/ }).click();
+  await page.getByRole("button", { name: /^(Pay|Subscribe|Start trial)/ }).click();
 }
 
 test("a one-time purchase with 4242 lands on the success page", async ({ page }) => {

@@ -36,6 +36,12 @@ pub fn PlanCard(
         ),
         (None, _) => Offer::Buy(p.lookup_key.clone(), format!("Subscribe to {}", plan.name)),
     });
+    // A trial is for a first subscription: not offered to someone who has one.
+    let trial = price
+        .as_ref()
+        .and_then(|p| p.trial_days)
+        .filter(|_| subscribed.is_none())
+        .map(|days| format!("{days}-day free trial"));
     // The plan is the subscriber's, at another interval than this view shows.
     let plan_is_current = subscribed
         .as_deref()
@@ -59,6 +65,7 @@ pub fn PlanCard(
                         </p>
                     }
                 })}
+            {trial.map(|t| view! { <p class="trial">{t}</p> })}
             <ul class="features">
                 {plan.features.into_iter().map(|f| view! { <li>{f}</li> }).collect_view()}
             </ul>

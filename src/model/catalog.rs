@@ -37,6 +37,14 @@ impl Catalog {
             .iter()
             .find(|plan| plan.prices.iter().any(|p| p.lookup_key == lookup_key))
     }
+
+    /// The catalog's price with this lookup key.
+    pub fn price(&self, lookup_key: &str) -> Option<&Price> {
+        self.plans
+            .iter()
+            .flat_map(|plan| plan.prices.iter())
+            .find(|p| p.lookup_key == lookup_key)
+    }
 }
 
 /// The words the home page says about what we sell.
@@ -70,6 +78,9 @@ pub struct Price {
     pub amount: i64,
     /// ISO 4217, lower case as Stripe writes it.
     pub currency: String,
+    /// A free trial for first-time subscribers (`trial_days = 14`), on recurring prices only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trial_days: Option<u32>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -185,6 +196,7 @@ mod tests {
 
     fn price(interval: Interval, amount: i64) -> Price {
         Price {
+            trial_days: None,
             lookup_key: format!("k_{amount}"),
             interval,
             amount,

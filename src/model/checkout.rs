@@ -8,6 +8,9 @@ pub struct PurchaseSummary {
     pub status: String,
     pub paid: bool,
     pub subscription: bool,
+    /// A subscription that starts with a free trial (nothing paid yet).
+    #[serde(default)]
+    pub trial: bool,
     pub email: Option<String>,
     /// (description, amount) per line.
     pub items: Vec<(String, String)>,

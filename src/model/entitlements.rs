@@ -77,6 +77,7 @@ mod tests {
             features: vec![],
             highlighted: false,
             prices: vec![Price {
+                trial_days: None,
                 lookup_key: key.into(),
                 interval: Interval::Month,
                 amount: 900,

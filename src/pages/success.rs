@@ -50,7 +50,11 @@ pub fn SuccessPage() -> impl IntoView {
                                 <p class="total">"Total paid: " <strong>{s.total}</strong></p>
                                 {s.email.map(|e| view! { <p>"A receipt is on its way to " <strong>{e}</strong> "."</p> })}
                                 <p>
-                                    {if s.subscription { "Your subscription is active." } else { "It is yours to keep." }}
+                                    {match (s.subscription, s.trial) {
+                                        (true, true) => "Your free trial has started: the first payment is at its end, and you can cancel before then from your billing page.",
+                                        (true, false) => "Your subscription is active.",
+                                        _ => "It is yours to keep.",
+                                    }}
                                     " " <a href="/">"Back to the site"</a>
                                 </p>
                             }

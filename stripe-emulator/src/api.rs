@@ -662,6 +662,18 @@ fn create_session(api: &Api, store: &mut Store, p: &Value) -> ApiResult {
         }
         None => None,
     };
+    if trial_period_days.is_some_and(|d| !(1..=730).contains(&d)) {
+        return Err(ApiError::invalid_param(
+            "subscription_data[trial_period_days]",
+            "The trial period must be between 1 and 730 days.",
+        ));
+    }
+    // A trial's first invoice is free: nothing is due today.
+    let (subtotal, discount) = if trial_period_days.is_some() {
+        (0, 0)
+    } else {
+        (subtotal, discount)
+    };
     let now = store.now();
     let session = Session {
         id: store::new_id("cs_test"),

@@ -116,7 +116,13 @@ pub fn complete_checkout(
     updated.customer = customer_id.clone();
     updated.customer_details = Some(details.clone());
     updated.status = "complete".into();
-    updated.payment_status = "paid".into();
+    // A trial's first payment waits for its end, as Stripe says it.
+    updated.payment_status = if session.trial_period_days.is_some() {
+        "no_payment_required"
+    } else {
+        "paid"
+    }
+    .into();
     updated.awaiting_authentication = false;
 
     if session.mode == "payment" {

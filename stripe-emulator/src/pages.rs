@@ -180,11 +180,26 @@ fn checkout_html(
     let error = error
         .map(|e| format!(r#"<p class="error" role="alert">{}</p>"#, escape(e)))
         .unwrap_or_default();
-    let verb = if session.mode == "subscription" {
-        "Subscribe"
-    } else {
-        "Pay"
+    let total = money(session.amount_total, &session.currency);
+    let button = match (session.mode.as_str(), session.trial_period_days) {
+        ("subscription", Some(_)) => "Start trial".to_string(),
+        ("subscription", None) => format!("Subscribe {total}"),
+        _ => format!("Pay {total}"),
     };
+    // A trial: free for its days, then the price, as Stripe's page says it.
+    let trial_row = session
+        .trial_period_days
+        .and_then(|days| {
+            let item = session.line_items.first()?;
+            let price = store.prices.get(&item.price)?;
+            let interval = price.recurring.as_ref()?.interval.clone();
+            Some(format!(
+                "<tr><td>{days} days free</td><td>then {} per {}</td></tr>",
+                money(price.unit_amount * item.quantity, &price.currency),
+                escape(&interval)
+            ))
+        })
+        .unwrap_or_default();
     let discount = session.amount_subtotal - session.amount_total;
     let discount_row = if discount > 0 {
         format!(
@@ -197,16 +212,15 @@ fn checkout_html(
     page(
         "Checkout",
         &format!(
-            r#"<h1>Checkout</h1><table>{lines}{discount_row}<tr><th>Total due today</th><th>{total}</th></tr></table>
+            r#"<h1>Checkout</h1><table>{lines}{trial_row}{discount_row}<tr><th>Total due today</th><th>{total}</th></tr></table>
 {error}<form method="post" action="/c/pay/{id}">{email_field}
 <label for="name">Name on card</label><input id="name" name="name" autocomplete="cc-name" value="{name}">
 <label for="card">Card number</label><input id="card" name="card_number" inputmode="numeric" autocomplete="cc-number" placeholder="4242 4242 4242 4242" required>
 <div class="row"><div><label for="exp">Expiry (MM / YY)</label><input id="exp" name="expiry" placeholder="12 / 34" required></div>
 <div><label for="cvc">CVC</label><input id="cvc" name="cvc" inputmode="numeric" placeholder="123" required></div></div>
-{promo}{tax}<button type="submit">{verb} {total}</button></form>
+{promo}{tax}<button type="submit">{button}</button></form>
 <p><a href="{cancel}">Cancel and return to the site</a></p>"#,
             lines = line_summary(store, session),
-            total = money(session.amount_total, &session.currency),
             id = escape(&session.id),
             name = escape(typed_str("name")),
             cancel = escape(&session.cancel_url),

@@ -91,7 +91,8 @@ async fn entitlements_follow_the_plan_for_the_cookie_and_the_bearer_alike(backen
     };
     for (cookie, plan, status, monitors, interval) in [
         (&starter, "starter", "active", 10, 60),
-        (&pro, "pro", "active", 100, 30),
+        // Pro starts with its free trial, which gives Pro's entitlements.
+        (&pro, "pro", "trialing", 100, 30),
         (&lifetime, "lifetime", "paid", 100, 30),
     ] {
         for header in [(COOKIE.as_str(), cookie.clone()), bearer(cookie)] {
@@ -140,11 +141,11 @@ async fn billing_and_app_show_the_plan_and_the_portal_opens(backend: Backend) {
     assert!(to.starts_with("/billing?error="), "{to}");
 
     let cookie = app
-        .subscriber("member@example.com", "pro_monthly", "subscription")
+        .subscriber("member@example.com", "starter_monthly", "subscription")
         .await;
     app.settle().await;
     let page = app.page("/billing", &cookie).await;
-    assert!(page.contains("Pro (monthly)"), "{page}");
+    assert!(page.contains("Starter (monthly)"), "{page}");
     assert!(page.contains("Active"));
     assert!(page.contains("Renews on "));
     assert!(page.contains("Manage billing"));
@@ -154,7 +155,7 @@ async fn billing_and_app_show_the_plan_and_the_portal_opens(backend: Backend) {
     );
     let app_page = app.page("/app", &cookie).await;
     assert!(app_page.contains("Your workspace"));
-    assert!(app_page.contains("Pro (monthly)"));
+    assert!(app_page.contains("Starter (monthly)"));
 
     let portal = app.browser_post("/api/billing/portal", &[], &cookie).await;
     assert!(

@@ -54,7 +54,7 @@ async fn a_signed_in_subscription_is_stored_and_its_plan_marked_on_pricing(app: 
         .unwrap();
     let token = app.token_for(ada.id, "ada@example.com");
     let (_, body) = app
-        .create_checkout(app.body("pro_monthly", "subscription"), Some(&token))
+        .create_checkout(app.body("starter_monthly", "subscription"), Some(&token))
         .await;
     let success = pay(&app, body["url"].as_str().unwrap(), "ada@example.com").await;
     let cookie = format!("landing_session={token}");
@@ -78,14 +78,17 @@ async fn a_signed_in_subscription_is_stored_and_its_plan_marked_on_pricing(app: 
 
     let pricing = app.page_as("/pricing", &cookie).await;
     assert_eq!(pricing.matches("Your current plan").count(), 1);
-    let pro = pricing
-        .split(r#"id="plan-pro""#)
+    let starter = pricing
+        .split(r#"id="plan-starter""#)
         .nth(1)
         .unwrap()
         .split("</article>")
         .next()
         .unwrap();
-    assert!(pro.contains("Your current plan"), "the Pro card is marked");
+    assert!(
+        starter.contains("Your current plan"),
+        "the Starter card is marked"
+    );
     assert!(
         !app.get_text("/pricing")
             .await

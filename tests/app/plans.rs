@@ -5,12 +5,14 @@ use landing::model::catalog::format_amount;
 use reqwest::header::COOKIE;
 use serde_json::Value;
 
+use crate::harness::billing_mails;
 use crate::support::{on_both_databases, Backend, TestApp};
 
 on_both_databases!(
     backend;
     a_subscriber_is_sent_to_change_plan_instead_of_a_second_checkout,
     upgrades_are_charged_now_and_downgrades_at_renewal_as_previewed,
+    a_trial_converts_or_fails_at_its_end_and_is_given_once,
 );
 
 impl TestApp {
@@ -50,11 +52,31 @@ impl TestApp {
     }
 
     async fn plan_in_force(&self, cookie: &str) -> Value {
+        self.in_force(cookie).await["plan"].clone()
+    }
+
+    async fn in_force(&self, cookie: &str) -> Value {
         let (status, body) = self
             .get_json("/api/entitlements", (COOKIE.as_str(), cookie.to_string()))
             .await;
         assert_eq!(status, 200, "{body}");
-        body["plan"].clone()
+        body
+    }
+
+    /// The emulator's subscription for a customer email.
+    async fn subscription_of(&self, email: &str) -> Value {
+        let customers = self
+            .stripe_call(reqwest::Method::GET, "/v1/customers", &[("email", email)])
+            .await;
+        let customer = customers["data"][0]["id"].as_str().unwrap().to_string();
+        let subs = self
+            .stripe_call(
+                reqwest::Method::GET,
+                "/v1/subscriptions",
+                &[("customer", &customer), ("status", "all")],
+            )
+            .await;
+        subs["data"][0].clone()
     }
 }
 
@@ -274,4 +296,91 @@ async fn upgrades_are_charged_now_and_downgrades_at_renewal_as_previewed(backend
     assert_eq!(app.plan_in_force(&cookie).await, "starter");
     let billing = app.page("/billing", &cookie).await;
     assert!(billing.contains("Starter"), "{billing}");
+}
+
+async fn a_trial_converts_or_fails_at_its_end_and_is_given_once(backend: Backend) {
+    const DAY: i64 = 86_400;
+    let app = TestApp::spawn_webhooks(backend, &[]).await;
+    let pricing = app.get_text("/pricing").await.1;
+    assert!(pricing.contains("14-day free trial"), "{pricing}");
+
+    // Pro offers 14 days free: Checkout asks for the card and charges nothing yet.
+    let converts = app
+        .subscriber("converts@example.com", "pro_monthly", "subscription")
+        .await;
+    let fails = app
+        .subscriber("fails@example.com", "pro_yearly", "subscription")
+        .await;
+    app.settle().await;
+    let sub = app.subscription_of("converts@example.com").await;
+    assert_eq!(sub["status"], "trialing");
+    assert_eq!(
+        sub["trial_end"].as_i64().unwrap() - sub["trial_start"].as_i64().unwrap(),
+        14 * DAY
+    );
+    let body = app.in_force(&converts).await;
+    assert_eq!(
+        (body["plan"].as_str(), body["status"].as_str()),
+        (Some("pro"), Some("trialing"))
+    );
+    let billing = app.page("/billing", &converts).await;
+    assert!(billing.contains("Trial ends on"), "{billing}");
+    // A subscriber is not offered a trial again on the pricing page.
+    assert!(!app.page("/pricing", &converts).await.contains("free trial"));
+
+    // Three days before the end, one warning each; at the end, one pays and one fails.
+    app.control("advance", &[("days", "12")]).await;
+    app.settle().await;
+    let warnings = billing_mails(&app.state.db)
+        .await
+        .into_iter()
+        .filter(|m| m.subject == "Your trial ends soon")
+        .count();
+    assert_eq!(warnings, 2);
+    let failing = app.subscription_of("fails@example.com").await;
+    let id = failing["id"].as_str().unwrap().to_string();
+    app.control(&format!("subscriptions/{id}/fail_next_renewal"), &[])
+        .await;
+    app.control("advance", &[("days", "3")]).await;
+    app.settle().await;
+    let body = app.in_force(&converts).await;
+    assert_eq!(body["status"], "active", "{body}");
+    let invoices = app
+        .stripe_call(reqwest::Method::GET, "/v1/invoices", &[("limit", "100")])
+        .await;
+    let paid_pro = invoices["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|i| i["amount_paid"] == 2900 && i["billing_reason"] == "subscription_cycle");
+    assert!(paid_pro, "the trial's end charged the monthly price");
+    let body = app.in_force(&fails).await;
+    assert_eq!(body["status"], "past_due", "{body}");
+    assert_eq!(body["plan"], "pro", "the grace period keeps the plan");
+
+    // One trial per person: subscribing again after a cancellation starts paid at once.
+    let sub = app.subscription_of("converts@example.com").await;
+    let id = sub["id"].as_str().unwrap().to_string();
+    app.stripe_call(
+        reqwest::Method::DELETE,
+        &format!("/v1/subscriptions/{id}"),
+        &[],
+    )
+    .await;
+    app.settle().await;
+    assert_eq!(app.in_force(&converts).await["status"], "none");
+    let res = app
+        .client
+        .post(app.url("/api/stripe/create-checkout"))
+        .header(COOKIE, &converts)
+        .header("origin", &app.base)
+        .json(&app.body("pro_monthly", "subscription"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let url: Value = res.json().await.unwrap();
+    crate::support::pay(&app, url["url"].as_str().unwrap(), "converts@example.com").await;
+    app.settle().await;
+    assert_eq!(app.in_force(&converts).await["status"], "active");
 }

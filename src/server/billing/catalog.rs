@@ -47,6 +47,8 @@ struct PriceFile {
     interval: Interval,
     amount: i64,
     currency: Option<String>,
+    /// Days of free trial for a first subscription to this (recurring) price.
+    trial_days: Option<i64>,
 }
 
 #[derive(Deserialize)]
@@ -158,7 +160,25 @@ fn parse(text: &str) -> Result<Catalog, ParseError> {
                     price.lookup_key
                 ));
             }
+            let trial_days = match price.trial_days {
+                None => None,
+                Some(days) if price.interval == Interval::OneTime => {
+                    return invalid(format!(
+                        "price `{}`: trial_days = {days} on a one-time price: only subscriptions have trials",
+                        price.lookup_key
+                    ))
+                }
+                // Stripe's limit for `trial_period_days`.
+                Some(days @ 1..=730) => Some(days as u32),
+                Some(days) => {
+                    return invalid(format!(
+                        "price `{}`: trial_days = {days} must be between 1 and 730",
+                        price.lookup_key
+                    ))
+                }
+            };
             prices.push(Price {
+                trial_days,
                 lookup_key: price.lookup_key,
                 interval: price.interval,
                 amount: price.amount,
@@ -503,6 +523,35 @@ mod tests {
         .unwrap();
         assert_eq!(c.plans[0].prices[0].currency, "eur");
         assert_eq!(c.plans[0].prices[1].currency, "gbp");
+    }
+
+    #[test]
+    fn trials_are_for_recurring_prices_and_within_stripes_limit() {
+        let plan = |price: &str| {
+            format!(
+                r#"
+                [[plans]]
+                id = "a"
+                name = "A"
+                prices = [{price}]
+                "#
+            )
+        };
+        let c = with_plans(&plan(
+            r#"{ lookup_key = "a_m", interval = "month", amount = 1, trial_days = 14 }"#,
+        ))
+        .unwrap();
+        assert_eq!(c.plans[0].prices[0].trial_days, Some(14));
+        assert!(invalid_message(&plan(
+            r#"{ lookup_key = "a_o", interval = "one_time", amount = 1, trial_days = 14 }"#
+        ))
+        .contains("only subscriptions have trials"));
+        for days in [0, 731] {
+            assert!(invalid_message(&plan(&format!(
+                r#"{{ lookup_key = "a_m", interval = "month", amount = 1, trial_days = {days} }}"#
+            )))
+            .contains("between 1 and 730"));
+        }
     }
 
     #[test]

@@ -8,7 +8,7 @@ use stripe_checkout::checkout_session::{
     CreateCheckoutSession, CreateCheckoutSessionCustomerCreation, CreateCheckoutSessionDiscounts,
     CreateCheckoutSessionInvoiceCreation, CreateCheckoutSessionLineItems,
     CreateCheckoutSessionPaymentIntentData, CreateCheckoutSessionPaymentIntentDataSetupFutureUsage,
-    CreateCheckoutSessionTaxIdCollection,
+    CreateCheckoutSessionSubscriptionData, CreateCheckoutSessionTaxIdCollection,
 };
 use stripe_shared::CheckoutSessionMode;
 use tokio::sync::RwLock;
@@ -23,7 +23,7 @@ use crate::server::auth::limits::Limited;
 use crate::server::auth::session::AuthUser;
 use crate::server::client_addr::ClientKey;
 use crate::server::config::Config;
-use crate::server::db::{customers, DbUuid};
+use crate::server::db::{billing as db_billing, customers, DbUuid};
 use crate::server::error::ServerError;
 use crate::server::state::AppState;
 
@@ -226,6 +226,14 @@ pub async fn create(
         ),
         None => None,
     };
+    let trial_days = match state
+        .source_catalog
+        .price(&price.lookup_key)
+        .and_then(|p| p.trial_days)
+    {
+        Some(days) if price.recurring && !had_subscription(state, user).await? => Some(days),
+        _ => None,
+    };
     let customer = match user {
         Some(u) => customers::customer_id_for_user(&state.db, u.id)
             .await
@@ -239,23 +247,20 @@ pub async fn create(
         .checkout_client
         .hit(client.as_str())
         .map_err(|Limited(wait)| CheckoutError::RateLimited(wait))?;
-    let first = send(
-        billing,
-        &price,
-        mode.clone(),
-        user,
-        customer.as_deref(),
-        &request,
+    let offer = Offer {
+        price: &price,
+        mode: mode.clone(),
         coupon,
-    )
-    .await;
+        trial_days,
+    };
+    let first = send(billing, &offer, user, customer.as_deref(), &request).await;
     let session = match first {
         // A stored customer Stripe no longer knows (deleted, or a reset emulator): start afresh.
         Err(StripeError::Api {
             param: Some(param), ..
         }) if customer.is_some() && param == "customer" => {
             tracing::warn!("stored Stripe customer is unknown to Stripe; checking out without it");
-            send(billing, &price, mode, user, None, &request, coupon).await
+            send(billing, &offer, user, None, &request).await
         }
         other => other,
     }
@@ -305,15 +310,44 @@ async fn refuse_second_subscription(
     Err(CheckoutError::HasSubscription { plan, change_url })
 }
 
+/// What a Checkout Session sells, and on which terms.
+struct Offer<'a> {
+    price: &'a StripePrice,
+    mode: CheckoutSessionMode,
+    coupon: Option<&'a Coupon>,
+    /// A free trial, for someone who never subscribed before.
+    trial_days: Option<u32>,
+}
+
+/// One trial per person: a signed-in buyer who ever had a subscription (theirs, or their Stripe
+/// customer's, in any state) gets none. A buyer who is not signed in cannot be told apart.
+async fn had_subscription(
+    state: &AppState,
+    user: Option<&AuthUser>,
+) -> Result<bool, CheckoutError> {
+    let Some(user) = user else {
+        return Ok(false);
+    };
+    db_billing::subscriptions_for_user(&state.db, user.id)
+        .await
+        .map(|rows| !rows.is_empty())
+        .map_err(|e| CheckoutError::Internal(ServerError::db("checkout: earlier subscriptions", e)))
+}
+
 async fn send(
     billing: &Billing,
-    price: &StripePrice,
-    mode: CheckoutSessionMode,
+    offer: &Offer<'_>,
     user: Option<&AuthUser>,
     customer: Option<&str>,
     request: &CheckoutRequest,
-    coupon: Option<&Coupon>,
 ) -> Result<CheckoutSession, StripeError> {
+    let Offer {
+        price,
+        mode,
+        coupon,
+        trial_days,
+    } = offer;
+    let coupon = *coupon;
     let mut session = CreateCheckoutSession::new()
         .mode(mode.clone())
         .line_items(vec![CreateCheckoutSessionLineItems {
@@ -323,14 +357,20 @@ async fn send(
         }])
         .success_url(request.success_url.as_str())
         .cancel_url(request.cancel_url.as_str());
-    if mode == CheckoutSessionMode::Payment {
+    if *mode == CheckoutSessionMode::Payment {
         // A one-time purchase gets a paid invoice too: the receipt `/billing` lists.
         session = session.invoice_creation(CreateCheckoutSessionInvoiceCreation::new(true));
+    }
+    if let Some(days) = trial_days {
+        session = session.subscription_data(CreateCheckoutSessionSubscriptionData {
+            trial_period_days: Some(*days),
+            ..CreateCheckoutSessionSubscriptionData::new()
+        });
     }
     match customer {
         Some(id) => session = session.customer(id),
         None => {
-            if mode == CheckoutSessionMode::Payment {
+            if *mode == CheckoutSessionMode::Payment {
                 session = session
                     .customer_creation(CreateCheckoutSessionCustomerCreation::Always)
                     .payment_intent_data(CreateCheckoutSessionPaymentIntentData {
@@ -399,7 +439,11 @@ pub async fn summary(
         e.log();
     }
     let session = read.object;
-    let (paid, subscription) = (session.is_paid(), session.is_subscription());
+    let (paid, subscription, trial) = (
+        session.is_paid(),
+        session.is_subscription(),
+        session.is_trial(),
+    );
     let currency = session.currency.clone().unwrap_or_else(|| "usd".into());
     let items = session
         .line_items
@@ -416,6 +460,7 @@ pub async fn summary(
     Ok(PurchaseSummary {
         paid,
         subscription,
+        trial,
         status: session.status.unwrap_or_default(),
         email: session
             .customer_details

@@ -138,8 +138,14 @@ impl CheckoutSession {
         self.status.as_deref() == Some("complete")
     }
 
+    /// Paid, or nothing to pay yet (a trial: `no_payment_required`).
     pub fn is_paid(&self) -> bool {
-        self.payment_status == "paid"
+        matches!(self.payment_status.as_str(), "paid" | "no_payment_required")
+    }
+
+    /// A subscription whose first payment waits for the end of a free trial.
+    pub fn is_trial(&self) -> bool {
+        self.is_subscription() && self.payment_status == "no_payment_required"
     }
 
     pub fn is_subscription(&self) -> bool {
