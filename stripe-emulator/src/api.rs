@@ -181,6 +181,10 @@ fn route(api: &Api, store: &mut Store, method: &Method, path: &str, p: &Value) -
         ("GET", ["v1", "payment_intents", id]) => {
             get(&store.payment_intents, "payment_intent", id).map(PaymentIntent::json)
         }
+        ("GET", ["v1", "charges", id]) => get(&store.charges, "charge", id).map(|c| c.json()),
+        ("GET", ["v1", "disputes", id]) => get(&store.disputes, "dispute", id).map(|d| d.json()),
+        ("GET", ["v1", "refunds", id]) => get(&store.refunds, "refund", id).map(|r| r.json()),
+        ("POST", ["v1", "refunds"]) => create_refund(store, p),
         ("GET", ["v1", "events"]) => Ok(list_events(store, p)),
         ("GET", ["v1", "events", id]) => store
             .event(id)
@@ -913,6 +917,31 @@ fn preview_invoice(api: &Api, store: &Store, p: &Value) -> ApiResult {
     let change = price_change(store, &sub_id, item, &details)?;
     flows::preview_change(store, &api.base_url, &change)
         .map_err(|e| ApiError::invalid_param("subscription_details[items][0][price]", e))
+}
+
+/// `POST /v1/refunds` with `charge` or `payment_intent`, and an optional `amount`.
+fn create_refund(store: &mut Store, p: &Value) -> ApiResult {
+    let charge = match (string(p, "charge"), string(p, "payment_intent")) {
+        (Some(charge), _) => charge,
+        (None, Some(pi)) => get(&store.payment_intents, "payment_intent", &pi)?
+            .latest_charge
+            .clone()
+            .ok_or_else(|| {
+                ApiError::invalid_param(
+                    "payment_intent",
+                    "This PaymentIntent has no charge to refund.",
+                )
+            })?,
+        (None, None) => {
+            return Err(ApiError::invalid_param(
+                "charge",
+                "One of `charge` or `payment_intent` is required.",
+            ))
+        }
+    };
+    get(&store.charges, "charge", &charge)?;
+    flows::refund(store, &charge, integer(p, "amount")?)
+        .map_err(|e| ApiError::invalid_param("amount", e))
 }
 
 fn list_invoices(api: &Api, store: &Store, p: &Value) -> Value {

@@ -75,6 +75,31 @@ pub async fn pay_invoice(State(state): State<AppState>, Path(id): Path<String>) 
     )
 }
 
+/// `outcome=won` or `outcome=lost`: the bank's decision on a dispute.
+pub async fn close_dispute(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let run = || -> Result<Value, ApiError> {
+        let p = params(&body)?;
+        let won = match p.get("outcome").and_then(Value::as_str) {
+            Some("won") => true,
+            Some("lost") => false,
+            _ => {
+                return Err(ApiError::invalid_param(
+                    "outcome",
+                    "Give outcome=won or outcome=lost.",
+                ))
+            }
+        };
+        let mut store = state.api.store.lock().expect("store lock");
+        flows::close_dispute(&mut store, &id, won)
+            .map_err(|e| ApiError::invalid_param("dispute", e))
+    };
+    reply(run())
+}
+
 /// Delivers one event again to every endpoint, now, and answers with what happened.
 pub async fn resend(State(state): State<AppState>, Path(id): Path<String>) -> Response {
     if state

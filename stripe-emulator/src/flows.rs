@@ -3,7 +3,9 @@
 
 use serde_json::{json, Value};
 
-use crate::objects::{Invoice, InvoiceLine, PaymentIntent, Subscription, SubscriptionItem};
+use crate::objects::{
+    Charge, Dispute, Invoice, InvoiceLine, PaymentIntent, Refund, Subscription, SubscriptionItem,
+};
 use crate::store::{self, Customer, CustomerDetails, Store};
 
 const DAY: i64 = 24 * 60 * 60;
@@ -18,6 +20,8 @@ pub enum CardOutcome {
     Declined,
     InsufficientFunds,
     RequiresAuthentication,
+    /// Paid, then disputed by the cardholder (Stripe's 4000 0000 0000 0259).
+    Disputed,
     Incorrect,
 }
 
@@ -33,6 +37,7 @@ pub fn card_outcome(number: &str) -> CardOutcome {
         "4000000000000002" => CardOutcome::Declined,
         "4000000000009995" => CardOutcome::InsufficientFunds,
         "4000002500003155" => CardOutcome::RequiresAuthentication,
+        "4000000000000259" => CardOutcome::Disputed,
         // 4242… and any other valid number succeed, as Stripe's generic test cards do.
         _ => CardOutcome::Succeeds,
     }
@@ -126,7 +131,18 @@ pub fn complete_checkout(
     updated.awaiting_authentication = false;
 
     if session.mode == "payment" {
+        let charge = Charge {
+            id: store::new_id("ch"),
+            amount: session.amount_total,
+            amount_refunded: 0,
+            currency: session.currency.clone(),
+            customer: customer_id.clone(),
+            payment_intent: String::new(),
+            dispute: None,
+            created: now,
+        };
         let pi = PaymentIntent {
+            latest_charge: Some(charge.id.clone()),
             id: store::new_id("pi"),
             amount: session.amount_total,
             currency: session.currency.clone(),
@@ -141,6 +157,13 @@ pub fn complete_checkout(
         store.emit("payment_intent.created", created, None);
         store.emit("payment_intent.succeeded", pi.json(), None);
         updated.payment_intent = Some(pi.id.clone());
+        store.charges.insert(
+            charge.id.clone(),
+            Charge {
+                payment_intent: pi.id.clone(),
+                ..charge
+            },
+        );
         store.payment_intents.insert(pi.id.clone(), pi);
         // `invoice_creation[enabled]`: a paid invoice for the purchase, as its receipt.
         if let (true, Some(customer)) = (session.invoice_creation, customer_id.clone()) {
@@ -681,6 +704,80 @@ pub fn change_price(
         }
     }
     Ok(store.subscriptions[sub_id].json(store))
+}
+
+/// `POST /v1/refunds`: gives back `amount` (all that is left when `None`) of a charge, and
+/// emits `charge.refunded` with the charge, as Stripe does for full and partial refunds alike.
+pub fn refund(store: &mut Store, charge_id: &str, amount: Option<i64>) -> Result<Value, String> {
+    let now = store.now();
+    let charge = store
+        .charges
+        .get_mut(charge_id)
+        .ok_or_else(|| format!("No such charge: '{charge_id}'"))?;
+    let left = charge.amount - charge.amount_refunded;
+    let amount = amount.unwrap_or(left);
+    if left <= 0 {
+        return Err(format!("Charge {charge_id} has already been refunded."));
+    }
+    if amount <= 0 || amount > left {
+        return Err(format!(
+            "Refund amount ({amount}) is greater than unrefunded amount on charge ({left})"
+        ));
+    }
+    charge.amount_refunded += amount;
+    let refund = Refund {
+        id: store::new_id("re"),
+        amount,
+        charge: charge.id.clone(),
+        currency: charge.currency.clone(),
+        payment_intent: charge.payment_intent.clone(),
+        created: now,
+    };
+    let charge_json = charge.json();
+    let json = refund.json();
+    store.refunds.insert(refund.id.clone(), refund);
+    store.emit("refund.created", json.clone(), None);
+    store.emit("charge.refunded", charge_json, None);
+    Ok(json)
+}
+
+/// The cardholder disputes a charge: `charge.dispute.created`, the dispute waiting for a
+/// response.
+pub fn open_dispute(store: &mut Store, charge_id: &str) -> Result<Value, String> {
+    let now = store.now();
+    let charge = store
+        .charges
+        .get_mut(charge_id)
+        .ok_or_else(|| format!("No such charge: '{charge_id}'"))?;
+    let dispute = Dispute {
+        id: store::new_id("dp"),
+        amount: charge.amount,
+        charge: charge.id.clone(),
+        currency: charge.currency.clone(),
+        payment_intent: charge.payment_intent.clone(),
+        status: "needs_response".into(),
+        created: now,
+    };
+    charge.dispute = Some(dispute.id.clone());
+    let json = dispute.json();
+    store.disputes.insert(dispute.id.clone(), dispute);
+    store.emit("charge.dispute.created", json.clone(), None);
+    Ok(json)
+}
+
+/// The bank decides a dispute (`won` or `lost`): `charge.dispute.closed`.
+pub fn close_dispute(store: &mut Store, dispute_id: &str, won: bool) -> Result<Value, String> {
+    let dispute = store
+        .disputes
+        .get_mut(dispute_id)
+        .ok_or_else(|| format!("No such dispute: '{dispute_id}'"))?;
+    if matches!(dispute.status.as_str(), "won" | "lost") {
+        return Err(format!("This dispute is already {}.", dispute.status));
+    }
+    dispute.status = if won { "won" } else { "lost" }.into();
+    let json = dispute.json();
+    store.emit("charge.dispute.closed", json.clone(), None);
+    Ok(json)
 }
 
 /// Marks a subscription's next renewal to fail (the test-clock way to see `past_due`).

@@ -161,6 +161,10 @@ pub async fn spawn(options: Options) -> Result<Emulator, StartError> {
             post(control::renew_now),
         )
         .route("/_emulator/invoices/{id}/pay", post(control::pay_invoice))
+        .route(
+            "/_emulator/disputes/{id}/close",
+            post(control::close_dispute),
+        )
         .route("/_emulator/events/{id}/resend", post(control::resend))
         .route("/_emulator/replay", post(control::replay))
         .route("/v1/{*rest}", any(api_entry))

@@ -219,6 +219,10 @@ fn checkout_html(
 <div class="row"><div><label for="exp">Expiry (MM / YY)</label><input id="exp" name="expiry" placeholder="12 / 34" required></div>
 <div><label for="cvc">CVC</label><input id="cvc" name="cvc" inputmode="numeric" placeholder="123" required></div></div>
 {promo}{tax}<button type="submit">{button}</button></form>
+<details class="cards"><summary>Test cards</summary><ul>
+<li>4242 4242 4242 4242: succeeds</li><li>4000 0000 0000 0002: declined</li>
+<li>4000 0025 0000 3155: asks for 3D Secure</li><li>4000 0000 0000 9995: insufficient funds</li>
+<li>4000 0000 0000 0259: succeeds, then disputed</li></ul></details>
 <p><a href="{cancel}">Cancel and return to the site</a></p>"#,
             lines = line_summary(store, session),
             id = escape(&session.id),
@@ -315,9 +319,22 @@ pub async fn checkout_submit(
             }
             Redirect::to(&format!("/c/3ds/{id}")).into_response()
         }
-        CardOutcome::Succeeds => {
+        outcome @ (CardOutcome::Succeeds | CardOutcome::Disputed) => {
             match flows::complete_checkout(&mut store, &api.base_url, &id, details) {
-                Ok(url) => Redirect::to(&url).into_response(),
+                Ok(url) => {
+                    if outcome == CardOutcome::Disputed {
+                        let charge = store
+                            .sessions
+                            .get(&id)
+                            .and_then(|s| s.payment_intent.as_ref())
+                            .and_then(|pi| store.payment_intents.get(pi))
+                            .and_then(|pi| pi.latest_charge.clone());
+                        if let Some(charge) = charge {
+                            let _ = flows::open_dispute(&mut store, &charge);
+                        }
+                    }
+                    Redirect::to(&url).into_response()
+                }
                 Err(e) => fail(&store, &e),
             }
         }

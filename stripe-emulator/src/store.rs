@@ -130,6 +130,9 @@ pub struct Store {
     pub subscriptions: BTreeMap<String, crate::objects::Subscription>,
     pub invoices: BTreeMap<String, crate::objects::Invoice>,
     pub payment_intents: BTreeMap<String, crate::objects::PaymentIntent>,
+    pub charges: BTreeMap<String, crate::objects::Charge>,
+    pub refunds: BTreeMap<String, crate::objects::Refund>,
+    pub disputes: BTreeMap<String, crate::objects::Dispute>,
     pub portal_sessions: BTreeMap<String, crate::objects::PortalSession>,
     pub endpoints: BTreeMap<String, crate::objects::Endpoint>,
     /// Every event, oldest first.

@@ -1117,3 +1117,82 @@ async fn price_changes_are_previewed_and_billed_with_stripes_proration() {
         .await;
     assert!(refused.is_err());
 }
+
+/// Money going back: partial and full refunds with `charge.refunded`, and the dispute card
+/// 0259 paying, then disputed, then the dispute closed by the bank.
+#[tokio::test]
+async fn refunds_and_disputes_emit_stripes_charge_events() {
+    use stripe_core::charge::RetrieveCharge;
+    use stripe_core::refund::CreateRefund;
+
+    let s = setup().await;
+    let id = s.session("lifetime_once", |r| r).await;
+    assert_eq!(s.pay(&id, "4242 4242 4242 4242").await.status(), 303);
+    let session = RetrieveCheckoutSession::new(id.as_str())
+        .send(&s.client)
+        .await
+        .unwrap();
+    let pi = session.payment_intent.unwrap().id().to_string();
+    s.events(3).await;
+    s.clear();
+
+    let partial = CreateRefund::new()
+        .payment_intent(pi.as_str())
+        .amount(10_000)
+        .send(&s.client)
+        .await
+        .unwrap();
+    assert_eq!(partial.amount, 10_000);
+    let charge = partial.charge.unwrap().id().clone();
+    let e = s.events(2).await;
+    assert_eq!(types(&e), ["refund.created", "charge.refunded"]);
+    assert_eq!(e[1].1["data"]["object"]["amount_refunded"], 10_000);
+    assert_eq!(e[1].1["data"]["object"]["refunded"], false);
+    let rest = CreateRefund::new()
+        .charge(charge.as_str())
+        .send(&s.client)
+        .await
+        .unwrap();
+    assert_eq!(rest.amount, 29_900 - 10_000, "the rest of the charge");
+    let read = RetrieveCharge::new(charge.clone())
+        .send(&s.client)
+        .await
+        .unwrap();
+    assert!(read.refunded);
+    let again = CreateRefund::new()
+        .charge(charge.as_str())
+        .send(&s.client)
+        .await;
+    assert!(again.is_err(), "nothing left to refund");
+
+    // 0259: paid, then disputed; the bank then decides.
+    let id = s.session("lifetime_once", |r| r).await;
+    s.clear();
+    assert_eq!(s.pay(&id, "4000 0000 0000 0259").await.status(), 303);
+    let e = s.events(3).await;
+    let created = e
+        .iter()
+        .find(|(t, _)| t == "charge.dispute.created")
+        .expect("a dispute")
+        .1["data"]["object"]
+        .clone();
+    assert_eq!(created["status"], "needs_response");
+    let dispute = created["id"].as_str().unwrap().to_string();
+    s.clear();
+    let closed = s
+        .control(
+            &format!("/_emulator/disputes/{dispute}/close"),
+            &[("outcome", "won")],
+        )
+        .await;
+    assert_eq!(closed["status"], "won");
+    let e = s.events(1).await;
+    assert_eq!(types(&e), ["charge.dispute.closed"]);
+    let twice = s
+        .post_form(
+            &format!("/_emulator/disputes/{dispute}/close"),
+            &[("outcome", "lost")],
+        )
+        .await;
+    assert_eq!(twice.status(), 400);
+}
