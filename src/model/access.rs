@@ -17,6 +17,23 @@ pub struct SubscriptionFacts<'a> {
 pub struct PurchaseFacts<'a> {
     pub status: &'a str,
     pub price_id: &'a str,
+    /// What was paid, and how much of it went back.
+    pub amount: i64,
+    pub amount_refunded: i64,
+    /// The payment's dispute, if any (Stripe's dispute status).
+    pub dispute_status: Option<&'a str>,
+}
+
+impl PurchaseFacts<'_> {
+    /// Paid and kept: not refunded in full, and not disputed (a dispute the bank decided for
+    /// us, or an inquiry closed without one, gives it back). A partial refund keeps it.
+    pub fn holds(&self) -> bool {
+        let refunded = self.amount_refunded > 0 && self.amount_refunded >= self.amount;
+        let disputed = self
+            .dispute_status
+            .is_some_and(|s| !matches!(s, "won" | "warning_closed"));
+        self.status == "paid" && !refunded && !disputed
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -28,7 +45,7 @@ pub enum Access {
         status: String,
         grace_until: Option<i64>,
     },
-    /// A paid one-time purchase.
+    /// A paid one-time purchase, not refunded in full nor disputed.
     Purchase {
         price_id: String,
     },
@@ -71,7 +88,7 @@ pub fn access(
             grace_until: Some(until),
         };
     }
-    if let Some(p) = purchases.iter().find(|p| p.status == "paid") {
+    if let Some(p) = purchases.iter().find(|p| p.holds()) {
         return Access::Purchase {
             price_id: p.price_id.to_string(),
         };
@@ -97,6 +114,9 @@ mod tests {
         PurchaseFacts {
             status,
             price_id: "price_life",
+            amount: 29_900,
+            amount_refunded: 0,
+            dispute_status: None,
         }
     }
 
@@ -159,6 +179,34 @@ mod tests {
             access(&[], &[bought("unpaid"), bought("failed")], 0, 0),
             Access::None
         );
+    }
+
+    #[test]
+    fn a_full_refund_or_an_open_or_lost_dispute_takes_a_purchase_back() {
+        let with = |refunded: i64, dispute: Option<&'static str>| PurchaseFacts {
+            amount_refunded: refunded,
+            dispute_status: dispute,
+            ..bought("paid")
+        };
+        let open = |p: PurchaseFacts<'_>| access(&[], &[p], 0, 0).is_open();
+        assert!(open(with(10_000, None)), "a partial refund keeps it");
+        assert!(!open(with(29_900, None)), "a full refund ends it");
+        for status in [
+            "warning_needs_response",
+            "needs_response",
+            "under_review",
+            "lost",
+        ] {
+            assert!(!open(with(0, Some(status))), "{status}");
+        }
+        assert!(open(with(0, Some("won"))), "a won dispute gives it back");
+        assert!(open(with(0, Some("warning_closed"))));
+        // A free purchase (a 100% coupon) is not "refunded in full".
+        let free = PurchaseFacts {
+            amount: 0,
+            ..bought("paid")
+        };
+        assert!(open(free));
     }
 
     #[test]

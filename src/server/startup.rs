@@ -78,7 +78,10 @@ pub async fn build_state(config: Config) -> Result<AppState, StartupError> {
     let mail_wake = Arc::new(tokio::sync::Notify::new());
     let webhook_writer = billing::group_commit::Writer::spawn(
         db.clone(),
-        config.site_url.origin(),
+        billing::webhook::MailContext {
+            site: config.site_url.origin(),
+            operators: config.admin_emails.clone(),
+        },
         mail_wake.clone(),
     );
     let plan_reads = billing::plan_reads::PlanReads::spawn(db.clone());

@@ -479,6 +479,11 @@ pub async fn pay(app: &TestApp, url: &str, email: &str) -> String {
 
 /// Pays a Checkout URL with 4242; returns where the emulator sends the buyer.
 pub async fn pay_at(url: &str, email: &str) -> String {
+    pay_with_card(url, email, "4242424242424242").await
+}
+
+/// Pays a Checkout URL with one of Stripe's test cards; returns where the buyer is sent.
+pub async fn pay_with_card(url: &str, email: &str, card: &str) -> String {
     let res = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -486,7 +491,7 @@ pub async fn pay_at(url: &str, email: &str) -> String {
         .post(url)
         .form(&[
             ("email", email),
-            ("card_number", "4242424242424242"),
+            ("card_number", card),
             ("expiry", "12/34"),
             ("cvc", "123"),
         ])

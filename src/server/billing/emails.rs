@@ -18,6 +18,25 @@ fn date(unix: i64) -> String {
         .unwrap_or_else(|| "soon".into())
 }
 
+/// To one operator, once per dispute: a cardholder disputed a payment, and the evidence is
+/// due within days (in Stripe's dashboard).
+pub fn dispute_opened(dispute: &super::objects::Dispute, operator: &str, site: &str) -> Mail {
+    let amount = format_amount(dispute.amount, &dispute.currency);
+    let reason = dispute.reason.as_deref().unwrap_or("not given");
+    Mail {
+        dedupe_key: format!("charge.dispute.created:{}:{operator}", dispute.id),
+        subject: format!("A payment of {amount} is disputed"),
+        body: format!(
+            "A customer's bank disputed a payment of {amount} (reason: {reason}).\n\n\
+             What it bought is suspended on {site} until the dispute is closed, and restored if \
+             it is won. Answer it with evidence in Stripe's dashboard before the deadline: \
+             dispute {}, charge {}.\n",
+            dispute.id,
+            dispute.charge.id()
+        ),
+    }
+}
+
 /// One mail per failed invoice, however many times Stripe retries it or the event arrives.
 pub fn payment_failed(
     invoice_id: &str,

@@ -11,7 +11,7 @@ use stripe_billing::subscription::{
 use stripe_checkout::checkout_session::{ListCheckoutSession, RetrieveCheckoutSession};
 
 use super::client::{Stripe, StripeError};
-use super::objects::{CheckoutSession, Customer, Invoice, List, Subscription};
+use super::objects::{Charge, CheckoutSession, Customer, Dispute, Invoice, List, Subscription};
 
 /// An object as Stripe returned it, and when (unix ms) the read was sent.
 #[derive(Debug, Clone)]
@@ -64,6 +64,22 @@ pub async fn subscription(client: &Stripe, id: &str) -> Result<Read<Subscription
 pub async fn invoice(client: &Stripe, id: &str) -> Result<Read<Invoice>, FetchError> {
     let at_ms = now_ms();
     let object = client.send(&RetrieveInvoice::new(id)).await?;
+    Ok(Read { object, at_ms })
+}
+
+pub async fn charge(client: &Stripe, id: &str) -> Result<Read<Charge>, FetchError> {
+    let at_ms = now_ms();
+    let object = client
+        .send(&stripe_core::charge::RetrieveCharge::new(id))
+        .await?;
+    Ok(Read { object, at_ms })
+}
+
+pub async fn dispute(client: &Stripe, id: &str) -> Result<Read<Dispute>, FetchError> {
+    let at_ms = now_ms();
+    let object = client
+        .send(&stripe_core::dispute::RetrieveDispute::new(id))
+        .await?;
     Ok(Read { object, at_ms })
 }
 

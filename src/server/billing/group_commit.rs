@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::{mpsc, oneshot, Notify};
 
-use super::webhook::{apply_claimed, Fresh, Outcome};
+use super::webhook::{apply_claimed, Fresh, MailContext, Outcome};
 use crate::server::db::events::{self, NewEvent};
 use crate::server::db::{Db, Tx};
 use crate::server::error::ServerError;
@@ -61,12 +61,12 @@ pub struct Writer {
 }
 
 impl Writer {
-    /// Starts the writer on the current runtime. `site` is the origin mails link to; `mail_wake`
-    /// is told after every commit that queued mail may be waiting.
-    pub fn spawn(db: Db, site: String, mail_wake: Arc<Notify>) -> Writer {
+    /// Starts the writer on the current runtime. `mail` says where mails link to and who the
+    /// operators are; `mail_wake` is told after every commit that queued mail may be waiting.
+    pub fn spawn(db: Db, mail: MailContext, mail_wake: Arc<Notify>) -> Writer {
         let (queue, jobs) = mpsc::channel(QUEUE);
         let applied = Arc::new(Mutex::new(RecentIds::default()));
-        tokio::spawn(run(db, site, mail_wake, applied.clone(), jobs));
+        tokio::spawn(run(db, mail, mail_wake, applied.clone(), jobs));
         Writer { queue, applied }
     }
 
@@ -122,7 +122,7 @@ impl RecentIds {
 
 async fn run(
     db: Db,
-    site: String,
+    mail: MailContext,
     mail_wake: Arc<Notify>,
     applied: Arc<Mutex<RecentIds>>,
     mut jobs: mpsc::Receiver<Job>,
@@ -137,7 +137,7 @@ async fn run(
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while jobs.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let mut mailed = false;
-        match apply_batch(&db, &site, &batch).await {
+        match apply_batch(&db, &mail, &batch).await {
             Ok(done) => {
                 remember(&batch);
                 mailed = done.mailed;
@@ -159,7 +159,7 @@ async fn run(
             Err(_) => {
                 for job in batch.drain(..) {
                     let alone = std::slice::from_ref(&job);
-                    let result = apply_batch(&db, &site, alone).await.map(|done| {
+                    let result = apply_batch(&db, &mail, alone).await.map(|done| {
                         remember(alone);
                         mailed |= done.mailed;
                         done.outcomes
@@ -187,12 +187,12 @@ struct Batch {
 }
 
 /// Claims and applies every job's event in one transaction; all or nothing.
-async fn apply_batch(db: &Db, site: &str, batch: &[Job]) -> Result<Batch, ServerError> {
+async fn apply_batch(db: &Db, mail: &MailContext, batch: &[Job]) -> Result<Batch, ServerError> {
     let mut tx = db
         .begin()
         .await
         .map_err(|e| ServerError::db("webhook: begin", e.into()))?;
-    match apply_each(&mut tx, site, batch).await {
+    match apply_each(&mut tx, mail, batch).await {
         Ok(done) => {
             tx.commit()
                 .await
@@ -206,7 +206,7 @@ async fn apply_batch(db: &Db, site: &str, batch: &[Job]) -> Result<Batch, Server
     }
 }
 
-async fn apply_each(tx: &mut Tx, site: &str, batch: &[Job]) -> Result<Batch, ServerError> {
+async fn apply_each(tx: &mut Tx, mail: &MailContext, batch: &[Job]) -> Result<Batch, ServerError> {
     let mut done = Batch::default();
     for job in batch {
         // Known before the transaction, so the claim records it in the same statement.
@@ -214,7 +214,7 @@ async fn apply_each(tx: &mut Tx, site: &str, batch: &[Job]) -> Result<Batch, Ser
             .await
             .map_err(|e| ServerError::db("webhook: claim", e))?;
         let outcome = if claimed {
-            let applied = apply_claimed(tx, site, &job.record.type_, &job.fresh).await?;
+            let applied = apply_claimed(tx, mail, &job.record.type_, &job.fresh).await?;
             done.mailed |= applied.mailed;
             applied.outcome
         } else {

@@ -237,6 +237,29 @@ pub struct InvoiceSubscriptionDetails {
     pub subscription: Ref,
 }
 
+/// A card payment: its refunds so far.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Charge {
+    pub id: String,
+    pub amount: i64,
+    #[serde(default)]
+    pub amount_refunded: i64,
+    pub currency: String,
+    pub payment_intent: Option<Ref>,
+}
+
+/// A cardholder's dispute of a charge.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Dispute {
+    pub id: String,
+    pub charge: Ref,
+    /// `warning_needs_response`, `needs_response`, `under_review`, `won`, `lost`, ….
+    pub status: String,
+    pub amount: i64,
+    pub currency: String,
+    pub reason: Option<String>,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 pub struct Price {
     pub id: String,

@@ -80,6 +80,9 @@ fn decide(state: &AppState, subs: &[SubscriptionRow], purchases: &[PurchaseRow])
         .map(|p| PurchaseFacts {
             status: &p.status,
             price_id: &p.price_id,
+            amount: p.amount_total,
+            amount_refunded: p.amount_refunded,
+            dispute_status: p.dispute_status.as_deref(),
         })
         .collect();
     access(
@@ -88,6 +91,22 @@ fn decide(state: &AppState, subs: &[SubscriptionRow], purchases: &[PurchaseRow])
         crate::server::auth::jwt::now(),
         grace_secs(state),
     )
+}
+
+/// A purchase's state in words: paid, refunded (all or part), or disputed.
+fn purchase_status(p: &PurchaseRow) -> String {
+    let refunded = format_amount(p.amount_refunded, &p.currency);
+    match p.dispute_status.as_deref() {
+        Some("won") => return "paid (dispute won)".into(),
+        Some("lost") => return "disputed and lost: access ended".into(),
+        Some("warning_closed") | None => {}
+        Some(_) => return "disputed: access suspended until the bank decides".into(),
+    }
+    match p.amount_refunded {
+        0 => p.status.clone(),
+        r if r >= p.amount_total => "Refunded".into(),
+        _ => format!("paid, {refunded} refunded"),
+    }
 }
 
 fn status_label(status: &str) -> &'static str {
@@ -192,7 +211,7 @@ pub async fn billing(
             item: plan_name(state, &p.price_id).await,
             date: p.created_at.format("%B %-d, %Y").to_string(),
             amount: format_amount(p.amount_total, &p.currency),
-            status: p.status.clone(),
+            status: purchase_status(p),
         });
     }
     Ok(BillingOverview {

@@ -2,7 +2,7 @@
 //! result is the same however often and in whatever order it is applied. The webhook, the
 //! success page and `landing resync` all store Stripe's objects through here.
 
-use super::objects::{CheckoutSession, Expandable, Invoice, Subscription};
+use super::objects::{Charge, CheckoutSession, Dispute, Expandable, Invoice, Subscription};
 use crate::server::auth::email::Email;
 use crate::server::db::billing::{self, InvoiceRow, NewPurchase, SubscriptionRow};
 use crate::server::db::{accounts, customers, profiles, DbError, DbUuid, Tx};
@@ -294,5 +294,31 @@ pub async fn apply_invoice(tx: &mut Tx, invoice: &Invoice, at_ms: i64) -> Result
     billing::upsert_invoice(tx, &row)
         .await
         .map_err(db("sync: store invoice"))?;
+    Ok(())
+}
+
+/// Applies a charge read at `at_ms` (its refunds), and its dispute if the event was one.
+pub async fn apply_charge(
+    tx: &mut Tx,
+    charge: &Charge,
+    at_ms: i64,
+    dispute: Option<(&Dispute, i64)>,
+) -> Result<(), ServerError> {
+    let row = billing::ChargeRow {
+        id: &charge.id,
+        payment_intent_id: charge.payment_intent.as_ref().map(|p| p.id()),
+        amount: charge.amount,
+        amount_refunded: charge.amount_refunded,
+        currency: &charge.currency,
+        synced_at_ms: at_ms,
+    };
+    billing::upsert_charge(tx, &row)
+        .await
+        .map_err(db("sync: store charge"))?;
+    if let Some((dispute, at_ms)) = dispute {
+        billing::set_dispute(tx, &charge.id, &dispute.id, &dispute.status, at_ms)
+            .await
+            .map_err(db("sync: store dispute"))?;
+    }
     Ok(())
 }

@@ -18,7 +18,7 @@ use super::client::Stripe;
 use super::emails::{self, Mail};
 use super::fetch::{self, FetchError, Read};
 use super::group_commit::EventRecord;
-use super::objects::{CheckoutSession, Invoice, Subscription};
+use super::objects::{Charge, CheckoutSession, Dispute, Invoice, Subscription};
 use super::sync::{self, Applied, Source};
 use crate::model::billing::BillingMode;
 use crate::server::db::events;
@@ -134,6 +134,8 @@ pub enum Fresh {
     /// arrive before the checkout that links the customer to a profile.
     Subscription(Box<Read<Subscription>>, Option<String>),
     Invoice(Box<Read<Invoice>>, Option<Box<Read<Subscription>>>),
+    /// A charge's refunds, and (for a dispute's events) its dispute.
+    Charge(Box<Read<Charge>>, Option<Box<Read<Dispute>>>),
     /// A type we do not act on: recorded, answered 2xx.
     Nothing,
     /// Stripe no longer has the object (or the event names none): nothing to apply.
@@ -197,6 +199,12 @@ async fn read_fresh(client: &Stripe, event: &Envelope) -> Result<Fresh, FetchErr
                 None => None,
             };
             Fresh::Invoice(Box::new(invoice), sub)
+        }
+        "charge.refunded" => Fresh::Charge(Box::new(fetch::charge(client, id).await?), None),
+        t if t.starts_with("charge.dispute.") => {
+            let dispute = fetch::dispute(client, id).await?;
+            let charge = fetch::charge(client, dispute.object.charge.id()).await?;
+            Fresh::Charge(Box::new(charge), Some(Box::new(dispute)))
         }
         _ => Fresh::Nothing,
     };
@@ -268,14 +276,23 @@ pub struct Effect {
     pub mailed: bool,
 }
 
+/// What the webhook's mail needs to know: the origin its links point to, and the operators
+/// (`ADMIN_EMAILS`) who are told of disputes.
+#[derive(Debug, Clone, Default)]
+pub struct MailContext {
+    pub site: String,
+    pub operators: Vec<String>,
+}
+
 /// Stores what Stripe says and queues the event's mail, in the transaction that claimed the
-/// event. `site` is the origin the mail links to.
+/// event.
 pub async fn apply_claimed(
     tx: &mut Tx,
-    site: &str,
+    context: &MailContext,
     event_type: &str,
     fresh: &Fresh,
 ) -> Result<Effect, ServerError> {
+    let site = context.site.as_str();
     let mut mailed = false;
     match fresh {
         Fresh::Nothing | Fresh::Missing | Fresh::OtherMode => {
@@ -314,6 +331,17 @@ pub async fn apply_claimed(
                         .await?;
                     let mail = emails::trial_will_end(&sub.id, trial_end, site);
                     mailed |= queue(tx, to.as_deref(), &mail).await?;
+                }
+            }
+        }
+        Fresh::Charge(charge, dispute) => {
+            let dispute = dispute.as_deref().map(|d| (&d.object, d.at_ms));
+            sync::apply_charge(tx, &charge.object, charge.at_ms, dispute).await?;
+            // A dispute needs an answer (evidence) within days: the operators are told.
+            if let (Some((dispute, _)), "charge.dispute.created") = (dispute, event_type) {
+                for operator in &context.operators {
+                    let mail = emails::dispute_opened(dispute, operator, site);
+                    mailed |= queue(tx, Some(operator), &mail).await?;
                 }
             }
         }

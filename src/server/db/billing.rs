@@ -254,7 +254,7 @@ pub async fn all_subscriptions(db: &Db) -> Result<Vec<SubscriptionRow>, DbError>
     fetch_rows(db, sql, None, None).await
 }
 
-/// A one-time purchase as the billing page shows it.
+/// A one-time purchase as the billing page shows it, with what went back of its payment.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct PurchaseRow {
     pub checkout_session_id: String,
@@ -264,10 +264,18 @@ pub struct PurchaseRow {
     pub currency: String,
     pub status: String,
     pub created_at: DateTime<Utc>,
+    /// Refunded of its charge so far (0 when none, or its charge is not stored yet).
+    pub amount_refunded: i64,
+    /// Its charge's dispute, if any: `needs_response`, `under_review`, `won`, `lost`, ….
+    pub dispute_status: Option<String>,
 }
 
+/// The purchase's charge is found by payment intent (one charge each in Checkout's payment
+/// mode; the largest figures if Stripe ever made more).
 const PURCHASE_COLUMNS: &str =
-    "checkout_session_id, stripe_customer_id, price_id, amount_total, currency, status, created_at";
+    "checkout_session_id, stripe_customer_id, price_id, amount_total, currency, status, created_at, \
+     COALESCE((SELECT MAX(c.amount_refunded) FROM charges c WHERE c.payment_intent_id = purchases.payment_intent_id), 0) AS amount_refunded, \
+     (SELECT MAX(c.dispute_status) FROM charges c WHERE c.payment_intent_id = purchases.payment_intent_id) AS dispute_status";
 
 /// A user's one-time purchases, newest first.
 pub async fn purchases_for_user(db: &Db, user: DbUuid) -> Result<Vec<PurchaseRow>, DbError> {
@@ -353,4 +361,65 @@ pub async fn invoices_for_user(
 pub async fn all_invoices(db: &Db) -> Result<Vec<InvoiceRow>, DbError> {
     let sql = format!("SELECT {INVOICE_COLUMNS} FROM invoices ORDER BY id");
     fetch_rows(db, sql, None, None).await
+}
+
+/// A charge's refunds as Stripe reported them when read at `synced_at_ms`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChargeRow<'a> {
+    pub id: &'a str,
+    pub payment_intent_id: Option<&'a str>,
+    pub amount: i64,
+    pub amount_refunded: i64,
+    pub currency: &'a str,
+    pub synced_at_ms: i64,
+}
+
+/// Stores a charge's refunds, unless a later read is stored already.
+pub async fn upsert_charge(tx: &mut Tx, c: &ChargeRow<'_>) -> Result<(), DbError> {
+    on_tx!(tx, conn => {
+        sqlx::query(
+            "INSERT INTO charges (id, payment_intent_id, amount, amount_refunded, currency, refund_synced_at_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6) \
+             ON CONFLICT (id) DO UPDATE SET \
+             payment_intent_id = COALESCE(charges.payment_intent_id, excluded.payment_intent_id), \
+             amount = excluded.amount, amount_refunded = excluded.amount_refunded, \
+             currency = excluded.currency, refund_synced_at_ms = excluded.refund_synced_at_ms \
+             WHERE excluded.refund_synced_at_ms >= charges.refund_synced_at_ms",
+        )
+        .bind(c.id)
+        .bind(c.payment_intent_id)
+        .bind(c.amount)
+        .bind(c.amount_refunded)
+        .bind(c.currency)
+        .bind(c.synced_at_ms)
+        .execute(conn)
+        .await
+        .map(drop)
+    })?;
+    Ok(())
+}
+
+/// Stores the status of a charge's dispute (the charge row must exist), unless a later read
+/// is stored already.
+pub async fn set_dispute(
+    tx: &mut Tx,
+    charge_id: &str,
+    dispute_id: &str,
+    status: &str,
+    synced_at_ms: i64,
+) -> Result<(), DbError> {
+    on_tx!(tx, conn => {
+        sqlx::query(
+            "UPDATE charges SET dispute_id = $2, dispute_status = $3, dispute_synced_at_ms = $4 \
+             WHERE id = $1 AND dispute_synced_at_ms <= $4",
+        )
+        .bind(charge_id)
+        .bind(dispute_id)
+        .bind(status)
+        .bind(synced_at_ms)
+        .execute(conn)
+        .await
+        .map(drop)
+    })?;
+    Ok(())
 }

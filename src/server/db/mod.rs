@@ -208,10 +208,11 @@ pub enum Table {
     Sessions,
     AuthTokens,
     EmailCustomers,
+    Charges,
 }
 
 impl Table {
-    pub const ALL: [Table; 10] = [
+    pub const ALL: [Table; 11] = [
         Table::Profiles,
         Table::StripeCustomers,
         Table::Subscriptions,
@@ -222,6 +223,7 @@ impl Table {
         Table::Sessions,
         Table::AuthTokens,
         Table::EmailCustomers,
+        Table::Charges,
     ];
 
     pub fn name(self) -> &'static str {
@@ -236,6 +238,7 @@ impl Table {
             Table::Sessions => "sessions",
             Table::AuthTokens => "auth_tokens",
             Table::EmailCustomers => "email_customers",
+            Table::Charges => "charges",
         }
     }
 }

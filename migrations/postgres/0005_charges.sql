@@ -1,0 +1,15 @@
+-- Money going back: each charge's refunds and dispute, as Stripe last reported them. A
+-- one-time purchase finds its charge by payment intent.
+CREATE TABLE charges (
+    id                    text PRIMARY KEY,            -- Stripe's ch_…
+    payment_intent_id     text,
+    amount                bigint NOT NULL,
+    amount_refunded       bigint NOT NULL DEFAULT 0,
+    currency              text NOT NULL,
+    -- When the stored refunds were read from Stripe (unix ms): an older read never replaces them.
+    refund_synced_at_ms   bigint NOT NULL DEFAULT 0,
+    dispute_id            text,
+    dispute_status        text,                        -- needs_response | under_review | won | lost | …
+    dispute_synced_at_ms  bigint NOT NULL DEFAULT 0
+);
+CREATE INDEX charges_payment_intent_idx ON charges (payment_intent_id);

@@ -1,0 +1,196 @@
+//! Money going back: refunds and disputes of a one-time purchase, through the same verified,
+//! re-read, claim-once webhook path as every event.
+
+use reqwest::header::COOKIE;
+use serde_json::Value;
+
+use crate::harness::billing_mails;
+use crate::support::{on_both_databases, pay_with_card, Backend, TestApp};
+
+on_both_databases!(
+    backend;
+    a_partial_refund_keeps_lifetime_and_a_full_one_ends_it,
+    a_dispute_suspends_lifetime_until_it_is_won_and_a_lost_one_ends_it,
+);
+
+impl TestApp {
+    async fn plan_of(&self, cookie: &str) -> Value {
+        let (status, body) = self
+            .get_json("/api/entitlements", (COOKIE.as_str(), cookie.to_string()))
+            .await;
+        assert_eq!(status, 200, "{body}");
+        body["plan"].clone()
+    }
+
+    /// The payment intent of the emulator's newest complete Checkout for `email`.
+    async fn payment_intent_of(&self, email: &str) -> String {
+        let sessions = self
+            .stripe_call(
+                reqwest::Method::GET,
+                "/v1/checkout/sessions",
+                &[("limit", "100")],
+            )
+            .await;
+        sessions["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["customer_details"]["email"] == email && s["status"] == "complete")
+            .and_then(|s| s["payment_intent"].as_str())
+            .expect("a paid session")
+            .to_string()
+    }
+
+    /// Buys Lifetime with `card` while signed in; returns the cookie.
+    async fn lifetime_buyer(&self, email: &str, card: &str) -> String {
+        let cookie = self.member(email).await;
+        let res = self
+            .client
+            .post(self.url("/api/stripe/create-checkout"))
+            .header(COOKIE, &cookie)
+            .header("origin", &self.base)
+            .json(&self.body("lifetime_once", "payment"))
+            .send()
+            .await
+            .unwrap();
+        let body: Value = res.json().await.unwrap();
+        pay_with_card(body["url"].as_str().unwrap(), email, card).await;
+        self.settle().await;
+        cookie
+    }
+}
+
+async fn a_partial_refund_keeps_lifetime_and_a_full_one_ends_it(backend: Backend) {
+    let app = TestApp::spawn_webhooks(backend, &[]).await;
+    let cookie = app
+        .lifetime_buyer("refund@example.com", "4242424242424242")
+        .await;
+    assert_eq!(app.plan_of(&cookie).await, "lifetime");
+    let pi = app.payment_intent_of("refund@example.com").await;
+
+    app.stripe_call(
+        reqwest::Method::POST,
+        "/v1/refunds",
+        &[("payment_intent", &pi), ("amount", "10000")],
+    )
+    .await;
+    app.settle().await;
+    assert_eq!(
+        app.plan_of(&cookie).await,
+        "lifetime",
+        "a partial refund keeps it"
+    );
+    let billing = app.page("/billing", &cookie).await;
+    assert!(billing.contains("paid, $100 refunded"), "{billing}");
+
+    app.stripe_call(
+        reqwest::Method::POST,
+        "/v1/refunds",
+        &[("payment_intent", &pi)],
+    )
+    .await;
+    app.settle().await;
+    assert_eq!(
+        app.plan_of(&cookie).await,
+        Value::Null,
+        "a full refund ends it"
+    );
+    let billing = app.page("/billing", &cookie).await;
+    assert!(billing.contains("Refunded"), "{billing}");
+    assert!(app
+        .page("/app", &cookie)
+        .await
+        .contains("This area is for subscribers"));
+}
+
+async fn a_dispute_suspends_lifetime_until_it_is_won_and_a_lost_one_ends_it(backend: Backend) {
+    let app = TestApp::spawn_webhooks(
+        backend,
+        &[("ADMIN_EMAILS", "ops@example.com,finance@example.com")],
+    )
+    .await;
+    // Stripe's dispute card: paid, then disputed.
+    let won = app
+        .lifetime_buyer("won@example.com", "4000000000000259")
+        .await;
+    let lost = app
+        .lifetime_buyer("lost@example.com", "4000000000000259")
+        .await;
+    for cookie in [&won, &lost] {
+        assert_eq!(
+            app.plan_of(cookie).await,
+            Value::Null,
+            "suspended while disputed"
+        );
+    }
+    let billing = app.page("/billing", &won).await;
+    assert!(billing.contains("disputed: access suspended"), "{billing}");
+    // Each operator is told of each dispute, once.
+    let told: Vec<_> = billing_mails(&app.state.db)
+        .await
+        .into_iter()
+        .filter(|m| m.subject.contains("is disputed"))
+        .map(|m| m.to_email)
+        .collect();
+    assert_eq!(told.len(), 4, "{told:?}");
+    assert_eq!(told.iter().filter(|t| *t == "ops@example.com").count(), 2);
+
+    let events = app.stripe_events().await;
+    let disputes: Vec<String> = events
+        .iter()
+        .filter(|e| e["type"] == "charge.dispute.created")
+        .map(|e| e["data"]["object"]["id"].as_str().unwrap().to_string())
+        .collect();
+    let won_pi = app.payment_intent_of("won@example.com").await;
+    let dispute_of = |pi: &str| {
+        events
+            .iter()
+            .find(|e| {
+                e["type"] == "charge.dispute.created" && e["data"]["object"]["payment_intent"] == pi
+            })
+            .map(|e| e["data"]["object"]["id"].as_str().unwrap().to_string())
+            .unwrap()
+    };
+    let won_dispute = dispute_of(&won_pi);
+    let lost_dispute = disputes
+        .iter()
+        .find(|d| **d != won_dispute)
+        .unwrap()
+        .clone();
+    app.control(
+        &format!("disputes/{won_dispute}/close"),
+        &[("outcome", "won")],
+    )
+    .await;
+    app.control(
+        &format!("disputes/{lost_dispute}/close"),
+        &[("outcome", "lost")],
+    )
+    .await;
+    app.settle().await;
+    assert_eq!(
+        app.plan_of(&won).await,
+        "lifetime",
+        "a won dispute restores it"
+    );
+    assert_eq!(app.plan_of(&lost).await, Value::Null, "a lost one ends it");
+    assert!(app
+        .page("/billing", &lost)
+        .await
+        .contains("disputed and lost"));
+
+    // Delivered again, as Stripe retries: no second mail.
+    let created = events
+        .iter()
+        .find(|e| e["type"] == "charge.dispute.created")
+        .unwrap();
+    let id = created["id"].as_str().unwrap();
+    app.control(&format!("events/{id}/resend"), &[]).await;
+    app.settle().await;
+    let told = billing_mails(&app.state.db)
+        .await
+        .into_iter()
+        .filter(|m| m.subject.contains("is disputed"))
+        .count();
+    assert_eq!(told, 4);
+}
