@@ -65,9 +65,40 @@ pub async fn change_plan(price: String, proration_date: i64) -> Result<String, A
 pub async fn load_app_access() -> Result<AppAccess, AppError> {
     let user = signed_in().await?;
     let state = expect_context::<crate::server::state::AppState>();
-    crate::server::billing::overview::app_access(&state, &user)
+    let mut access = crate::server::billing::overview::app_access(&state, &user)
         .await
-        .map_err(internal)
+        .map_err(internal)?;
+    access.monitors = crate::server::product::monitors(&state, &user)
+        .await
+        .map_err(internal)?;
+    Ok(access)
+}
+
+/// Adds a monitor, if the plan includes one more (403 otherwise, naming the plan's limit); a
+/// plain form post comes back to `/app` with the outcome.
+#[server(prefix = "/api", endpoint = "app/monitors")]
+pub async fn add_monitor(url: String) -> Result<String, AppError> {
+    let user = signed_in()
+        .await
+        .inspect_err(crate::server::auth::forms::answer_with)?;
+    let state = expect_context::<crate::server::state::AppState>();
+    let result = crate::server::product::add_monitor(&state, &user, &url).await;
+    if let Err(e) = &result {
+        crate::server::auth::forms::answer_with(e);
+    }
+    let to = match &result {
+        Ok(()) => "/app?added=1".to_string(),
+        Err(e) => {
+            let query: String = url::form_urlencoded::Serializer::new(String::new())
+                .append_pair("error", &e.to_string())
+                .finish();
+            format!("/app?{query}")
+        }
+    };
+    if crate::server::auth::forms::is_browser_form() {
+        leptos_axum::redirect(&to);
+    }
+    result.map(|()| to)
 }
 
 #[cfg(feature = "ssr")]

@@ -75,4 +75,9 @@ pub struct AppAccess {
     pub detail: String,
     /// The plan's entitlements as people read them ("Monitors", 100).
     pub entitlements: Vec<(String, i64)>,
+    /// The URLs the user's monitors watch, and how many the plan allows.
+    #[serde(default)]
+    pub monitors: Vec<String>,
+    #[serde(default)]
+    pub monitors_allowed: i64,
 }

@@ -11,6 +11,7 @@ pub mod http;
 pub mod mail;
 pub mod outbound;
 pub mod page_cache;
+pub mod product;
 pub mod secret;
 pub mod security;
 pub mod startup;

@@ -13,6 +13,7 @@ on_both_databases!(
     a_subscriber_is_sent_to_change_plan_instead_of_a_second_checkout,
     upgrades_are_charged_now_and_downgrades_at_renewal_as_previewed,
     a_trial_converts_or_fails_at_its_end_and_is_given_once,
+    the_plan_decides_how_many_monitors_and_the_eleventh_on_starter_is_refused,
 );
 
 impl TestApp {
@@ -383,4 +384,67 @@ async fn a_trial_converts_or_fails_at_its_end_and_is_given_once(backend: Backend
     crate::support::pay(&app, url["url"].as_str().unwrap(), "converts@example.com").await;
     app.settle().await;
     assert_eq!(app.in_force(&converts).await["status"], "active");
+}
+
+async fn the_plan_decides_how_many_monitors_and_the_eleventh_on_starter_is_refused(
+    backend: Backend,
+) {
+    let app = TestApp::spawn_webhooks(backend, &[]).await;
+    let add = |cookie: String, url: String| {
+        let app = &app;
+        async move {
+            let res = app
+                .post_form("/api/app/monitors", &[("url", url.as_str())], Some(&cookie))
+                .await;
+            let status = res.status().as_u16();
+            (status, res.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    // No plan: nothing to add, and the answer says where the plans are.
+    let nobody = app.member("nobody@example.com").await;
+    let (status, body) = add(nobody.clone(), "https://example.com".into()).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body.to_string().contains("/pricing"), "{body}");
+
+    let starter = app
+        .subscriber("ten@example.com", "starter_monthly", "subscription")
+        .await;
+    app.settle().await;
+    assert_eq!(add(starter.clone(), "not a url".into()).await.0, 400);
+    for i in 0..10 {
+        let (status, body) = add(starter.clone(), format!("https://example.com/{i}")).await;
+        assert_eq!(status, 200, "monitor {i}: {body}");
+    }
+    let (status, body) = add(starter.clone(), "https://example.com/11".into()).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        body.to_string().contains("Your plan includes 10 monitors"),
+        "{body}"
+    );
+    // Without JavaScript: back to /app with the reason, which the page shows with the plans.
+    let to = app
+        .browser_post(
+            "/api/app/monitors",
+            &[("url", "https://example.com/12")],
+            &starter,
+        )
+        .await;
+    assert!(to.starts_with("/app?error="), "{to}");
+    let page = app.page(&to, &starter).await;
+    assert!(page.contains("10 of 10 monitors"), "{page}");
+    assert!(page.contains("Your plan includes 10 monitors"), "{page}");
+    assert!(page.contains(r#"href="/pricing""#));
+
+    // Pro includes 100.
+    let pro = app
+        .subscriber("hundred@example.com", "pro_monthly", "subscription")
+        .await;
+    app.settle().await;
+    for i in 0..11 {
+        assert_eq!(
+            add(pro.clone(), format!("https://example.com/{i}")).await.0,
+            200
+        );
+    }
+    assert!(app.page("/app", &pro).await.contains("11 of 100 monitors"));
 }

@@ -10,6 +10,7 @@ use crate::model::billing::{
 };
 use crate::model::catalog::format_amount;
 use crate::model::entitlements::{in_force, label, InForce};
+use crate::model::error::AppError;
 use crate::server::auth::session::AuthUser;
 use crate::server::db::billing::{self, PurchaseRow, SubscriptionRow};
 use crate::server::db::customers;
@@ -252,9 +253,37 @@ pub async fn entitlements(state: &AppState, user: &AuthUser) -> Result<InForce, 
     Ok(in_force(&access, &state.catalog, lookup_keys(state).await))
 }
 
+/// Refuses what the user's plan does not include: `wanted` of entitlement `name` (the 11th
+/// monitor is `wanted = 11`). The refusal is a 403 that says what the plan includes and where
+/// the plans are; the answer otherwise is what is in force.
+pub async fn require_entitlement(
+    state: &AppState,
+    user: &AuthUser,
+    name: &str,
+    wanted: i64,
+) -> Result<InForce, AppError> {
+    let in_force = entitlements(state, user).await.map_err(|e| {
+        e.log();
+        AppError::Internal
+    })?;
+    let allowed = in_force.entitlements.get(name).copied().unwrap_or(0);
+    if wanted <= allowed {
+        return Ok(in_force);
+    }
+    let what = label(name).to_lowercase();
+    Err(AppError::Forbidden(match in_force.plan {
+        None => format!("This needs a plan that includes {what}: see the plans on /pricing."),
+        Some(_) => format!(
+            "Your plan includes {allowed} {what}. For more, switch to a larger plan on /pricing."
+        ),
+    }))
+}
+
 pub async fn app_access(state: &AppState, user: &AuthUser) -> Result<AppAccess, ServerError> {
     let access = access_of(state, user).await?;
-    let entitlements = in_force(&access, &state.catalog, lookup_keys(state).await)
+    let in_force = in_force(&access, &state.catalog, lookup_keys(state).await);
+    let monitors_allowed = in_force.entitlements.get("monitors").copied().unwrap_or(0);
+    let entitlements = in_force
         .entitlements
         .into_iter()
         .map(|(name, value)| (label(&name), value))
@@ -276,18 +305,24 @@ pub async fn app_access(state: &AppState, user: &AuthUser) -> Result<AppAccess, 
                 None => "Your subscription is active.".into(),
             },
             entitlements,
+            monitors: Vec::new(),
+            monitors_allowed,
         },
         Access::Purchase { price_id } => AppAccess {
             open: true,
             plan: Some(plan_name(state, &price_id).await),
             detail: "Yours to keep: a one-time purchase.".into(),
             entitlements,
+            monitors: Vec::new(),
+            monitors_allowed,
         },
         Access::None => AppAccess {
             open: false,
             plan: None,
             detail: "You have no active plan.".into(),
             entitlements,
+            monitors: Vec::new(),
+            monitors_allowed,
         },
     })
 }

@@ -8,6 +8,7 @@ pub mod accounts;
 pub mod billing;
 pub mod customers;
 pub mod events;
+pub mod monitors;
 pub mod outbox;
 pub mod profiles;
 mod uuid;
@@ -209,10 +210,11 @@ pub enum Table {
     AuthTokens,
     EmailCustomers,
     Charges,
+    Monitors,
 }
 
 impl Table {
-    pub const ALL: [Table; 11] = [
+    pub const ALL: [Table; 12] = [
         Table::Profiles,
         Table::StripeCustomers,
         Table::Subscriptions,
@@ -224,6 +226,7 @@ impl Table {
         Table::AuthTokens,
         Table::EmailCustomers,
         Table::Charges,
+        Table::Monitors,
     ];
 
     pub fn name(self) -> &'static str {
@@ -239,6 +242,7 @@ impl Table {
             Table::AuthTokens => "auth_tokens",
             Table::EmailCustomers => "email_customers",
             Table::Charges => "charges",
+            Table::Monitors => "monitors",
         }
     }
 }
