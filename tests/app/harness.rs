@@ -12,7 +12,9 @@ use landing::server::db::{billing, outbox, Db};
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
-use crate::support::{emulator_checkout, emulator_session, pay_at, Backend, TestApp, STRIPE_KEY};
+use crate::support::{
+    emulator_checkout, emulator_session, pay_at, pay_with_card, Backend, TestApp, STRIPE_KEY,
+};
 
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -321,13 +323,15 @@ pub async fn stored_state(db: &Db) -> Vec<String> {
     }
     for p in billing::all_purchases(db).await.unwrap() {
         lines.push(format!(
-            "purchase {} by {:?}: {} {} {} {}",
+            "purchase {} by {:?}: {} {} {} {} refunded {} dispute {:?}",
             p.checkout_session_id,
             p.stripe_customer_id,
             p.price_id,
             p.amount_total,
             p.currency,
-            p.status
+            p.status,
+            p.amount_refunded,
+            p.dispute_status
         ));
     }
     for i in billing::all_invoices(db).await.unwrap() {
@@ -509,8 +513,8 @@ pub fn expected_mail(events: &[Value]) -> usize {
     causes.len()
 }
 
-/// A history of Stripe events at the emulator, across many customers: one-time purchases,
-/// subscriptions (some with a trial), upgrades, cancellations at period end (some undone),
+/// A history of Stripe events at the emulator, across many customers: one-time purchases (some
+/// refunded in full or in part, some disputed, each dispute won or lost), subscriptions (some with a trial), upgrades, cancellations at period end (some undone),
 /// cancellations now, failed renewals, and renewals month after month until there are at
 /// least `target` events. Returns how many there are.
 pub async fn make_history(app: &TestApp, target: usize) -> usize {
@@ -548,7 +552,43 @@ pub async fn make_history(app: &TestApp, target: usize) -> usize {
             2 => emulator_checkout(&base, "pro_monthly", &email, &[]).await,
             _ => emulator_checkout(&base, "starter_monthly", &email, &[]).await,
         };
-        pay_at(&url, &email).await;
+        // Now and then a one-time buyer's bank disputes the payment (Stripe's card 0259).
+        if i % 15 == 0 {
+            pay_with_card(&url, &email, "4000000000000259").await;
+        } else {
+            pay_at(&url, &email).await;
+        }
+    }
+    // Money going back: some purchases refunded in part or in full, every dispute decided.
+    let (charges, disputes) = {
+        let stripe = app.stripe.as_ref().unwrap();
+        let store = stripe.store.lock().unwrap();
+        let mut charges: Vec<_> = store
+            .charges
+            .values()
+            .filter(|c| c.dispute.is_none())
+            .map(|c| (c.created, c.id.clone()))
+            .collect();
+        charges.sort();
+        let disputes: Vec<String> = store.disputes.keys().cloned().collect();
+        (charges, disputes)
+    };
+    for (j, (_, charge)) in charges.iter().enumerate() {
+        let amount = match j % 3 {
+            0 => vec![("charge", charge.as_str())],
+            1 => vec![("charge", charge.as_str()), ("amount", "5000")],
+            _ => continue,
+        };
+        app.stripe_call(reqwest::Method::POST, "/v1/refunds", &amount)
+            .await;
+    }
+    for (j, dispute) in disputes.iter().enumerate() {
+        let outcome = if j % 2 == 0 { "won" } else { "lost" };
+        app.control(
+            &format!("disputes/{dispute}/close"),
+            &[("outcome", outcome)],
+        )
+        .await;
     }
     let subs = {
         let stripe = app.stripe.as_ref().unwrap();
@@ -631,8 +671,33 @@ pub fn all_events(app: &TestApp) -> Vec<Value> {
         .collect()
 }
 
-/// Stripe's own state (the emulator's store) equals ours, subscription by subscription.
+/// Stripe's own state (the emulator's store) equals ours, subscription by subscription, and
+/// what went back of each payment (refunded amount, dispute status) purchase by purchase.
 pub async fn assert_as_stripe_has_it(app: &TestApp, db: &Db) {
+    let mut ours_back: Vec<(i64, Option<String>)> = billing::all_purchases(db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| (p.amount_refunded, p.dispute_status))
+        .collect();
+    ours_back.sort();
+    {
+        let stripe = app.stripe.as_ref().unwrap();
+        let store = stripe.store.lock().unwrap();
+        let mut theirs_back: Vec<(i64, Option<String>)> = store
+            .charges
+            .values()
+            .map(|c| {
+                let dispute = c.dispute.as_ref().map(|d| store.disputes[d].status.clone());
+                (c.amount_refunded, dispute)
+            })
+            .collect();
+        theirs_back.sort();
+        assert_eq!(
+            ours_back, theirs_back,
+            "refunds and disputes as Stripe has them"
+        );
+    }
     let ours: HashMap<String, billing::SubscriptionRow> = billing::all_subscriptions(db)
         .await
         .unwrap()
