@@ -2,7 +2,8 @@
 //! trials, upgrades, renewals, failed renewals, cancellations, across many customers) delivered
 //! live to one app, then replayed to a fresh one three times each, shuffled, 64 at a time:
 //! every event applied exactly once, no 5xx, one mail per cause, and the same final state as
-//! the app that saw them in order, which is Stripe's own. `RELIABILITY=full` makes the history 5,000 events.
+//! the app that saw them in order, which is Stripe's own. `RELIABILITY=full` makes the history
+//! 5,000 events.
 
 use std::time::Duration;
 
