@@ -403,6 +403,7 @@ fn create_customer(store: &mut Store, p: &Value) -> ApiResult {
         metadata: metadata(p),
         created: store.now(),
         seq: store.next_seq(),
+        authenticates_every_payment: false,
     };
     let json = customer.json();
     store.customers.insert(customer.id.clone(), customer);
@@ -714,6 +715,7 @@ fn create_session(api: &Api, store: &mut Store, p: &Value) -> ApiResult {
         trial_period_days,
         customer_details: None,
         awaiting_authentication: false,
+        card_authenticates_every_payment: false,
     };
     let json = render_session(api, store, &session, p);
     store.sessions.insert(session.id.clone(), session);

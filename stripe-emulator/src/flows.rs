@@ -22,6 +22,8 @@ pub enum CardOutcome {
     RequiresAuthentication,
     /// Paid, then disputed by the cardholder (Stripe's 4000 0000 0000 0259).
     Disputed,
+    /// Authenticated at checkout, and again on every later payment (4000 0027 6000 3184).
+    AuthenticatesEveryPayment,
     Incorrect,
 }
 
@@ -38,6 +40,7 @@ pub fn card_outcome(number: &str) -> CardOutcome {
         "4000000000009995" => CardOutcome::InsufficientFunds,
         "4000002500003155" => CardOutcome::RequiresAuthentication,
         "4000000000000259" => CardOutcome::Disputed,
+        "4000002760003184" => CardOutcome::AuthenticatesEveryPayment,
         // 4242… and any other valid number succeed, as Stripe's generic test cards do.
         _ => CardOutcome::Succeeds,
     }
@@ -107,6 +110,7 @@ pub fn complete_checkout(
                 metadata: Default::default(),
                 created: now,
                 seq: store.next_seq(),
+                authenticates_every_payment: false,
             };
             let json = customer.json();
             let id = customer.id.clone();
@@ -117,6 +121,14 @@ pub fn complete_checkout(
         None => None,
     };
 
+    if session.card_authenticates_every_payment {
+        if let Some(c) = customer_id
+            .as_ref()
+            .and_then(|id| store.customers.get_mut(id))
+        {
+            c.authenticates_every_payment = true;
+        }
+    }
     let mut updated = session.clone();
     updated.customer = customer_id.clone();
     updated.customer_details = Some(details.clone());
@@ -188,7 +200,7 @@ pub fn complete_checkout(
                 total: session.amount_total,
                 period: (now, now),
             };
-            updated.invoice = Some(issue_invoice(store, base_url, draft, true));
+            updated.invoice = Some(issue_invoice(store, base_url, draft, Payment::Paid));
         }
     } else {
         let customer = customer_id
@@ -251,7 +263,7 @@ pub fn complete_checkout(
             &sub_id,
             "subscription_create",
             amount,
-            true,
+            Payment::Paid,
         );
         updated.subscription = Some(sub_id);
         updated.invoice = Some(invoice_id);
@@ -283,7 +295,7 @@ fn bill(
     sub_id: &str,
     reason: &str,
     amount: i64,
-    paid: bool,
+    payment: Payment,
 ) -> String {
     let sub = store.subscriptions[sub_id].clone();
     let mut lines: Vec<InvoiceLine> = sub
@@ -320,7 +332,7 @@ fn bill(
             total: amount.max(0),
             period: (sub.current_period_start, sub.current_period_end),
         },
-        paid,
+        payment,
     );
     if let Some(s) = store.subscriptions.get_mut(sub_id) {
         s.latest_invoice = Some(id.clone());
@@ -340,7 +352,27 @@ struct Draft<'a> {
 
 /// Creates, finalises and (if `paid`) pays an invoice, emitting the events Stripe would;
 /// returns its id.
-fn issue_invoice(store: &mut Store, base_url: &str, draft: Draft<'_>, paid: bool) -> String {
+/// How an invoice's payment attempt ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Payment {
+    Paid,
+    Declined,
+    /// The bank asks the customer to authenticate: the invoice waits on its hosted page.
+    NeedsAction,
+}
+
+impl Payment {
+    /// A customer's charge now: declined when asked to fail, else as their card behaves.
+    fn of(store: &Store, customer: &str, fails: bool) -> Payment {
+        match store.customers.get(customer) {
+            _ if fails => Payment::Declined,
+            Some(c) if c.authenticates_every_payment => Payment::NeedsAction,
+            _ => Payment::Paid,
+        }
+    }
+}
+
+fn issue_invoice(store: &mut Store, base_url: &str, draft: Draft<'_>, payment: Payment) -> String {
     let now = store.now();
     let email = store
         .customers
@@ -378,14 +410,30 @@ fn issue_invoice(store: &mut Store, base_url: &str, draft: Draft<'_>, paid: bool
     invoice.finalized_at = Some(now);
     store.emit("invoice.finalized", invoice.json(base_url), None);
     invoice.attempt_count = 1;
-    if paid {
-        invoice.status = "paid".into();
-        invoice.amount_paid = invoice.total.max(0);
-        invoice.paid_at = Some(now);
-        store.emit("invoice.paid", invoice.json(base_url), None);
-        store.emit("invoice.payment_succeeded", invoice.json(base_url), None);
+    // Nothing to charge (a trial, a credit) needs no card.
+    let payment = if invoice.total <= 0 {
+        Payment::Paid
     } else {
-        store.emit("invoice.payment_failed", invoice.json(base_url), None);
+        payment
+    };
+    match payment {
+        Payment::Paid => {
+            invoice.status = "paid".into();
+            invoice.amount_paid = invoice.total.max(0);
+            invoice.paid_at = Some(now);
+            store.emit("invoice.paid", invoice.json(base_url), None);
+            store.emit("invoice.payment_succeeded", invoice.json(base_url), None);
+        }
+        Payment::Declined => {
+            store.emit("invoice.payment_failed", invoice.json(base_url), None);
+        }
+        Payment::NeedsAction => {
+            store.emit(
+                "invoice.payment_action_required",
+                invoice.json(base_url),
+                None,
+            );
+        }
     }
     let id = invoice.id.clone();
     store.invoices.insert(id.clone(), invoice);
@@ -698,7 +746,8 @@ pub fn change_price(
             total,
             period,
         };
-        let id = issue_invoice(store, base_url, draft, true);
+        let payment = Payment::of(store, &draft.customer, false);
+        let id = issue_invoice(store, base_url, draft, payment);
         if let Some(s) = store.subscriptions.get_mut(sub_id) {
             s.latest_invoice = Some(id);
         }
@@ -904,14 +953,16 @@ fn renew(store: &mut Store, base_url: &str, sub_id: &str) {
         s.current_period_start = sub.current_period_end;
         s.current_period_end = sub.current_period_end + period;
     }
-    let fails = sub.fail_next_renewal;
+    let payment = Payment::of(store, &sub.customer, sub.fail_next_renewal);
+    // A declined card, or one whose bank wants the customer first: past due until paid.
+    let fails = payment != Payment::Paid && amount > 0;
     bill(
         store,
         base_url,
         sub_id,
         "subscription_cycle",
         amount,
-        !fails,
+        payment,
     );
     let _ = change_subscription(store, sub_id, |s, _| {
         let previous = json!({
@@ -942,6 +993,11 @@ mod tests {
         assert_eq!(
             card_outcome("4000 0000 0000 9995"),
             CardOutcome::InsufficientFunds
+        );
+        assert_eq!(card_outcome("4000 0000 0000 0259"), CardOutcome::Disputed);
+        assert_eq!(
+            card_outcome("4000 0027 6000 3184"),
+            CardOutcome::AuthenticatesEveryPayment
         );
         assert_eq!(card_outcome("4242 4242 4242 4241"), CardOutcome::Incorrect);
         assert_eq!(card_outcome("abcd"), CardOutcome::Incorrect);

@@ -148,6 +148,7 @@ pub async fn spawn(options: Options) -> Result<Emulator, StartError> {
             post(pages::portal_action),
         )
         .route("/i/{id}", get(pages::invoice_page))
+        .route("/i/{id}/pay", post(pages::invoice_pay))
         .route("/_emulator", get(pages::dashboard))
         .route("/_emulator/deliveries", get(control::deliveries))
         .route("/_emulator/reset", post(reset))

@@ -222,7 +222,8 @@ fn checkout_html(
 <details class="cards"><summary>Test cards</summary><ul>
 <li>4242 4242 4242 4242: succeeds</li><li>4000 0000 0000 0002: declined</li>
 <li>4000 0025 0000 3155: asks for 3D Secure</li><li>4000 0000 0000 9995: insufficient funds</li>
-<li>4000 0000 0000 0259: succeeds, then disputed</li></ul></details>
+<li>4000 0000 0000 0259: succeeds, then disputed</li>
+<li>4000 0027 6000 3184: asks for 3D Secure on every payment, renewals too</li></ul></details>
 <p><a href="{cancel}">Cancel and return to the site</a></p>"#,
             lines = line_summary(store, session),
             id = escape(&session.id),
@@ -312,9 +313,12 @@ pub async fn checkout_submit(
         CardOutcome::Incorrect => fail(&store, "Your card number is incorrect."),
         CardOutcome::Declined => fail(&store, "Your card was declined."),
         CardOutcome::InsufficientFunds => fail(&store, "Your card has insufficient funds."),
-        CardOutcome::RequiresAuthentication => {
+        outcome
+        @ (CardOutcome::RequiresAuthentication | CardOutcome::AuthenticatesEveryPayment) => {
             if let Some(s) = store.sessions.get_mut(&id) {
                 s.awaiting_authentication = true;
+                s.card_authenticates_every_payment =
+                    outcome == CardOutcome::AuthenticatesEveryPayment;
                 s.customer_details = Some(details);
             }
             Redirect::to(&format!("/c/3ds/{id}")).into_response()
@@ -649,10 +653,21 @@ pub async fn invoice_page(State(api): State<Api>, Path(id): Path<String>) -> Res
             )
         })
         .collect();
+    // An open invoice is paid here, as on Stripe's page: the bank's authentication, then the
+    // charge.
+    let pay = if inv.status == "open" {
+        format!(
+            r#"<form method="post" action="/i/{}/pay"><button type="submit">Authenticate and pay {}</button></form>"#,
+            escape(&inv.id),
+            money(inv.total.max(0), &inv.currency)
+        )
+    } else {
+        String::new()
+    };
     Html(page(
         &format!("Invoice {}", inv.number),
         &format!(
-            "<h1>Invoice {}</h1><p>Status: {}</p><p>Period {} to {}</p><table>{lines}<tr><th>Total</th><th>{}</th></tr></table>",
+            "<h1>Invoice {}</h1><p>Status: {}</p><p>Period {} to {}</p><table>{lines}<tr><th>Total</th><th>{}</th></tr></table>{pay}",
             escape(&inv.number),
             escape(&inv.status),
             date(inv.period_start),
@@ -661,6 +676,22 @@ pub async fn invoice_page(State(api): State<Api>, Path(id): Path<String>) -> Res
         ),
     ))
     .into_response()
+}
+
+/// The hosted invoice page's "Authenticate and pay".
+pub async fn invoice_pay(State(api): State<Api>, Path(id): Path<String>) -> Response {
+    let mut store = api.store.lock().expect("store lock");
+    match flows::pay_invoice(&mut store, &api.base_url, &id) {
+        Ok(_) => Redirect::to(&format!("/i/{id}")).into_response(),
+        Err(e) => (
+            StatusCode::CONFLICT,
+            Html(page(
+                "Invoice",
+                &format!("<p class=\"error\">{}</p>", escape(&e)),
+            )),
+        )
+            .into_response(),
+    }
 }
 
 pub async fn dashboard(State(api): State<Api>) -> Response {

@@ -46,6 +46,9 @@ pub struct Customer {
     pub metadata: Map<String, Value>,
     pub created: i64,
     pub seq: u64,
+    /// Its card's bank asks for authentication on every payment: renewals and plan changes
+    /// wait on the invoice's page (`invoice.payment_action_required`).
+    pub authenticates_every_payment: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -89,6 +92,8 @@ pub struct Session {
     pub customer_details: Option<CustomerDetails>,
     /// A 3D Secure card is waiting for the buyer's answer.
     pub awaiting_authentication: bool,
+    /// Paid with a card whose bank asks for authentication on every payment (4000 0027 6000 3184).
+    pub card_authenticates_every_payment: bool,
 }
 
 #[derive(Debug, Clone)]

@@ -1196,3 +1196,63 @@ async fn refunds_and_disputes_emit_stripes_charge_events() {
         .await;
     assert_eq!(twice.status(), 400);
 }
+
+/// Card 3184: authenticated at checkout, and asked again on every renewal, which waits on the
+/// hosted invoice page (`invoice.payment_action_required`, past due) until the customer pays.
+#[tokio::test]
+async fn card_3184_asks_for_authentication_on_every_renewal() {
+    let s = setup().await;
+    let id = s.session("starter_monthly", |r| r).await;
+    assert_eq!(s.pay(&id, "4000 0027 6000 3184").await.status(), 303);
+    let passed = s
+        .post_form(&format!("/c/3ds/{id}"), &[("action", "complete")])
+        .await;
+    assert_eq!(passed.status(), 303);
+    let events = s.events(7).await;
+    let sub = events[6].1["data"]["object"]["subscription"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    s.clear();
+    let renewed = s
+        .control(&format!("/_emulator/subscriptions/{sub}/renew"), &[])
+        .await;
+    assert_eq!(renewed["status"], "past_due");
+    let e = s.events(4).await;
+    assert_eq!(
+        types(&e),
+        [
+            "invoice.created",
+            "invoice.finalized",
+            "invoice.payment_action_required",
+            "customer.subscription.updated"
+        ]
+    );
+    let invoice = e[2].1["data"]["object"].clone();
+    let hosted = invoice["hosted_invoice_url"].as_str().unwrap().to_string();
+    let page = s
+        .http
+        .get(&hosted)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Authenticate and pay"), "{page}");
+    s.clear();
+    let paid = s
+        .post_form(&format!("/i/{}/pay", invoice["id"].as_str().unwrap()), &[])
+        .await;
+    assert_eq!(paid.status(), 303);
+    let e = s.events(3).await;
+    assert_eq!(
+        types(&e),
+        [
+            "invoice.paid",
+            "invoice.payment_succeeded",
+            "customer.subscription.updated"
+        ]
+    );
+    assert_eq!(e[2].1["data"]["object"]["status"], "active");
+}

@@ -6,7 +6,7 @@ use reqwest::header::COOKIE;
 use serde_json::Value;
 
 use crate::harness::billing_mails;
-use crate::support::{on_both_databases, Backend, TestApp};
+use crate::support::{on_both_databases, pay_with_card, Backend, TestApp};
 
 on_both_databases!(
     backend;
@@ -14,6 +14,7 @@ on_both_databases!(
     upgrades_are_charged_now_and_downgrades_at_renewal_as_previewed,
     a_trial_converts_or_fails_at_its_end_and_is_given_once,
     the_plan_decides_how_many_monitors_and_the_eleventh_on_starter_is_refused,
+    a_card_that_always_authenticates_gets_one_mail_per_renewal_and_the_invoice_page_on_upgrade,
 );
 
 impl TestApp {
@@ -447,4 +448,87 @@ async fn the_plan_decides_how_many_monitors_and_the_eleventh_on_starter_is_refus
         );
     }
     assert!(app.page("/app", &pro).await.contains("11 of 100 monitors"));
+}
+
+async fn a_card_that_always_authenticates_gets_one_mail_per_renewal_and_the_invoice_page_on_upgrade(
+    backend: Backend,
+) {
+    let app = TestApp::spawn_webhooks(backend, &[]).await;
+    let email = "sca@example.com";
+    let cookie = app.member(email).await;
+    let res = app
+        .client
+        .post(app.url("/api/stripe/create-checkout"))
+        .header(COOKIE, &cookie)
+        .header("origin", &app.base)
+        .json(&app.body("starter_monthly", "subscription"))
+        .send()
+        .await
+        .unwrap();
+    let body: Value = res.json().await.unwrap();
+    // Stripe's 3184: authenticated at checkout, and on every payment after.
+    let to = pay_with_card(body["url"].as_str().unwrap(), email, "4000002760003184").await;
+    assert!(to.starts_with("/c/3ds/"), "{to}");
+    let done = app
+        .client
+        .post(format!("{}{to}", app.stripe_base()))
+        .form(&[("action", "complete")])
+        .send()
+        .await
+        .unwrap();
+    assert!(done.status().is_success() || done.status().is_redirection());
+    app.settle().await;
+    assert_eq!(app.plan_in_force(&cookie).await, "starter");
+
+    // The renewal waits for the customer: one mail with the invoice's page, however many
+    // times the event is delivered.
+    let sub = app.subscription_of(email).await;
+    let id = sub["id"].as_str().unwrap().to_string();
+    app.control(&format!("subscriptions/{id}/renew"), &[]).await;
+    app.settle().await;
+    let asked = |mails: Vec<landing::server::db::outbox::MailRow>| {
+        mails
+            .into_iter()
+            .filter(|m| m.dedupe_key.starts_with("invoice.payment_action_required"))
+            .collect::<Vec<_>>()
+    };
+    let mails = asked(billing_mails(&app.state.db).await);
+    assert_eq!(mails.len(), 1);
+    assert!(
+        mails[0]
+            .body
+            .contains(&format!("{}/i/in_", app.stripe_base())),
+        "{}",
+        mails[0].body
+    );
+    let event = app
+        .stripe_events()
+        .await
+        .into_iter()
+        .find(|e| e["type"] == "invoice.payment_action_required")
+        .unwrap();
+    let event_id = event["id"].as_str().unwrap().to_string();
+    app.control(&format!("events/{event_id}/resend"), &[]).await;
+    app.settle().await;
+    assert_eq!(asked(billing_mails(&app.state.db).await).len(), 1);
+
+    // Paid on the invoice's page: active again. An upgrade then needs the customer too, and
+    // the confirmation sends them to the invoice's page.
+    let invoice = event["data"]["object"]["id"].as_str().unwrap().to_string();
+    app.client
+        .post(format!("{}/i/{invoice}/pay", app.stripe_base()))
+        .send()
+        .await
+        .unwrap();
+    app.settle().await;
+    let (_, preview) = app.change_preview("pro_monthly", &cookie).await;
+    let when = preview["proration_date"].as_i64().unwrap().to_string();
+    let (status, to) = app.change_plan("pro_monthly", &when, &cookie).await;
+    assert_eq!(status, 200, "{to}");
+    assert!(
+        to.as_str()
+            .unwrap()
+            .starts_with(&format!("{}/i/in_", app.stripe_base())),
+        "{to}"
+    );
 }
