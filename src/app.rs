@@ -64,7 +64,6 @@ pub fn App() -> impl IntoView {
                     <Route path=StaticSegment("account") view=AccountPage ssr=SsrMode::Async/>
                     // Async: the page waits for Stripe's answer, so it reads without JavaScript.
                     <Route path=StaticSegment("success") view=SuccessPage ssr=SsrMode::Async/>
-                    <Route path=StaticSegment("welcome") view=SuccessPage ssr=SsrMode::Async/>
                     <Route path=StaticSegment("app") view=ProductPage ssr=SsrMode::Async/>
                     <Route path=StaticSegment("billing") view=BillingPage ssr=SsrMode::Async/>
                     <Route

@@ -1,5 +1,5 @@
-//! `/success?session_id=…` (and `/welcome`, the same page): what was bought and where the
-//! receipt goes. The session id shows the purchase; it never signs anyone in. Without one (a
+//! `/success?session_id=…` (where `/welcome?session_id=…` leads too): what was bought and
+//! where the receipt goes. The session id shows the purchase; it never signs anyone in. Without one (a
 //! success URL written without `{CHECKOUT_SESSION_ID}`), a thank-you that points to where the
 //! purchase will show.
 

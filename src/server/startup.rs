@@ -67,6 +67,23 @@ pub enum StartupError {
     Serve(#[source] std::io::Error),
 }
 
+async fn welcome(
+    axum::extract::Query(query): axum::extract::Query<std::collections::HashMap<String, String>>,
+) -> axum::response::Redirect {
+    match query
+        .get("session_id")
+        .filter(|id| !id.is_empty() && *id != "{CHECKOUT_SESSION_ID}")
+    {
+        Some(id) => {
+            let query: String = url::form_urlencoded::Serializer::new(String::new())
+                .append_pair("session_id", id)
+                .finish();
+            axum::response::Redirect::to(&format!("/success?{query}"))
+        }
+        None => axum::response::Redirect::to("/app"),
+    }
+}
+
 /// Opens and migrates the database and loads the catalog: everything a request will need.
 pub async fn build_state(config: Config) -> Result<AppState, StartupError> {
     let catalog = catalog::load(&config.plans_file).map_err(StartupError::Catalog)?;
@@ -215,6 +232,9 @@ pub fn build_router(state: AppState) -> Router {
             "/cancel",
             get(|| async { axum::response::Redirect::to("/pricing?canceled=1") }),
         )
+        // A success URL as API clients often write it: with a session id, the success page;
+        // without (or with Stripe's placeholder unfilled), on to the product.
+        .route("/welcome", get(welcome))
         .route(
             "/api/stripe/create-checkout",
             post(billing::api::create_checkout),
