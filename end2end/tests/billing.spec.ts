@@ -193,3 +193,41 @@ test("a Starter subscriber switches to Pro yearly on the change page and sees it
   await page.goto("/app");
   await expect(page.getByText("Plan: Pro (yearly)")).toBeVisible();
 });
+
+test("a Lifetime buyer refunded in full through Stripe loses /app, and billing says so", async ({ page }) => {
+  const email = uniqueEmail("refund");
+  await signUp(page, email);
+  await page.goto("/pricing");
+  await page.getByRole("button", { name: "Buy Lifetime" }).click();
+  await expect(page).toHaveURL(/\/c\/pay\/cs_test_/);
+  const emailField = page.getByLabel("Email");
+  if (await emailField.isEditable()) await emailField.fill(email);
+  await page.getByLabel("Card number").fill("4242 4242 4242 4242");
+  await page.getByLabel("Expiry (MM / YY)").fill("12 / 34");
+  await page.getByLabel("CVC").fill("123");
+  await page.getByRole("button", { name: /^Pay/ }).click();
+  await expect(page.getByRole("heading", { name: /Thank you/ })).toBeVisible();
+  await page.goto("/app");
+  await expect(page.getByRole("heading", { name: "Your workspace" })).toBeVisible();
+
+  // Refunded in Stripe (as from its dashboard): the webhook takes the purchase back.
+  const auth = { Authorization: `Bearer ${stripeKey}` };
+  const sessions = await (
+    await page.request.get(`${stripeUrl}/v1/checkout/sessions`, { params: { limit: "100" }, headers: auth })
+  ).json();
+  const bought = sessions.data.find(
+    (s: { customer_details: { email: string } | null; status: string }) =>
+      s.customer_details?.email === email && s.status === "complete",
+  );
+  const refund = await page.request.post(`${stripeUrl}/v1/refunds`, {
+    form: { payment_intent: bought.payment_intent },
+    headers: auth,
+  });
+  expect(refund.ok()).toBeTruthy();
+  await expect(async () => {
+    await page.goto("/app");
+    await expect(page.getByRole("heading", { name: "This area is for subscribers" })).toBeVisible({ timeout: 1_000 });
+  }).toPass({ timeout: 20_000 });
+  await page.goto("/billing");
+  await expect(page.locator(".purchases")).toContainText("Refunded");
+});
