@@ -18,12 +18,18 @@ async function subscribeTo(page: Page, email: string, plan: string) {
   await expect(page).toHaveURL(/\/c\/pay\/cs_test_/);
   // Pro's first subscription starts with its free trial: nothing is due today.
   if (plan === "Pro") await expect(page.getByText("14 days free")).toBeVisible();
+  await payWith4242(page, email);
+}
+
+/** On the emulator's Checkout page: pays with 4242 and waits for the success page. */
+async function payWith4242(page: Page, email: string) {
+  await expect(page).toHaveURL(/\/c\/pay\/cs_test_/);
   const emailField = page.getByLabel("Email");
   if (await emailField.isEditable()) await emailField.fill(email);
   await page.getByLabel("Card number").fill("4242 4242 4242 4242");
   await page.getByLabel("Expiry (MM / YY)").fill("12 / 34");
   await page.getByLabel("CVC").fill("123");
-  await page.getByRole("button", { name: /^(Subscribe|Start trial)/ }).click();
+  await page.getByRole("button", { name: /^(Pay|Subscribe|Start trial)/ }).click();
   await expect(page.getByRole("heading", { name: /Thank you/ })).toBeVisible();
 }
 
@@ -140,13 +146,7 @@ test("a signed-out purchase shows on billing once its email is proven by the mai
   // Bought before having an account.
   await page.goto("/pricing");
   await page.getByRole("button", { name: "Buy Lifetime" }).click();
-  await expect(page).toHaveURL(/\/c\/pay\/cs_test_/);
-  await page.getByLabel("Email").fill(email);
-  await page.getByLabel("Card number").fill("4242 4242 4242 4242");
-  await page.getByLabel("Expiry (MM / YY)").fill("12 / 34");
-  await page.getByLabel("CVC").fill("123");
-  await page.getByRole("button", { name: /^Pay/ }).click();
-  await expect(page.getByRole("heading", { name: /Thank you/ })).toBeVisible();
+  await payWith4242(page, email);
 
   // Signing up and in with that email is not enough: nothing is found by an unproven email.
   await page.goto("/sign-up");
@@ -199,14 +199,7 @@ test("a Lifetime buyer refunded in full through Stripe loses /app, and billing s
   await signUp(page, email);
   await page.goto("/pricing");
   await page.getByRole("button", { name: "Buy Lifetime" }).click();
-  await expect(page).toHaveURL(/\/c\/pay\/cs_test_/);
-  const emailField = page.getByLabel("Email");
-  if (await emailField.isEditable()) await emailField.fill(email);
-  await page.getByLabel("Card number").fill("4242 4242 4242 4242");
-  await page.getByLabel("Expiry (MM / YY)").fill("12 / 34");
-  await page.getByLabel("CVC").fill("123");
-  await page.getByRole("button", { name: /^Pay/ }).click();
-  await expect(page.getByRole("heading", { name: /Thank you/ })).toBeVisible();
+  await payWith4242(page, email);
   await page.goto("/app");
   await expect(page.getByRole("heading", { name: "Your workspace" })).toBeVisible();
 

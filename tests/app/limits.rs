@@ -47,7 +47,8 @@ impl TestApp {
             .as_u16()
     }
 
-    fn checkout_sessions(&self) -> usize {
+    /// How many Checkout Sessions the emulator has.
+    pub(crate) fn checkout_sessions(&self) -> usize {
         let stripe = self.stripe.as_ref().expect("billing on");
         stripe.store.lock().unwrap().sessions.len()
     }

@@ -44,16 +44,7 @@ impl TestApp {
     /// Buys Lifetime with `card` while signed in; returns the cookie.
     async fn lifetime_buyer(&self, email: &str, card: &str) -> String {
         let cookie = self.member(email).await;
-        let res = self
-            .client
-            .post(self.url("/api/stripe/create-checkout"))
-            .header(COOKIE, &cookie)
-            .header("origin", &self.base)
-            .json(&self.body("lifetime_once", "payment"))
-            .send()
-            .await
-            .unwrap();
-        let body: Value = res.json().await.unwrap();
+        let (_, body) = self.checkout_as(&cookie, "lifetime_once", "payment").await;
         pay_with_card(body["url"].as_str().unwrap(), email, card).await;
         self.settle().await;
         cookie

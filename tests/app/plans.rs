@@ -88,29 +88,13 @@ async fn a_subscriber_is_sent_to_change_plan_instead_of_a_second_checkout(backen
         .subscriber("one@example.com", "starter_monthly", "subscription")
         .await;
     app.settle().await;
-    let sessions_before = app
-        .stripe_call(
-            reqwest::Method::GET,
-            "/v1/checkout/sessions",
-            &[("limit", "100")],
-        )
-        .await["data"]
-        .as_array()
-        .unwrap()
-        .len();
+    let sessions_before = app.checkout_sessions();
 
     // The seed's JSON route: 409, and where to change plan instead.
-    let res = app
-        .client
-        .post(app.url("/api/stripe/create-checkout"))
-        .header(COOKIE, &cookie)
-        .header("origin", &app.base)
-        .json(&app.body("pro_monthly", "subscription"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 409);
-    let body: Value = res.json().await.unwrap();
+    let (status, body) = app
+        .checkout_as(&cookie, "pro_monthly", "subscription")
+        .await;
+    assert_eq!(status, 409, "{body}");
     assert_eq!(
         body["changeUrl"],
         format!("{}/billing/change?price=pro_monthly", app.base)
@@ -123,17 +107,10 @@ async fn a_subscriber_is_sent_to_change_plan_instead_of_a_second_checkout(backen
         "{body}"
     );
     // The same price again: the billing page, where the plan is.
-    let res = app
-        .client
-        .post(app.url("/api/stripe/create-checkout"))
-        .header(COOKIE, &cookie)
-        .header("origin", &app.base)
-        .json(&app.body("starter_monthly", "subscription"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 409);
-    let body: Value = res.json().await.unwrap();
+    let (status, body) = app
+        .checkout_as(&cookie, "starter_monthly", "subscription")
+        .await;
+    assert_eq!(status, 409, "{body}");
     assert_eq!(body["changeUrl"], format!("{}/billing", app.base));
 
     // The buy server function: a plain form is redirected to the change page; fetch gets 409.
@@ -147,16 +124,7 @@ async fn a_subscriber_is_sent_to_change_plan_instead_of_a_second_checkout(backen
     assert_eq!(res.status(), 409);
 
     // No Checkout was opened for any of them; a one-time plan stays buyable.
-    let sessions_after = app
-        .stripe_call(
-            reqwest::Method::GET,
-            "/v1/checkout/sessions",
-            &[("limit", "100")],
-        )
-        .await["data"]
-        .as_array()
-        .unwrap()
-        .len();
+    let sessions_after = app.checkout_sessions();
     assert_eq!(sessions_after, sessions_before);
     let res = app
         .post_form(
@@ -371,17 +339,10 @@ async fn a_trial_converts_or_fails_at_its_end_and_is_given_once(backend: Backend
     .await;
     app.settle().await;
     assert_eq!(app.in_force(&converts).await["status"], "none");
-    let res = app
-        .client
-        .post(app.url("/api/stripe/create-checkout"))
-        .header(COOKIE, &converts)
-        .header("origin", &app.base)
-        .json(&app.body("pro_monthly", "subscription"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
-    let url: Value = res.json().await.unwrap();
+    let (status, url) = app
+        .checkout_as(&converts, "pro_monthly", "subscription")
+        .await;
+    assert_eq!(status, 200, "{url}");
     crate::support::pay(&app, url["url"].as_str().unwrap(), "converts@example.com").await;
     app.settle().await;
     assert_eq!(app.in_force(&converts).await["status"], "active");
@@ -456,16 +417,9 @@ async fn a_card_that_always_authenticates_gets_one_mail_per_renewal_and_the_invo
     let app = TestApp::spawn_webhooks(backend, &[]).await;
     let email = "sca@example.com";
     let cookie = app.member(email).await;
-    let res = app
-        .client
-        .post(app.url("/api/stripe/create-checkout"))
-        .header(COOKIE, &cookie)
-        .header("origin", &app.base)
-        .json(&app.body("starter_monthly", "subscription"))
-        .send()
-        .await
-        .unwrap();
-    let body: Value = res.json().await.unwrap();
+    let (_, body) = app
+        .checkout_as(&cookie, "starter_monthly", "subscription")
+        .await;
     // Stripe's 3184: authenticated at checkout, and on every payment after.
     let to = pay_with_card(body["url"].as_str().unwrap(), email, "4000002760003184").await;
     assert!(to.starts_with("/c/3ds/"), "{to}");

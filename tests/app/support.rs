@@ -457,6 +457,21 @@ impl TestApp {
         (status, res.json().await.unwrap_or(Value::Null))
     }
 
+    /// The seed's JSON route as a signed-in browser calls it: its status and JSON answer.
+    pub async fn checkout_as(&self, cookie: &str, price: &str, mode: &str) -> (u16, Value) {
+        let res = self
+            .client
+            .post(self.url("/api/stripe/create-checkout"))
+            .header(reqwest::header::COOKIE, cookie)
+            .header(reqwest::header::ORIGIN, &self.base)
+            .json(&self.body(price, mode))
+            .send()
+            .await
+            .unwrap();
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(Value::Null))
+    }
+
     pub fn body(&self, price: &str, mode: &str) -> Value {
         json!({
             "priceId": price,

@@ -153,16 +153,7 @@ impl TestApp {
     /// Signs up and pays for `price` on the emulator's checkout page; returns the cookie.
     pub(crate) async fn subscriber(&self, email: &str, price: &str, mode: &str) -> String {
         let cookie = self.subscriber_without_purchase(email).await;
-        let res = self
-            .client
-            .post(self.url("/api/stripe/create-checkout"))
-            .header("cookie", &cookie)
-            .header("origin", &self.base)
-            .json(&self.body(price, mode))
-            .send()
-            .await
-            .unwrap();
-        let body: Value = res.json().await.unwrap();
+        let (_, body) = self.checkout_as(&cookie, price, mode).await;
         pay(self, body["url"].as_str().expect("checkout url"), email).await;
         cookie
     }
