@@ -90,7 +90,7 @@ async fn a_subscriber_is_sent_to_change_plan_instead_of_a_second_checkout(backen
     app.settle().await;
     let sessions_before = app.checkout_sessions();
 
-    // The seed's JSON route: 409, and where to change plan instead.
+    // The JSON route (`POST /api/stripe/create-checkout`): 409, and where to change plan instead.
     let (status, body) = app
         .checkout_as(&cookie, "pro_monthly", "subscription")
         .await;

@@ -457,7 +457,8 @@ impl TestApp {
         (status, res.json().await.unwrap_or(Value::Null))
     }
 
-    /// The seed's JSON route as a signed-in browser calls it: its status and JSON answer.
+    /// `POST /api/stripe/create-checkout` as a signed-in browser calls it: its status and JSON
+    /// answer.
     pub async fn checkout_as(&self, cookie: &str, price: &str, mode: &str) -> (u16, Value) {
         let res = self
             .client
