@@ -146,7 +146,8 @@ fn route(api: &Api, store: &mut Store, method: &Method, path: &str, p: &Value) -
         ("GET", ["v1", "products", id]) => get(&store.products, "product", id).map(Product::json),
         ("POST", ["v1", "prices"]) => create_price(store, p),
         ("GET", ["v1", "prices"]) => Ok(list_prices(store, p)),
-        ("GET", ["v1", "prices", id]) => get(&store.prices, "price", id).map(Price::json),
+        ("GET", ["v1", "prices", id]) => get(&store.prices, "price", id)
+            .map(|price| price_json(store, price, expands(p).contains(&"product"))),
         ("POST", ["v1", "prices", id]) => update_price(store, id, p),
         ("POST", ["v1", "customers"]) => create_customer(store, p),
         ("GET", ["v1", "customers"]) => Ok(list_customers(store, p)),
@@ -370,7 +371,26 @@ fn update_price(store: &mut Store, id: &str, p: &Value) -> ApiResult {
     Ok(price.json())
 }
 
+/// The `expand[]` paths a request asks for.
+fn expands(p: &Value) -> Vec<&str> {
+    p.get("expand")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default()
+}
+
+/// A price, with its product expanded when asked (`expand[]=product`, or `data.product` on a
+/// list), as Stripe does.
+fn price_json(store: &Store, price: &Price, expand_product: bool) -> Value {
+    let mut json = price.json();
+    if let (true, Some(product)) = (expand_product, store.products.get(&price.product)) {
+        json["product"] = product.json();
+    }
+    json
+}
+
 fn list_prices(store: &Store, p: &Value) -> Value {
+    let expand_product = expands(p).contains(&"data.product");
     let keys: Option<Vec<&str>> = p
         .get("lookup_keys")
         .and_then(Value::as_array)
@@ -390,7 +410,7 @@ fn list_prices(store: &Store, p: &Value) -> Value {
         })
         .filter(|price| active.is_none_or(|a| price.active == a))
         .filter(|price| product.is_none_or(|id| price.product == id))
-        .map(|price| (price.seq, price.json()))
+        .map(|price| (price.seq, price_json(store, price, expand_product)))
         .collect();
     store::list("/v1/prices", items)
 }
@@ -738,11 +758,7 @@ fn list_sessions(api: &Api, store: &Store, p: &Value) -> Value {
 
 fn render_session(api: &Api, store: &Store, session: &Session, p: &Value) -> Value {
     let mut json = session.json(&api.base_url);
-    let expand: Vec<&str> = p
-        .get("expand")
-        .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(Value::as_str).collect())
-        .unwrap_or_default();
+    let expand = expands(p);
     if expand.contains(&"line_items") {
         let items: Vec<(u64, Value)> = session
             .line_items

@@ -192,7 +192,10 @@ impl Invoice {
             "amount_remaining": self.total.max(0) - self.amount_paid,
             "amount_shipping": 0,
             "attempt_count": self.attempt_count,
+            "amount_paid_off_stripe": 0,
             "attempted": self.attempt_count > 0,
+            // Finalised and collected by Stripe on its own, as a subscription's invoices are.
+            "auto_advance": self.status != "paid" && self.status != "void",
             "automatic_tax": { "enabled": false },
             "billing_reason": self.billing_reason,
             "collection_method": "charge_automatically",
@@ -409,7 +412,8 @@ impl PromotionCode {
             "created": self.created,
             "livemode": false,
             "metadata": {},
-            "promotion": { "type": "coupon", "coupon": store.coupons.get(&self.coupon).map(|c| c.json()) },
+            // An id, as Stripe sends it unless `expand[]=promotion.coupon` asks for the object.
+            "promotion": { "type": "coupon", "coupon": store.coupons.get(&self.coupon).map(|c| c.id.clone()) },
             "restrictions": { "first_time_transaction": false },
             "times_redeemed": 0,
         })

@@ -101,6 +101,22 @@ async fn the_catalog_prices_exist_by_lookup_key_with_their_type() {
         .unwrap();
     assert!(once.recurring.is_none());
     assert_eq!(once.type_.as_str(), "one_time");
+    assert!(
+        matches!(once.product, stripe_types::Expandable::Id(_)),
+        "an id unless expanded"
+    );
+
+    // `expand[]=data.product` on a list gives each price its product, as Stripe does.
+    let expanded = ListPrice::new()
+        .lookup_keys(vec!["pro_monthly".to_string()])
+        .expand(vec!["data.product".to_string()])
+        .send(&client)
+        .await
+        .unwrap();
+    match &expanded.data[0].product {
+        stripe_types::Expandable::Object(product) => assert_eq!(product.name, "Pro"),
+        other => panic!("not expanded: {other:?}"),
+    }
 }
 
 #[tokio::test]
