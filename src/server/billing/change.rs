@@ -26,6 +26,7 @@ use super::catalog::StripePrice;
 use super::client::StripeError;
 use super::fetch::{self, FetchError};
 use super::objects::{Invoice, List, Subscription};
+use super::overview::date;
 use super::resync;
 use crate::model::catalog::{format_amount, Catalog, Interval};
 use crate::model::change::ChangePreview;
@@ -232,12 +233,6 @@ struct PreviewLine {
 #[derive(Debug, serde::Deserialize)]
 struct LinePeriod {
     end: i64,
-}
-
-fn date(unix: i64) -> String {
-    chrono::DateTime::<Utc>::from_timestamp(unix, 0)
-        .map(|d| d.format("%B %-d, %Y").to_string())
-        .unwrap_or_default()
 }
 
 /// What changing to `lookup_key` costs today and at renewal, from Stripe's invoice preview.

@@ -47,40 +47,38 @@ fn session_expand() -> Vec<String> {
     vec!["line_items".to_string(), "subscription".to_string()]
 }
 
-pub async fn session(client: &Stripe, id: &str) -> Result<Read<CheckoutSession>, FetchError> {
+/// Sends one read, stamped with when it was sent.
+async fn read<T: serde::de::DeserializeOwned>(
+    client: &Stripe,
+    request: &impl stripe_client_core::StripeRequest,
+) -> Result<Read<T>, FetchError> {
     let at_ms = now_ms();
-    let object = client
-        .send(&RetrieveCheckoutSession::new(id).expand(session_expand()))
-        .await?;
+    let object = client.send(request).await?;
     Ok(Read { object, at_ms })
+}
+
+pub async fn session(client: &Stripe, id: &str) -> Result<Read<CheckoutSession>, FetchError> {
+    read(
+        client,
+        &RetrieveCheckoutSession::new(id).expand(session_expand()),
+    )
+    .await
 }
 
 pub async fn subscription(client: &Stripe, id: &str) -> Result<Read<Subscription>, FetchError> {
-    let at_ms = now_ms();
-    let object = client.send(&RetrieveSubscription::new(id)).await?;
-    Ok(Read { object, at_ms })
+    read(client, &RetrieveSubscription::new(id)).await
 }
 
 pub async fn invoice(client: &Stripe, id: &str) -> Result<Read<Invoice>, FetchError> {
-    let at_ms = now_ms();
-    let object = client.send(&RetrieveInvoice::new(id)).await?;
-    Ok(Read { object, at_ms })
+    read(client, &RetrieveInvoice::new(id)).await
 }
 
 pub async fn charge(client: &Stripe, id: &str) -> Result<Read<Charge>, FetchError> {
-    let at_ms = now_ms();
-    let object = client
-        .send(&stripe_core::charge::RetrieveCharge::new(id))
-        .await?;
-    Ok(Read { object, at_ms })
+    read(client, &stripe_core::charge::RetrieveCharge::new(id)).await
 }
 
 pub async fn dispute(client: &Stripe, id: &str) -> Result<Read<Dispute>, FetchError> {
-    let at_ms = now_ms();
-    let object = client
-        .send(&stripe_core::dispute::RetrieveDispute::new(id))
-        .await?;
-    Ok(Read { object, at_ms })
+    read(client, &stripe_core::dispute::RetrieveDispute::new(id)).await
 }
 
 /// The email Stripe has for a customer (none for a deleted one, or one Stripe does not know).

@@ -20,7 +20,8 @@ use crate::server::state::AppState;
 /// Invoices the billing page lists (the portal has the full history).
 const INVOICES_SHOWN: i64 = 24;
 
-fn date(unix: i64) -> String {
+/// A date as the pages write it: "January 14, 2027".
+pub(crate) fn date(unix: i64) -> String {
     DateTime::<Utc>::from_timestamp(unix, 0)
         .map(|d| d.format("%B %-d, %Y").to_string())
         .unwrap_or_default()
