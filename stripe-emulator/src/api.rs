@@ -14,6 +14,7 @@ use crate::error::ApiError;
 use crate::flows;
 use crate::form;
 use crate::objects::{Endpoint, PaymentIntent, PortalSession, PromotionCode};
+use crate::portal_config;
 use crate::store::{self, Coupon, Customer, LineItem, Price, Product, Recurring, Session, Store};
 
 /// How long an open Checkout Session lives, as Stripe's default.
@@ -28,7 +29,7 @@ pub struct Api {
     pub secret_key: Option<Arc<str>>,
 }
 
-type ApiResult = Result<Value, ApiError>;
+pub(crate) type ApiResult = Result<Value, ApiError>;
 
 pub async fn handle(
     State(api): State<Api>,
@@ -144,6 +145,7 @@ fn route(api: &Api, store: &mut Store, method: &Method, path: &str, p: &Value) -
         ("POST", ["v1", "products"]) => create_product(store, p),
         ("GET", ["v1", "products"]) => Ok(list_products(store)),
         ("GET", ["v1", "products", id]) => get(&store.products, "product", id).map(Product::json),
+        ("POST", ["v1", "products", id]) => update_product(store, id, p),
         ("POST", ["v1", "prices"]) => create_price(store, p),
         ("GET", ["v1", "prices"]) => Ok(list_prices(store, p)),
         ("GET", ["v1", "prices", id]) => get(&store.prices, "price", id)
@@ -165,6 +167,17 @@ fn route(api: &Api, store: &mut Store, method: &Method, path: &str, p: &Value) -
         }
         ("POST", ["v1", "checkout", "sessions", id, "expire"]) => expire_session(api, store, id),
         ("POST", ["v1", "billing_portal", "sessions"]) => create_portal_session(api, store, p),
+        ("POST", ["v1", "billing_portal", "configurations"]) => portal_config::create(store, p),
+        ("GET", ["v1", "billing_portal", "configurations"]) => Ok(portal_config::list(store, p)),
+        ("GET", ["v1", "billing_portal", "configurations", id]) => get(
+            &store.portal_configurations,
+            "billing_portal.configuration",
+            id,
+        )
+        .map(portal_config::Configuration::json),
+        ("POST", ["v1", "billing_portal", "configurations", id]) => {
+            portal_config::update(store, id, p)
+        }
         ("GET", ["v1", "subscriptions"]) => Ok(list_subscriptions(store, p)),
         ("GET", ["v1", "subscriptions", id]) => {
             get(&store.subscriptions, "subscription", id).map(|s| s.json(store))
@@ -203,6 +216,7 @@ fn route(api: &Api, store: &mut Store, method: &Method, path: &str, p: &Value) -
         ("GET", ["v1", "webhook_endpoints", id]) => {
             get(&store.endpoints, "webhook_endpoint", id).map(|e| e.json(false))
         }
+        ("POST", ["v1", "webhook_endpoints", id]) => update_endpoint(store, id, p),
         ("DELETE", ["v1", "webhook_endpoints", id]) => {
             get(&store.endpoints, "webhook_endpoint", id)?;
             store.endpoints.remove(*id);
@@ -214,7 +228,7 @@ fn route(api: &Api, store: &mut Store, method: &Method, path: &str, p: &Value) -
     }
 }
 
-fn get<'a, T>(
+pub(crate) fn get<'a, T>(
     map: &'a std::collections::BTreeMap<String, T>,
     object: &str,
     id: &str,
@@ -222,17 +236,17 @@ fn get<'a, T>(
     map.get(id).ok_or_else(|| ApiError::not_found(object, id))
 }
 
-fn string(p: &Value, key: &str) -> Option<String> {
+pub(crate) fn string(p: &Value, key: &str) -> Option<String> {
     p.get(key).and_then(Value::as_str).map(str::to_string)
 }
 
-fn required(p: &Value, key: &str) -> Result<String, ApiError> {
+pub(crate) fn required(p: &Value, key: &str) -> Result<String, ApiError> {
     string(p, key)
         .filter(|s| !s.is_empty())
         .ok_or_else(|| ApiError::missing(key))
 }
 
-fn boolean(p: &Value, key: &str) -> Result<Option<bool>, ApiError> {
+pub(crate) fn boolean(p: &Value, key: &str) -> Result<Option<bool>, ApiError> {
     match p.get(key).and_then(Value::as_str) {
         None => Ok(None),
         Some("true") => Ok(Some(true)),
@@ -244,7 +258,7 @@ fn boolean(p: &Value, key: &str) -> Result<Option<bool>, ApiError> {
     }
 }
 
-fn integer(p: &Value, key: &str) -> Result<Option<i64>, ApiError> {
+pub(crate) fn integer(p: &Value, key: &str) -> Result<Option<i64>, ApiError> {
     match p.get(key).and_then(Value::as_str) {
         None => Ok(None),
         Some(raw) => raw
@@ -254,7 +268,7 @@ fn integer(p: &Value, key: &str) -> Result<Option<i64>, ApiError> {
     }
 }
 
-fn metadata(p: &Value) -> Map<String, Value> {
+pub(crate) fn metadata(p: &Value) -> Map<String, Value> {
     p.get("metadata")
         .and_then(Value::as_object)
         .cloned()
@@ -263,11 +277,14 @@ fn metadata(p: &Value) -> Map<String, Value> {
 
 fn create_product(store: &mut Store, p: &Value) -> ApiResult {
     let name = required(p, "name")?;
+    let now = store.now();
     let product = Product {
         id: string(p, "id").unwrap_or_else(|| store::new_id("prod")),
         name,
         active: boolean(p, "active")?.unwrap_or(true),
-        created: store.now(),
+        metadata: metadata(p),
+        created: now,
+        updated: now,
         seq: store.next_seq(),
     };
     if store.products.contains_key(&product.id) {
@@ -278,7 +295,44 @@ fn create_product(store: &mut Store, p: &Value) -> ApiResult {
     }
     let json = product.json();
     store.products.insert(product.id.clone(), product);
+    store.emit("product.created", json.clone(), None);
     Ok(json)
+}
+
+fn update_product(store: &mut Store, id: &str, p: &Value) -> ApiResult {
+    let active = boolean(p, "active")?;
+    let now = store.now();
+    let product = store
+        .products
+        .get_mut(id)
+        .ok_or_else(|| ApiError::not_found("product", id))?;
+    let before = product.json();
+    if let Some(name) = string(p, "name").filter(|n| !n.is_empty()) {
+        product.name = name;
+    }
+    if let Some(active) = active {
+        product.active = active;
+    }
+    merge_metadata(&mut product.metadata, p);
+    product.updated = now;
+    let json = product.json();
+    store.emit(
+        "product.updated",
+        json.clone(),
+        Some(portal_config::changed(&before, &json)),
+    );
+    Ok(json)
+}
+
+/// Stripe's metadata update: keys given are set, keys given empty are removed.
+fn merge_metadata(into: &mut Map<String, Value>, p: &Value) {
+    for (k, v) in metadata(p) {
+        if v.as_str() == Some("") {
+            into.remove(&k);
+        } else {
+            into.insert(k, v);
+        }
+    }
 }
 
 fn list_products(store: &Store) -> Value {
@@ -356,6 +410,7 @@ fn create_price(store: &mut Store, p: &Value) -> ApiResult {
     };
     let json = price.json();
     store.prices.insert(price.id.clone(), price);
+    store.emit("price.created", json.clone(), None);
     Ok(json)
 }
 
@@ -365,14 +420,23 @@ fn update_price(store: &mut Store, id: &str, p: &Value) -> ApiResult {
         .prices
         .get_mut(id)
         .ok_or_else(|| ApiError::not_found("price", id))?;
+    let before = price.json();
     if let Some(active) = active {
         price.active = active;
     }
-    Ok(price.json())
+    let json = price.json();
+    if json != before {
+        store.emit(
+            "price.updated",
+            json.clone(),
+            Some(portal_config::changed(&before, &json)),
+        );
+    }
+    Ok(json)
 }
 
 /// The `expand[]` paths a request asks for.
-fn expands(p: &Value) -> Vec<&str> {
+pub(crate) fn expands(p: &Value) -> Vec<&str> {
     p.get("expand")
         .and_then(Value::as_array)
         .map(|a| a.iter().filter_map(Value::as_str).collect())
@@ -427,6 +491,7 @@ fn create_customer(store: &mut Store, p: &Value) -> ApiResult {
     };
     let json = customer.json();
     store.customers.insert(customer.id.clone(), customer);
+    store.emit("customer.created", json.clone(), None);
     Ok(json)
 }
 
@@ -435,20 +500,24 @@ fn update_customer(store: &mut Store, id: &str, p: &Value) -> ApiResult {
         .customers
         .get_mut(id)
         .ok_or_else(|| ApiError::not_found("customer", id))?;
+    let before = customer.json();
     if let Some(email) = string(p, "email") {
         customer.email = Some(email).filter(|e| !e.is_empty());
     }
     if let Some(name) = string(p, "name") {
         customer.name = Some(name).filter(|n| !n.is_empty());
     }
-    for (k, v) in metadata(p) {
-        if v.as_str() == Some("") {
-            customer.metadata.remove(&k);
-        } else {
-            customer.metadata.insert(k, v);
-        }
+    merge_metadata(&mut customer.metadata, p);
+    let json = customer.json();
+    // Stripe sends `customer.updated` only when something changed.
+    if json != before {
+        store.emit(
+            "customer.updated",
+            json.clone(),
+            Some(portal_config::changed(&before, &json)),
+        );
     }
-    Ok(customer.json())
+    Ok(json)
 }
 
 fn list_customers(store: &Store, p: &Value) -> Value {
@@ -501,10 +570,11 @@ fn create_coupon(store: &mut Store, p: &Value) -> ApiResult {
     }
     let json = coupon.json();
     store.coupons.insert(coupon.id.clone(), coupon);
+    store.emit("coupon.created", json.clone(), None);
     Ok(json)
 }
 
-fn absolute_url(p: &Value, key: &str) -> Result<String, ApiError> {
+pub(crate) fn absolute_url(p: &Value, key: &str) -> Result<String, ApiError> {
     let raw = required(p, key)?;
     match url::Url::parse(&raw) {
         Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => Ok(raw),
@@ -826,8 +896,9 @@ fn expire_session(api: &Api, store: &mut Store, id: &str) -> ApiResult {
         ));
     }
     session.status = "expired".into();
-    let session = session.clone();
-    Ok(session.json(&api.base_url))
+    let json = session.json(&api.base_url);
+    store.emit("checkout.session.expired", json.clone(), None);
+    Ok(json)
 }
 
 fn list_subscriptions(store: &Store, p: &Value) -> Value {
@@ -986,29 +1057,79 @@ fn list_events(store: &Store, p: &Value) -> Value {
     store::list("/v1/events", items)
 }
 
-fn create_endpoint(store: &mut Store, p: &Value) -> ApiResult {
-    let url = absolute_url(p, "url")?;
-    let enabled_events: Vec<String> = p
-        .get("enabled_events")
-        .and_then(Value::as_array)
+/// `enabled_events[]`: at least one, each a type Stripe sends or `*`.
+fn enabled_events(p: &Value) -> Result<Option<Vec<String>>, ApiError> {
+    let Some(list) = p.get("enabled_events") else {
+        return Ok(None);
+    };
+    let events: Vec<String> = list
+        .as_array()
         .map(|a| {
             a.iter()
                 .filter_map(Value::as_str)
                 .map(str::to_string)
                 .collect()
         })
-        .filter(|v: &Vec<String>| !v.is_empty())
-        .ok_or_else(|| ApiError::missing("enabled_events"))?;
+        .unwrap_or_default();
+    if events.is_empty() {
+        return Err(ApiError::missing("enabled_events"));
+    }
+    if let Some(bad) = events.iter().find(|e| {
+        *e != "*"
+            && !(e.contains('.')
+                && e.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b == b'.' || b == b'_'))
+    }) {
+        return Err(ApiError::invalid_param(
+            "enabled_events",
+            format!("Invalid enabled_events: `{bad}` is not an event type."),
+        ));
+    }
+    Ok(Some(events))
+}
+
+fn create_endpoint(store: &mut Store, p: &Value) -> ApiResult {
+    let url = absolute_url(p, "url")?;
+    let enabled_events = enabled_events(p)?.ok_or_else(|| ApiError::missing("enabled_events"))?;
     let endpoint = Endpoint {
         id: store::new_id("we"),
         url,
         secret: store::new_id("whsec"),
         enabled_events,
         created: store.now(),
+        disabled: false,
+        api_version: string(p, "api_version"),
+        description: string(p, "description").filter(|d| !d.is_empty()),
     };
     let json = endpoint.json(true);
     store.endpoints.insert(endpoint.id.clone(), endpoint);
     Ok(json)
+}
+
+fn update_endpoint(store: &mut Store, id: &str, p: &Value) -> ApiResult {
+    let events = enabled_events(p)?;
+    let url = match p.get("url") {
+        Some(_) => Some(absolute_url(p, "url")?),
+        None => None,
+    };
+    let disabled = boolean(p, "disabled")?;
+    let endpoint = store
+        .endpoints
+        .get_mut(id)
+        .ok_or_else(|| ApiError::not_found("webhook_endpoint", id))?;
+    if let Some(events) = events {
+        endpoint.enabled_events = events;
+    }
+    if let Some(url) = url {
+        endpoint.url = url;
+    }
+    if let Some(disabled) = disabled {
+        endpoint.disabled = disabled;
+    }
+    if let Some(d) = string(p, "description") {
+        endpoint.description = Some(d).filter(|d| !d.is_empty());
+    }
+    Ok(endpoint.json(false))
 }
 
 fn create_promotion_code(store: &mut Store, p: &Value) -> ApiResult {
@@ -1047,6 +1168,7 @@ fn create_promotion_code(store: &mut Store, p: &Value) -> ApiResult {
     };
     let json = promo.json(store);
     store.promotion_codes.insert(promo.id.clone(), promo);
+    store.emit("promotion_code.created", json.clone(), None);
     Ok(json)
 }
 
@@ -1070,10 +1192,12 @@ fn create_portal_session(api: &Api, store: &mut Store, p: &Value) -> ApiResult {
         Some(_) => Some(absolute_url(p, "return_url")?),
         None => None,
     };
+    let configuration = portal_config::for_session(store, string(p, "configuration").as_deref())?;
     let session = PortalSession {
         id: store::new_id("bps"),
         customer,
         return_url,
+        configuration,
         created: store.now(),
     };
     let json = session.json(&api.base_url);

@@ -41,7 +41,9 @@ pub fn seed(store: &mut Store, path: &Path) -> Result<(), String> {
             id: store::new_id("prod"),
             name: plan.name,
             active: true,
+            metadata: Default::default(),
             created: now,
+            updated: now,
             seq: store.next_seq(),
         };
         for price in plan.prices {

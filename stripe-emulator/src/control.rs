@@ -182,3 +182,28 @@ fn reply(result: Result<Value, ApiError>) -> Response {
         Err(e) => e.into_response(),
     }
 }
+
+/// A sample event signed with the endpoint's secret, handed back instead of delivered: how
+/// `landing doctor` proves that its `STRIPE_WEBHOOK_SECRET` is this endpoint's without
+/// touching the site. (Stripe's API has no such call; the dashboard shows the secret.)
+pub async fn test_event(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+    let store = state.api.store.lock().expect("store lock");
+    let Some(endpoint) = store.endpoints.get(&id) else {
+        return ApiError::not_found("webhook_endpoint", &id).into_response();
+    };
+    let now = store.now();
+    let payload = json!({
+        "id": crate::store::new_id("evt_test"),
+        "object": "event",
+        "api_version": endpoint.api_version.as_deref().unwrap_or(crate::objects::API_VERSION),
+        "created": now,
+        "data": { "object": { "id": endpoint.id, "object": "webhook_endpoint" } },
+        "livemode": false,
+        "pending_webhooks": 0,
+        "request": { "id": null, "idempotency_key": null },
+        "type": "webhook_endpoint.test",
+    })
+    .to_string();
+    let signature = crate::signing::header(&endpoint.secret, now, &payload);
+    Json(json!({ "payload": payload, "signature": signature })).into_response()
+}

@@ -12,6 +12,7 @@ pub mod flows;
 pub mod form;
 pub mod objects;
 pub mod pages;
+pub mod portal_config;
 pub mod signing;
 pub mod store;
 pub mod webhooks;
@@ -168,6 +169,10 @@ pub async fn spawn(options: Options) -> Result<Emulator, StartError> {
         )
         .route("/_emulator/events/{id}/resend", post(control::resend))
         .route("/_emulator/replay", post(control::replay))
+        .route(
+            "/_emulator/webhook_endpoints/{id}/test_event",
+            post(control::test_event),
+        )
         .route("/v1/{*rest}", any(api_entry))
         .fallback(unknown)
         .with_state(state);
@@ -196,6 +201,11 @@ fn prepare(store: &mut Store, state: &AppState) -> Result<(), StartError> {
             path: path.display().to_string(),
             message,
         })?;
+        // The portal settings an operator saves once in the dashboard.
+        let config = portal_config::Configuration::seeded_default(store);
+        store
+            .portal_configurations
+            .insert(config.id.clone(), config);
     }
     if let Some((url, secret)) = &state.webhook {
         let endpoint = objects::Endpoint {
@@ -204,6 +214,9 @@ fn prepare(store: &mut Store, state: &AppState) -> Result<(), StartError> {
             secret: secret.clone(),
             enabled_events: vec!["*".into()],
             created: store.now(),
+            disabled: false,
+            api_version: None,
+            description: None,
         };
         store.endpoints.insert(endpoint.id.clone(), endpoint);
     }

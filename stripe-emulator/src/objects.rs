@@ -375,6 +375,7 @@ pub struct PortalSession {
     pub id: String,
     pub customer: String,
     pub return_url: Option<String>,
+    pub configuration: String,
     pub created: i64,
 }
 
@@ -383,7 +384,10 @@ impl PortalSession {
         json!({
             "id": self.id,
             "object": "billing_portal.session",
-            "configuration": "bpc_emulator_default",
+            "configuration": self.configuration,
+            "flow": null,
+            "locale": null,
+            "on_behalf_of": null,
             "created": self.created,
             "customer": self.customer,
             "livemode": false,
@@ -428,13 +432,20 @@ pub struct Endpoint {
     /// `*` for every type.
     pub enabled_events: Vec<String>,
     pub created: i64,
+    /// A disabled endpoint is sent nothing.
+    pub disabled: bool,
+    /// The version its events are rendered in; `None` for the account's default.
+    pub api_version: Option<String>,
+    pub description: Option<String>,
 }
 
 impl Endpoint {
     pub fn wants(&self, event_type: &str) -> bool {
-        self.enabled_events
-            .iter()
-            .any(|e| e == "*" || e == event_type)
+        !self.disabled
+            && self
+                .enabled_events
+                .iter()
+                .any(|e| e == "*" || e == event_type)
     }
 
     /// The secret is shown only when the endpoint is created, as Stripe does.
@@ -442,12 +453,14 @@ impl Endpoint {
         let mut v = json!({
             "id": self.id,
             "object": "webhook_endpoint",
-            "api_version": API_VERSION,
+            "api_version": self.api_version,
+            "application": null,
             "created": self.created,
+            "description": self.description,
             "enabled_events": self.enabled_events,
             "livemode": false,
             "metadata": {},
-            "status": "enabled",
+            "status": if self.disabled { "disabled" } else { "enabled" },
             "url": self.url,
         });
         if with_secret {

@@ -9,6 +9,8 @@ use serde_json::Value;
 use crate::api::Api;
 use crate::flows::{self, CardOutcome};
 use crate::form;
+use crate::objects::PortalSession;
+use crate::portal_config::Configuration;
 use crate::store::{CustomerDetails, Session, Store};
 
 pub fn escape(s: &str) -> String {
@@ -431,15 +433,7 @@ pub async fn portal_page(State(api): State<Api>, Path(id): Path<String>) -> Resp
     let Some(portal) = store.portal_sessions.get(&id) else {
         return not_found("This portal session does not exist.");
     };
-    Html(portal_html(
-        &store,
-        &api.base_url,
-        &portal.id,
-        &portal.customer,
-        portal.return_url.as_deref(),
-        None,
-    ))
-    .into_response()
+    Html(portal_html(&store, &api.base_url, portal, None)).into_response()
 }
 
 fn date(ts: i64) -> String {
@@ -457,14 +451,23 @@ fn date(ts: i64) -> String {
     format!("{y:04}-{m:02}-{d:02}")
 }
 
+/// The portal's configuration; a session always names one (see `portal_config`).
+fn config_of<'a>(store: &'a Store, portal: &PortalSession) -> Option<&'a Configuration> {
+    store.portal_configurations.get(&portal.configuration)
+}
+
 fn portal_html(
     store: &Store,
     base_url: &str,
-    portal_id: &str,
-    customer: &str,
-    return_url: Option<&str>,
+    portal: &PortalSession,
     error: Option<&str>,
 ) -> String {
+    let (portal_id, customer, return_url) = (
+        portal.id.as_str(),
+        portal.customer.as_str(),
+        portal.return_url.as_deref(),
+    );
+    let config = config_of(store, portal);
     let email = store
         .customers
         .get(customer)
@@ -476,11 +479,13 @@ fn portal_html(
         .filter(|s| s.customer == customer)
         .collect();
     subs.sort_by_key(|s| std::cmp::Reverse(s.seq));
+    // Only what the configuration lists may be switched to.
     let recurring: Vec<_> = store
         .prices
         .values()
-        .filter(|p| p.active && p.recurring.is_some())
+        .filter(|p| p.active && config.is_some_and(|c| c.allows_price(&p.id)))
         .collect();
+    let cancel_mode = config.filter(|c| c.cancel).map(|c| c.cancel_mode.as_str());
     let mut html = format!("<h1>Manage your billing</h1><p>{}</p>", escape(&email));
     if let Some(e) = error {
         html.push_str(&format!(
@@ -520,14 +525,16 @@ fn portal_html(
         if sub.status != "canceled" {
             if sub.cancel_at_period_end {
                 actions.push_str(&action("resume", "Resume subscription", ""));
-            } else {
+            } else if cancel_mode == Some("at_period_end") {
                 actions.push_str(&action(
                     "cancel_at_period_end",
                     "Cancel at period end",
                     "secondary",
                 ));
             }
-            actions.push_str(&action("cancel_now", "Cancel now", "secondary"));
+            if cancel_mode == Some("immediately") {
+                actions.push_str(&action("cancel_now", "Cancel now", "secondary"));
+            }
             let options: String = recurring
                 .iter()
                 .filter(|p| Some(p.id.as_str()) != price.map(|x| x.id.as_str()))
@@ -540,11 +547,13 @@ fn portal_html(
                     )
                 })
                 .collect();
-            actions.push_str(&format!(
+            if !options.is_empty() {
+                actions.push_str(&format!(
                 r#"<form method="post" action="/p/session/{portal_id}/subscriptions/{sub}"><input type="hidden" name="action" value="switch"><label for="price-{sub}">Switch plan</label><select id="price-{sub}" name="price">{options}</select><button class="secondary" type="submit">Switch plan</button></form>"#,
                 portal_id = escape(portal_id),
                 sub = escape(&sub.id)
             ));
+            }
         }
         html.push_str(&format!(
             r#"<section class="sub" aria-label="{name} subscription"><h3>{name}</h3><p>{amount}</p><p class="state">{state}</p>{actions}</section>"#,
@@ -556,7 +565,7 @@ fn portal_html(
     let mut invoices: Vec<_> = store
         .invoices
         .values()
-        .filter(|i| i.customer == customer)
+        .filter(|i| i.customer == customer && config.is_some_and(|c| c.invoice_history))
         .collect();
     invoices.sort_by_key(|i| std::cmp::Reverse(i.seq));
     html.push_str("<h2>Invoices</h2><table><tr><th>Date</th><th>Amount</th><th>Status</th></tr>");
@@ -571,7 +580,20 @@ fn portal_html(
         ));
     }
     html.push_str("</table>");
-    if let Some(url) = return_url {
+    let links: String = config
+        .into_iter()
+        .flat_map(|c| {
+            [
+                (c.terms_of_service_url.as_deref(), "Terms of service"),
+                (c.privacy_policy_url.as_deref(), "Privacy policy"),
+            ]
+        })
+        .filter_map(|(url, label)| url.map(|u| format!(r#"<a href="{}">{label}</a> "#, escape(u))))
+        .collect();
+    if !links.is_empty() {
+        html.push_str(&format!("<p>{links}</p>"));
+    }
+    if let Some(url) = return_url.or(config.and_then(|c| c.default_return_url.as_deref())) {
         html.push_str(&format!(
             r#"<p><a href="{}">Return to the site</a></p>"#,
             escape(url)
@@ -600,36 +622,50 @@ pub async fn portal_action(
     {
         return not_found("This subscription does not exist.");
     }
+    // Only what the portal's configuration allows, whatever the form sends.
+    let config = config_of(&store, &portal).cloned();
+    let cancel_mode = config
+        .as_ref()
+        .filter(|c| c.cancel)
+        .map(|c| c.cancel_mode.clone());
     let result = match field("action").as_str() {
-        "cancel_at_period_end" => flows::set_cancel_at_period_end(&mut store, &sub_id, true),
+        "cancel_at_period_end" if cancel_mode.as_deref() == Some("at_period_end") => {
+            flows::set_cancel_at_period_end(&mut store, &sub_id, true)
+        }
         "resume" => flows::set_cancel_at_period_end(&mut store, &sub_id, false),
-        "cancel_now" => flows::cancel_now(&mut store, &sub_id),
-        // The portal's own proration behaviour is Stripe's default for it: none (a change of
-        // interval still starts a new cycle and invoices at once).
-        "switch" => flows::change_price(
-            &mut store,
-            &api.base_url,
-            &flows::PriceChange {
-                sub_id: sub_id.clone(),
-                price_id: field("price"),
-                proration: flows::Proration::None,
-                at: None,
-            },
-        ),
+        "cancel_now" if cancel_mode.as_deref() == Some("immediately") => {
+            flows::cancel_now(&mut store, &sub_id)
+        }
+        "cancel_at_period_end" | "cancel_now" => {
+            Err("This portal does not allow cancelling that way.".to_string())
+        }
+        "switch" => {
+            let price = field("price");
+            match &config {
+                Some(c) if c.allows_price(&price) => flows::change_price(
+                    &mut store,
+                    &api.base_url,
+                    &flows::PriceChange {
+                        sub_id: sub_id.clone(),
+                        price_id: price,
+                        proration: match c.update_proration.as_str() {
+                            "always_invoice" => flows::Proration::AlwaysInvoice,
+                            "create_prorations" => flows::Proration::CreateProrations,
+                            _ => flows::Proration::None,
+                        },
+                        at: None,
+                    },
+                ),
+                _ => Err("This plan is not offered here.".to_string()),
+            }
+        }
         other => Err(format!("Unknown action `{other}`.")),
     };
     match result {
         Ok(_) => Redirect::to(&format!("/p/session/{id}")).into_response(),
         Err(e) => (
             StatusCode::BAD_REQUEST,
-            Html(portal_html(
-                &store,
-                &api.base_url,
-                &portal.id,
-                &portal.customer,
-                portal.return_url.as_deref(),
-                Some(&e),
-            )),
+            Html(portal_html(&store, &api.base_url, &portal, Some(&e))),
         )
             .into_response(),
     }

@@ -15,7 +15,9 @@ pub struct Product {
     pub id: String,
     pub name: String,
     pub active: bool,
+    pub metadata: Map<String, Value>,
     pub created: i64,
+    pub updated: i64,
     pub seq: u64,
 }
 
@@ -140,6 +142,7 @@ pub struct Store {
     pub disputes: BTreeMap<String, crate::objects::Dispute>,
     pub portal_sessions: BTreeMap<String, crate::objects::PortalSession>,
     pub endpoints: BTreeMap<String, crate::objects::Endpoint>,
+    pub portal_configurations: BTreeMap<String, crate::portal_config::Configuration>,
     /// Every event, oldest first.
     pub events: Vec<crate::objects::Event>,
     pub deliveries: Vec<crate::objects::Delivery>,
@@ -195,11 +198,11 @@ impl Product {
             "object": "product",
             "active": self.active,
             "created": self.created,
-            "updated": self.created,
+            "updated": self.updated,
             "images": [],
             "livemode": false,
             "marketing_features": [],
-            "metadata": {},
+            "metadata": self.metadata,
             "name": self.name,
             "type": "service",
         })
