@@ -13,6 +13,16 @@ pub struct Catalog {
     pub plans: Vec<Plan>,
     /// The coupons a link or the JSON route may apply; no other is passed to Stripe.
     pub coupons: Vec<Coupon>,
+    /// The business's own pages, which the customer portal links to.
+    #[serde(default)]
+    pub business: Business,
+}
+
+/// The business's terms and privacy policy: absolute URLs, both optional.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Business {
+    pub terms_of_service_url: Option<String>,
+    pub privacy_policy_url: Option<String>,
 }
 
 /// A Stripe coupon the catalog offers by link (`/pricing?coupon=ID`). What it takes off is

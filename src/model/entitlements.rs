@@ -103,6 +103,7 @@ mod tests {
                 plan("pro", "pro_monthly", 100),
             ],
             coupons: vec![],
+            business: Default::default(),
         }
     }
 

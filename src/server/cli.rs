@@ -5,16 +5,22 @@ use std::process::ExitCode;
 
 use tracing_subscriber::EnvFilter;
 
-use super::billing::{self, catalog};
+use super::billing::doctor::Level;
+use super::billing::{self, catalog, setup};
 use super::config::Config;
 use super::startup;
+use crate::model::billing::BillingMode;
 
-const USAGE: &str = "usage: landing [serve | migrate | catalog sync | resync --customer cus_… | resync --all | events [--failed]]
+const USAGE: &str = "usage: landing [serve | migrate | stripe setup [--dry-run] [--yes] | doctor |
+               resync --customer cus_… | resync --all | events [--failed]]
 
   serve         run the site (the default)
   migrate       bring the database schema up to date and exit
-  catalog sync  create in Stripe every plans.toml price its lookup key does not find, and report
-                where Stripe and plans.toml differ
+  stripe setup  make the Stripe account what the site needs: plans.toml's products and prices,
+                the customer-portal configuration, the webhook endpoint for SITE_URL. Prints the
+                plan first; --dry-run stops there; a live key asks for --yes. Idempotent.
+                (`catalog sync` is the same command.)
+  doctor        check the configuration, Stripe, mail and the database; exit 0 only when all hold
   resync        read a customer (or every customer) from Stripe and store what Stripe says:
                 subscriptions, invoices, completed checkouts (after lost or failed webhooks)
   events        list the newest webhook events, or with --failed those not applied yet
@@ -24,7 +30,8 @@ Configuration comes from the environment and .env.local; see .env.example.";
 enum Command {
     Serve,
     Migrate,
-    CatalogSync,
+    StripeSetup { dry_run: bool, yes: bool },
+    Doctor,
     Resync(Option<String>),
     Events { failed: bool },
 }
@@ -38,7 +45,15 @@ pub async fn main(args: Vec<String>) -> ExitCode {
     {
         [] | ["serve"] => Command::Serve,
         ["migrate"] => Command::Migrate,
-        ["catalog", "sync"] => Command::CatalogSync,
+        ["stripe", "setup", flags @ ..] | ["catalog", "sync", flags @ ..]
+            if flags.iter().all(|f| matches!(*f, "--dry-run" | "--yes")) =>
+        {
+            Command::StripeSetup {
+                dry_run: flags.contains(&"--dry-run"),
+                yes: flags.contains(&"--yes"),
+            }
+        }
+        ["doctor"] => Command::Doctor,
         ["resync", "--customer", id] if id.starts_with("cus_") => {
             Command::Resync(Some(id.to_string()))
         }
@@ -61,6 +76,11 @@ pub async fn main(args: Vec<String>) -> ExitCode {
 
     let config = match Config::from_env() {
         Ok(config) => config,
+        // The doctor's first finding: a configuration the site refuses to start with.
+        Err(e) if matches!(command, Command::Doctor) => {
+            println!("FAIL {e} → fix the variable (see .env.example)");
+            return ExitCode::FAILURE;
+        }
         Err(e) => {
             eprintln!("error: {e}");
             return ExitCode::FAILURE;
@@ -72,13 +92,17 @@ pub async fn main(args: Vec<String>) -> ExitCode {
         .init();
 
     let command = match command {
-        Command::CatalogSync => return catalog_sync(&config).await,
+        Command::StripeSetup { dry_run, yes } => return stripe_setup(&config, dry_run, yes).await,
+        Command::Doctor => return doctor(&config).await,
         Command::Resync(customer) => return resync(config, customer).await,
         Command::Events { failed } => return events(config, failed).await,
         other => other,
     };
     let result = match command {
-        Command::CatalogSync | Command::Resync(_) | Command::Events { .. } => Ok(()),
+        Command::StripeSetup { .. }
+        | Command::Doctor
+        | Command::Resync(_)
+        | Command::Events { .. } => Ok(()),
         Command::Serve => startup::run(config).await,
         Command::Migrate => startup::build_state(config).await.map(|_| {
             tracing::info!("database schema is up to date");
@@ -93,7 +117,7 @@ pub async fn main(args: Vec<String>) -> ExitCode {
     }
 }
 
-async fn catalog_sync(config: &Config) -> ExitCode {
+async fn stripe_setup(config: &Config, dry_run: bool, yes: bool) -> ExitCode {
     let catalog = match catalog::load(&config.plans_file) {
         Ok(c) => c,
         Err(e) => {
@@ -102,24 +126,72 @@ async fn catalog_sync(config: &Config) -> ExitCode {
         }
     };
     let Some(client) = billing::client::Stripe::from_config(config) else {
-        eprintln!("error: STRIPE_SECRET_KEY: is not set; there is no Stripe to sync with");
+        eprintln!("error: STRIPE_SECRET_KEY: is not set; there is no Stripe to set up");
         return ExitCode::FAILURE;
     };
-    match catalog::sync(&client, &catalog).await {
-        Ok((created, drift)) => {
-            for key in &created {
-                println!("created {key}");
-            }
-            for d in &drift {
-                println!("drift {d}");
-            }
-            println!("{} created, {} drift", created.len(), drift.len());
-            ExitCode::SUCCESS
+    let mode = config.billing_mode();
+    let site = config.site_url.origin();
+    println!(
+        "Stripe: {} for {site}",
+        match mode {
+            BillingMode::Live => "a LIVE account".to_string(),
+            BillingMode::Emulated => format!("the emulator at {}", config.stripe_api_base),
+            _ => "a test account".to_string(),
         }
-        Err(e) => {
-            eprintln!("error: Stripe: {}", e.describe());
-            ExitCode::FAILURE
-        }
+    );
+    let stripe_failed = |e: billing::client::StripeError| {
+        eprintln!("error: Stripe: {}", e.describe());
+        ExitCode::FAILURE
+    };
+    let account = match setup::read_account(&client, &catalog).await {
+        Ok(a) => a,
+        Err(e) => return stripe_failed(e),
+    };
+    let steps = setup::plan(&catalog, &account, &site);
+    if steps.is_empty() {
+        println!("Nothing to change: Stripe already matches plans.toml and this site.");
+        return ExitCode::SUCCESS;
+    }
+    println!("Plan:");
+    for step in &steps {
+        println!("  {step}");
+    }
+    println!("{} change(s).", steps.len());
+    if dry_run {
+        println!("--dry-run: nothing was changed.");
+        return ExitCode::SUCCESS;
+    }
+    if mode == BillingMode::Live && !yes {
+        eprintln!("error: this is a live account; run again with --yes to apply the plan above");
+        return ExitCode::FAILURE;
+    }
+    let applied = match setup::apply(&client, &catalog, &site, &steps).await {
+        Ok(a) => a,
+        Err(e) => return stripe_failed(e),
+    };
+    println!("Applied {} change(s).", applied.changes);
+    if let Some(secret) = applied.new_secret {
+        println!(
+            "\nThe new webhook endpoint's signing secret (Stripe shows it only now):\n\n  {secret}\n\n\
+             Put it in STRIPE_WEBHOOK_SECRET (in .env.local or the service's environment) and\n\
+             restart the site. Then run `landing doctor`."
+        );
+    }
+    ExitCode::SUCCESS
+}
+
+async fn doctor(config: &Config) -> ExitCode {
+    let findings = crate::server::doctor::run(config).await;
+    for f in &findings {
+        println!("{f}");
+    }
+    let failed = findings.iter().filter(|f| f.level == Level::Fail).count();
+    if failed == 0 {
+        println!("All checks hold.");
+        ExitCode::SUCCESS
+    } else {
+        println!("{failed} problem(s).");
+        ExitCode::FAILURE
     }
 }
 

@@ -6,6 +6,7 @@ pub mod cli;
 pub mod client_addr;
 pub mod config;
 pub mod db;
+pub mod doctor;
 pub mod error;
 pub mod http;
 pub mod mail;

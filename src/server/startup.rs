@@ -355,6 +355,16 @@ pub async fn run(config: Config) -> Result<(), StartupError> {
         state.db.backend(),
         state.config.site_url.origin()
     );
+    if state.config.stripe_secret_key.is_some() && state.config.stripe_webhook_secrets.is_empty() {
+        tracing::warn!(
+            "STRIPE_SECRET_KEY is set without STRIPE_WEBHOOK_SECRET: every webhook will be answered 503 until it is set (`landing doctor` says more)"
+        );
+    }
+    // What `landing doctor` would say about Stripe, without holding the start back.
+    tokio::spawn(crate::server::doctor::warn_at_start(
+        state.config.clone(),
+        (*state.catalog).clone(),
+    ));
     let db = state.db.clone();
     let background = Background::start(&state)?;
     let served = serve(listener, build_router(state), shutdown_signal()).await;

@@ -18,6 +18,8 @@ mod logs;
 mod money_back;
 mod pages;
 mod plans;
+mod setup;
 mod storage;
 mod storm;
+mod stripe_cli;
 mod webhooks;

@@ -41,7 +41,7 @@ fn signed(secret: &str, t: i64, body: &str) -> String {
 
 impl TestApp {
     /// Posts a webhook body with the given `Stripe-Signature` (none when `None`).
-    async fn deliver(&self, body: &str, signature: Option<String>) -> (u16, Value) {
+    pub(crate) async fn deliver(&self, body: &str, signature: Option<String>) -> (u16, Value) {
         let mut req = self
             .client
             .post(self.url("/api/stripe/webhook"))

@@ -21,6 +21,16 @@ struct CatalogFile {
     plans: Vec<PlanFile>,
     #[serde(default)]
     coupons: Vec<CouponFile>,
+    #[serde(default)]
+    business: BusinessFile,
+}
+
+/// `[business]`: the pages the customer portal links to.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct BusinessFile {
+    terms_of_service_url: Option<String>,
+    privacy_policy_url: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -236,10 +246,32 @@ fn parse(text: &str) -> Result<Catalog, ParseError> {
             description: coupon.description,
         });
     }
+    let BusinessFile {
+        terms_of_service_url,
+        privacy_policy_url,
+    } = file.business;
+    for (name, url) in [
+        ("terms_of_service_url", &terms_of_service_url),
+        ("privacy_policy_url", &privacy_policy_url),
+    ] {
+        let absolute = |u: &str| {
+            url::Url::parse(u)
+                .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
+        };
+        if let Some(u) = url.as_deref().filter(|u| !absolute(u)) {
+            return invalid(format!(
+                "[business] {name} = `{u}` must be an absolute http(s) URL"
+            ));
+        }
+    }
     Ok(Catalog {
         product: file.product,
         plans,
         coupons,
+        business: crate::model::catalog::Business {
+            terms_of_service_url,
+            privacy_policy_url,
+        },
     })
 }
 
@@ -292,7 +324,7 @@ pub enum Drift {
 impl std::fmt::Display for Drift {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Drift::Missing { lookup_key } => write!(f, "{lookup_key}: not in Stripe (run `landing catalog sync`)"),
+            Drift::Missing { lookup_key } => write!(f, "{lookup_key}: not in Stripe (run `landing stripe setup`)"),
             Drift::Amount { lookup_key, file, stripe } => write!(
                 f,
                 "{lookup_key}: plans.toml says {} {}, Stripe says {} {}; Stripe's amount is shown",
@@ -374,54 +406,6 @@ pub fn reconcile(catalog: &Catalog, index: &PriceIndex) -> (Catalog, Vec<Drift>)
         }
     }
     (shown, drift)
-}
-
-/// Creates in Stripe every catalog price its lookup key does not find (with a product per
-/// plan), and reports what differs. Returns (created, drift left).
-pub async fn sync(
-    client: &Stripe,
-    catalog: &Catalog,
-) -> Result<(Vec<String>, Vec<Drift>), StripeError> {
-    use stripe_product::price::{CreatePrice, CreatePriceRecurring, CreatePriceRecurringInterval};
-    use stripe_product::product::CreateProduct;
-
-    let index = resolve(client, catalog).await?;
-    let mut created = Vec::new();
-    for plan in &catalog.plans {
-        let missing: Vec<_> = plan
-            .prices
-            .iter()
-            .filter(|p| index.by_lookup_key(&p.lookup_key).is_none())
-            .collect();
-        if missing.is_empty() {
-            continue;
-        }
-        let product: objects::Product =
-            client.send(&CreateProduct::new(plan.name.as_str())).await?;
-        for price in missing {
-            let currency: stripe_types::Currency = price
-                .currency
-                .parse()
-                .unwrap_or(stripe_types::Currency::USD);
-            let mut request = CreatePrice::new(currency)
-                .product(product.id.as_str())
-                .unit_amount(price.amount)
-                .lookup_key(price.lookup_key.as_str());
-            let interval = match price.interval {
-                Interval::Month => Some(CreatePriceRecurringInterval::Month),
-                Interval::Year => Some(CreatePriceRecurringInterval::Year),
-                Interval::OneTime => None,
-            };
-            if let Some(interval) = interval {
-                request = request.recurring(CreatePriceRecurring::new(interval));
-            }
-            client.send::<objects::Price>(&request).await?;
-            created.push(price.lookup_key.clone());
-        }
-    }
-    let index = resolve(client, catalog).await?;
-    let (_, drift) = reconcile(catalog, &index);
-    Ok((created, drift))
 }
 
 fn is_slug(s: &str) -> bool {

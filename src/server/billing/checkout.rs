@@ -32,6 +32,8 @@ pub struct Billing {
     pub client: Stripe,
     /// Shared, not copied, by every request that needs a price.
     prices: RwLock<Option<Arc<PriceIndex>>>,
+    /// The customer-portal configuration `landing stripe setup` saved, once found.
+    portal_configuration: RwLock<Option<String>>,
 }
 
 impl std::fmt::Debug for Billing {
@@ -45,7 +47,21 @@ impl Billing {
         Billing {
             client,
             prices: RwLock::new(prices.map(Arc::new)),
+            portal_configuration: RwLock::new(None),
         }
+    }
+
+    /// Our portal configuration's id, looked up until found; `None` leaves Stripe to use the
+    /// account's default.
+    pub async fn portal_configuration(&self) -> Result<Option<String>, StripeError> {
+        if let Some(id) = self.portal_configuration.read().await.as_ref() {
+            return Ok(Some(id.clone()));
+        }
+        let found = super::setup::find_portal(&self.client).await?;
+        if let Some(id) = &found {
+            *self.portal_configuration.write().await = Some(id.clone());
+        }
+        Ok(found)
     }
 
     /// The price index, looked up again if Stripe could not be reached at start-up.

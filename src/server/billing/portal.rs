@@ -93,20 +93,22 @@ pub async fn create(
     let customer = customer_of(state, user)
         .await?
         .ok_or(PortalError::NoAccount)?;
-    let session: PortalSession = billing
-        .client
-        .send(
-            &CreateBillingPortalSession::new()
-                .customer(customer)
-                .return_url(return_url),
-        )
+    let configuration = billing
+        .portal_configuration()
         .await
-        .map_err(|e| {
-            if e.is_about(&["return_url"]) {
-                PortalError::Refused(e.describe())
-            } else {
-                PortalError::Stripe(e.describe())
-            }
-        })?;
+        .map_err(|e| PortalError::Stripe(e.describe()))?;
+    let mut request = CreateBillingPortalSession::new()
+        .customer(customer)
+        .return_url(return_url);
+    if let Some(id) = configuration {
+        request = request.configuration(id);
+    }
+    let session: PortalSession = billing.client.send(&request).await.map_err(|e| {
+        if e.is_about(&["return_url"]) {
+            PortalError::Refused(e.describe())
+        } else {
+            PortalError::Stripe(e.describe())
+        }
+    })?;
     Ok(session.url)
 }

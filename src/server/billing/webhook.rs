@@ -140,6 +140,9 @@ pub enum Fresh {
     Nothing,
     /// Stripe no longer has the object (or the event names none): nothing to apply.
     Missing,
+    /// About a price the catalog does not sell and nothing we store (`stripe trigger`'s own
+    /// products, or another product on the same account): recorded, never applied.
+    NotOurs,
     /// A live event reached a site with a test key, or a test event one with a live key (an
     /// endpoint secret shared between modes): recorded, never applied.
     OtherMode,
@@ -150,6 +153,7 @@ impl Fresh {
     pub fn note(&self) -> Option<&'static str> {
         match self {
             Fresh::Missing => Some("Stripe has no such object"),
+            Fresh::NotOurs => Some("about a price plans.toml does not sell; recorded, not applied"),
             Fresh::OtherMode => {
                 Some("the event's mode (live or test) is not STRIPE_SECRET_KEY's; not applied")
             }
@@ -167,26 +171,90 @@ pub enum Outcome {
     Recorded,
 }
 
+/// What the site reads from Stripe for an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reads {
+    Session,
+    Subscription,
+    /// A subscription event whose mail needs the customer's email.
+    SubscriptionAndEmail,
+    Invoice,
+    Charge,
+    Dispute,
+}
+
+/// Every event type the site acts on, and what it reads for each: the handler dispatches on
+/// this list, and `landing stripe setup` subscribes the webhook endpoint to exactly it. Any
+/// other type is recorded and answered 200.
+const HANDLED: &[(&str, Reads)] = &[
+    ("checkout.session.completed", Reads::Session),
+    ("checkout.session.async_payment_succeeded", Reads::Session),
+    ("checkout.session.async_payment_failed", Reads::Session),
+    ("customer.subscription.created", Reads::Subscription),
+    ("customer.subscription.updated", Reads::Subscription),
+    ("customer.subscription.deleted", Reads::Subscription),
+    ("customer.subscription.paused", Reads::Subscription),
+    ("customer.subscription.resumed", Reads::Subscription),
+    (
+        "customer.subscription.pending_update_applied",
+        Reads::Subscription,
+    ),
+    (
+        "customer.subscription.pending_update_expired",
+        Reads::Subscription,
+    ),
+    (
+        "customer.subscription.trial_will_end",
+        Reads::SubscriptionAndEmail,
+    ),
+    ("invoice.created", Reads::Invoice),
+    ("invoice.finalized", Reads::Invoice),
+    ("invoice.updated", Reads::Invoice),
+    ("invoice.paid", Reads::Invoice),
+    ("invoice.payment_succeeded", Reads::Invoice),
+    ("invoice.payment_failed", Reads::Invoice),
+    ("invoice.payment_action_required", Reads::Invoice),
+    ("invoice.voided", Reads::Invoice),
+    ("invoice.marked_uncollectible", Reads::Invoice),
+    ("charge.refunded", Reads::Charge),
+    ("charge.dispute.created", Reads::Dispute),
+    ("charge.dispute.updated", Reads::Dispute),
+    ("charge.dispute.closed", Reads::Dispute),
+    ("charge.dispute.funds_withdrawn", Reads::Dispute),
+    ("charge.dispute.funds_reinstated", Reads::Dispute),
+];
+
+/// The event types the site acts on, for the webhook endpoint's `enabled_events`.
+pub fn handled_event_types() -> impl Iterator<Item = &'static str> {
+    HANDLED.iter().map(|(t, _)| *t)
+}
+
+fn reads(event_type: &str) -> Option<Reads> {
+    HANDLED
+        .iter()
+        .find(|(t, _)| *t == event_type)
+        .map(|(_, r)| *r)
+}
+
 async fn read_fresh(client: &Stripe, event: &Envelope) -> Result<Fresh, FetchError> {
+    let Some(reads) = reads(&event.type_) else {
+        return Ok(Fresh::Nothing);
+    };
     let Some(id) = event.object_id() else {
         return Ok(Fresh::Missing);
     };
-    let fresh = match event.type_.as_str() {
-        "checkout.session.completed"
-        | "checkout.session.async_payment_succeeded"
-        | "checkout.session.async_payment_failed" => {
-            Fresh::Session(Box::new(fetch::session(client, id).await?))
-        }
-        t if t.starts_with("customer.subscription.") => {
+    let fresh = match reads {
+        Reads::Session => Fresh::Session(Box::new(fetch::session(client, id).await?)),
+        Reads::Subscription | Reads::SubscriptionAndEmail => {
             let read = fetch::subscription(client, id).await?;
-            let email = if t == "customer.subscription.trial_will_end" {
+            let email = if reads == Reads::SubscriptionAndEmail {
                 fetch::customer_email(client, read.object.customer.id()).await?
             } else {
                 None
             };
             Fresh::Subscription(Box::new(read), email)
         }
-        t if t.starts_with("invoice.") => {
+        Reads::Invoice => {
             let invoice = fetch::invoice(client, id).await?;
             // The invoice's outcome moves its subscription (`past_due`, back to `active`):
             // read it too, so billing shows both even before the subscription's own event.
@@ -200,13 +268,12 @@ async fn read_fresh(client: &Stripe, event: &Envelope) -> Result<Fresh, FetchErr
             };
             Fresh::Invoice(Box::new(invoice), sub)
         }
-        "charge.refunded" => Fresh::Charge(Box::new(fetch::charge(client, id).await?), None),
-        t if t.starts_with("charge.dispute.") => {
+        Reads::Charge => Fresh::Charge(Box::new(fetch::charge(client, id).await?), None),
+        Reads::Dispute => {
             let dispute = fetch::dispute(client, id).await?;
             let charge = fetch::charge(client, dispute.object.charge.id()).await?;
             Fresh::Charge(Box::new(charge), Some(Box::new(dispute)))
         }
-        _ => Fresh::Nothing,
     };
     Ok(fresh)
 }
@@ -264,8 +331,66 @@ async fn apply(
             return Err(ServerError::internal("webhook: read from Stripe", message))
         }
     };
+    let fresh = if is_ours(state, billing, &fresh).await? {
+        fresh
+    } else {
+        Fresh::NotOurs
+    };
     // The claim decides for real, in the transaction that applies it.
     state.webhook_writer.apply(record.clone(), fresh).await
+}
+
+/// Does the object concern what the site sells? A checkout or a new subscription must be for a
+/// catalog price; a subscription already stored stays ours whatever its price became (a price
+/// replaced by `landing stripe setup` keeps its subscribers). Charges are matched to stored
+/// purchases when applied, so they need no check here.
+async fn is_ours(
+    state: &AppState,
+    billing: &super::checkout::Billing,
+    fresh: &Fresh,
+) -> Result<bool, ServerError> {
+    let subscription = match fresh {
+        Fresh::Session(read) => {
+            let price = read
+                .object
+                .line_items
+                .as_ref()
+                .and_then(|l| l.data.first())
+                .and_then(|i| i.price.as_ref())
+                .map(|p| p.id().to_string());
+            return Ok(match price {
+                Some(price) => sells(state, billing, &price).await?,
+                None => true,
+            });
+        }
+        Fresh::Subscription(read, _) => Some(&read.object),
+        Fresh::Invoice(_, Some(read)) => Some(&read.object),
+        _ => None,
+    };
+    let Some(sub) = subscription else {
+        return Ok(true);
+    };
+    let Some(price) = sub.items.data.first().map(|i| i.price.id().to_string()) else {
+        return Ok(true);
+    };
+    if sells(state, billing, &price).await? {
+        return Ok(true);
+    }
+    crate::server::db::billing::subscription_known(&state.db, &sub.id)
+        .await
+        .map_err(|e| ServerError::db("webhook: is the subscription ours", e))
+}
+
+async fn sells(
+    state: &AppState,
+    billing: &super::checkout::Billing,
+    price: &str,
+) -> Result<bool, ServerError> {
+    let index = billing
+        .prices(&state.catalog)
+        .await
+        .map_err(|e| ServerError::internal("webhook: the catalog's prices", format!("{e:?}")))?;
+    Ok(index.find(price).is_some())
 }
 
 /// What applying a claimed event came to.
@@ -295,7 +420,7 @@ pub async fn apply_claimed(
     let site = context.site.as_str();
     let mut mailed = false;
     match fresh {
-        Fresh::Nothing | Fresh::Missing | Fresh::OtherMode => {
+        Fresh::Nothing | Fresh::Missing | Fresh::OtherMode | Fresh::NotOurs => {
             return Ok(Effect {
                 outcome: Outcome::Recorded,
                 mailed,

@@ -248,6 +248,16 @@ pub async fn live_prices_for_users(
         .collect())
 }
 
+/// Is this subscription stored (ours, whatever its price is now)?
+pub async fn subscription_known(db: &Db, id: &str) -> Result<bool, DbError> {
+    let sql = "SELECT COUNT(*) FROM subscriptions WHERE id = $1";
+    let count: i64 = match db {
+        Db::Sqlite(pool) => sqlx::query_scalar(sql).bind(id).fetch_one(pool).await?,
+        Db::Postgres(pool) => sqlx::query_scalar(sql).bind(id).fetch_one(pool).await?,
+    };
+    Ok(count > 0)
+}
+
 /// Every stored subscription, for comparing stored state (tests, `landing resync`).
 pub async fn all_subscriptions(db: &Db) -> Result<Vec<SubscriptionRow>, DbError> {
     let sql = format!("SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions ORDER BY id");

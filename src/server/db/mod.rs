@@ -108,6 +108,13 @@ fn violates_unique(err: &sqlx::Error, constraint: &str) -> bool {
     }
 }
 
+/// How the database's schema compares with this build's migrations.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MigrationStatus {
+    pub pending: Vec<i64>,
+    pub unknown: Vec<i64>,
+}
+
 impl Db {
     /// Opens the pool. A SQLite file (and its folder) is created on first run.
     pub async fn connect(url: &DatabaseUrl) -> Result<Self, sqlx::Error> {
@@ -163,6 +170,49 @@ impl Db {
             Db::Sqlite(pool) => sqlx::migrate!("./migrations/sqlite").run(pool).await,
             Db::Postgres(pool) => sqlx::migrate!("./migrations/postgres").run(pool).await,
         }
+    }
+
+    /// Migrations this build knows that the database has not applied, and versions the
+    /// database has that this build does not know (a newer build migrated it).
+    pub async fn migration_status(&self) -> Result<MigrationStatus, sqlx::Error> {
+        let (known, applied): (Vec<i64>, Result<Vec<i64>, sqlx::Error>) = match self {
+            Db::Sqlite(pool) => (
+                sqlx::migrate!("./migrations/sqlite")
+                    .iter()
+                    .map(|m| m.version)
+                    .collect(),
+                sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
+                    .fetch_all(pool)
+                    .await,
+            ),
+            Db::Postgres(pool) => (
+                sqlx::migrate!("./migrations/postgres")
+                    .iter()
+                    .map(|m| m.version)
+                    .collect(),
+                sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
+                    .fetch_all(pool)
+                    .await,
+            ),
+        };
+        let applied = match applied {
+            Ok(v) => v,
+            // No table yet: nothing was ever applied.
+            Err(sqlx::Error::Database(e)) if e.message().contains("_sqlx_migrations") => Vec::new(),
+            Err(e) => return Err(e),
+        };
+        Ok(MigrationStatus {
+            pending: known
+                .iter()
+                .filter(|v| !applied.contains(v))
+                .copied()
+                .collect(),
+            unknown: applied
+                .iter()
+                .filter(|v| !known.contains(v))
+                .copied()
+                .collect(),
+        })
     }
 
     /// Starts a transaction. On SQLite it takes the write lock at once (`BEGIN IMMEDIATE`): a
