@@ -88,16 +88,18 @@ for _ in $(seq 1 50); do
   sleep 0.1
 done
 # Run from an empty folder with absolute paths, so no developer's .env.local leaks in.
-(
-  cd "$run_dir"
-  exec env DATABASE_URL="sqlite://$run_dir/e2e.db" SITE_URL="http://127.0.0.1:$port" \
-    LEPTOS_SITE_ADDR="127.0.0.1:$port" LEPTOS_SITE_ROOT="$root/target/site" \
-    PLANS_FILE="$root/plans.toml" AUTH_JWT_SECRET="$jwt_secret" RUST_LOG=info \
-    STRIPE_SECRET_KEY=sk_test_end2end STRIPE_WEBHOOK_SECRET="$webhook_secret" \
-    STRIPE_API_BASE="http://127.0.0.1:$stripe_port" SMTP_URL="smtp://127.0.0.1:$smtp_port" \
-    ADMIN_EMAILS="ops@example.com" SIGN_UPS_PER_ADDRESS=1000 \
-    CHECKOUTS_PER_ADDRESS=1000 "$bin"
-) >"$run_dir/server.log" 2>&1 &
+site_env=(DATABASE_URL="sqlite://$run_dir/e2e.db" SITE_URL="http://127.0.0.1:$port"
+  LEPTOS_SITE_ADDR="127.0.0.1:$port" LEPTOS_SITE_ROOT="$root/target/site"
+  PLANS_FILE="$root/plans.toml" AUTH_JWT_SECRET="$jwt_secret" RUST_LOG=info
+  STRIPE_SECRET_KEY=sk_test_end2end STRIPE_WEBHOOK_SECRET="$webhook_secret"
+  STRIPE_API_BASE="http://127.0.0.1:$stripe_port" SMTP_URL="smtp://127.0.0.1:$smtp_port"
+  ADMIN_EMAILS="ops@example.com" SIGN_UPS_PER_ADDRESS=1000 CHECKOUTS_PER_ADDRESS=1000)
+# As an operator sets an account up: the portal configuration the journeys use and the
+# endpoint's events come from `landing stripe setup` (the endpoint exists: it is updated).
+(cd "$run_dir" && env "${site_env[@]}" "$bin" stripe setup) >"$run_dir/setup.log" 2>&1 \
+  || { cat "$run_dir/setup.log"; die "landing stripe setup failed"; }
+grep -q "customer-portal configuration" "$run_dir/setup.log" || { cat "$run_dir/setup.log"; die "setup saved no portal"; }
+(cd "$run_dir" && exec env "${site_env[@]}" "$bin") >"$run_dir/server.log" 2>&1 &
 server_pid=$!
 for _ in $(seq 1 100); do
   curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break

@@ -56,7 +56,7 @@ async function subscriptionOf(page: Page, email: string): Promise<string> {
   return subs.data[0].id;
 }
 
-test("subscribe, use the app, cancel at period end, resume, cancel now in the portal", async ({ page }) => {
+test("subscribe, use the app, cancel at period end, resume, and end at the period's end in the portal", async ({ page }) => {
   const email = uniqueEmail("sub");
   await signUp(page, email);
 
@@ -90,8 +90,19 @@ test("subscribe, use the app, cancel at period end, resume, cancel now in the po
   await inPortal(page, "Resume subscription");
   await expect(subscription).toContainText(/First payment on/);
 
-  await inPortal(page, "Cancel now");
-  await expect(subscription).toContainText("Canceled");
+  // The portal `landing stripe setup` saved cancels at the period's end only.
+  await inPortal(page, "Cancel at period end");
+  await page.getByRole("button", { name: "Manage billing" }).click();
+  await expect(page.getByRole("button", { name: "Resume subscription" })).toBeVisible();
+  await expect(page.getByRole("button", { name: "Cancel now" })).toHaveCount(0);
+  // The period ends (this subscription's clock only), and with it the subscription.
+  const sub = await subscriptionOf(page, email);
+  const ended = await page.request.post(`${stripeUrl}/_emulator/subscriptions/${sub}/renew`);
+  expect(ended.ok()).toBeTruthy();
+  await expect(async () => {
+    await page.goto("/billing");
+    await expect(subscription).toContainText("Canceled", { timeout: 1_000 });
+  }).toPass();
   await expect(subscription).toContainText(/Ended on/);
   await expect(page.getByText("You have no active plan.")).toBeVisible();
   await page.goto("/app");
@@ -223,4 +234,36 @@ test("a Lifetime buyer refunded in full through Stripe loses /app, and billing s
   }).toPass({ timeout: 20_000 });
   await page.goto("/billing");
   await expect(page.locator(".purchases")).toContainText("Refunded");
+});
+
+test("the portal switches only between the plans the site sells", async ({ page }) => {
+  const email = uniqueEmail("portal");
+  await signUp(page, email);
+  await subscribeTo(page, email, "Starter");
+
+  // Another product on the same Stripe account, which the site does not sell.
+  const auth = { Authorization: `Bearer ${stripeKey}` };
+  const product = await (
+    await page.request.post(`${stripeUrl}/v1/products`, { form: { name: "Legacy seats" }, headers: auth })
+  ).json();
+  const legacy = await page.request.post(`${stripeUrl}/v1/prices`, {
+    form: { product: product.id, unit_amount: "500", currency: "usd", "recurring[interval]": "month" },
+    headers: auth,
+  });
+  expect(legacy.ok()).toBeTruthy();
+
+  await page.goto("/billing");
+  await page.getByRole("button", { name: "Manage billing" }).click();
+  await expect(page.getByRole("heading", { name: "Manage your billing" })).toBeVisible();
+  const plans = page.getByLabel("Switch plan");
+  const offered = await plans.locator("option").allTextContents();
+  expect(offered).toHaveLength(3);
+  expect(offered.join(" | ")).toMatch(/Starter — 90\.00 USD per year/);
+  expect(offered.join(" | ")).toMatch(/Pro — 29\.00 USD per month/);
+  expect(offered.join(" | ")).not.toContain("Legacy");
+  await plans.selectOption({ label: offered.find((o) => o.startsWith("Pro") && o.includes("per month"))! });
+  await page.getByRole("button", { name: "Switch plan" }).click();
+  await page.getByRole("link", { name: "Return to the site" }).click();
+  await expect(page).toHaveURL(/\/billing\?from=portal/);
+  await expect(page.locator(".subscription")).toContainText("Pro (monthly)");
 });

@@ -906,12 +906,7 @@ pub fn advance(store: &mut Store, base_url: &str, seconds: i64) {
                 break;
             }
             if sub.cancel_at_period_end {
-                let _ = change_subscription(store, &id, |s, _| {
-                    let previous = json!({ "status": s.status });
-                    s.status = "canceled".into();
-                    s.ended_at = Some(s.current_period_end);
-                    previous
-                });
+                end_at_period_end(store, &id);
                 break;
             }
             renew(store, base_url, &id);
@@ -930,8 +925,23 @@ pub fn renew_now(store: &mut Store, base_url: &str, sub_id: &str) -> Result<Valu
         return Err(format!("A {} subscription does not renew.", sub.status));
     }
     sub.current_period_end = now;
-    renew(store, base_url, sub_id);
+    // A subscription set to cancel at the period's end ends, as it would on Stripe's clock.
+    if sub.cancel_at_period_end {
+        end_at_period_end(store, sub_id);
+    } else {
+        renew(store, base_url, sub_id);
+    }
     Ok(store.subscriptions[sub_id].json(store))
+}
+
+/// The period ended on a subscription set to cancel then: it is canceled.
+fn end_at_period_end(store: &mut Store, id: &str) {
+    let _ = change_subscription(store, id, |s, _| {
+        let previous = json!({ "status": s.status });
+        s.status = "canceled".into();
+        s.ended_at = Some(s.current_period_end);
+        previous
+    });
 }
 
 fn renew(store: &mut Store, base_url: &str, sub_id: &str) {

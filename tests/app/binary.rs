@@ -400,3 +400,37 @@ async fn sign_in_burst(backend: Backend) {
     );
     server.stop().await;
 }
+
+/// A Stripe key without a webhook secret starts, but says at once that every webhook will be
+/// refused; the Stripe findings of `landing doctor` follow as warnings.
+#[tokio::test]
+async fn start_up_warns_of_what_the_doctor_finds() {
+    let stripe = stripe_emulator::spawn(stripe_emulator::Options {
+        catalog: Some(crate::support::manifest_path("plans.toml")),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let env = env_with(&[
+        ("STRIPE_SECRET_KEY", "sk_test_warnings"),
+        ("STRIPE_API_BASE", stripe.base_url.as_str()),
+    ]);
+    let running = start(&env, dir.path()).await;
+    // The findings come from a task started beside the server: give it a moment.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let log = running.stop().await;
+    assert!(
+        log.contains("STRIPE_SECRET_KEY is set without STRIPE_WEBHOOK_SECRET"),
+        "{log}"
+    );
+    assert!(
+        log.contains("doctor: FAIL webhook endpoint: none for"),
+        "{log}"
+    );
+    assert!(
+        log.contains("doctor: FAIL customer portal: no configuration saved"),
+        "{log}"
+    );
+    assert!(!log.contains("sk_test_warnings"), "never the key");
+}
