@@ -150,6 +150,18 @@ impl Setup {
             .unwrap()
     }
 
+    /// The text of a page (a hosted page's URL).
+    async fn page_text(&self, url: &str) -> String {
+        self.http
+            .get(url)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     async fn pay(&self, session: &str, card: &str) -> reqwest::Response {
         self.post_form(
             &format!("/c/pay/{session}"),
@@ -467,15 +479,7 @@ async fn the_portal_cancels_at_period_end_resumes_switches_and_cancels_now() {
         .await
         .unwrap();
     assert!(portal.url.starts_with(&s.emulator.base_url));
-    let html = s
-        .http
-        .get(&portal.url)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = s.page_text(&portal.url).await;
     assert!(
         html.contains("Starter")
             && html.contains("Renews on")
@@ -497,16 +501,7 @@ async fn the_portal_cancels_at_period_end_resumes_switches_and_cancels_now() {
         e[0].1["data"]["previous_attributes"]["cancel_at_period_end"],
         false
     );
-    assert!(s
-        .http
-        .get(&portal.url)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
-        .contains("Cancels on"));
+    assert!(s.page_text(&portal.url).await.contains("Cancels on"));
 
     s.clear();
     s.post_form(&path, &[("action", "resume")]).await;
@@ -552,15 +547,7 @@ async fn the_portal_cancels_at_period_end_resumes_switches_and_cancels_now() {
         .await
         .unwrap();
     assert_eq!(res.status(), 200);
-    let page = s
-        .http
-        .get(&portal.url)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = s.page_text(&portal.url).await;
     assert!(page.contains("Cancel now") && !page.contains("Cancel at period end"));
     s.clear();
     s.post_form(&path, &[("action", "cancel_now")]).await;
@@ -1264,15 +1251,7 @@ async fn card_3184_asks_for_authentication_on_every_renewal() {
     );
     let invoice = e[2].1["data"]["object"].clone();
     let hosted = invoice["hosted_invoice_url"].as_str().unwrap().to_string();
-    let page = s
-        .http
-        .get(&hosted)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = s.page_text(&hosted).await;
     assert!(page.contains("Authenticate and pay"), "{page}");
     s.clear();
     let paid = s
@@ -1353,7 +1332,7 @@ async fn the_portal_offers_only_the_prices_its_configuration_lists() {
     .unwrap();
     assert_eq!(session["configuration"], config["id"]);
     let url = session["url"].as_str().unwrap();
-    let html = s.http.get(url).send().await.unwrap().text().await.unwrap();
+    let html = s.page_text(url).await;
     assert!(html.contains(&pro) && !html.contains(&pro_yearly), "{html}");
     assert!(
         !html.contains("Cancel"),

@@ -195,9 +195,9 @@ fn env_with_plans(env: &[(String, String)], plans: &Path) -> Vec<(String, String
 }
 
 #[tokio::test]
-async fn a_live_key_asks_for_yes_before_changing_anything() {
-    // A live key only ever goes to api.stripe.com, so this stops before any request: at the
-    // plan, which needs the account. What is checked is the refusal of a live key elsewhere.
+async fn setup_never_sends_a_live_key_anywhere_but_stripe() {
+    // A live key only ever goes to api.stripe.com, so setup with a live key cannot run against
+    // the emulator: it stops before any request. (Its `--yes` question needs a live account.)
     let dir = tempfile::tempdir().unwrap();
     let env = env_with(&[
         ("STRIPE_SECRET_KEY", "sk_live_FAKE_key_for_tests_0"),
@@ -239,6 +239,25 @@ async fn healthy() -> Healthy {
 }
 
 impl Healthy {
+    /// The doctor with these variables changed fails, with a `FAIL` line containing `line`.
+    async fn fails_with(&self, overrides: &[(&str, &str)], line: &str) {
+        let report = self.doctor(overrides).await;
+        assert!(
+            !report.ok,
+            "{overrides:?}: the doctor should fail: {}",
+            report.out
+        );
+        assert!(
+            report
+                .out
+                .lines()
+                .any(|l| l.starts_with("FAIL") && l.contains(line)),
+            "{overrides:?}: no FAIL line with {line:?} in\n{}",
+            report.out
+        );
+        assert!(!report.out.contains("FAKE_key"), "never the key");
+    }
+
     async fn doctor(&self, overrides: &[(&str, &str)]) -> Run {
         let mut env = self.env.clone();
         for (k, v) in overrides {
@@ -257,16 +276,7 @@ impl Healthy {
         undo: impl FnOnce(&mut stripe_emulator::store::Store),
     ) {
         change(&mut self.stripe.store.lock().unwrap());
-        let report = self.doctor(&[]).await;
-        assert!(!report.ok, "the doctor should fail: {}", report.out);
-        assert!(
-            report
-                .out
-                .lines()
-                .any(|l| l.starts_with("FAIL") && l.contains(line)),
-            "no FAIL line with {line:?} in\n{}",
-            report.out
-        );
+        self.fails_with(&[], line).await;
         undo(&mut self.stripe.store.lock().unwrap());
     }
 }
@@ -361,58 +371,39 @@ async fn the_doctor_passes_a_healthy_set_up_and_names_each_broken_one() {
     assert!(h.doctor(&[]).await.ok, "undone");
 
     // A wrong secret.
-    let wrong = h
-        .doctor(&[("STRIPE_WEBHOOK_SECRET", "whsec_not_the_endpoints")])
-        .await;
-    assert!(!wrong.ok);
-    assert!(
-        wrong
-            .out
-            .contains("FAIL webhook secret: a signed test event from the endpoint does not verify"),
-        "{}",
-        wrong.out
-    );
+    h.fails_with(
+        &[("STRIPE_WEBHOOK_SECRET", "whsec_not_the_endpoints")],
+        "webhook secret: a signed test event from the endpoint does not verify",
+    )
+    .await;
     // A key without a webhook secret: every webhook would be answered 503.
-    let none = h.doctor(&[("STRIPE_WEBHOOK_SECRET", "")]).await;
-    assert!(
-        none.out
-            .contains("FAIL STRIPE_WEBHOOK_SECRET is not set: every webhook is answered 503"),
-        "{}",
-        none.out
-    );
+    h.fails_with(
+        &[("STRIPE_WEBHOOK_SECRET", "")],
+        "STRIPE_WEBHOOK_SECRET is not set: every webhook is answered 503",
+    )
+    .await;
     // Keys of the other mode: the site refuses to start, and the doctor says why in one line.
-    for (vars, named) in [
-        (
-            &[("STRIPE_SECRET_KEY", "sk_live_FAKE_key_for_tests_0")][..],
-            "FAIL SITE_URL: ",
-        ),
-        (
-            &[("STRIPE_PUBLISHABLE_KEY", "pk_live_abc")][..],
-            "FAIL STRIPE_PUBLISHABLE_KEY: ",
-        ),
-    ] {
-        let other = h.doctor(vars).await;
-        assert!(!other.ok);
-        assert!(other.out.starts_with(named), "{named}: {}", other.out);
-        assert!(!other.out.contains("FAKE_key"), "never the key");
-    }
+    h.fails_with(
+        &[("STRIPE_SECRET_KEY", "sk_live_FAKE_key_for_tests_0")],
+        "SITE_URL: ",
+    )
+    .await;
+    h.fails_with(
+        &[("STRIPE_PUBLISHABLE_KEY", "pk_live_abc")],
+        "STRIPE_PUBLISHABLE_KEY: ",
+    )
+    .await;
     // A database nobody migrated.
     let fresh = PathBuf::from(h.dir.path()).join("fresh.db");
-    let unmigrated = h
-        .doctor(&[("DATABASE_URL", &format!("sqlite://{}", fresh.display()))])
-        .await;
-    assert!(
-        unmigrated
-            .out
-            .contains("migration(s) not applied → run `landing migrate`"),
-        "{}",
-        unmigrated.out
-    );
-    // Live mode needs mail; a mail server that is not there is named.
-    let no_mail = h.doctor(&[("SMTP_URL", "smtp://127.0.0.1:9")]).await;
-    assert!(
-        no_mail.out.contains("FAIL mail: cannot reach 127.0.0.1:9"),
-        "{}",
-        no_mail.out
-    );
+    h.fails_with(
+        &[("DATABASE_URL", &format!("sqlite://{}", fresh.display()))],
+        "migration(s) not applied → run `landing migrate`",
+    )
+    .await;
+    // A mail server that is not there is named.
+    h.fails_with(
+        &[("SMTP_URL", "smtp://127.0.0.1:9")],
+        "mail: cannot reach 127.0.0.1:9",
+    )
+    .await;
 }

@@ -17,6 +17,40 @@ on_both_databases!(
 const LISTEN_SECRET: &str =
     "whsec_5f0c3a1d9e8b7a6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c";
 
+/// Makes a price of `product` (recurring when `interval` is given) and pays a Checkout Session
+/// for it with 4242, as `stripe trigger` does.
+async fn buy_outside_the_catalog(app: &TestApp, product: &str, interval: Option<&str>) {
+    let post = reqwest::Method::POST;
+    let mut form = vec![
+        ("product", product),
+        ("unit_amount", "1500"),
+        ("currency", "usd"),
+    ];
+    if let Some(interval) = interval {
+        form.push(("recurring[interval]", interval));
+    }
+    let price = app.stripe_call(post.clone(), "/v1/prices", &form).await;
+    let mode = if interval.is_some() {
+        "subscription"
+    } else {
+        "payment"
+    };
+    let session = app
+        .stripe_call(
+            post,
+            "/v1/checkout/sessions",
+            &[
+                ("mode", mode),
+                ("line_items[0][price]", price["id"].as_str().unwrap()),
+                ("line_items[0][quantity]", "1"),
+                ("success_url", "https://example.com/success"),
+                ("cancel_url", "https://example.com/cancel"),
+            ],
+        )
+        .await;
+    pay_at(session["url"].as_str().unwrap(), "stripe@example.com").await;
+}
+
 fn now() -> i64 {
     landing::server::auth::jwt::now()
 }
@@ -54,62 +88,17 @@ async fn a_stripe_listen_secret_and_signature_are_accepted(backend: Backend) {
 /// finds nothing of its catalog in it, records the event, answers 200, and grants nothing.
 async fn stripe_trigger_checkout_of_a_product_not_ours_is_recorded_with_200(backend: Backend) {
     let app = TestApp::spawn_webhooks(backend, &[]).await;
-    let post = reqwest::Method::POST;
     let product = app
-        .stripe_call(post.clone(), "/v1/products", &[("name", "myproduct")])
-        .await;
-    let price = app
         .stripe_call(
-            post.clone(),
-            "/v1/prices",
-            &[
-                ("product", product["id"].as_str().unwrap()),
-                ("unit_amount", "1500"),
-                ("currency", "usd"),
-            ],
+            reqwest::Method::POST,
+            "/v1/products",
+            &[("name", "myproduct")],
         )
         .await;
-    let session = app
-        .stripe_call(
-            post.clone(),
-            "/v1/checkout/sessions",
-            &[
-                ("mode", "payment"),
-                ("line_items[0][price]", price["id"].as_str().unwrap()),
-                ("line_items[0][quantity]", "2"),
-                ("success_url", "https://example.com/success"),
-                ("cancel_url", "https://example.com/cancel"),
-            ],
-        )
-        .await;
-    pay_at(session["url"].as_str().unwrap(), "stripe@example.com").await;
+    let product = product["id"].as_str().unwrap();
+    buy_outside_the_catalog(&app, product, None).await;
     // `stripe trigger customer.subscription.created` does the same with a recurring price.
-    let monthly = app
-        .stripe_call(
-            post.clone(),
-            "/v1/prices",
-            &[
-                ("product", product["id"].as_str().unwrap()),
-                ("unit_amount", "1500"),
-                ("currency", "usd"),
-                ("recurring[interval]", "month"),
-            ],
-        )
-        .await;
-    let session = app
-        .stripe_call(
-            post.clone(),
-            "/v1/checkout/sessions",
-            &[
-                ("mode", "subscription"),
-                ("line_items[0][price]", monthly["id"].as_str().unwrap()),
-                ("line_items[0][quantity]", "1"),
-                ("success_url", "https://example.com/success"),
-                ("cancel_url", "https://example.com/cancel"),
-            ],
-        )
-        .await;
-    pay_at(session["url"].as_str().unwrap(), "stripe@example.com").await;
+    buy_outside_the_catalog(&app, product, Some("month")).await;
     app.settle().await;
 
     let logged = events::recent(&app.state.db, false, 100).await.unwrap();
