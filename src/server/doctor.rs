@@ -55,12 +55,20 @@ fn key_mode(config: &Config) -> Finding {
 
 /// The Stripe checks, when billing is on.
 pub async fn stripe(config: &Config, catalog: &Catalog) -> Vec<Finding> {
-    let Some(client) = billing::client::Stripe::from_config(config) else {
-        return Vec::new();
-    };
+    match billing::client::Stripe::from_config(config) {
+        Some(client) => stripe_with(&client, config, catalog).await,
+        None => Vec::new(),
+    }
+}
+
+async fn stripe_with(
+    client: &billing::client::Stripe,
+    config: &Config,
+    catalog: &Catalog,
+) -> Vec<Finding> {
     let origin = config.site_url.origin();
     doctor::check(
-        &client,
+        client,
         catalog,
         &Site {
             url: &origin,
@@ -156,9 +164,13 @@ async fn migrations(config: &Config) -> Finding {
 }
 
 /// Logs the Stripe findings that are not fine, once the site has started: the same lines
-/// `landing doctor` prints.
-pub async fn warn_at_start(config: std::sync::Arc<Config>, catalog: Catalog) {
-    for finding in stripe(&config, &catalog).await {
+/// `landing doctor` prints, through the site's own Stripe client (a second one would hold a
+/// second connection pool and TLS set-up for the life of the process).
+pub async fn warn_at_start(state: crate::server::state::AppState) {
+    let Some(billing) = state.billing.as_ref() else {
+        return;
+    };
+    for finding in stripe_with(&billing.client, &state.config, &state.catalog).await {
         if finding.level != Level::Ok {
             tracing::warn!("doctor: {finding}");
         }

@@ -361,10 +361,7 @@ pub async fn run(config: Config) -> Result<(), StartupError> {
         );
     }
     // What `landing doctor` would say about Stripe, without holding the start back.
-    tokio::spawn(crate::server::doctor::warn_at_start(
-        state.config.clone(),
-        (*state.catalog).clone(),
-    ));
+    tokio::spawn(crate::server::doctor::warn_at_start(state.clone()));
     let db = state.db.clone();
     let background = Background::start(&state)?;
     let served = serve(listener, build_router(state), shutdown_signal()).await;

@@ -38,6 +38,8 @@ const CANCEL_REASONS: [&str; 6] = [
 /// The site's change-plan rule charges an upgrade's difference at once (`always_invoice`); the
 /// portal takes one behaviour for every change, and this one never gives a plan away unpaid.
 const PORTAL_PRORATION: &str = "always_invoice";
+/// Stripe's limit for the portal's headline.
+const HEADLINE_MAX: usize = 60;
 
 /// What the account has now, as far as the site cares.
 #[derive(Debug, Clone, Default)]
@@ -201,7 +203,8 @@ impl Account {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WantedPortal {
     pub return_url: String,
-    pub headline: String,
+    /// The product's headline, when it fits Stripe's 60 characters.
+    pub headline: Option<String>,
     pub terms: Option<String>,
     pub privacy: Option<String>,
     /// (plan id, recurring lookup keys), in catalog order.
@@ -212,7 +215,8 @@ impl WantedPortal {
     pub fn new(catalog: &Catalog, site_url: &str) -> WantedPortal {
         WantedPortal {
             return_url: format!("{}/billing", site_url.trim_end_matches('/')),
-            headline: catalog.product.headline.clone(),
+            headline: Some(catalog.product.headline.clone())
+                .filter(|h| h.chars().count() <= HEADLINE_MAX),
             terms: catalog.business.terms_of_service_url.clone(),
             privacy: catalog.business.privacy_policy_url.clone(),
             products: catalog
@@ -248,10 +252,7 @@ impl WantedPortal {
             &format!("returns to {}", self.return_url),
         );
         let bp = &have.business_profile;
-        check(
-            bp.headline.as_deref() == Some(self.headline.as_str()),
-            "shows the product's headline",
-        );
+        check(bp.headline == self.headline, "shows the product's headline");
         check(
             bp.terms_of_service_url == self.terms,
             "links plans.toml's terms of service",
@@ -330,7 +331,10 @@ impl WantedPortal {
     fn call(&self, call: Call, account: &Account, catalog: &Catalog) -> Call {
         let mut call = call
             .param("default_return_url", self.return_url.as_str())
-            .param("business_profile[headline]", self.headline.as_str())
+            .param(
+                "business_profile[headline]",
+                self.headline.clone().unwrap_or_default(),
+            )
             .param(
                 "business_profile[terms_of_service_url]",
                 self.terms.clone().unwrap_or_default(),
@@ -439,9 +443,10 @@ impl fmt::Display for Step {
             Step::CreateProduct { plan, name } => {
                 write!(f, "+ product \"{name}\" for plan {plan}")
             }
-            Step::RenameProduct { id, plan, name } => {
-                write!(f, "~ product {id} (plan {plan}): rename to \"{name}\"")
-            }
+            Step::RenameProduct { id, plan, name } => write!(
+                f,
+                "~ product {id}: named \"{name}\" and tagged as plan {plan}'s ({PLAN_KEY}={plan})"
+            ),
             Step::CreatePrice {
                 lookup_key,
                 replaces: None,
