@@ -79,6 +79,16 @@ impl Api {
     }
 }
 
+/// Each of these fields, where present and set, is an id (Stripe expands only on request).
+fn ids_only(v: &Value, fields: &[&str]) {
+    for field in fields {
+        match v.get(*field) {
+            None | Some(Value::Null) | Some(Value::String(_)) => {}
+            Some(other) => panic!("`{field}` is not an id: {other}"),
+        }
+    }
+}
+
 fn id(v: &Value) -> String {
     v["id"].as_str().unwrap().to_string()
 }
@@ -211,7 +221,11 @@ async fn every_object_the_emulator_sends_parses_with_stripes_generated_types() {
     api.get("/v1/coupons/SCHEMA10", &[]).await;
     api.get("/v1/promotion_codes", &[]).await;
     api.get("/v1/products", &[]).await;
-    api.get("/v1/prices", &[("expand[]", "data.product")]).await;
+    // Expandable fields are ids unless `expand[]` asks, on lists too.
+    let plain = api.get("/v1/prices", &[]).await;
+    assert!(plain["data"][0]["product"].is_string(), "{plain}");
+    let expanded = api.get("/v1/prices", &[("expand[]", "data.product")]).await;
+    assert_eq!(expanded["data"][0]["product"]["object"], "product");
 
     // A customer, created and updated.
     let customer = api
@@ -269,7 +283,9 @@ async fn every_object_the_emulator_sends_parses_with_stripes_generated_types() {
         .as_str()
         .map(str::to_string)
         .unwrap_or_else(|| refund["charge"].as_str().unwrap().to_string());
-    api.get(&format!("/v1/charges/{charge}"), &[]).await;
+    let read_charge = api.get(&format!("/v1/charges/{charge}"), &[]).await;
+    ids_only(&read_charge, &["customer", "payment_intent"]);
+    ids_only(&refund, &["charge", "payment_intent"]);
 
     // A disputed payment, then won.
     let mut form = vec![
@@ -314,6 +330,7 @@ async fn every_object_the_emulator_sends_parses_with_stripes_generated_types() {
         .to_string();
     let sub_customer = sub_session["customer"].as_str().unwrap().to_string();
     let read = api.get(&format!("/v1/subscriptions/{sub}"), &[]).await;
+    ids_only(&read, &["customer", "latest_invoice"]);
     let item = read["items"]["data"][0]["id"].as_str().unwrap().to_string();
     let pro = lookup(&api, "pro_monthly");
     api.post(
@@ -343,7 +360,8 @@ async fn every_object_the_emulator_sends_parses_with_stripes_generated_types() {
         .get("/v1/invoices", &[("customer", &sub_customer)])
         .await;
     let invoice = invoices["data"][0]["id"].as_str().unwrap().to_string();
-    api.get(&format!("/v1/invoices/{invoice}"), &[]).await;
+    let read_invoice = api.get(&format!("/v1/invoices/{invoice}"), &[]).await;
+    ids_only(&read_invoice, &["customer"]);
     let mut form = vec![
         ("mode", "payment"),
         ("line_items[0][price]", lifetime.as_str()),
