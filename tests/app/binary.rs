@@ -229,12 +229,7 @@ async fn catalog_sync_without_a_stripe_key_says_so() {
 
 #[tokio::test]
 async fn resync_stores_what_stripe_holds_and_events_lists_the_failures() {
-    let stripe = stripe_emulator::spawn(stripe_emulator::Options {
-        catalog: Some(crate::support::manifest_path("plans.toml")),
-        ..Default::default()
-    })
-    .await
-    .unwrap();
+    let stripe = crate::support::catalog_emulator().await;
     let dir = tempfile::tempdir().unwrap();
     let db_url = format!("sqlite://{}/landing.db", dir.path().display());
     let env = env_with(&[
@@ -405,12 +400,7 @@ async fn sign_in_burst(backend: Backend) {
 /// refused; the Stripe findings of `landing doctor` follow as warnings.
 #[tokio::test]
 async fn start_up_warns_of_what_the_doctor_finds() {
-    let stripe = stripe_emulator::spawn(stripe_emulator::Options {
-        catalog: Some(crate::support::manifest_path("plans.toml")),
-        ..Default::default()
-    })
-    .await
-    .unwrap();
+    let stripe = crate::support::catalog_emulator().await;
     let dir = tempfile::tempdir().unwrap();
     let env = env_with(&[
         ("STRIPE_SECRET_KEY", "sk_test_warnings"),

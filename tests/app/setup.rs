@@ -370,40 +370,44 @@ async fn the_doctor_passes_a_healthy_set_up_and_names_each_broken_one() {
     .await;
     assert!(h.doctor(&[]).await.ok, "undone");
 
-    // A wrong secret.
-    h.fails_with(
-        &[("STRIPE_WEBHOOK_SECRET", "whsec_not_the_endpoints")],
-        "webhook secret: a signed test event from the endpoint does not verify",
-    )
-    .await;
-    // A key without a webhook secret: every webhook would be answered 503.
-    h.fails_with(
-        &[("STRIPE_WEBHOOK_SECRET", "")],
-        "STRIPE_WEBHOOK_SECRET is not set: every webhook is answered 503",
-    )
-    .await;
-    // Keys of the other mode: the site refuses to start, and the doctor says why in one line.
-    h.fails_with(
-        &[("STRIPE_SECRET_KEY", "sk_live_FAKE_key_for_tests_0")],
-        "SITE_URL: ",
-    )
-    .await;
-    h.fails_with(
-        &[("STRIPE_PUBLISHABLE_KEY", "pk_live_abc")],
-        "STRIPE_PUBLISHABLE_KEY: ",
-    )
-    .await;
+    for (variable, value, line) in [
+        // A wrong secret.
+        (
+            "STRIPE_WEBHOOK_SECRET",
+            "whsec_not_the_endpoints",
+            "webhook secret: a signed test event from the endpoint does not verify",
+        ),
+        // A key without a webhook secret: every webhook would be answered 503.
+        (
+            "STRIPE_WEBHOOK_SECRET",
+            "",
+            "STRIPE_WEBHOOK_SECRET is not set: every webhook is answered 503",
+        ),
+        // Keys of the other mode: the site refuses to start, and the doctor says why in one line.
+        (
+            "STRIPE_SECRET_KEY",
+            "sk_live_FAKE_key_for_tests_0",
+            "SITE_URL: ",
+        ),
+        (
+            "STRIPE_PUBLISHABLE_KEY",
+            "pk_live_abc",
+            "STRIPE_PUBLISHABLE_KEY: ",
+        ),
+        // A mail server that is not there is named.
+        (
+            "SMTP_URL",
+            "smtp://127.0.0.1:9",
+            "mail: cannot reach 127.0.0.1:9",
+        ),
+    ] {
+        h.fails_with(&[(variable, value)], line).await;
+    }
     // A database nobody migrated.
     let fresh = PathBuf::from(h.dir.path()).join("fresh.db");
     h.fails_with(
         &[("DATABASE_URL", &format!("sqlite://{}", fresh.display()))],
         "migration(s) not applied → run `landing migrate`",
-    )
-    .await;
-    // A mail server that is not there is named.
-    h.fails_with(
-        &[("SMTP_URL", "smtp://127.0.0.1:9")],
-        "mail: cannot reach 127.0.0.1:9",
     )
     .await;
 }

@@ -184,6 +184,16 @@ pub fn base_env(database_url: &str, site_url: &str) -> HashMap<String, String> {
     ])
 }
 
+/// An emulator on port 0 with `plans.toml`'s products and prices, sending no webhooks.
+pub async fn catalog_emulator() -> stripe_emulator::Emulator {
+    stripe_emulator::spawn(stripe_emulator::Options {
+        catalog: Some(manifest_path("plans.toml")),
+        ..Default::default()
+    })
+    .await
+    .unwrap()
+}
+
 pub const STRIPE_KEY: &str = "sk_test_landing_tests";
 pub const WEBHOOK_SECRET: &str = "whsec_landing_tests_0123456789";
 
