@@ -11,7 +11,8 @@ use super::config::Config;
 use super::startup;
 use crate::model::billing::BillingMode;
 
-const USAGE: &str = "usage: landing [serve | migrate | stripe setup [--dry-run] [--yes] | doctor |
+const USAGE: &str =
+    "usage: landing [serve | migrate | stripe setup [--dry-run] [--yes] | doctor [--log] |
                resync --customer cus_… | resync --all | events [--failed]]
 
   serve         run the site (the default)
@@ -21,6 +22,7 @@ const USAGE: &str = "usage: landing [serve | migrate | stripe setup [--dry-run] 
                 plan first; --dry-run stops there; a live key asks for --yes. Idempotent.
                 (`catalog sync` is the same command.)
   doctor        check the configuration, Stripe, mail and the database; exit 0 only when all hold
+                (--log: log only the Stripe findings that are not fine, as `serve` does at start)
   resync        read a customer (or every customer) from Stripe and store what Stripe says:
                 subscriptions, invoices, completed checkouts (after lost or failed webhooks)
   events        list the newest webhook events, or with --failed those not applied yet
@@ -31,7 +33,7 @@ enum Command {
     Serve,
     Migrate,
     StripeSetup { dry_run: bool, yes: bool },
-    Doctor,
+    Doctor { log: bool },
     Resync(Option<String>),
     Events { failed: bool },
 }
@@ -53,7 +55,8 @@ pub async fn main(args: Vec<String>) -> ExitCode {
                 yes: flags.contains(&"--yes"),
             }
         }
-        ["doctor"] => Command::Doctor,
+        ["doctor"] => Command::Doctor { log: false },
+        ["doctor", "--log"] => Command::Doctor { log: true },
         ["resync", "--customer", id] if id.starts_with("cus_") => {
             Command::Resync(Some(id.to_string()))
         }
@@ -77,7 +80,7 @@ pub async fn main(args: Vec<String>) -> ExitCode {
     let config = match Config::from_env() {
         Ok(config) => config,
         // The doctor's first finding: a configuration the site refuses to start with.
-        Err(e) if matches!(command, Command::Doctor) => {
+        Err(e) if matches!(command, Command::Doctor { log: false }) => {
             println!("FAIL {e} → fix the variable (see .env.example)");
             return ExitCode::FAILURE;
         }
@@ -93,14 +96,18 @@ pub async fn main(args: Vec<String>) -> ExitCode {
 
     let command = match command {
         Command::StripeSetup { dry_run, yes } => return stripe_setup(&config, dry_run, yes).await,
-        Command::Doctor => return doctor(&config).await,
+        Command::Doctor { log: false } => return doctor(&config).await,
+        Command::Doctor { log: true } => {
+            crate::server::doctor::log_stripe(&config).await;
+            return ExitCode::SUCCESS;
+        }
         Command::Resync(customer) => return resync(config, customer).await,
         Command::Events { failed } => return events(config, failed).await,
         other => other,
     };
     let result = match command {
         Command::StripeSetup { .. }
-        | Command::Doctor
+        | Command::Doctor { .. }
         | Command::Resync(_)
         | Command::Events { .. } => Ok(()),
         Command::Serve => startup::run(config).await,

@@ -163,16 +163,56 @@ async fn migrations(config: &Config) -> Finding {
     }
 }
 
-/// Logs the Stripe findings that are not fine, once the site has started: the same lines
-/// `landing doctor` prints, through the site's own Stripe client (a second one would hold a
-/// second connection pool and TLS set-up for the life of the process).
-pub async fn warn_at_start(state: crate::server::state::AppState) {
-    let Some(billing) = state.billing.as_ref() else {
+/// `landing doctor --log`: logs the Stripe findings that are not fine as warnings, the lines
+/// `landing doctor` prints, and nothing else. `serve` runs it beside itself at start.
+pub async fn log_stripe(config: &Config) {
+    // `serve` has already refused a catalog it cannot read.
+    let Ok(catalog) = catalog::load(&config.plans_file) else {
         return;
     };
-    for finding in stripe_with(&billing.client, &state.config, &state.catalog).await {
+    for finding in stripe(config, &catalog).await {
         if finding.level != Level::Ok {
             tracing::warn!("doctor: {finding}");
         }
+    }
+}
+
+/// Starts `landing doctor --log` in a child process, without holding the start back; its lines
+/// go to the site's own log.
+///
+/// A process rather than a task: the checks run once, and in the server their Stripe calls,
+/// parsers and log formatting would stay resident for the life of the process (about a
+/// twentieth of the idle footprint, for code that never runs again). The child has the server's
+/// environment, working directory and `.env.local`, so it reads the same configuration.
+pub fn check_at_start() {
+    let exe = match std::env::current_exe() {
+        Ok(exe) => exe,
+        Err(e) => {
+            tracing::warn!("the start-up checks cannot run ({e}); run `landing doctor`");
+            return;
+        }
+    };
+    let spawned = tokio::process::Command::new(&exe)
+        .args(["doctor", "--log"])
+        .stdin(std::process::Stdio::null())
+        // A site stopping before the checks end stops them too.
+        .kill_on_drop(true)
+        .spawn();
+    match spawned {
+        Ok(mut child) => {
+            tokio::spawn(async move {
+                match child.wait().await {
+                    Ok(status) if status.success() => {}
+                    Ok(status) => tracing::warn!(
+                        "the start-up checks ended with {status}; run `landing doctor`"
+                    ),
+                    Err(e) => tracing::warn!("the start-up checks were lost ({e})"),
+                }
+            });
+        }
+        Err(e) => tracing::warn!(
+            "the start-up checks cannot run ({}: {e}); run `landing doctor`",
+            exe.display()
+        ),
     }
 }

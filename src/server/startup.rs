@@ -361,7 +361,9 @@ pub async fn run(config: Config) -> Result<(), StartupError> {
         );
     }
     // What `landing doctor` would say about Stripe, without holding the start back.
-    tokio::spawn(crate::server::doctor::warn_at_start(state.clone()));
+    if state.billing.is_some() {
+        crate::server::doctor::check_at_start();
+    }
     let db = state.db.clone();
     let background = Background::start(&state)?;
     let served = serve(listener, build_router(state), shutdown_signal()).await;

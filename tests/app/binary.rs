@@ -407,7 +407,7 @@ async fn start_up_warns_of_what_the_doctor_finds() {
         ("STRIPE_API_BASE", stripe.base_url.as_str()),
     ]);
     let running = start(&env, dir.path()).await;
-    // The findings come from a task started beside the server: give it a moment.
+    // The findings come from a process started beside the server: give it a moment.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let log = running.stop().await;
     assert!(
