@@ -15,6 +15,7 @@ SECONDS_EACH="${BENCH_SECONDS:-10}"
 CONNECTIONS=50
 WEBHOOK_EVENTS="${BENCH_WEBHOOK_EVENTS:-2000}"
 WEBHOOK_RUNS="${BENCH_WEBHOOK_RUNS:-5}"
+IDLE_STARTS="${BENCH_IDLE_STARTS:-9}"
 PG_URL="${TEST_POSTGRES_URL:-postgres://postgres:postgres@127.0.0.1:5432/postgres}"
 
 step "tools"
@@ -117,13 +118,30 @@ measure() {
   figure "${name}_cpu_ms_per_request" "$(awk -v t=$((after - before)) -v hz="$ticks_per_s" -v n="$requests" 'BEGIN { printf "%.4f", t * 1000 / hz / n }')"
 }
 
+# Idle memory is mostly the binary's code, mapped from the file: the kernel maps the pages around
+# each page touched, and address-space randomisation moves where those windows fall, so starts of
+# one binary spread over 0.5 to 1 MiB. The figure is the median of IDLE_STARTS starts (each
+# serves /pricing and /readyz once, then is measured), with the range.
+step "idle memory (SQLite, median of $IDLE_STARTS starts)"
+idle=()
+for _ in $(seq 1 "$IDLE_STARTS"); do
+  start_server idle "sqlite://$run_dir/idle.db"
+  curl -fsS -o /dev/null "$site/pricing"
+  curl -fsS -o /dev/null "$site/readyz"
+  idle+=("$(rss_kb "$server_pid" VmRSS)")
+  kill "$server_pid"
+  wait "$server_pid" 2>/dev/null || true
+done
+mapfile -t idle < <(printf '%s\n' "${idle[@]}" | sort -n)
+figure rss_idle_kb "${idle[$((IDLE_STARTS / 2))]}"
+figure rss_idle_kb_range "${idle[0]}-${idle[$((IDLE_STARTS - 1))]}"
+
 step "pricing (SQLite)"
 start_server site "sqlite://$run_dir/site.db"
 pricing=$(curl -fsS "$site/pricing")
 grep -q 'Subscribe to Pro' <<<"$pricing" || die "/pricing does not show the plans"
 grep -q 'action="/api/checkout"' <<<"$pricing" || die "/pricing's buy buttons are not forms"
 curl -fsS "$site/readyz" >/dev/null
-figure rss_idle_kb "$(rss_kb "$server_pid" VmRSS)"
 # Sign-up signs nobody in (it mails a link); an account with its email unproven can sign in.
 account=(-H 'accept: application/json' -H "origin: $site" --data-urlencode email=bench@example.com
   --data-urlencode 'password=correct horse battery')
