@@ -117,6 +117,10 @@ pub async fn build_state(config: Config) -> Result<AppState, StartupError> {
             super::auth::supabase::DEFAULT_REFETCH_INTERVAL,
         ))
     });
+    let shared_limits = match &db {
+        Db::Postgres(pool) => Some(pool.clone()),
+        Db::Sqlite(_) => None,
+    };
     Ok(AppState::new(Shared {
         db,
         leptos_options: config.leptos.clone(),
@@ -125,6 +129,7 @@ pub async fn build_state(config: Config) -> Result<AppState, StartupError> {
         limits: Arc::new(AuthLimits::new(
             config.sign_ups_per_address,
             config.checkouts_per_address,
+            shared_limits.as_ref(),
         )),
         hasher: super::auth::password::Hasher::per_core(),
         billing,
@@ -142,6 +147,8 @@ pub async fn build_state(config: Config) -> Result<AppState, StartupError> {
 pub struct Background {
     stop: Arc<tokio::sync::Notify>,
     mail: tokio::task::JoinHandle<()>,
+    /// Deletes the shared rate limits' ended buckets (PostgreSQL only).
+    sweeper: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Background {
@@ -154,17 +161,28 @@ impl Background {
             state.mail_wake.clone(),
             stop.clone(),
         );
-        Ok(Background { stop, mail })
+        let sweeper = state.limits.spawn_sweeper();
+        Ok(Background {
+            stop,
+            mail,
+            sweeper,
+        })
     }
 
     /// Asks the workers to stop without waiting for them (from a `Drop`).
     pub fn request_stop(&self) {
         self.stop.notify_one();
+        if let Some(sweeper) = &self.sweeper {
+            sweeper.abort();
+        }
     }
 
     /// Lets a send in progress finish, then stops.
     pub async fn stop(self) {
         self.stop.notify_one();
+        if let Some(sweeper) = &self.sweeper {
+            sweeper.abort();
+        }
         let _ = self.mail.await;
     }
 }

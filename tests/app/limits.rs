@@ -135,3 +135,77 @@ async fn without_a_trusted_proxy_forwarded_for_changes_nothing(backend: Backend)
     assert_eq!(res.status().as_u16(), 429);
     assert!(res.headers().get(SET_COOKIE).is_none());
 }
+
+/// Instances behind one balancer on one PostgreSQL count into the same rows: the 31st sign-in
+/// from one client in ten minutes is refused whichever instance it reaches.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instances_on_one_postgres_share_their_limits() {
+    let one = TestApp::spawn(Backend::Postgres).await;
+    let shared = one.database_url();
+    let two = TestApp::spawn_with(
+        Backend::Postgres,
+        &[
+            ("DATABASE_URL", shared.as_str()),
+            ("SITE_URL", one.base.as_str()),
+        ],
+    )
+    .await;
+    let sign_in = |app: &TestApp, email: String| {
+        app.client
+            .post(app.url("/api/auth/sign_in"))
+            .header("accept", "application/json")
+            // The site's one address, whichever instance the balancer picked.
+            .header("origin", &one.base)
+            .form(&[("email", email.as_str()), ("password", "wrong password!")])
+            .send()
+    };
+    for i in 0..30 {
+        let app = if i % 2 == 0 { &one } else { &two };
+        // A new email each time: only the per-client limit counts them.
+        let res = sign_in(app, format!("u{i}@example.com")).await.unwrap();
+        assert_eq!(res.status(), 401, "attempt {i}");
+    }
+    for app in [&one, &two] {
+        let res = sign_in(app, "u99@example.com".into()).await.unwrap();
+        assert_eq!(res.status(), 429, "the 31st, at {}", app.base);
+    }
+}
+
+/// The shared store: one row per limiter, key and bucket; a refund gives one hit back; ended
+/// buckets are swept and live ones kept.
+#[tokio::test]
+async fn the_shared_limits_count_refund_and_sweep() {
+    use landing::server::db::limits;
+    let app = TestApp::spawn(Backend::Postgres).await;
+    let landing::server::db::Db::Postgres(pool) = &app.state.db else {
+        unreachable!("a PostgreSQL app");
+    };
+    let hour = 3600.0;
+    assert!(limits::hit(pool, "test", b"ann", hour, 1).await.unwrap());
+    assert!(
+        !limits::hit(pool, "test", b"ann", hour, 1).await.unwrap(),
+        "past the limit"
+    );
+    assert!(
+        limits::hit(pool, "test", b"bob", hour, 1).await.unwrap(),
+        "another key"
+    );
+    limits::refund(pool, "test", b"ann", hour).await.unwrap();
+    assert!(
+        limits::hit(pool, "test", b"ann", hour, 1).await.unwrap(),
+        "given back"
+    );
+
+    assert!(limits::hit(pool, "brief", b"ann", 1.0, 5).await.unwrap());
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    assert_eq!(
+        limits::sweep(pool).await.unwrap(),
+        1,
+        "the ended bucket goes"
+    );
+    let left: Vec<String> = sqlx::query_scalar("SELECT limiter FROM rate_limits ORDER BY limiter")
+        .fetch_all(pool)
+        .await
+        .unwrap();
+    assert_eq!(left, ["test", "test"], "the live buckets stay");
+}

@@ -88,9 +88,9 @@ pub async fn sign_up(
     email: &str,
     password: &str,
 ) -> Result<(), AuthFailure> {
-    limited(state.limits.sign_up_client.hit(client.as_str()))?;
+    limited(state.limits.sign_up_client.hit(client.as_str()).await)?;
     let email = Email::parse(email).map_err(|_| AuthFailure::Problem(FormProblem::InvalidEmail))?;
-    limited(state.limits.sign_up_email.hit(email.as_str()))?;
+    limited(state.limits.sign_up_email.hit(email.as_str()).await)?;
     let password = Password::new(password);
     if !password.is_strong_for(&email) {
         return Err(AuthFailure::Problem(FormProblem::WeakPassword));
@@ -155,7 +155,7 @@ pub async fn sign_in(
     email: &str,
     password: &str,
 ) -> Result<(Me, String), AuthFailure> {
-    limited(state.limits.sign_in_client.hit(client.as_str()))?;
+    limited(state.limits.sign_in_client.hit(client.as_str()).await)?;
     let email =
         Email::parse(email).map_err(|_| AuthFailure::Problem(FormProblem::WrongCredentials))?;
     // Counted as a failure before the hash, so a burst cannot get past the limit; a success
@@ -163,6 +163,7 @@ pub async fn sign_in(
     let attempt = state
         .limits
         .begin_sign_in(&email, client)
+        .await
         .map_err(|_| AuthFailure::Problem(FormProblem::RateLimited))?;
     if let Some(delay) = attempt.delay {
         tokio::time::sleep(delay).await;
@@ -175,7 +176,7 @@ pub async fn sign_in(
     let ok = state.hasher.verify(Password::new(password), stored).await?;
     match profile {
         Some(p) if ok => {
-            state.limits.signed_in(attempt);
+            state.limits.signed_in(attempt).await;
             start_session(state, p.id, p.email).await
         }
         _ => Err(AuthFailure::Problem(FormProblem::WrongCredentials)),
@@ -244,8 +245,20 @@ pub async fn resend_verification(
     client: &ClientKey,
     user: DbUuid,
 ) -> Result<(), AuthFailure> {
-    limited(state.limits.sign_up_client.hit(&format!("resend:{client}")))?;
-    limited(state.limits.sign_up_email.hit(&format!("resend:{user}")))?;
+    limited(
+        state
+            .limits
+            .sign_up_client
+            .hit(&format!("resend:{client}"))
+            .await,
+    )?;
+    limited(
+        state
+            .limits
+            .sign_up_email
+            .hit(&format!("resend:{user}"))
+            .await,
+    )?;
     let profile = profiles::find_by_id(&state.db, user)
         .await
         .map_err(db("resend: look up the profile"))?
@@ -277,13 +290,20 @@ pub async fn request_reset(
     client: &ClientKey,
     email: &str,
 ) -> Result<(), AuthFailure> {
-    limited(state.limits.sign_up_client.hit(&format!("reset:{client}")))?;
+    limited(
+        state
+            .limits
+            .sign_up_client
+            .hit(&format!("reset:{client}"))
+            .await,
+    )?;
     let email = Email::parse(email).map_err(|_| AuthFailure::Problem(FormProblem::InvalidEmail))?;
     limited(
         state
             .limits
             .sign_up_email
-            .hit(&format!("reset:{}", email.as_str())),
+            .hit(&format!("reset:{}", email.as_str()))
+            .await,
     )?;
     let Some(profile) = profiles::find_by_email(&state.db, email.as_str())
         .await

@@ -262,6 +262,7 @@ pub async fn create(
         .limits
         .checkout_client
         .hit(client.as_str())
+        .await
         .map_err(|Limited(wait)| CheckoutError::RateLimited(wait))?;
     let offer = Offer {
         price: &price,

@@ -8,6 +8,7 @@ pub mod accounts;
 pub mod billing;
 pub mod customers;
 pub mod events;
+pub mod limits;
 pub mod monitors;
 pub mod outbox;
 pub mod profiles;
