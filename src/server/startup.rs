@@ -52,6 +52,11 @@ pub enum StartupError {
     Connect(#[source] sqlx::Error),
     #[error("database migration failed: {0}")]
     Migrate(#[source] sqlx::migrate::MigrateError),
+    #[error(
+        "DATABASE_URL: the schema is newer than this build (migration {0} was applied by a newer \
+         version); run that version or a newer one"
+    )]
+    SchemaNewer(i64),
     #[error("PLANS_FILE: {0}")]
     Catalog(#[source] CatalogError),
     #[error("LEPTOS_SITE_ADDR: cannot listen on {addr}: {source}")]
@@ -90,7 +95,12 @@ pub async fn build_state(config: Config) -> Result<AppState, StartupError> {
     let db = Db::connect(&config.database)
         .await
         .map_err(StartupError::Connect)?;
-    db.migrate().await.map_err(StartupError::Migrate)?;
+    // Several instances starting together migrate once: on PostgreSQL sqlx holds an advisory
+    // lock while it migrates, and the others find the work done.
+    db.migrate().await.map_err(|e| match e {
+        sqlx::migrate::MigrateError::VersionMissing(v) => StartupError::SchemaNewer(v),
+        e => StartupError::Migrate(e),
+    })?;
     let (billing, shown) = start_billing(&config, &catalog).await;
     let mail_wake = Arc::new(tokio::sync::Notify::new());
     let webhook_writer = billing::group_commit::Writer::spawn(

@@ -424,3 +424,84 @@ async fn start_up_warns_of_what_the_doctor_finds() {
     );
     assert!(!log.contains("sk_test_warnings"), "never the key");
 }
+
+/// A database migrated by a newer build stops an older one at start, with one line saying so.
+#[tokio::test]
+async fn a_schema_newer_than_the_build_stops_it_with_one_line() {
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        let database = TestDatabase::create(backend).await;
+        let url = database.url();
+        let db = crate::support::open_db(&url).await;
+        db.migrate().await.unwrap();
+        let newer = "INSERT INTO _sqlx_migrations \
+                     (version, description, success, checksum, execution_time) \
+                     VALUES (9999, 'from a newer build', true, $1, 0)";
+        match &db {
+            landing::server::db::Db::Sqlite(pool) => {
+                sqlx::query(newer)
+                    .bind(vec![0u8])
+                    .execute(pool)
+                    .await
+                    .unwrap();
+            }
+            landing::server::db::Db::Postgres(pool) => {
+                sqlx::query(newer)
+                    .bind(vec![0u8])
+                    .execute(pool)
+                    .await
+                    .unwrap();
+            }
+        }
+        db.close().await;
+        let dir = tempfile::tempdir().unwrap();
+        let out = landing(&env_with(&[("DATABASE_URL", &url)]), dir.path())
+            .output()
+            .await
+            .unwrap();
+        assert!(
+            !out.status.success(),
+            "{backend:?}: an older build must not start"
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let lines: Vec<&str> = stderr.lines().collect();
+        assert_eq!(lines.len(), 1, "{backend:?}: one line, got {stderr:?}");
+        assert!(
+            lines[0].starts_with("error: DATABASE_URL: the schema is newer than this build")
+                && lines[0].contains("migration 9999"),
+            "{backend:?}: {stderr}"
+        );
+    }
+}
+
+/// Three instances starting at once on one new PostgreSQL database migrate it once, and all
+/// three serve.
+#[tokio::test]
+async fn three_instances_starting_at_once_migrate_once() {
+    let database = TestDatabase::create(Backend::Postgres).await;
+    let url = database.url();
+    let dir = tempfile::tempdir().unwrap();
+    let env = env_with(&[("DATABASE_URL", &url)]);
+    let (a, b, c) = tokio::join!(
+        start(&env, dir.path()),
+        start(&env, dir.path()),
+        start(&env, dir.path())
+    );
+    let client = reqwest::Client::new();
+    for running in [&a, &b, &c] {
+        let res = client
+            .get(format!("http://{}/readyz", running.addr))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200, "{}", running.addr);
+    }
+    let db = crate::support::open_db(&url).await;
+    let status = db.migration_status().await.unwrap();
+    assert!(
+        status.pending.is_empty() && status.unknown.is_empty(),
+        "{status:?}"
+    );
+    for running in [a, b, c] {
+        running.stop().await;
+    }
+}
