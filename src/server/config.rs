@@ -22,6 +22,7 @@ const DEFAULT_STRIPE_API_BASE_URL: &str = "https://api.stripe.com/";
 const DEFAULT_LOG_FILTER: &str = "info,sqlx=warn";
 const MIN_JWT_SECRET_LEN: usize = 32;
 const DEFAULT_GRACE_DAYS: i64 = 7;
+const DEFAULT_SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(20);
 const DEFAULT_SIGN_UPS_PER_ADDRESS: u32 = 10;
 const DEFAULT_CHECKOUTS_PER_ADDRESS: u32 = 20;
 const DEFAULT_MAIL_FROM: &str = "Billing <billing@localhost>";
@@ -48,6 +49,9 @@ pub struct Config {
     pub log_filter: String,
     /// How long a `past_due` subscription keeps access after the renewal that failed.
     pub past_due_grace_days: i64,
+    /// How long a stopping instance lets requests in flight and the mail being sent finish
+    /// (`SHUTDOWN_GRACE_SECONDS`).
+    pub shutdown_grace: std::time::Duration,
     /// Who may open `/admin/events` (lower-cased).
     pub admin_emails: Vec<String>,
     /// Where mail goes (`smtp://user:pass@host:port`, `smtps://…`); `None`: mail is logged.
@@ -202,6 +206,20 @@ impl Config {
                     )
                 })?,
         };
+        let shutdown_grace = match get("SHUTDOWN_GRACE_SECONDS") {
+            None => DEFAULT_SHUTDOWN_GRACE,
+            Some(raw) => raw
+                .parse::<u64>()
+                .ok()
+                .filter(|s| *s <= 3600)
+                .map(std::time::Duration::from_secs)
+                .ok_or_else(|| {
+                    bad(
+                        "SHUTDOWN_GRACE_SECONDS",
+                        "must be a whole number of seconds, 0 to 3600",
+                    )
+                })?,
+        };
         let admin_emails = get("ADMIN_EMAILS")
             .map(|raw| {
                 raw.split(',')
@@ -262,6 +280,7 @@ impl Config {
             allowed_redirect_origins,
             log_filter,
             past_due_grace_days,
+            shutdown_grace,
             admin_emails,
             smtp_url,
             mail_from,

@@ -3,7 +3,7 @@
 //! task) forever; here every connection must finish its request head within
 //! `HEADER_TIMEOUT` (an idle keep-alive connection is closed after as long), and the body and
 //! the handling are bounded by the router's own limits. Shutdown stops accepting, lets every
-//! request in flight finish, then returns.
+//! request in flight finish for up to a grace period, then returns.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -24,11 +24,13 @@ use tower::ServiceExt;
 /// may sit idle).
 pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Serves `router` on `listener` until `shutdown` resolves, then lets requests in flight finish.
+/// Serves `router` on `listener` until `shutdown` resolves, then lets requests in flight finish
+/// for up to `grace`: connections still busy then are cut.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
+    grace: Duration,
 ) -> std::io::Result<()> {
     let (stop, stopping) = watch::channel(());
     let mut shutdown = pin!(shutdown);
@@ -74,7 +76,13 @@ pub async fn serve(
     drop(stopping);
     // Every connection holds a receiver: wait until the last one has finished.
     let _ = stop.send(());
-    stop.closed().await;
+    if tokio::time::timeout(grace, stop.closed()).await.is_err() {
+        tracing::warn!(
+            connections = stop.receiver_count(),
+            "requests still in flight {} s after the stop were cut",
+            grace.as_secs()
+        );
+    }
     Ok(())
 }
 

@@ -6,6 +6,7 @@
 //! due, and the worker waits, 2 s doubling to 5 minutes, before it tries again. Mail is never
 //! given up because the mail server was away. Without `SMTP_URL` mail is written to the log.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -131,9 +132,13 @@ pub struct Round {
 }
 
 /// Sends every mail that is due now, until the mail server cannot be reached.
-pub async fn send_due(db: &Db, mailer: &Mailer) -> Round {
+pub async fn send_due(db: &Db, mailer: &Mailer, stopping: &AtomicBool) -> Round {
     let mut round = Round::default();
     loop {
+        // A stopping instance claims nothing more: another instance sends the rest.
+        if stopping.load(Ordering::Relaxed) {
+            return round;
+        }
         let now = Utc::now();
         let lease = now + chrono::Duration::from_std(LEASE).expect("small");
         let mail = match outbox::claim_due(db, now, lease, MAX_REFUSALS).await {
@@ -181,11 +186,12 @@ pub fn spawn_worker(
     mailer: Mailer,
     wake: Arc<Notify>,
     stop: Arc<Notify>,
+    stopping: Arc<AtomicBool>,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut backoff = None::<Duration>;
         loop {
-            let round = send_due(&db, &mailer).await;
+            let round = send_due(&db, &mailer, &stopping).await;
             backoff = round.unreachable.then(|| match backoff {
                 None => FIRST_BACKOFF,
                 Some(b) => (b * 2).min(MAX_BACKOFF),

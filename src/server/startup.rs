@@ -150,12 +150,15 @@ pub async fn build_state(config: Config) -> Result<AppState, StartupError> {
         page_cache: Default::default(),
         sessions,
         supabase,
+        draining: Default::default(),
     }))
 }
 
 /// What runs beside the server: the outbox sender.
 pub struct Background {
     stop: Arc<tokio::sync::Notify>,
+    /// Tells the mail sender to claim nothing more.
+    stopping: Arc<std::sync::atomic::AtomicBool>,
     mail: tokio::task::JoinHandle<()>,
     /// Deletes the shared rate limits' ended buckets (PostgreSQL only).
     sweeper: Option<tokio::task::JoinHandle<()>>,
@@ -165,15 +168,18 @@ impl Background {
     pub fn start(state: &AppState) -> Result<Self, StartupError> {
         let mailer = Mailer::from_config(&state.config).map_err(StartupError::Mail)?;
         let stop = Arc::new(tokio::sync::Notify::new());
+        let stopping = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let mail = mail::spawn_worker(
             state.db.clone(),
             mailer,
             state.mail_wake.clone(),
             stop.clone(),
+            stopping.clone(),
         );
         let sweeper = state.limits.spawn_sweeper();
         Ok(Background {
             stop,
+            stopping,
             mail,
             sweeper,
         })
@@ -181,19 +187,26 @@ impl Background {
 
     /// Asks the workers to stop without waiting for them (from a `Drop`).
     pub fn request_stop(&self) {
+        self.stopping
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         self.stop.notify_one();
         if let Some(sweeper) = &self.sweeper {
             sweeper.abort();
         }
     }
 
-    /// Lets a send in progress finish, then stops.
-    pub async fn stop(self) {
-        self.stop.notify_one();
-        if let Some(sweeper) = &self.sweeper {
-            sweeper.abort();
+    /// Lets a send in progress finish (for up to `grace`), then stops. The sender claims
+    /// nothing more, so no mail stays leased to this instance; one still being sent when the
+    /// grace ends keeps its lease and is sent again by whichever instance claims it next.
+    pub async fn stop(mut self, grace: Duration) {
+        self.request_stop();
+        if tokio::time::timeout(grace, &mut self.mail).await.is_err() {
+            tracing::warn!(
+                "a mail was still being sent {} s after the stop; it is sent again once its lease ends",
+                grace.as_secs()
+            );
+            self.mail.abort();
         }
-        let _ = self.mail.await;
     }
 }
 
@@ -348,6 +361,9 @@ async fn healthz() -> &'static str {
 
 /// The process can serve: its database answers.
 async fn readyz(State(state): State<AppState>) -> (StatusCode, &'static str) {
+    if state.draining.load(std::sync::atomic::Ordering::Relaxed) {
+        return (StatusCode::SERVICE_UNAVAILABLE, "shutting down");
+    }
     match tokio::time::timeout(std::time::Duration::from_secs(2), state.db.ping()).await {
         Ok(Ok(())) => (StatusCode::OK, "ready"),
         Ok(Err(e)) => {
@@ -361,13 +377,15 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, &'static str) {
     }
 }
 
-/// Serves until `shutdown` resolves, then lets requests in flight finish (see `server::http`).
+/// Serves until `shutdown` resolves, then lets requests in flight finish for up to `grace` (see
+/// `server::http`).
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
+    grace: Duration,
 ) -> std::io::Result<()> {
-    super::http::serve(listener, router, shutdown).await
+    super::http::serve(listener, router, shutdown, grace).await
 }
 
 /// The production path: listen on `LEPTOS_SITE_ADDR`, stop cleanly on Ctrl-C or SIGTERM.
@@ -394,8 +412,27 @@ pub async fn run(config: Config) -> Result<(), StartupError> {
     }
     let db = state.db.clone();
     let background = Background::start(&state)?;
-    let served = serve(listener, build_router(state), shutdown_signal()).await;
-    background.stop().await;
+    let grace = state.config.shutdown_grace;
+    let draining = state.clone();
+    let stopped_at = Arc::new(std::sync::OnceLock::new());
+    let shutdown = {
+        let stopped_at = stopped_at.clone();
+        async move {
+            shutdown_signal().await;
+            let _ = stopped_at.set(std::time::Instant::now());
+            // Before the listener closes: a balancer's health check on a kept-alive connection
+            // hears 503 and sends no more.
+            draining
+                .draining
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+    };
+    let served = serve(listener, build_router(state), shutdown, grace).await;
+    // What is left of the grace goes to the mail being sent.
+    let left = stopped_at.get().map_or(grace, |t: &std::time::Instant| {
+        grace.saturating_sub(t.elapsed())
+    });
+    background.stop(left).await;
     served.map_err(StartupError::Serve)?;
     db.close().await;
     tracing::info!("stopped");

@@ -55,6 +55,8 @@ pub struct Shared {
     pub sessions: Arc<super::auth::sessions::Sessions>,
     /// Checks Supabase's access tokens; `None` unless Supabase is configured.
     pub supabase: Option<Arc<super::auth::supabase::SupabaseVerifier>>,
+    /// Set when the instance is stopping: `/readyz` answers 503 so a balancer sends no more.
+    pub draining: std::sync::atomic::AtomicBool,
 }
 
 impl FromRef<AppState> for LeptosOptions {

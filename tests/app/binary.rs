@@ -505,3 +505,63 @@ async fn three_instances_starting_at_once_migrate_once() {
         running.stop().await;
     }
 }
+
+/// A sign-in whose body is still arriving, as raw HTTP/1.1: the head and half the body.
+async fn half_sent_sign_in(addr: &str) -> (tokio::net::TcpStream, &'static [u8]) {
+    use tokio::io::AsyncWriteExt;
+    const BODY: &[u8] = b"email=ada%40example.com&password=wrong+password%21";
+    // The site's address as `env_with` configures it (the binary listens on another port).
+    let origin = "http://127.0.0.1:3000";
+    let head = format!(
+        "POST /api/auth/sign_in HTTP/1.1\r\nhost: {addr}\r\norigin: {origin}\r\n\
+         accept: application/json\r\ncontent-type: application/x-www-form-urlencoded\r\n\
+         content-length: {}\r\n\r\n",
+        BODY.len()
+    );
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let (first, rest) = BODY.split_at(10);
+    stream.write_all(first).await.unwrap();
+    // The request is in the handler, reading its body.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    (stream, rest)
+}
+
+/// SIGTERM with a request in flight: the request is answered, then the binary exits 0.
+#[tokio::test]
+async fn a_request_in_flight_at_sigterm_is_answered() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = tempfile::tempdir().unwrap();
+    let running = start(&env_with(&[]), dir.path()).await;
+    let addr = running.addr.clone();
+    let (mut stream, rest) = half_sent_sign_in(&addr).await;
+    let stopping = tokio::spawn(running.stop());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Stopped accepting: a new connection is refused.
+    assert!(tokio::net::TcpStream::connect(&addr).await.is_err());
+    stream.write_all(rest).await.unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+    let log = stopping.await.unwrap();
+    assert!(log.contains("SIGTERM received"), "{log}");
+}
+
+/// A request that never finishes holds the stop back only for `SHUTDOWN_GRACE_SECONDS`.
+#[tokio::test]
+async fn a_stuck_request_is_cut_after_the_grace() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = start(&env_with(&[("SHUTDOWN_GRACE_SECONDS", "1")]), dir.path()).await;
+    let (_stream, _never_sent) = half_sent_sign_in(&running.addr.clone()).await;
+    let started = std::time::Instant::now();
+    let log = running.stop().await;
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "stopped after {:?}",
+        started.elapsed()
+    );
+    assert!(
+        log.contains("requests still in flight 1 s after the stop were cut"),
+        "{log}"
+    );
+}

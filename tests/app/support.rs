@@ -306,10 +306,16 @@ impl TestApp {
         let (tx, rx) = oneshot::channel::<()>();
         let router = startup::build_router(state.clone());
         let background = startup::Background::start(&state).expect("mail sender starts");
+        let grace = state.config.shutdown_grace;
         tokio::spawn(async move {
-            startup::serve(listener, router, async {
-                let _ = rx.await;
-            })
+            startup::serve(
+                listener,
+                router,
+                async {
+                    let _ = rx.await;
+                },
+                grace,
+            )
             .await
             .expect("server runs");
         });
