@@ -7,7 +7,7 @@ use tracing_subscriber::EnvFilter;
 
 use super::billing::doctor::Level;
 use super::billing::{self, catalog, setup};
-use super::config::Config;
+use super::config::{Config, LogFormat};
 use super::startup;
 use crate::model::billing::BillingMode;
 
@@ -89,10 +89,16 @@ pub async fn main(args: Vec<String>) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::new(&config.log_filter))
-        .with_ansi(std::io::stdout().is_terminal())
-        .init();
+    let logs = tracing_subscriber::fmt().with_env_filter(EnvFilter::new(&config.log_filter));
+    match config.log_format {
+        LogFormat::Text => logs.with_ansi(std::io::stdout().is_terminal()).init(),
+        LogFormat::Json => logs
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .init(),
+    }
 
     let command = match command {
         Command::StripeSetup { dry_run, yes } => return stripe_setup(&config, dry_run, yes).await,

@@ -47,6 +47,8 @@ pub struct Config {
     pub allowed_redirect_origins: Vec<String>,
     /// `RUST_LOG`, checked: a typo stops the app instead of silencing the logs.
     pub log_filter: String,
+    /// `LOG_FORMAT`: text for people (the default), or one JSON object per line for machines.
+    pub log_format: LogFormat,
     /// How long a `past_due` subscription keeps access after the renewal that failed.
     pub past_due_grace_days: i64,
     /// How long a stopping instance lets requests in flight and the mail being sent finish
@@ -101,6 +103,15 @@ pub struct StripeKey {
 }
 
 /// One bad variable: `VARIABLE: what is wrong`.
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    /// One JSON object per line: the event's fields (`status`, `latency`, `event`, …) and its
+    /// request's (`request_id`, `route`, `method`, `uri`).
+    Json,
+}
+
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("{var}: {problem}")]
 pub struct ConfigError {
@@ -193,6 +204,11 @@ impl Config {
             return Err(bad("RUST_LOG", format!("is not a valid filter: {e}")));
         }
 
+        let log_format = match get("LOG_FORMAT").as_deref() {
+            None | Some("text") => LogFormat::Text,
+            Some("json") => LogFormat::Json,
+            Some(_) => return Err(bad("LOG_FORMAT", "must be `text` or `json`")),
+        };
         let past_due_grace_days = match get("PAST_DUE_GRACE_DAYS") {
             None => DEFAULT_GRACE_DAYS,
             Some(raw) => raw
@@ -279,6 +295,7 @@ impl Config {
             plans_file,
             allowed_redirect_origins,
             log_filter,
+            log_format,
             past_due_grace_days,
             shutdown_grace,
             admin_emails,

@@ -251,6 +251,7 @@ pub async fn serve_cached(
     if !cacheable {
         return next.run(request).await;
     }
+    tracing::Span::current().record("route", request.uri().path());
     let key = request.uri().to_string();
     let wants_gzip = accepts_gzip(request.headers());
     if let Some(page) = cache.signed_out.get(&key) {

@@ -21,7 +21,7 @@ use tokio::net::TcpListener;
 
 use tower_http::compression::CompressionLayer;
 use tower_http::timeout::TimeoutLayer;
-use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
 use super::auth::jwt::Signer;
@@ -296,6 +296,7 @@ pub fn build_router(state: AppState) -> Router {
             context, shell,
         ))
         .method_not_allowed_fallback(method_not_allowed)
+        .route_layer(middleware::from_fn(record_route))
         .layer(middleware::from_fn(super::error::server_fn_status))
         .layer(middleware::from_fn_with_state(
             state.clone(),
@@ -330,9 +331,65 @@ pub fn build_router(state: AppState) -> Router {
         ))
         .layer(
             TraceLayer::new_for_http()
-                .make_span_with(DefaultMakeSpan::new().level(Level::INFO))
+                .make_span_with(RequestSpans::new())
                 .on_response(DefaultOnResponse::new().level(Level::INFO)),
         )
+}
+
+/// Each request's span: its method, URI, an id (the balancer's `X-Request-Id`, or this
+/// instance's prefix and a count) and, once routed, its route. Nothing is formatted when the
+/// span is off (`RUST_LOG` above info).
+#[derive(Clone)]
+struct RequestSpans {
+    prefix: Arc<str>,
+    next: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl RequestSpans {
+    fn new() -> Self {
+        RequestSpans {
+            prefix: uuid::Uuid::new_v4().simple().to_string()[..8].into(),
+            next: Default::default(),
+        }
+    }
+}
+
+impl<B> tower_http::trace::MakeSpan<B> for RequestSpans {
+    fn make_span(&mut self, request: &axum::http::Request<B>) -> tracing::Span {
+        let span = tracing::info_span!(
+            "request",
+            method = %request.method(),
+            uri = %request.uri(),
+            request_id = tracing::field::Empty,
+            route = tracing::field::Empty,
+        );
+        if !span.is_disabled() {
+            match request
+                .headers()
+                .get("x-request-id")
+                .and_then(|v| v.to_str().ok())
+            {
+                Some(id) => span.record("request_id", id),
+                None => {
+                    let n = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    span.record("request_id", format!("{}-{n}", self.prefix))
+                }
+            };
+        }
+        span
+    }
+}
+
+/// Names the matched route in the request's span (`/api/stripe/webhook`, not its URI).
+async fn record_route(
+    route: Option<axum::extract::MatchedPath>,
+    request: axum::extract::Request,
+    next: middleware::Next,
+) -> axum::response::Response {
+    if let Some(route) = route {
+        tracing::Span::current().record("route", route.as_str());
+    }
+    next.run(request).await
 }
 
 /// A known path asked with a method it does not take (axum's own answer has no body).

@@ -47,6 +47,8 @@ async fn bad_configuration_stops_the_binary_with_one_line_naming_the_variable() 
         ("AUTH_JWT_SECRET", "short"),
         ("LEPTOS_SITE_ADDR", "everywhere"),
         ("RUST_LOG", "info,[[["),
+        ("LOG_FORMAT", "xml"),
+        ("SHUTDOWN_GRACE_SECONDS", "soon"),
         ("PLANS_FILE", "/no/such/plans.toml"),
         ("SMTP_URL", "http://mail.example"),
         ("MAIL_FROM", "not a mailbox <"),

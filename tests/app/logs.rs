@@ -19,6 +19,45 @@ const CARD: &str = "4242424242424242";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_log_holds_no_secret_token_password_or_card_number() {
+    check_the_log("text").await;
+}
+
+/// `LOG_FORMAT=json`: every line is one JSON object, requests carry their id, route, status and
+/// latency, and webhooks their event id; and still no secret.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_logs_are_one_object_per_line_with_request_and_event_fields() {
+    let log = check_the_log("json").await;
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .collect();
+    let answered = lines
+        .iter()
+        .find(|l| l["message"] == "finished processing request" && l["span"]["route"] == "/api/me")
+        .unwrap_or_else(|| panic!("no answered /api/me in {log}"));
+    assert!(answered["status"].is_u64(), "{answered}");
+    assert!(answered["latency"].is_string(), "{answered}");
+    let id = answered["span"]["request_id"].as_str().unwrap();
+    assert!(id.len() > 8, "{answered}");
+    let ids: std::collections::HashSet<&str> = lines
+        .iter()
+        .filter(|l| l["message"] == "finished processing request")
+        .filter_map(|l| l["span"]["request_id"].as_str())
+        .collect();
+    assert!(ids.len() > 5, "each request has its own id: {ids:?}");
+    let webhook = lines
+        .iter()
+        .find(|l| l["span"]["route"] == "/api/stripe/webhook" && l["event"].is_string())
+        .unwrap_or_else(|| panic!("no webhook line with its event in {log}"));
+    assert!(
+        webhook["event"].as_str().unwrap().starts_with("evt_"),
+        "{webhook}"
+    );
+}
+
+/// Runs the binary through every flow with `LOG_FORMAT=format`, checks that nothing secret was
+/// logged, and gives back what it printed.
+async fn check_the_log(format: &str) -> String {
     let port = free_port();
     let site = format!("http://127.0.0.1:{port}");
     let stripe = stripe_emulator::spawn(stripe_emulator::Options {
@@ -32,6 +71,7 @@ async fn the_log_holds_no_secret_token_password_or_card_number() {
     let database = TestDatabase::create(Backend::Sqlite).await;
     let mut env = base_env(&database.url(), &site);
     env.insert("RUST_LOG".into(), "debug".into());
+    env.insert("LOG_FORMAT".into(), format.into());
     env.insert("STRIPE_SECRET_KEY".into(), STRIPE_KEY.into());
     env.insert("STRIPE_API_BASE".into(), stripe.base_url.clone());
     env.insert("STRIPE_WEBHOOK_SECRET".into(), WEBHOOK_SECRET.into());
@@ -153,4 +193,5 @@ async fn the_log_holds_no_secret_token_password_or_card_number() {
         !log.contains(signature),
         "a token's signature is in the log"
     );
+    log
 }
