@@ -746,3 +746,65 @@ async fn a_renewal_the_bank_wants_confirmed_mails_the_page_that_confirms_it_once
     let page = invoice["hosted_invoice_url"].as_str().unwrap();
     assert!(mails[0].body.contains(page), "{}", mails[0].body);
 }
+
+/// Two instances behind one balancer on one PostgreSQL: one event delivered to both at once is
+/// applied once (the database's claim decides, not either instance's memory of recent ids), and
+/// the mail it causes is sent once, though both instances' senders watch the outbox.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_apply_an_event_once_and_send_its_mail_once() {
+    let smtp = SmtpSink::start().await;
+    let smtp_url = format!("smtp://127.0.0.1:{}", smtp.port);
+    let one = TestApp::spawn_billing_with(Backend::Postgres, &[("SMTP_URL", &smtp_url)]).await;
+    let (shared, stripe) = (one.database_url(), one.stripe_base());
+    let two = TestApp::spawn_with(
+        Backend::Postgres,
+        &[
+            ("DATABASE_URL", shared.as_str()),
+            ("SITE_URL", one.base.as_str()),
+            ("STRIPE_SECRET_KEY", STRIPE_KEY),
+            ("STRIPE_API_BASE", stripe.as_str()),
+            ("STRIPE_WEBHOOK_SECRET", WEBHOOK_SECRET),
+            ("SMTP_URL", smtp_url.as_str()),
+        ],
+    )
+    .await;
+    one.subscriber("both@example.com", "pro_monthly", "subscription")
+        .await;
+    let event = one
+        .event_of_type("checkout.session.completed")
+        .await
+        .to_string();
+    let (at_one, at_two) = tokio::join!(
+        one.deliver_at_once(vec![event.clone(); 3]),
+        two.deliver_at_once(vec![event; 3])
+    );
+    let answers: Vec<_> = at_one.into_iter().chain(at_two).collect();
+    assert!(
+        answers.iter().all(|(status, _)| *status == 200),
+        "{answers:?}"
+    );
+    let applied = answers
+        .iter()
+        .filter(|(_, body)| body["duplicate"] == false)
+        .count();
+    assert_eq!(applied, 1, "{answers:?}");
+    assert_eq!(one.rows(Table::Subscriptions).await, 1);
+    let queued = outbox::all(&one.state.db).await.unwrap();
+    assert!(
+        queued.iter().any(|m| m.to_email == "both@example.com"),
+        "{queued:?}"
+    );
+    let mails = smtp.wait_for(queued.len(), Duration::from_secs(10)).await;
+    // Time for a second send, were either sender to make one.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        smtp.mails().len(),
+        queued.len(),
+        "each mail once: {mails:#?}"
+    );
+    assert!(outbox::all(&one.state.db)
+        .await
+        .unwrap()
+        .iter()
+        .all(|m| m.sent_at.is_some() && m.attempts == 1));
+}

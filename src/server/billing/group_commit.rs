@@ -91,7 +91,10 @@ impl Writer {
     }
 }
 
-/// The ids of the last events this process applied (or found applied), oldest dropped first.
+/// The ids of the last events this process applied (or found applied), oldest dropped first:
+/// only a shortcut for redeliveries to the same instance. Several instances on one database each
+/// keep their own, and what decides is the database's claim on the event's id, so an event
+/// delivered to two instances at once is applied once (tested in `tests/app/webhooks.rs`).
 #[derive(Debug, Default)]
 struct RecentIds {
     set: HashSet<String>,
