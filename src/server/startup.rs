@@ -485,13 +485,22 @@ pub async fn run(config: Config) -> Result<(), StartupError> {
         }
     };
     let served = serve(listener, build_router(state), shutdown, grace).await;
-    // What is left of the grace goes to the mail being sent.
-    let left = stopped_at.get().map_or(grace, |t: &std::time::Instant| {
-        grace.saturating_sub(t.elapsed())
-    });
-    background.stop(left).await;
+    // What is left of the grace goes to the mail being sent, then to closing the database.
+    let left = || {
+        stopped_at.get().map_or(grace, |t: &std::time::Instant| {
+            grace.saturating_sub(t.elapsed())
+        })
+    };
+    background.stop(left()).await;
     served.map_err(StartupError::Serve)?;
-    db.close().await;
+    // Closing waits for connections in use; a request cut at the grace may still hold one, and
+    // its transaction is rolled back when the process ends.
+    if tokio::time::timeout(left().max(Duration::from_secs(1)), db.close())
+        .await
+        .is_err()
+    {
+        tracing::warn!("a database connection was still in use at the end of the grace");
+    }
     tracing::info!("stopped");
     Ok(())
 }
