@@ -395,16 +395,8 @@ async fn a_password_reset_sets_a_new_password_and_ends_every_other_session(backe
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn signing_out_on_one_instance_is_refused_by_another_within_a_second() {
     let one = TestApp::spawn(Backend::Postgres).await;
-    let shared = one.database_url();
     // Instances behind one balancer share the site's address, and so its tokens' issuer.
-    let two = TestApp::spawn_with(
-        Backend::Postgres,
-        &[
-            ("DATABASE_URL", shared.as_str()),
-            ("SITE_URL", one.base.as_str()),
-        ],
-    )
-    .await;
+    let two = one.second_instance(&[]).await;
     let cookie = one.member("ada@example.com").await;
     let me = |app: &TestApp| {
         app.client

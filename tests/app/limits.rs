@@ -141,15 +141,7 @@ async fn without_a_trusted_proxy_forwarded_for_changes_nothing(backend: Backend)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn instances_on_one_postgres_share_their_limits() {
     let one = TestApp::spawn(Backend::Postgres).await;
-    let shared = one.database_url();
-    let two = TestApp::spawn_with(
-        Backend::Postgres,
-        &[
-            ("DATABASE_URL", shared.as_str()),
-            ("SITE_URL", one.base.as_str()),
-        ],
-    )
-    .await;
+    let two = one.second_instance(&[]).await;
     let sign_in = |app: &TestApp, email: String| {
         app.client
             .post(app.url("/api/auth/sign_in"))

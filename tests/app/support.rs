@@ -340,6 +340,18 @@ impl TestApp {
         self._database.url()
     }
 
+    /// Another instance on this app's PostgreSQL, as behind one balancer: the same database and
+    /// site address (so the same tokens' issuer and origin), with `overrides` on top.
+    pub async fn second_instance(&self, overrides: &[(&str, &str)]) -> TestApp {
+        let (database, site) = (self.database_url(), self.base.clone());
+        let mut all = vec![
+            ("DATABASE_URL", database.as_str()),
+            ("SITE_URL", site.as_str()),
+        ];
+        all.extend_from_slice(overrides);
+        TestApp::spawn_with(Backend::Postgres, &all).await
+    }
+
     /// Rows in one of our tables now.
     pub async fn rows(&self, table: landing::server::db::Table) -> i64 {
         self.state.db.count_rows(table).await.expect("count rows")

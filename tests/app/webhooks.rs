@@ -35,6 +35,19 @@ fn now() -> i64 {
     landing::server::auth::jwt::now()
 }
 
+/// Every delivery of one event answered 200, and exactly one of them applied it.
+fn assert_applied_once(answers: &[(u16, Value)]) {
+    assert!(
+        answers.iter().all(|(status, _)| *status == 200),
+        "{answers:?}"
+    );
+    let applied = answers
+        .iter()
+        .filter(|(_, body)| body["duplicate"] == false)
+        .count();
+    assert_eq!(applied, 1, "{answers:?}");
+}
+
 fn signed(secret: &str, t: i64, body: &str) -> String {
     stripe_emulator::signing::header(secret, t, body)
 }
@@ -323,15 +336,7 @@ async fn the_same_event_delivered_concurrently_is_applied_once(app: TestApp) {
         .to_string();
     // Six deliveries of one event at once, each on its own connection.
     let answers = app.deliver_at_once(vec![event; 6]).await;
-    assert!(
-        answers.iter().all(|(status, _)| *status == 200),
-        "{answers:?}"
-    );
-    let applied = answers
-        .iter()
-        .filter(|(_, body)| body["duplicate"] == false)
-        .count();
-    assert_eq!(applied, 1, "{answers:?}");
+    assert_applied_once(&answers);
     let logged = events::recent(&app.state.db, false, 10).await.unwrap();
     assert_eq!(logged.len(), 1);
     assert_eq!(app.rows(Table::Subscriptions).await, 1);
@@ -755,19 +760,15 @@ async fn two_instances_apply_an_event_once_and_send_its_mail_once() {
     let smtp = SmtpSink::start().await;
     let smtp_url = format!("smtp://127.0.0.1:{}", smtp.port);
     let one = TestApp::spawn_billing_with(Backend::Postgres, &[("SMTP_URL", &smtp_url)]).await;
-    let (shared, stripe) = (one.database_url(), one.stripe_base());
-    let two = TestApp::spawn_with(
-        Backend::Postgres,
-        &[
-            ("DATABASE_URL", shared.as_str()),
-            ("SITE_URL", one.base.as_str()),
+    let stripe = one.stripe_base();
+    let two = one
+        .second_instance(&[
             ("STRIPE_SECRET_KEY", STRIPE_KEY),
             ("STRIPE_API_BASE", stripe.as_str()),
             ("STRIPE_WEBHOOK_SECRET", WEBHOOK_SECRET),
             ("SMTP_URL", smtp_url.as_str()),
-        ],
-    )
-    .await;
+        ])
+        .await;
     one.subscriber("both@example.com", "pro_monthly", "subscription")
         .await;
     let event = one
@@ -779,15 +780,7 @@ async fn two_instances_apply_an_event_once_and_send_its_mail_once() {
         two.deliver_at_once(vec![event; 3])
     );
     let answers: Vec<_> = at_one.into_iter().chain(at_two).collect();
-    assert!(
-        answers.iter().all(|(status, _)| *status == 200),
-        "{answers:?}"
-    );
-    let applied = answers
-        .iter()
-        .filter(|(_, body)| body["duplicate"] == false)
-        .count();
-    assert_eq!(applied, 1, "{answers:?}");
+    assert_applied_once(&answers);
     assert_eq!(one.rows(Table::Subscriptions).await, 1);
     let queued = outbox::all(&one.state.db).await.unwrap();
     assert!(
