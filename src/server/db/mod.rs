@@ -165,37 +165,29 @@ impl Db {
         }
     }
 
-    /// Brings the schema up to date; migrations are append-only, one folder per dialect.
-    pub async fn migrate(&self) -> Result<(), sqlx::migrate::MigrateError> {
+    /// This build's migrations for the backend: append-only, one folder per dialect.
+    fn migrator(&self) -> sqlx::migrate::Migrator {
         match self {
-            Db::Sqlite(pool) => sqlx::migrate!("./migrations/sqlite").run(pool).await,
-            Db::Postgres(pool) => sqlx::migrate!("./migrations/postgres").run(pool).await,
+            Db::Sqlite(_) => sqlx::migrate!("./migrations/sqlite"),
+            Db::Postgres(_) => sqlx::migrate!("./migrations/postgres"),
         }
+    }
+
+    /// Brings the schema up to date.
+    pub async fn migrate(&self) -> Result<(), sqlx::migrate::MigrateError> {
+        let migrator = self.migrator();
+        on_pool!(self, pool => migrator.run(pool).await)
     }
 
     /// Migrations this build knows that the database has not applied, and versions the
     /// database has that this build does not know (a newer build migrated it).
     pub async fn migration_status(&self) -> Result<MigrationStatus, sqlx::Error> {
-        let (known, applied): (Vec<i64>, Result<Vec<i64>, sqlx::Error>) = match self {
-            Db::Sqlite(pool) => (
-                sqlx::migrate!("./migrations/sqlite")
-                    .iter()
-                    .map(|m| m.version)
-                    .collect(),
-                sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
-                    .fetch_all(pool)
-                    .await,
-            ),
-            Db::Postgres(pool) => (
-                sqlx::migrate!("./migrations/postgres")
-                    .iter()
-                    .map(|m| m.version)
-                    .collect(),
-                sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
-                    .fetch_all(pool)
-                    .await,
-            ),
-        };
+        let known: Vec<i64> = self.migrator().iter().map(|m| m.version).collect();
+        let applied: Result<Vec<i64>, sqlx::Error> = on_pool!(self, pool => {
+            sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
+                .fetch_all(pool)
+                .await
+        });
         let applied = match applied {
             Ok(v) => v,
             // No table yet: nothing was ever applied.
