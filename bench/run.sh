@@ -153,6 +153,23 @@ curl -fsS -H "cookie: $cookie" "$site/pricing" | grep -q 'Signed in as' || die "
 measure pricing_signed_out "$site/pricing"
 measure pricing_signed_in "$site/pricing" -H "Cookie: $cookie"
 figure rss_peak_kb "$(rss_kb "$server_pid" VmHWM)"
+kill "$server_pid"
+
+# The same with `/metrics` on (a recorder, a request layer, per-scrape readings): what counting
+# every request costs. The cookie is signed with the previous server's secret, so sign in again.
+step "pricing with METRICS_ADDR set (SQLite)"
+metrics_port=$(free_port)
+start_server metrics "sqlite://$run_dir/site.db" METRICS_ADDR="127.0.0.1:$metrics_port"
+cookie=$(curl -fsS -o /dev/null -D - "${account[@]}" "$site/api/auth/sign_in" \
+  | awk -F'[ ;]' 'tolower($1) == "set-cookie:" && $2 ~ /^landing_session=/ { print $2 }')
+[ -n "$cookie" ] || die "sign-in gave no session (metrics on)"
+measure pricing_signed_out_metrics_on "$site/pricing"
+measure pricing_signed_in_metrics_on "$site/pricing" -H "Cookie: $cookie"
+scrape=$(curl -fsS "http://127.0.0.1:$metrics_port/metrics")
+grep -q '^landing_http_requests_total{route="/pricing",status="200"} [1-9]' <<<"$scrape" \
+  || die "/metrics did not count the pricing requests"
+figure metrics_scrape_bytes "${#scrape}"
+figure rss_peak_kb_metrics_on "$(rss_kb "$server_pid" VmHWM)"
 
 step "the same bytes from memory (the limit)"
 printf '%s' "$pricing" >"$run_dir/pricing.html"

@@ -66,6 +66,8 @@ pub struct Config {
     pub checkouts_per_address: u32,
     /// Proxies whose `X-Forwarded-For` names the client (`TRUSTED_PROXIES`); none by default.
     pub trusted_proxies: crate::server::client_addr::TrustedProxies,
+    /// Where `/metrics` is served (`METRICS_ADDR`), a listener of its own; `None`: no metrics.
+    pub metrics_addr: Option<std::net::SocketAddr>,
 }
 
 #[derive(Debug, Clone)]
@@ -274,6 +276,18 @@ impl Config {
                 .map_err(|e| bad("TRUSTED_PROXIES", e))?,
         };
 
+        let metrics_addr = get("METRICS_ADDR")
+            .filter(|raw| !raw.trim().is_empty())
+            .map(|raw| {
+                raw.trim().parse::<std::net::SocketAddr>().map_err(|_| {
+                    bad(
+                        "METRICS_ADDR",
+                        "must be an address and port to listen on, such as 127.0.0.1:9100",
+                    )
+                })
+            })
+            .transpose()?;
+
         if let Some(key) = &stripe_secret_key {
             refuse_dangerous_stripe_setup(
                 key,
@@ -304,6 +318,7 @@ impl Config {
             sign_ups_per_address,
             checkouts_per_address,
             trusted_proxies,
+            metrics_addr,
         })
     }
 }

@@ -10,6 +10,7 @@ pub mod doctor;
 pub mod error;
 pub mod http;
 pub mod mail;
+pub mod metrics;
 pub mod outbound;
 pub mod page_cache;
 pub mod product;

@@ -153,7 +153,16 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 }
 
 fn is_cacheable_path(request: &Request) -> bool {
-    request.method() == Method::GET && CACHED_PATHS.contains(&request.uri().path())
+    cached_route(request).is_some()
+}
+
+/// The page a request asks for, if it is one this cache serves (its route, for `/metrics`).
+pub fn cached_route(request: &Request) -> Option<&'static str> {
+    if request.method() != Method::GET {
+        return None;
+    }
+    let path = request.uri().path();
+    CACHED_PATHS.iter().copied().find(|p| *p == path)
 }
 
 /// Does the client take gzip (`Accept-Encoding: gzip`, not `gzip;q=0`)?

@@ -35,6 +35,7 @@ use super::billing::{self};
 use super::config::Config;
 use super::db::Db;
 use super::mail::{self, Mailer};
+use super::metrics::{Metrics, Readings};
 use super::security::SecurityHeaders;
 use super::state::{AppState, Shared};
 use crate::app::{shell, App};
@@ -61,6 +62,11 @@ pub enum StartupError {
     Catalog(#[source] CatalogError),
     #[error("LEPTOS_SITE_ADDR: cannot listen on {addr}: {source}")]
     Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("METRICS_ADDR: cannot listen on {addr}: {source}")]
+    MetricsBind {
         addr: SocketAddr,
         source: std::io::Error,
     },
@@ -101,7 +107,13 @@ pub async fn build_state(config: Config) -> Result<AppState, StartupError> {
         sqlx::migrate::MigrateError::VersionMissing(v) => StartupError::SchemaNewer(v),
         e => StartupError::Migrate(e),
     })?;
-    let (billing, shown) = start_billing(&config, &catalog).await;
+    let metrics = config.metrics_addr.map(|_| {
+        Arc::new(Metrics::new(match db.backend() {
+            super::db::Backend::Sqlite => "sqlite",
+            super::db::Backend::Postgres => "postgres",
+        }))
+    });
+    let (billing, shown) = start_billing(&config, &catalog, metrics.clone()).await;
     let mail_wake = Arc::new(tokio::sync::Notify::new());
     let webhook_writer = billing::group_commit::Writer::spawn(
         db.clone(),
@@ -151,6 +163,7 @@ pub async fn build_state(config: Config) -> Result<AppState, StartupError> {
         sessions,
         supabase,
         draining: Default::default(),
+        metrics,
     }))
 }
 
@@ -162,6 +175,8 @@ pub struct Background {
     mail: tokio::task::JoinHandle<()>,
     /// Deletes the shared rate limits' ended buckets (PostgreSQL only).
     sweeper: Option<tokio::task::JoinHandle<()>>,
+    /// Folds the metrics' latency samples into their buckets (only with `METRICS_ADDR`).
+    metrics_upkeep: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Background {
@@ -177,11 +192,13 @@ impl Background {
             stopping.clone(),
         );
         let sweeper = state.limits.spawn_sweeper();
+        let metrics_upkeep = state.metrics.as_ref().map(|m| m.spawn_upkeep());
         Ok(Background {
             stop,
             stopping,
             mail,
             sweeper,
+            metrics_upkeep,
         })
     }
 
@@ -190,8 +207,8 @@ impl Background {
         self.stopping
             .store(true, std::sync::atomic::Ordering::Relaxed);
         self.stop.notify_one();
-        if let Some(sweeper) = &self.sweeper {
-            sweeper.abort();
+        for task in [&self.sweeper, &self.metrics_upkeep].into_iter().flatten() {
+            task.abort();
         }
     }
 
@@ -212,10 +229,17 @@ impl Background {
 
 /// Connects billing and resolves the catalog's prices in Stripe. Stripe being unreachable does
 /// not stop the site: pages show the file's prices and checkout looks the prices up again.
-async fn start_billing(config: &Config, file: &Catalog) -> (Option<Arc<Billing>>, Catalog) {
-    let Some(client) = billing::client::Stripe::from_config(config) else {
+async fn start_billing(
+    config: &Config,
+    file: &Catalog,
+    metrics: Option<Arc<Metrics>>,
+) -> (Option<Arc<Billing>>, Catalog) {
+    let Some(mut client) = billing::client::Stripe::from_config(config) else {
         return (None, file.clone());
     };
+    if let Some(metrics) = metrics {
+        client = client.with_metrics(metrics);
+    }
     match catalog::resolve(&client, file).await {
         Ok(index) => {
             let (shown, drift) = catalog::reconcile(file, &index);
@@ -315,7 +339,7 @@ pub fn build_router(state: AppState) -> Router {
         ))
         .with_state(state.clone());
     // Layers on a router run after its routing; these run before it, on every request.
-    Router::new()
+    let outer = Router::new()
         .fallback_service(app)
         .layer(middleware::from_fn_with_state(
             state.clone(),
@@ -333,7 +357,76 @@ pub fn build_router(state: AppState) -> Router {
             TraceLayer::new_for_http()
                 .make_span_with(RequestSpans::new())
                 .on_response(DefaultOnResponse::new().level(Level::INFO)),
-        )
+        );
+    // Without `METRICS_ADDR` there is no layer at all, not one that checks and does nothing.
+    match state.metrics.clone() {
+        Some(metrics) => outer.layer(middleware::from_fn_with_state(metrics, count_request)),
+        None => outer,
+    }
+}
+
+/// Counts a request and its latency by route and status: the page cache's route, or the one
+/// the router matched (`record_route` leaves it on the answer), or `other`.
+async fn count_request(
+    State(metrics): State<Arc<Metrics>>,
+    request: axum::extract::Request,
+    next: middleware::Next,
+) -> axum::response::Response {
+    let started = std::time::Instant::now();
+    let cached = super::page_cache::cached_route(&request);
+    let response = next.run(request).await;
+    let route = cached
+        .or_else(|| {
+            response
+                .extensions()
+                .get::<axum::extract::MatchedPath>()
+                .map(|r| r.as_str())
+        })
+        .unwrap_or(super::metrics::UNMATCHED_ROUTE);
+    metrics.request(route, response.status().as_u16(), started.elapsed());
+    response
+}
+
+/// `/metrics` and nothing else, for `METRICS_ADDR`; `None` when metrics are off.
+pub fn metrics_router(state: &AppState) -> Option<Router> {
+    state.metrics.as_ref()?;
+    Some(
+        Router::new()
+            .route("/metrics", get(scrape))
+            .with_state(state.clone()),
+    )
+}
+
+/// The exposition, with the outbox and the pool read now.
+async fn scrape(State(state): State<AppState>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let Some(metrics) = &state.metrics else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let (pool_size, pool_idle, pool_max) = state.db.pool_use();
+    let mut readings = Readings {
+        pool_size,
+        pool_idle,
+        pool_max,
+        ..Readings::default()
+    };
+    match super::db::outbox::backlog(&state.db).await {
+        Ok((pending, oldest)) => {
+            readings.outbox_pending = Some(pending);
+            readings.oldest_pending_age =
+                oldest.map(|t| (chrono::Utc::now() - t).to_std().unwrap_or_default());
+        }
+        // The rest is still worth serving; the outbox gauges keep their last values.
+        Err(e) => tracing::warn!(error = %e, "metrics: cannot read the outbox backlog"),
+    }
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        metrics.render(readings),
+    )
+        .into_response()
 }
 
 /// Each request's span: its method, URI, an id (the balancer's `X-Request-Id`, or this
@@ -380,16 +473,21 @@ impl<B> tower_http::trace::MakeSpan<B> for RequestSpans {
     }
 }
 
-/// Names the matched route in the request's span (`/api/stripe/webhook`, not its URI).
+/// Names the matched route in the request's span (`/api/stripe/webhook`, not its URI) and on
+/// its answer.
 async fn record_route(
     route: Option<axum::extract::MatchedPath>,
     request: axum::extract::Request,
     next: middleware::Next,
 ) -> axum::response::Response {
-    if let Some(route) = route {
-        tracing::Span::current().record("route", route.as_str());
-    }
-    next.run(request).await
+    let Some(route) = route else {
+        return next.run(request).await;
+    };
+    tracing::Span::current().record("route", route.as_str());
+    let mut response = next.run(request).await;
+    // For `/metrics`' request counts, which are taken outside the router.
+    response.extensions_mut().insert(route);
+    response
 }
 
 /// A known path asked with a method it does not take (axum's own answer has no body).
@@ -467,6 +565,7 @@ pub async fn run(config: Config) -> Result<(), StartupError> {
     if state.billing.is_some() {
         crate::server::doctor::check_at_start();
     }
+    let metrics = serve_metrics(&state).await?;
     let db = state.db.clone();
     let background = Background::start(&state)?;
     let grace = state.config.shutdown_grace;
@@ -492,6 +591,9 @@ pub async fn run(config: Config) -> Result<(), StartupError> {
         })
     };
     background.stop(left()).await;
+    if let Some(metrics) = metrics {
+        metrics.abort();
+    }
     served.map_err(StartupError::Serve)?;
     // Closing waits for connections in use; a request cut at the grace may still hold one, and
     // its transaction is rolled back when the process ends.
@@ -503,6 +605,27 @@ pub async fn run(config: Config) -> Result<(), StartupError> {
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Serves `/metrics` on `METRICS_ADDR` until the process ends (a scrape during the drain still
+/// answers); `None` when it is unset.
+async fn serve_metrics(
+    state: &AppState,
+) -> Result<Option<tokio::task::JoinHandle<()>>, StartupError> {
+    let (Some(addr), Some(router)) = (state.config.metrics_addr, metrics_router(state)) else {
+        return Ok(None);
+    };
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| StartupError::MetricsBind { addr, source })?;
+    let bound = listener.local_addr().map_err(StartupError::Serve)?;
+    tracing::info!("metrics on http://{bound}/metrics");
+    Ok(Some(tokio::spawn(async move {
+        let forever = std::future::pending::<()>();
+        if let Err(e) = serve(listener, router, forever, Duration::ZERO).await {
+            tracing::error!(error = %e, "the metrics listener stopped");
+        }
+    })))
 }
 
 async fn shutdown_signal() {

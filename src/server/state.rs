@@ -57,6 +57,8 @@ pub struct Shared {
     pub supabase: Option<Arc<super::auth::supabase::SupabaseVerifier>>,
     /// Set when the instance is stopping: `/readyz` answers 503 so a balancer sends no more.
     pub draining: std::sync::atomic::AtomicBool,
+    /// Counts for `/metrics`; `None` unless `METRICS_ADDR` is set.
+    pub metrics: Option<Arc<super::metrics::Metrics>>,
 }
 
 impl FromRef<AppState> for LeptosOptions {

@@ -49,6 +49,7 @@ async fn bad_configuration_stops_the_binary_with_one_line_naming_the_variable() 
         ("RUST_LOG", "info,[[["),
         ("LOG_FORMAT", "xml"),
         ("SHUTDOWN_GRACE_SECONDS", "soon"),
+        ("METRICS_ADDR", "port 9100"),
         ("PLANS_FILE", "/no/such/plans.toml"),
         ("SMTP_URL", "http://mail.example"),
         ("MAIL_FROM", "not a mailbox <"),
@@ -547,6 +548,66 @@ async fn a_request_in_flight_at_sigterm_is_answered() {
     assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
     let log = stopping.await.unwrap();
     assert!(log.contains("SIGTERM received"), "{log}");
+}
+
+/// `METRICS_ADDR` serves `/metrics` on a listener of its own; the site's listener has none, and
+/// a port already taken stops the start with one line.
+#[tokio::test]
+async fn metrics_are_served_on_their_own_listener_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut running = start(&env_with(&[("METRICS_ADDR", "127.0.0.1:0")]), dir.path()).await;
+    let metrics = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Some(line) = running.lines.next_line().await.unwrap() {
+            if let Some(rest) = line.split("metrics on ").nth(1) {
+                return rest.split_whitespace().next().unwrap().to_string();
+            }
+        }
+        panic!("the binary exited before serving its metrics");
+    })
+    .await
+    .expect("the metrics listener is named in the log");
+    let client = reqwest::Client::new();
+    let site = |path: &str| format!("http://{}{path}", running.addr);
+    assert_eq!(
+        client.get(site("/metrics")).send().await.unwrap().status(),
+        404
+    );
+    assert_eq!(
+        client.get(site("/pricing")).send().await.unwrap().status(),
+        200
+    );
+    let text = client
+        .get(&metrics)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(text.contains("landing_build_info{"), "{text}");
+    assert!(
+        text.contains(r#"landing_http_requests_total{route="/pricing",status="200"} 1"#),
+        "{text}"
+    );
+
+    // A second instance asked for the same metrics port.
+    let taken = metrics
+        .trim_start_matches("http://")
+        .trim_end_matches("/metrics")
+        .to_string();
+    let out = landing(&env_with(&[("METRICS_ADDR", &taken)]), dir.path())
+        .output()
+        .await
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr
+            .trim()
+            .starts_with("error: METRICS_ADDR: cannot listen on"),
+        "{stderr}"
+    );
+    running.stop().await;
 }
 
 /// A request that never finishes holds the stop back only for `SHUTDOWN_GRACE_SECONDS`.

@@ -15,6 +15,7 @@ mod identity;
 mod jwks;
 mod limits;
 mod logs;
+mod metrics;
 mod money_back;
 mod pages;
 mod plans;

@@ -203,6 +203,8 @@ pub struct TestApp {
     pub base: String,
     pub state: AppState,
     pub client: reqwest::Client,
+    /// `http://…/metrics` when the app runs with `METRICS_ADDR` (its own listener).
+    pub metrics_url: Option<String>,
     shutdown: Option<oneshot::Sender<()>>,
     background: Option<startup::Background>,
     // Last: the database outlives the server that uses it.
@@ -319,6 +321,23 @@ impl TestApp {
             .await
             .expect("server runs");
         });
+        let metrics_url = match startup::metrics_router(&state) {
+            Some(router) => {
+                let addr = state.config.metrics_addr.expect("metrics on");
+                let listener = TcpListener::bind(addr)
+                    .await
+                    .expect("bind the metrics port");
+                let url = format!("http://{}/metrics", listener.local_addr().unwrap());
+                tokio::spawn(startup::serve(
+                    listener,
+                    router,
+                    std::future::pending(),
+                    Duration::ZERO,
+                ));
+                Some(url)
+            }
+            None => None,
+        };
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(std::time::Duration::from_secs(45))
@@ -329,6 +348,7 @@ impl TestApp {
             base,
             state,
             client,
+            metrics_url,
             shutdown: Some(tx),
             background: Some(background),
             _database: database,

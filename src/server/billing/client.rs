@@ -10,7 +10,8 @@
 //!   object graph, whose parsers and destructors were 13 MB of the server's 30 MB of code and
 //!   most of a webhook's parsing time, and which refused objects of another API version.
 
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -21,6 +22,7 @@ use serde::Deserialize;
 use stripe_client_core::{StripeMethod, StripeRequest};
 
 use crate::server::config::Config;
+use crate::server::metrics::{self, Metrics, StripeOutcome};
 use crate::server::outbound::{self, Outbound};
 
 /// A buyer waits on these calls: a Stripe that does not answer is an error, not a hang.
@@ -37,6 +39,8 @@ pub struct Stripe {
     /// `Bearer sk_…`, marked sensitive so no header dump shows it.
     auth: HeaderValue,
     version: HeaderValue,
+    /// Each call's latency and outcome, when `/metrics` is on.
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl std::fmt::Debug for Stripe {
@@ -135,7 +139,14 @@ impl Stripe {
                 .to_string(),
             auth,
             version: HeaderValue::from_static(stripe_shared::version::VERSION.as_str()),
+            metrics: None,
         })
+    }
+
+    /// Counts every call in `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Stripe {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// Sends one of async-stripe's requests and reads the answer into `T`.
@@ -148,7 +159,30 @@ impl Stripe {
     }
 
     async fn call(&self, request: &impl StripeRequest) -> Result<Bytes, StripeError> {
+        let Some(counts) = &self.metrics else {
+            return self.exchange(request.build()).await;
+        };
         let built = request.build();
+        let operation = metrics::operation(http_method(built.method).as_str(), &built.path);
+        let started = Instant::now();
+        let result = self.exchange(built).await;
+        let outcome = match &result {
+            Ok(_) => StripeOutcome::Ok,
+            Err(StripeError::Api { status, .. }) if *status < 500 => StripeOutcome::Refused,
+            Err(StripeError::Api { .. }) => StripeOutcome::Failed,
+            Err(StripeError::Timeout) => StripeOutcome::Timeout,
+            Err(StripeError::Unreachable(_) | StripeError::BadAnswer(_)) => {
+                StripeOutcome::Unreachable
+            }
+        };
+        counts.stripe_call(operation, outcome, started.elapsed());
+        result
+    }
+
+    async fn exchange(
+        &self,
+        built: stripe_client_core::RequestBuilder,
+    ) -> Result<Bytes, StripeError> {
         // The emulator's own controls sit beside its API, not under `/v1`.
         let version = if built.path.starts_with("/_emulator/") {
             ""
@@ -160,13 +194,8 @@ impl Stripe {
             uri.push('?');
             uri.push_str(query);
         }
-        let method = match built.method {
-            StripeMethod::Get => Method::GET,
-            StripeMethod::Post => Method::POST,
-            StripeMethod::Delete => Method::DELETE,
-        };
         let mut http_request = Request::builder()
-            .method(method)
+            .method(http_method(built.method))
             .uri(uri)
             .header(AUTHORIZATION, self.auth.clone())
             .header(USER_AGENT, USER_AGENT_VALUE)
@@ -206,6 +235,14 @@ impl Stripe {
             message: detail.as_ref().and_then(|d| d.message.clone()),
             param: detail.and_then(|d| d.param),
         })
+    }
+}
+
+fn http_method(method: StripeMethod) -> Method {
+    match method {
+        StripeMethod::Get => Method::GET,
+        StripeMethod::Post => Method::POST,
+        StripeMethod::Delete => Method::DELETE,
     }
 }
 

@@ -573,6 +573,7 @@ pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: By
         .and_then(|v| v.to_str().ok());
     if let Err(e) = verify(signature, &body, secrets, crate::server::auth::jwt::now()) {
         tracing::warn!(reason = %e, "webhook signature verification failed");
+        count_rejected(&state);
         // The seed's answer.
         return answer(
             StatusCode::BAD_REQUEST,
@@ -581,6 +582,7 @@ pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: By
     }
     let Some(event) = Envelope::parse(&body) else {
         tracing::warn!("a signed webhook is not a Stripe event");
+        count_rejected(&state);
         return answer(
             StatusCode::BAD_REQUEST,
             json!({ "error": "Invalid payload" }),
@@ -588,7 +590,18 @@ pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: By
     };
     // Signed bytes are UTF-8 JSON (parsed above), so this cannot lose anything.
     let payload = String::from_utf8_lossy(&body);
-    match process(&state, &event, &payload).await {
+    let started = std::time::Instant::now();
+    let result = process(&state, &event, &payload).await;
+    if let Some(metrics) = &state.metrics {
+        let outcome = match &result {
+            Ok(Outcome::Applied) => "applied",
+            Ok(Outcome::Duplicate) => "duplicate",
+            Ok(Outcome::Recorded) => "recorded",
+            Err(_) => "failed",
+        };
+        metrics.webhook(type_label(&event.type_), outcome, Some(started.elapsed()));
+    }
+    match result {
         Ok(outcome) => {
             tracing::info!(event = %event.id, kind = %event.type_, ?outcome, "webhook");
             answer(
@@ -604,6 +617,22 @@ pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: By
             )
         }
     }
+}
+
+/// Counts an event refused before it was verified (bad signature or not an event).
+fn count_rejected(state: &AppState) {
+    if let Some(metrics) = &state.metrics {
+        metrics.webhook("unverified", "rejected", None);
+    }
+}
+
+/// An event type as a metrics label: one the site handles, or `other`, so that a sender cannot
+/// grow the label set.
+fn type_label(kind: &str) -> &'static str {
+    HANDLED
+        .iter()
+        .find(|(handled, _)| *handled == kind)
+        .map_or("other", |(handled, _)| handled)
 }
 
 #[cfg(test)]

@@ -133,3 +133,15 @@ pub async fn all(db: &Db) -> Result<Vec<MailRow>, DbError> {
     })?;
     Ok(rows)
 }
+
+/// Mail not sent yet, and when the oldest of it was queued (for `/metrics`).
+pub async fn backlog(db: &Db) -> Result<(i64, Option<DateTime<Utc>>), DbError> {
+    let backlog = on_pool!(db, pool => {
+        sqlx::query_as::<_, (i64, Option<DateTime<Utc>>)>(
+            "SELECT COUNT(*), MIN(created_at) FROM email_outbox WHERE sent_at IS NULL",
+        )
+        .fetch_one(pool)
+        .await
+    })?;
+    Ok(backlog)
+}
