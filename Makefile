@@ -1,6 +1,6 @@
 # The project's commands, by name. Each is a script in scripts/ or bench/ that installs what it
 # needs on a fresh Debian machine with Rust.
-.PHONY: run test reliability bench
+.PHONY: run test reliability scale-out bench
 
 run:          ## the site on SQLite with the local Stripe emulator
 	scripts/dev.sh
@@ -10,6 +10,9 @@ test:         ## every test (the reliability suite at its short size)
 
 reliability:  ## the reliability suite at full size: storms, faults, hostile input, fuzzing
 	scripts/reliability.sh
+
+scale-out:    ## instances behind HAProxy at full size: storm, rolling restart, shared limits
+	scripts/scale-out.sh
 
 bench:        ## the performance figures
 	bench/run.sh

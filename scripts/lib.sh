@@ -68,6 +68,14 @@ ensure_aiosmtpd() {
     || python3 -m pip install --quiet --break-system-packages aiosmtpd
 }
 
+ensure_haproxy() {
+  command -v haproxy >/dev/null && return
+  step "installing HAProxy (Debian)"
+  apt_install haproxy
+  # Debian's package starts its own service; the tests run their own balancers.
+  as_root systemctl stop haproxy 2>/dev/null || as_root service haproxy stop 2>/dev/null || true
+}
+
 ensure_chromium() {
   [ -x /usr/bin/chromium ] || { step "installing Chromium from Debian"; apt_install chromium; }
 }

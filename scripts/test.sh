@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test on a fresh machine: installs what is missing (wasm target, cargo-leptos,
-# wasm-bindgen, Chromium, npm packages, PostgreSQL, aiosmtpd), then format and lint checks for both builds,
+# wasm-bindgen, Chromium, npm packages, PostgreSQL, aiosmtpd, HAProxy), then format and lint checks for both builds,
 # the cargo tests on SQLite and PostgreSQL, and the browser journeys with JavaScript off and on.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,6 +17,7 @@ ensure_wasm_bindgen
 ensure_node
 ensure_chromium
 ensure_aiosmtpd
+ensure_haproxy
 ensure_postgres "$TEST_POSTGRES_URL"
 # Test databases of runs that were killed before they could drop them.
 psql "$TEST_POSTGRES_URL" -qAtc "SELECT datname FROM pg_database WHERE datname LIKE 'landing_test_%'" \

@@ -223,16 +223,18 @@ impl ServerProcess {
         self.spawn().await;
     }
 
-    /// SIGTERM, and waits for a clean stop.
-    pub async fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            if let Some(pid) = child.id() {
-                let _ = std::process::Command::new("kill")
-                    .args(["-TERM", &pid.to_string()])
-                    .status();
-            }
-            let _ = tokio::time::timeout(Duration::from_secs(15), child.wait()).await;
+    /// SIGTERM, and waits for a clean stop: how it exited (`None` if still running after 15 s).
+    pub async fn stop(&mut self) -> Option<std::process::ExitStatus> {
+        let mut child = self.child.take()?;
+        if let Some(pid) = child.id() {
+            let _ = std::process::Command::new("kill")
+                .args(["-TERM", &pid.to_string()])
+                .status();
         }
+        tokio::time::timeout(Duration::from_secs(15), child.wait())
+            .await
+            .ok()?
+            .ok()
     }
 }
 

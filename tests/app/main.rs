@@ -19,6 +19,7 @@ mod metrics;
 mod money_back;
 mod pages;
 mod plans;
+mod scale_out;
 mod setup;
 mod storage;
 mod storm;
