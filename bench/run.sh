@@ -279,17 +279,42 @@ webhook_run() {
   server_pid=$!
   pids+=("$server_pid")
   wait_http "http://127.0.0.1:$hook_port/healthz"
+  local pg_before pg_after
+  [ "$name" = postgres ] && pg_before=$(pg_counters "$db")
   before=$(cpu_ticks "$server_pid")
   start=$(date +%s%N)
   delivered=$(curl -fsS "$stripe/_emulator/replay" -d times=1 -d seed=1 -d concurrency=32 -d "url=$endpoint" \
     | python3 -c 'import json,sys; a = json.load(sys.stdin); assert a["gave_up"] == 0, a; print(a["delivered"])')
   end=$(date +%s%N)
   after=$(cpu_ticks "$server_pid")
+  [ "$name" = postgres ] && pg_after=$(pg_counters "$db")
   kill "$server_pid"
+  if [ "$name" = postgres ]; then
+    # PostgreSQL's side of the same deliveries: transactions committed, WAL flushes (what a
+    # durable commit waits for), and the CPU of its processes, per event.
+    read -r c0 w0 t0 <<<"$pg_before"
+    read -r c1 w1 t1 <<<"$pg_after"
+    awk -v n="$delivered" -v ns=$((end - start)) -v c=$((c1 - c0)) -v w=$((w1 - w0)) -v t=$((t1 - t0)) -v hz="$ticks_per_s" \
+      'BEGIN { printf "%.2f %.2f %.0f %.4f\n", c / n, w / n, c / (ns / 1e9), t * 1000 / hz / n }' >>"$run_dir/pg-$name"
+  fi
   curl -fsS -u sk_test_bench: -X DELETE "$stripe/v1/webhook_endpoints/$(curl -fsS -u sk_test_bench: "$stripe/v1/webhook_endpoints" \
     | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"][0]["id"])')" >/dev/null
   awk -v n="$delivered" -v ns=$((end - start)) -v t=$((after - before)) -v hz="$ticks_per_s" \
     'BEGIN { printf "%d %.0f %.4f\n", n, n / (ns / 1e9), t * 1000 / hz / n }' >>"$run_dir/runs-$name"
+}
+
+# PostgreSQL's counters for DATABASE: "commits wal_syncs cpu_ticks" (every postgres process).
+# The site's connections stay open through a run, so their backends' CPU is all counted; the
+# statistics are flushed at transaction end within a second, hence the pause.
+pg_counters() {
+  sleep 1.1
+  local db=$1 commits syncs ticks=0 pid
+  commits=$(psql "$db" -qAtc "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()")
+  syncs=$(psql "$db" -qAtc "SELECT wal_sync FROM pg_stat_wal")
+  for pid in $(pgrep -u postgres); do
+    ticks=$((ticks + $(cpu_ticks "$pid" 2>/dev/null || echo 0)))
+  done
+  echo "$commits $syncs $ticks"
 }
 
 # The same deliveries to WEBHOOK_RUNS fresh servers and databases (this machine's run-to-run
@@ -304,6 +329,13 @@ webhooks() {
   figure "webhooks_${name}_per_s" "$(median 2)"
   figure "webhooks_${name}_cpu_ms_per_event" "$(median 3)"
   figure "webhooks_${name}_cpu_ms_per_event_runs" "$(awk '{ print $3 }' "$runs" | paste -sd, -)"
+  if [ -s "$run_dir/pg-$name" ]; then
+    runs="$run_dir/pg-$name"
+    figure "webhooks_${name}_pg_commits_per_event" "$(median 1)"
+    figure "webhooks_${name}_pg_wal_syncs_per_event" "$(median 2)"
+    figure "webhooks_${name}_pg_commits_per_s" "$(median 3)"
+    figure "webhooks_${name}_pg_cpu_ms_per_event" "$(median 4)"
+  fi
 }
 
 sqlite_db() { echo "sqlite://$run_dir/hooks-$1.db"; }

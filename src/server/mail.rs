@@ -18,7 +18,7 @@ use tokio::task::JoinHandle;
 
 use super::config::Config;
 use super::db::outbox::{self, MailRow};
-use super::db::Db;
+use super::db::{Db, DbUuid};
 
 /// After this many refusals by the mail server a mail stays in the outbox, unsent, for an
 /// operator to see.
@@ -131,18 +131,49 @@ pub struct Round {
     pub unreachable: bool,
 }
 
+/// How the rest of the process steers the sender and sees what it holds.
+#[derive(Debug, Default)]
+pub struct Control {
+    /// Wakes the sender to stop.
+    stop: Notify,
+    /// Set when stopping: the sender claims nothing more.
+    stopping: AtomicBool,
+    /// The mail claimed and not yet marked, if any.
+    in_hand: std::sync::Mutex<Option<DbUuid>>,
+}
+
+impl Control {
+    /// Claim nothing more, and stop once the mail in hand is done.
+    pub fn request_stop(&self) {
+        self.stopping.store(true, Ordering::Relaxed);
+        self.stop.notify_one();
+    }
+
+    fn hold(&self, mail: Option<DbUuid>) {
+        *self.in_hand.lock().unwrap_or_else(|e| e.into_inner()) = mail;
+    }
+
+    /// The mail claimed and not yet marked (one the stop cut short).
+    pub fn in_hand(&self) -> Option<DbUuid> {
+        *self.in_hand.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
 /// Sends every mail that is due now, until the mail server cannot be reached.
-pub async fn send_due(db: &Db, mailer: &Mailer, stopping: &AtomicBool) -> Round {
+async fn send_due(db: &Db, mailer: &Mailer, control: &Control) -> Round {
     let mut round = Round::default();
     loop {
         // A stopping instance claims nothing more: another instance sends the rest.
-        if stopping.load(Ordering::Relaxed) {
+        if control.stopping.load(Ordering::Relaxed) {
             return round;
         }
         let now = Utc::now();
         let lease = now + chrono::Duration::from_std(LEASE).expect("small");
         let mail = match outbox::claim_due(db, now, lease, MAX_REFUSALS).await {
-            Ok(Some(mail)) => mail,
+            Ok(Some(mail)) => {
+                control.hold(Some(mail.id));
+                mail
+            }
             Ok(None) => return round,
             Err(e) => {
                 tracing::error!(error = %e, "outbox: cannot claim mail");
@@ -156,6 +187,7 @@ pub async fn send_due(db: &Db, mailer: &Mailer, stopping: &AtomicBool) -> Round 
                     // Sent but not marked: after the lease it is sent again (at least once).
                     tracing::error!(error = %e, key = %mail.dedupe_key, "outbox: sent, cannot mark");
                 }
+                control.hold(None);
                 continue;
             }
             Err(SendError::Refused(e)) => {
@@ -173,25 +205,25 @@ pub async fn send_due(db: &Db, mailer: &Mailer, stopping: &AtomicBool) -> Round 
         if let Err(e) = outbox::mark_failed(db, mail.id, &error, retry_at, refused).await {
             tracing::error!(error = %e, "outbox: cannot record a failed send");
         }
+        control.hold(None);
         if round.unreachable {
             return round;
         }
     }
 }
 
-/// Runs the sender until `stop` is notified; `wake` makes it look at the outbox now, unless the
-/// mail server was out of reach, when it waits out its backoff first.
+/// Runs the sender until `control` asks it to stop; `wake` makes it look at the outbox now,
+/// unless the mail server was out of reach, when it waits out its backoff first.
 pub fn spawn_worker(
     db: Db,
     mailer: Mailer,
     wake: Arc<Notify>,
-    stop: Arc<Notify>,
-    stopping: Arc<AtomicBool>,
+    control: Arc<Control>,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut backoff = None::<Duration>;
         loop {
-            let round = send_due(&db, &mailer, &stopping).await;
+            let round = send_due(&db, &mailer, &control).await;
             backoff = round.unreachable.then(|| match backoff {
                 None => FIRST_BACKOFF,
                 Some(b) => (b * 2).min(MAX_BACKOFF),
@@ -199,12 +231,12 @@ pub fn spawn_worker(
             match backoff {
                 Some(wait) => tokio::select! {
                     () = tokio::time::sleep(wait) => {}
-                    () = stop.notified() => return,
+                    () = control.stop.notified() => return,
                 },
                 None => tokio::select! {
                     () = wake.notified() => {}
                     () = tokio::time::sleep(POLL) => {}
-                    () = stop.notified() => return,
+                    () = control.stop.notified() => return,
                 },
             }
         }

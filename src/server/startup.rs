@@ -169,10 +169,11 @@ pub async fn build_state(config: Config) -> Result<AppState, StartupError> {
 
 /// What runs beside the server: the outbox sender.
 pub struct Background {
-    stop: Arc<tokio::sync::Notify>,
-    /// Tells the mail sender to claim nothing more.
-    stopping: Arc<std::sync::atomic::AtomicBool>,
+    /// Steers the mail sender, and says which mail it holds.
+    mail_control: Arc<mail::Control>,
     mail: tokio::task::JoinHandle<()>,
+    /// Where a mail cut short by the stop is given back.
+    db: Db,
     /// Deletes the shared rate limits' ended buckets (PostgreSQL only).
     sweeper: Option<tokio::task::JoinHandle<()>>,
     /// Folds the metrics' latency samples into their buckets (only with `METRICS_ADDR`).
@@ -182,21 +183,19 @@ pub struct Background {
 impl Background {
     pub fn start(state: &AppState) -> Result<Self, StartupError> {
         let mailer = Mailer::from_config(&state.config).map_err(StartupError::Mail)?;
-        let stop = Arc::new(tokio::sync::Notify::new());
-        let stopping = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let mail_control = Arc::new(mail::Control::default());
         let mail = mail::spawn_worker(
             state.db.clone(),
             mailer,
             state.mail_wake.clone(),
-            stop.clone(),
-            stopping.clone(),
+            mail_control.clone(),
         );
         let sweeper = state.limits.spawn_sweeper();
         let metrics_upkeep = state.metrics.as_ref().map(|m| m.spawn_upkeep());
         Ok(Background {
-            stop,
-            stopping,
+            mail_control,
             mail,
+            db: state.db.clone(),
             sweeper,
             metrics_upkeep,
         })
@@ -204,25 +203,36 @@ impl Background {
 
     /// Asks the workers to stop without waiting for them (from a `Drop`).
     pub fn request_stop(&self) {
-        self.stopping
-            .store(true, std::sync::atomic::Ordering::Relaxed);
-        self.stop.notify_one();
+        self.mail_control.request_stop();
         for task in [&self.sweeper, &self.metrics_upkeep].into_iter().flatten() {
             task.abort();
         }
     }
 
     /// Lets a send in progress finish (for up to `grace`), then stops. The sender claims
-    /// nothing more, so no mail stays leased to this instance; one still being sent when the
-    /// grace ends keeps its lease and is sent again by whichever instance claims it next.
+    /// nothing more, so no mail stays leased to this instance: one still being sent when the
+    /// grace ends is given back, due at once for whichever instance claims it next (if the
+    /// mail server had in fact taken it, it goes out twice: at least once, never lost).
     pub async fn stop(mut self, grace: Duration) {
         self.request_stop();
-        if tokio::time::timeout(grace, &mut self.mail).await.is_err() {
-            tracing::warn!(
-                "a mail was still being sent {} s after the stop; it is sent again once its lease ends",
+        if tokio::time::timeout(grace, &mut self.mail).await.is_ok() {
+            return;
+        }
+        self.mail.abort();
+        let _ = (&mut self.mail).await;
+        let Some(id) = self.mail_control.in_hand() else {
+            return;
+        };
+        match super::db::outbox::release(&self.db, id).await {
+            Ok(()) => tracing::warn!(
+                "a mail was still being sent {} s after the stop; it was given back for another instance to send",
                 grace.as_secs()
-            );
-            self.mail.abort();
+            ),
+            Err(e) => tracing::warn!(
+                error = %e,
+                "a mail was still being sent {} s after the stop and cannot be given back; it is sent again once its lease ends",
+                grace.as_secs()
+            ),
         }
     }
 }

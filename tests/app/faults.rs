@@ -21,6 +21,7 @@ on_both_databases!(
     backend;
     a_server_killed_mid_storm_and_started_again_loses_and_doubles_nothing,
     mail_waits_while_the_mail_server_is_down_and_goes_out_once_when_it_is_back,
+    a_mail_still_being_sent_when_the_grace_ends_is_given_back,
 );
 
 /// A live app that has seen a history, and the retry policy a storm needs to outlast a fault:
@@ -213,4 +214,56 @@ async fn mail_waits_while_the_mail_server_is_down_and_goes_out_once_when_it_is_b
     eprintln!(
         "SMTP down on {backend:?}: {buyers} receipts queued while the mail server was down, none refused or given up, each sent exactly once when it came back"
     );
+}
+
+/// A mail server that takes the connection and never greets: the send hangs. When the stop's
+/// grace ends the sender is cut, and the mail it held is due again at once (not leased to a
+/// stopped instance for two minutes), for another instance to send.
+async fn a_mail_still_being_sent_when_the_grace_ends_is_given_back(backend: Backend) {
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let smtp_url = format!("smtp://{}", silent.local_addr().unwrap());
+    let _holding = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = silent.accept().await {
+            held.push(stream);
+        }
+    });
+    let mut app = TestApp::spawn_with(backend, &[("SMTP_URL", &smtp_url)]).await;
+    app.member("cut@example.com").await;
+    // The sign-up's mail is claimed and being sent.
+    let mut claimed = false;
+    for _ in 0..200 {
+        let mail = outbox::all(&app.state.db).await.unwrap();
+        if mail.len() == 1 && mail[0].attempts == 1 {
+            claimed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(claimed, "the sender claimed the mail");
+    let now = chrono::Utc::now();
+    let lease_end = now + chrono::Duration::minutes(5);
+    assert!(
+        outbox::claim_due(&app.state.db, now, lease_end, 8)
+            .await
+            .unwrap()
+            .is_none(),
+        "leased while being sent"
+    );
+
+    let started = std::time::Instant::now();
+    app.stop_background(Duration::from_millis(500)).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    let mail = outbox::all(&app.state.db).await.unwrap();
+    assert!(mail[0].sent_at.is_none());
+    let now = chrono::Utc::now();
+    let again = outbox::claim_due(&app.state.db, now, now + chrono::Duration::minutes(5), 8)
+        .await
+        .unwrap()
+        .expect("due at once for another sender");
+    assert_eq!(again.id, mail[0].id);
 }

@@ -355,6 +355,13 @@ impl TestApp {
         }
     }
 
+    /// Stops the mail sender as a stopping instance does, letting a send finish for `grace`.
+    pub async fn stop_background(&mut self, grace: Duration) {
+        if let Some(background) = self.background.take() {
+            background.stop(grace).await;
+        }
+    }
+
     /// The database this app runs on, for a second instance on the same one.
     pub fn database_url(&self) -> String {
         self._database.url()

@@ -98,6 +98,19 @@ pub async fn mark_sent(db: &Db, id: DbUuid) -> Result<(), DbError> {
     Ok(())
 }
 
+/// Gives back a claimed mail that was not sent (its sender was stopped mid-send): due at once,
+/// for whichever sender claims it next, rather than when its lease ends.
+pub async fn release(db: &Db, id: DbUuid) -> Result<(), DbError> {
+    on_pool!(db, pool => {
+        sqlx::query("UPDATE email_outbox SET next_attempt_at = NULL WHERE id = $1 AND sent_at IS NULL")
+            .bind(id)
+            .execute(pool)
+            .await
+            .map(drop)
+    })?;
+    Ok(())
+}
+
 /// Records a failed send; the mail is tried again from `retry_at`. `refused`: the mail server
 /// refused this mail for good (counts towards giving up), rather than being out of reach.
 pub async fn mark_failed(
