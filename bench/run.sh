@@ -53,6 +53,7 @@ cleanup() {
   for i in $(seq 1 "$WEBHOOK_RUNS"); do
     psql "$PG_URL" -qc "DROP DATABASE IF EXISTS landing_bench_$i WITH (FORCE)" >/dev/null 2>&1 || true
   done
+  psql "$PG_URL" -qc "DROP DATABASE IF EXISTS landing_bench_pages WITH (FORCE)" >/dev/null 2>&1 || true
   rm -rf "$run_dir"
   exit "$status"
 }
@@ -74,6 +75,19 @@ pids+=($!)
 stripe="http://127.0.0.1:$stripe_port"
 wait_http "$stripe/healthz"
 
+# PostgreSQL's counters for DATABASE: "commits wal_syncs".
+pg_counters() {
+  echo "$(psql "$1" -qAtc "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()") $(psql "$1" -qAtc "SELECT wal_sync FROM pg_stat_wal")"
+}
+# CPU ticks of every PostgreSQL process (the site's connections stay open through a run).
+pg_cpu_ticks() {
+  local ticks=0 pid
+  for pid in $(pgrep -u postgres); do
+    ticks=$((ticks + $(cpu_ticks "$pid" 2>/dev/null || echo 0)))
+  done
+  echo "$ticks"
+}
+
 # Starts the release server on a free port: start_server NAME DATABASE_URL [VAR=VALUE…]; sets
 # $server_pid and $site.
 start_server() {
@@ -92,6 +106,18 @@ start_server() {
   pids+=("$server_pid")
   site="http://127.0.0.1:$port"
   wait_http "$site/healthz"
+}
+
+# Posts the bench account to `$site/api/auth/ACTION` (sign_up, sign_in) from the site's own
+# origin; prints the answer's headers.
+account() {
+  curl -fsS -o /dev/null -D - -H 'accept: application/json' -H "origin: $site" \
+    --data-urlencode email=bench@example.com --data-urlencode 'password=correct horse battery' \
+    "$site/api/auth/$1"
+}
+# Signs the bench account in at `$site`; prints the session cookie (`landing_session=…`).
+session_cookie() {
+  account sign_in | awk -F'[ ;]' 'tolower($1) == "set-cookie:" && $2 ~ /^landing_session=/ { print $2 }'
 }
 
 # wrk for SECONDS_EACH at CONNECTIONS; prints "rps p50_ms p99_ms".
@@ -143,11 +169,8 @@ grep -q 'Subscribe to Pro' <<<"$pricing" || die "/pricing does not show the plan
 grep -q 'action="/api/checkout"' <<<"$pricing" || die "/pricing's buy buttons are not forms"
 curl -fsS "$site/readyz" >/dev/null
 # Sign-up signs nobody in (it mails a link); an account with its email unproven can sign in.
-account=(-H 'accept: application/json' -H "origin: $site" --data-urlencode email=bench@example.com
-  --data-urlencode 'password=correct horse battery')
-curl -fsS -o /dev/null "${account[@]}" "$site/api/auth/sign_up" || die "sign-up"
-cookie=$(curl -fsS -o /dev/null -D - "${account[@]}" "$site/api/auth/sign_in" \
-  | awk -F'[ ;]' 'tolower($1) == "set-cookie:" && $2 ~ /^landing_session=/ { print $2 }')
+account sign_up >/dev/null || die "sign-up"
+cookie=$(session_cookie)
 [ -n "$cookie" ] || die "sign-in gave no session"
 curl -fsS -H "cookie: $cookie" "$site/pricing" | grep -q 'Signed in as' || die "signed-in pricing"
 measure pricing_signed_out "$site/pricing"
@@ -160,8 +183,7 @@ kill "$server_pid"
 step "pricing with METRICS_ADDR set (SQLite)"
 metrics_port=$(free_port)
 start_server metrics "sqlite://$run_dir/site.db" METRICS_ADDR="127.0.0.1:$metrics_port"
-cookie=$(curl -fsS -o /dev/null -D - "${account[@]}" "$site/api/auth/sign_in" \
-  | awk -F'[ ;]' 'tolower($1) == "set-cookie:" && $2 ~ /^landing_session=/ { print $2 }')
+cookie=$(session_cookie)
 [ -n "$cookie" ] || die "sign-in gave no session (metrics on)"
 measure pricing_signed_out_metrics_on "$site/pricing"
 measure pricing_signed_in_metrics_on "$site/pricing" -H "Cookie: $cookie"
@@ -170,6 +192,24 @@ grep -q '^landing_http_requests_total{route="/pricing",status="200"} [1-9]' <<<"
   || die "/metrics did not count the pricing requests"
 figure metrics_scrape_bytes "${#scrape}"
 figure rss_peak_kb_metrics_on "$(rss_kb "$server_pid" VmHWM)"
+
+# The same pages on PostgreSQL, as several instances run: a signed-in page's plan lookup is a
+# query to another process, whose CPU is counted too.
+step "pricing (PostgreSQL)"
+kill "$server_pid"
+wait "$server_pid" 2>/dev/null || true
+psql "$PG_URL" -qc "DROP DATABASE IF EXISTS landing_bench_pages WITH (FORCE)" >/dev/null
+psql "$PG_URL" -qc "CREATE DATABASE landing_bench_pages" >/dev/null
+start_server pages_pg "${PG_URL%/*}/landing_bench_pages"
+account sign_up >/dev/null || die "sign-up (PostgreSQL)"
+cookie=$(session_cookie)
+[ -n "$cookie" ] || die "sign-in gave no session (PostgreSQL)"
+measure pricing_pg_signed_out "$site/pricing"
+pg_ticks0=$(pg_cpu_ticks)
+measure pricing_pg_signed_in "$site/pricing" -H "Cookie: $cookie"
+pg_ticks1=$(pg_cpu_ticks)
+rps=$(awk -F= '$1 == "pricing_pg_signed_in_rps" { print $2 }' "$out")
+figure pricing_pg_signed_in_pg_cpu_ms_per_request "$(awk -v t=$((pg_ticks1 - pg_ticks0)) -v hz="$ticks_per_s" -v n=$((rps * SECONDS_EACH)) 'BEGIN { printf "%.4f", t * 1000 / hz / n }')"
 
 step "the same bytes from memory (the limit)"
 printf '%s' "$pricing" >"$run_dir/pricing.html"
@@ -264,11 +304,12 @@ EOF
 # to $run_dir/runs-NAME.
 webhook_run() {
   local name=$1 db=$2
-  local hook_port secret endpoint before after start end delivered
+  local hook_port secret endpoint before after start end delivered pg_before="" pg_ticks0=0 pg_ticks1=0
   hook_port=$(free_port)
   endpoint="http://127.0.0.1:$hook_port/api/stripe/webhook"
   secret=$(curl -fsS -u sk_test_bench: "$stripe/v1/webhook_endpoints" -d "url=$endpoint" -d 'enabled_events[]=*' \
     | python3 -c 'import json,sys; print(json.load(sys.stdin)["secret"])')
+  [ "$name" = postgres ] && pg_before=$(pg_counters "$db")
   (
     cd "$run_dir"
     exec env DATABASE_URL="$db" SITE_URL="http://127.0.0.1:$hook_port" LEPTOS_SITE_ADDR="127.0.0.1:$hook_port" \
@@ -279,42 +320,31 @@ webhook_run() {
   server_pid=$!
   pids+=("$server_pid")
   wait_http "http://127.0.0.1:$hook_port/healthz"
-  local pg_before pg_after
-  [ "$name" = postgres ] && pg_before=$(pg_counters "$db")
+  [ "$name" = postgres ] && pg_ticks0=$(pg_cpu_ticks)
   before=$(cpu_ticks "$server_pid")
   start=$(date +%s%N)
   delivered=$(curl -fsS "$stripe/_emulator/replay" -d times=1 -d seed=1 -d concurrency=32 -d "url=$endpoint" \
     | python3 -c 'import json,sys; a = json.load(sys.stdin); assert a["gave_up"] == 0, a; print(a["delivered"])')
   end=$(date +%s%N)
   after=$(cpu_ticks "$server_pid")
-  [ "$name" = postgres ] && pg_after=$(pg_counters "$db")
+  [ "$name" = postgres ] && pg_ticks1=$(pg_cpu_ticks)
   kill "$server_pid"
+  wait "$server_pid" 2>/dev/null || true
   if [ "$name" = postgres ]; then
-    # PostgreSQL's side of the same deliveries: transactions committed, WAL flushes (what a
-    # durable commit waits for), and the CPU of its processes, per event.
-    read -r c0 w0 t0 <<<"$pg_before"
-    read -r c1 w1 t1 <<<"$pg_after"
-    awk -v n="$delivered" -v ns=$((end - start)) -v c=$((c1 - c0)) -v w=$((w1 - w0)) -v t=$((t1 - t0)) -v hz="$ticks_per_s" \
+    # PostgreSQL's side of the same deliveries: transactions committed (from the empty
+    # database's start, so the site's start-up is in them too: a few dozen), WAL flushes (what a
+    # durable commit waits for; the machine's whole server), and the CPU of its processes, per
+    # event. Backends report their counts when they end, the WAL writer within a second.
+    sleep 1.5
+    read -r c0 w0 <<<"$pg_before"
+    read -r c1 w1 <<<"$(pg_counters "$db")"
+    awk -v n="$delivered" -v ns=$((end - start)) -v c=$((c1 - c0)) -v w=$((w1 - w0)) -v t=$((pg_ticks1 - pg_ticks0)) -v hz="$ticks_per_s" \
       'BEGIN { printf "%.2f %.2f %.0f %.4f\n", c / n, w / n, c / (ns / 1e9), t * 1000 / hz / n }' >>"$run_dir/pg-$name"
   fi
   curl -fsS -u sk_test_bench: -X DELETE "$stripe/v1/webhook_endpoints/$(curl -fsS -u sk_test_bench: "$stripe/v1/webhook_endpoints" \
     | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"][0]["id"])')" >/dev/null
   awk -v n="$delivered" -v ns=$((end - start)) -v t=$((after - before)) -v hz="$ticks_per_s" \
     'BEGIN { printf "%d %.0f %.4f\n", n, n / (ns / 1e9), t * 1000 / hz / n }' >>"$run_dir/runs-$name"
-}
-
-# PostgreSQL's counters for DATABASE: "commits wal_syncs cpu_ticks" (every postgres process).
-# The site's connections stay open through a run, so their backends' CPU is all counted; the
-# statistics are flushed at transaction end within a second, hence the pause.
-pg_counters() {
-  sleep 1.1
-  local db=$1 commits syncs ticks=0 pid
-  commits=$(psql "$db" -qAtc "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()")
-  syncs=$(psql "$db" -qAtc "SELECT wal_sync FROM pg_stat_wal")
-  for pid in $(pgrep -u postgres); do
-    ticks=$((ticks + $(cpu_ticks "$pid" 2>/dev/null || echo 0)))
-  done
-  echo "$commits $syncs $ticks"
 }
 
 # The same deliveries to WEBHOOK_RUNS fresh servers and databases (this machine's run-to-run

@@ -1,9 +1,10 @@
 //! Prometheus metrics for operators, served on `METRICS_ADDR` (a listener apart from the site's,
-//! so they are never public by accident).
+//! so they are never public by accident), in the OpenMetrics text format that Prometheus reads.
 //!
-//! The recorder belongs to this instance's state; nothing is installed as the process's global
-//! recorder. With `METRICS_ADDR` unset none of this exists: no recorder, no request layer, no
-//! upkeep task, and the hot paths skip one `Option` check.
+//! The registry belongs to this instance's state (no global). Every histogram has fixed buckets:
+//! recording one adds to a count, so memory does not grow with traffic and nothing needs
+//! sweeping. With `METRICS_ADDR` unset none of this exists: no registry, no request layer, and
+//! the hot paths skip one `Option` check.
 //!
 //! Families (all prefixed `landing_`):
 //! - `http_requests_total`, `http_request_duration_seconds`: per route and status;
@@ -13,86 +14,71 @@
 //! - `db_pool_connections` (by state), `db_pool_max_connections`: read per scrape;
 //! - `build_info`: the version and the database backend, as labels of a constant 1.
 
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
-use metrics::{Counter, Gauge, Histogram, Key, Label, Level, Metadata, Recorder, Unit};
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
-
-/// What `register_*` asks for; the Prometheus recorder ignores it.
-const META: Metadata<'static> = Metadata::new("landing", Level::INFO, None);
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::{Registry, Unit};
 
 /// Latency buckets, in seconds: from a page served from memory (~50 µs) to a slow Stripe call.
-const BUCKETS: &[f64] = &[
+const BUCKETS: [f64; 17] = [
     0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
     5.0, 10.0, 30.0,
 ];
-
-/// Histogram samples wait in lock-free buckets until folded into the exposition's counts: this
-/// often, and at every scrape, so memory stays bounded when nobody scrapes.
-pub const UPKEEP_EVERY: Duration = Duration::from_secs(5);
 
 /// A label value for requests that matched no route (static files, 404s): routes are a closed
 /// set, URIs are not.
 pub const UNMATCHED_ROUTE: &str = "other";
 
-/// The families with their help text: (name, unit, help).
-const FAMILIES: &[(&str, Option<Unit>, &str)] = &[
-    (
-        "landing_http_requests_total",
-        None,
-        "Requests answered, by matched route and status.",
-    ),
-    (
-        "landing_http_request_duration_seconds",
-        Some(Unit::Seconds),
-        "Time to answer a request (to its response head), by matched route and status.",
-    ),
-    (
-        "landing_webhook_events_total",
-        None,
-        "Stripe events received, by type and outcome (applied, duplicate, recorded, failed, rejected).",
-    ),
-    (
-        "landing_webhook_apply_duration_seconds",
-        Some(Unit::Seconds),
-        "Time from a verified event to its answer (read from Stripe, applied, committed), by type.",
-    ),
-    (
-        "landing_stripe_requests_total",
-        None,
-        "Calls to Stripe's API, by operation and outcome (ok, refused, failed, timeout, unreachable).",
-    ),
-    (
-        "landing_stripe_request_duration_seconds",
-        Some(Unit::Seconds),
-        "Time of a call to Stripe's API, by operation.",
-    ),
-    (
-        "landing_outbox_pending",
-        None,
-        "Mail queued and not sent yet (including mail the mail server refused).",
-    ),
-    (
-        "landing_outbox_oldest_pending_age_seconds",
-        Some(Unit::Seconds),
-        "Age of the oldest mail not sent yet; 0 when none waits.",
-    ),
-    (
-        "landing_db_pool_connections",
-        None,
-        "This instance's database connections, by state (idle, in_use).",
-    ),
-    (
-        "landing_db_pool_max_connections",
-        None,
-        "The most connections this instance's pool opens.",
-    ),
-    (
-        "landing_build_info",
-        None,
-        "Always 1: the build's version and database backend as labels.",
-    ),
-];
+/// The content type of the exposition.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+fn latency() -> Histogram {
+    Histogram::new(BUCKETS)
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    route: String,
+    status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct EventLabels {
+    r#type: &'static str,
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct EventTypeLabels {
+    r#type: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StripeLabels {
+    operation: String,
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OperationLabels {
+    operation: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PoolLabels {
+    state: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BuildLabels {
+    version: &'static str,
+    database: &'static str,
+}
 
 /// How a call to Stripe ended, as the `outcome` label says it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -130,142 +116,175 @@ pub struct Readings {
     pub pool_max: u32,
 }
 
+#[derive(Debug)]
 pub struct Metrics {
-    recorder: PrometheusRecorder,
-    handle: PrometheusHandle,
-}
-
-impl std::fmt::Debug for Metrics {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Metrics")
-    }
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    request_latency: Family<RequestLabels, Histogram>,
+    events: Family<EventLabels, Counter>,
+    apply_latency: Family<EventTypeLabels, Histogram>,
+    stripe_calls: Family<StripeLabels, Counter>,
+    stripe_latency: Family<OperationLabels, Histogram>,
+    outbox_pending: Gauge,
+    oldest_pending: Gauge<f64, AtomicU64>,
+    pool: Family<PoolLabels, Gauge>,
+    pool_max: Gauge,
 }
 
 impl Metrics {
-    /// A recorder with every family described and `build_info` set.
-    pub fn new(backend: &str) -> Self {
-        let recorder = PrometheusBuilder::new()
-            .set_buckets(BUCKETS)
-            .expect("the bucket list is not empty")
-            .build_recorder();
-        for (name, unit, help) in FAMILIES {
-            let name = metrics::KeyName::from_const_str(name);
-            // All three `describe_*` land in one table; the kind comes from registration.
-            recorder.describe_counter(name, *unit, (*help).into());
-        }
+    /// Every family registered, and `build_info` set. `database` names the backend.
+    pub fn new(database: &'static str) -> Self {
+        let mut registry = Registry::with_prefix("landing");
         let metrics = Metrics {
-            handle: recorder.handle(),
-            recorder,
+            requests: Family::default(),
+            request_latency: Family::new_with_constructor(latency),
+            events: Family::default(),
+            apply_latency: Family::new_with_constructor(latency),
+            stripe_calls: Family::default(),
+            stripe_latency: Family::new_with_constructor(latency),
+            outbox_pending: Gauge::default(),
+            oldest_pending: Gauge::default(),
+            pool: Family::default(),
+            pool_max: Gauge::default(),
+            registry: Registry::default(),
         };
-        metrics
-            .gauge(
-                "landing_build_info",
-                vec![
-                    Label::from_static_parts("version", env!("CARGO_PKG_VERSION")),
-                    Label::new("database", backend.to_owned()),
-                ],
-            )
-            .set(1.0);
-        metrics
-    }
-
-    fn counter(&self, name: &'static str, labels: Vec<Label>) -> Counter {
-        self.recorder
-            .register_counter(&Key::from_parts(name, labels), &META)
-    }
-
-    fn gauge(&self, name: &'static str, labels: Vec<Label>) -> Gauge {
-        self.recorder
-            .register_gauge(&Key::from_parts(name, labels), &META)
-    }
-
-    fn histogram(&self, name: &'static str, labels: Vec<Label>) -> Histogram {
-        self.recorder
-            .register_histogram(&Key::from_parts(name, labels), &META)
+        registry.register(
+            "http_requests",
+            "Requests answered, by matched route and status.",
+            metrics.requests.clone(),
+        );
+        registry.register_with_unit(
+            "http_request_duration",
+            "Time to answer a request (to its response head), by matched route and status.",
+            Unit::Seconds,
+            metrics.request_latency.clone(),
+        );
+        registry.register(
+            "webhook_events",
+            "Stripe events received, by type and outcome (applied, duplicate, recorded, failed, rejected).",
+            metrics.events.clone(),
+        );
+        registry.register_with_unit(
+            "webhook_apply_duration",
+            "Time from a verified event to its answer (read from Stripe, applied, committed), by type.",
+            Unit::Seconds,
+            metrics.apply_latency.clone(),
+        );
+        registry.register(
+            "stripe_requests",
+            "Calls to Stripe's API, by operation and outcome (ok, refused, failed, timeout, unreachable).",
+            metrics.stripe_calls.clone(),
+        );
+        registry.register_with_unit(
+            "stripe_request_duration",
+            "Time of a call to Stripe's API, by operation.",
+            Unit::Seconds,
+            metrics.stripe_latency.clone(),
+        );
+        registry.register(
+            "outbox_pending",
+            "Mail queued and not sent yet (including mail the mail server refused).",
+            metrics.outbox_pending.clone(),
+        );
+        registry.register_with_unit(
+            "outbox_oldest_pending_age",
+            "Age of the oldest mail not sent yet; 0 when none waits.",
+            Unit::Seconds,
+            metrics.oldest_pending.clone(),
+        );
+        registry.register(
+            "db_pool_connections",
+            "This instance's database connections, by state (idle, in_use).",
+            metrics.pool.clone(),
+        );
+        registry.register(
+            "db_pool_max_connections",
+            "The most connections this instance's pool opens.",
+            metrics.pool_max.clone(),
+        );
+        let build: Family<BuildLabels, Gauge> = Family::default();
+        build
+            .get_or_create(&BuildLabels {
+                version: env!("CARGO_PKG_VERSION"),
+                database,
+            })
+            .set(1);
+        registry.register(
+            "build_info",
+            "Always 1: the build's version and database backend as labels.",
+            build,
+        );
+        Metrics {
+            registry,
+            ..metrics
+        }
     }
 
     /// A request answered: `route` is the matched route (or `UNMATCHED_ROUTE`).
     pub fn request(&self, route: &str, status: u16, took: Duration) {
-        let labels = vec![
-            Label::new("route", route.to_owned()),
-            Label::new("status", status.to_string()),
-        ];
-        self.histogram("landing_http_request_duration_seconds", labels.clone())
-            .record(took.as_secs_f64());
-        self.counter("landing_http_requests_total", labels)
-            .increment(1);
+        let labels = RequestLabels {
+            route: route.to_owned(),
+            status,
+        };
+        self.request_latency
+            .get_or_create(&labels)
+            .observe(took.as_secs_f64());
+        self.requests.get_or_create(&labels).inc();
     }
 
     /// A Stripe event answered. `kind` is a handled type or `other` (the label set stays closed);
     /// `took` is `None` for an event refused before it was verified.
     pub fn webhook(&self, kind: &'static str, outcome: &'static str, took: Option<Duration>) {
         if let Some(took) = took {
-            self.histogram(
-                "landing_webhook_apply_duration_seconds",
-                vec![Label::from_static_parts("type", kind)],
-            )
-            .record(took.as_secs_f64());
+            self.apply_latency
+                .get_or_create(&EventTypeLabels { r#type: kind })
+                .observe(took.as_secs_f64());
         }
-        self.counter(
-            "landing_webhook_events_total",
-            vec![
-                Label::from_static_parts("type", kind),
-                Label::from_static_parts("outcome", outcome),
-            ],
-        )
-        .increment(1);
+        self.events
+            .get_or_create(&EventLabels {
+                r#type: kind,
+                outcome,
+            })
+            .inc();
     }
 
     /// A call to Stripe: `operation` is its method and path with ids cut out
     /// (`GET /subscriptions/:id`, see `operation`).
     pub fn stripe_call(&self, operation: String, outcome: StripeOutcome, took: Duration) {
-        self.histogram(
-            "landing_stripe_request_duration_seconds",
-            vec![Label::new("operation", operation.clone())],
-        )
-        .record(took.as_secs_f64());
-        self.counter(
-            "landing_stripe_requests_total",
-            vec![
-                Label::new("operation", operation),
-                Label::from_static_parts("outcome", outcome.as_str()),
-            ],
-        )
-        .increment(1);
+        let labels = StripeLabels {
+            operation,
+            outcome: outcome.as_str(),
+        };
+        self.stripe_calls.get_or_create(&labels).inc();
+        self.stripe_latency
+            .get_or_create(&OperationLabels {
+                operation: labels.operation,
+            })
+            .observe(took.as_secs_f64());
     }
 
     /// The exposition, with the scrape-time readings set first.
     pub fn render(&self, readings: Readings) -> String {
         if let Some(pending) = readings.outbox_pending {
-            self.gauge("landing_outbox_pending", vec![])
-                .set(pending as f64);
-            self.gauge("landing_outbox_oldest_pending_age_seconds", vec![])
-                .set(readings.oldest_pending_age.unwrap_or_default());
+            self.outbox_pending.set(pending);
+            self.oldest_pending.set(
+                readings
+                    .oldest_pending_age
+                    .unwrap_or_default()
+                    .as_secs_f64(),
+            );
         }
         let in_use = readings.pool_size.saturating_sub(readings.pool_idle);
         for (state, n) in [("idle", readings.pool_idle), ("in_use", in_use)] {
-            self.gauge(
-                "landing_db_pool_connections",
-                vec![Label::from_static_parts("state", state)],
-            )
-            .set(n);
+            self.pool
+                .get_or_create(&PoolLabels { state })
+                .set(i64::from(n));
         }
-        self.gauge("landing_db_pool_max_connections", vec![])
-            .set(readings.pool_max);
-        self.handle.render()
-    }
-
-    /// Folds histogram samples into their buckets every `UPKEEP_EVERY`.
-    pub fn spawn_upkeep(&self) -> tokio::task::JoinHandle<()> {
-        let handle = self.handle.clone();
-        tokio::spawn(async move {
-            let mut every = tokio::time::interval(UPKEEP_EVERY);
-            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                every.tick().await;
-                handle.run_upkeep();
-            }
-        })
+        self.pool_max.set(i64::from(readings.pool_max));
+        let mut text = String::new();
+        // Writing to a `String` cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);
+        text
     }
 }
 
@@ -332,15 +351,40 @@ mod tests {
             pool_idle: 1,
             pool_max: 10,
         });
-        for (name, _, _) in FAMILIES {
+        for family in [
+            "http_requests",
+            "http_request_duration_seconds",
+            "webhook_events",
+            "webhook_apply_duration_seconds",
+            "stripe_requests",
+            "stripe_request_duration_seconds",
+            "outbox_pending",
+            "outbox_oldest_pending_age_seconds",
+            "db_pool_connections",
+            "db_pool_max_connections",
+            "build_info",
+        ] {
             assert!(
-                text.contains(&format!("# HELP {name}")),
-                "{name} in\n{text}"
+                text.contains(&format!("# HELP landing_{family} ")),
+                "{family} in\n{text}"
             );
         }
-        assert!(text.contains(r#"landing_http_requests_total{route="/pricing",status="200"} 1"#));
-        assert!(text.contains(r#"landing_db_pool_connections{state="in_use"} 2"#));
-        assert!(text.contains("landing_outbox_oldest_pending_age_seconds 7"));
-        assert!(text.contains(r#"operation="GET /v1/invoices/:id""#));
+        assert!(
+            text.contains(r#"landing_http_requests_total{route="/pricing",status="200"} 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"landing_db_pool_connections{state="in_use"} 2"#),
+            "{text}"
+        );
+        assert!(
+            text.contains("landing_outbox_oldest_pending_age_seconds 7.0"),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"operation="GET /v1/invoices/:id""#),
+            "{text}"
+        );
+        assert!(text.ends_with("# EOF\n"));
     }
 }

@@ -176,8 +176,6 @@ pub struct Background {
     db: Db,
     /// Deletes the shared rate limits' ended buckets (PostgreSQL only).
     sweeper: Option<tokio::task::JoinHandle<()>>,
-    /// Folds the metrics' latency samples into their buckets (only with `METRICS_ADDR`).
-    metrics_upkeep: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Background {
@@ -191,21 +189,19 @@ impl Background {
             mail_control.clone(),
         );
         let sweeper = state.limits.spawn_sweeper();
-        let metrics_upkeep = state.metrics.as_ref().map(|m| m.spawn_upkeep());
         Ok(Background {
             mail_control,
             mail,
             db: state.db.clone(),
             sweeper,
-            metrics_upkeep,
         })
     }
 
     /// Asks the workers to stop without waiting for them (from a `Drop`).
     pub fn request_stop(&self) {
         self.mail_control.request_stop();
-        for task in [&self.sweeper, &self.metrics_upkeep].into_iter().flatten() {
-            task.abort();
+        if let Some(sweeper) = &self.sweeper {
+            sweeper.abort();
         }
     }
 
@@ -432,7 +428,7 @@ async fn scrape(State(state): State<AppState>) -> axum::response::Response {
     (
         [(
             axum::http::header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
+            super::metrics::CONTENT_TYPE,
         )],
         metrics.render(readings),
     )

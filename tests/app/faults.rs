@@ -39,20 +39,30 @@ async fn history(backend: Backend) -> (TestApp, usize) {
 
 /// Replays every event three times, 64 at a time, to `url`, in the background.
 fn storm(live: &TestApp, url: &str) -> tokio::task::JoinHandle<serde_json::Value> {
+    replay(live, url, 64)
+}
+
+/// Replays every event three times, shuffled, `concurrency` at a time, to `url`, in the
+/// background; the emulator's answer once all are delivered.
+pub(crate) fn replay(
+    live: &TestApp,
+    url: &str,
+    concurrency: usize,
+) -> tokio::task::JoinHandle<serde_json::Value> {
     let control = format!("{}/_emulator/replay", live.stripe_base());
-    let url = url.to_string();
+    let form = [
+        ("times", "3".to_string()),
+        ("seed", "8".to_string()),
+        ("concurrency", concurrency.to_string()),
+        ("url", url.to_string()),
+    ];
     tokio::spawn(async move {
         reqwest::Client::builder()
             .timeout(Duration::from_secs(900))
             .build()
             .unwrap()
             .post(control)
-            .form(&[
-                ("times", "3"),
-                ("seed", "8"),
-                ("concurrency", "64"),
-                ("url", url.as_str()),
-            ])
+            .form(&form)
             .send()
             .await
             .unwrap()
@@ -63,7 +73,7 @@ fn storm(live: &TestApp, url: &str) -> tokio::task::JoinHandle<serde_json::Value
 }
 
 /// Waits until the storm has made `n` deliveries to `url`.
-async fn after_deliveries(live: &TestApp, url: &str, n: usize) {
+pub(crate) async fn after_deliveries(live: &TestApp, url: &str, n: usize) {
     for _ in 0..6000 {
         if DeliveryLog::read(live, url).deliveries >= n {
             return;

@@ -46,7 +46,10 @@ async fn scrape(app: &TestApp) -> Sampled {
     let res = app.client.get(url).send().await.expect("scrape");
     assert_eq!(res.status(), 200);
     let content_type = res.headers()["content-type"].to_str().unwrap().to_owned();
-    assert!(content_type.starts_with("text/plain"), "{content_type}");
+    assert!(
+        content_type.starts_with("application/openmetrics-text"),
+        "{content_type}"
+    );
     let text = res.text().await.unwrap();
     let parsed = Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).expect("parses");
     let mut values = HashMap::new();

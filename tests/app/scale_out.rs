@@ -17,8 +17,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
+use serde_json::json;
 
+use crate::faults::{after_deliveries, replay};
 use crate::harness::{
     all_events, assert_as_stripe_has_it, assert_same_state, expected_mail, free_port, make_history,
     stored_state, wait_applied, DeliveryLog, ServerProcess, SmtpSink,
@@ -271,41 +272,6 @@ async fn instances_behind_haproxy_share_state_and_restart_one_by_one_losing_noth
         instance.stop().await;
     }
     db.close().await;
-}
-
-/// Replays every event three times through `url`, `concurrency` at a time, in the background.
-fn replay(live: &TestApp, url: &str, concurrency: usize) -> tokio::task::JoinHandle<Value> {
-    let control = format!("{}/_emulator/replay", live.stripe_base());
-    let form = [
-        ("times", "3".to_string()),
-        ("seed", "17".to_string()),
-        ("concurrency", concurrency.to_string()),
-        ("url", url.to_string()),
-    ];
-    tokio::spawn(async move {
-        reqwest::Client::builder()
-            .timeout(Duration::from_secs(900))
-            .build()
-            .unwrap()
-            .post(control)
-            .form(&form)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
-    })
-}
-
-async fn after_deliveries(live: &TestApp, url: &str, n: usize) {
-    for _ in 0..6000 {
-        if DeliveryLog::read(live, url).deliveries >= n {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("the storm did not get going");
 }
 
 fn sign_in_request(
