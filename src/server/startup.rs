@@ -325,7 +325,13 @@ pub fn build_router(state: AppState) -> Router {
         .fallback(file_and_error_handler_with_context::<AppState, _>(
             context, shell,
         ))
-        .method_not_allowed_fallback(method_not_allowed)
+        .method_not_allowed_fallback(method_not_allowed);
+    // Only `/metrics` needs the route on the answer: without it, no layer at all.
+    let app = match state.metrics {
+        Some(_) => app.route_layer(middleware::from_fn(note_route)),
+        None => app,
+    };
+    let app = app
         .route_layer(middleware::from_fn(record_route))
         .layer(middleware::from_fn(super::error::server_fn_status))
         .layer(middleware::from_fn_with_state(
@@ -479,20 +485,29 @@ impl<B> tower_http::trace::MakeSpan<B> for RequestSpans {
     }
 }
 
-/// Names the matched route in the request's span (`/api/stripe/webhook`, not its URI) and on
-/// its answer.
+/// Names the matched route in the request's span (`/api/stripe/webhook`, not its URI).
 async fn record_route(
     route: Option<axum::extract::MatchedPath>,
     request: axum::extract::Request,
     next: middleware::Next,
 ) -> axum::response::Response {
-    let Some(route) = route else {
-        return next.run(request).await;
-    };
-    tracing::Span::current().record("route", route.as_str());
+    if let Some(route) = route {
+        tracing::Span::current().record("route", route.as_str());
+    }
+    next.run(request).await
+}
+
+/// Leaves the matched route on the answer, for `/metrics`' request counts, which are taken
+/// outside the router (`count_request`).
+async fn note_route(
+    route: Option<axum::extract::MatchedPath>,
+    request: axum::extract::Request,
+    next: middleware::Next,
+) -> axum::response::Response {
     let mut response = next.run(request).await;
-    // For `/metrics`' request counts, which are taken outside the router.
-    response.extensions_mut().insert(route);
+    if let Some(route) = route {
+        response.extensions_mut().insert(route);
+    }
     response
 }
 
