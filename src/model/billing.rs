@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum BillingMode {
-    /// No `STRIPE_SECRET_KEY`: prices show, buying is off (the seed's "billing is optional").
+    /// No `STRIPE_SECRET_KEY`: prices show, buying is off (billing is optional: README, "Compatible with the Next.js integration").
     Off,
     /// A test key against a Stripe that is not Stripe's API: the local emulator.
     Emulated,

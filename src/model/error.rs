@@ -21,7 +21,7 @@ pub enum AppError {
     TooManyRequests(String),
     #[error("{0}")]
     Unavailable(String),
-    /// Stripe failed, or refused what we sent it; its message, as the seed's API returns it. A
+    /// Stripe failed, or refused what we sent it; its message, as the Next.js integration's API returns it. A
     /// refusal of the client's own values (a coupon, a return URL) is a `BadRequest` instead.
     #[error("{0}")]
     Stripe(String),

@@ -60,7 +60,7 @@ fn Overview(o: BillingOverview) -> impl IntoView {
         .into_any()
     } else {
         view! {
-            // The seed's words for a user Stripe has never billed.
+            // The JSON API's words for a user Stripe has never billed.
             <p class="notice" role="status">
                 "You don't have a billing account yet. Make a purchase first."
             </p>

@@ -12,7 +12,7 @@ use url::Url;
 use super::secret::Secret;
 use crate::model::billing::BillingMode;
 
-/// The development file the seed names; real environment variables win over it.
+/// The development file (`.env.local`, as in the Next.js integration); real environment variables win over it.
 pub const ENV_FILE: &str = ".env.local";
 
 const DEFAULT_DATABASE_URL: &str = "sqlite://data/landing.db";
@@ -34,7 +34,7 @@ pub struct Config {
     /// hand to Stripe or put in an email.
     pub site_url: SiteUrl,
     pub leptos: LeptosOptions,
-    /// `None` turns billing off, as the seed allows.
+    /// `None` turns billing off: prices show, buying is off.
     pub stripe_secret_key: Option<StripeKey>,
     /// Several secrets are accepted at once so an endpoint's secret can be rotated.
     pub stripe_webhook_secrets: Vec<Secret>,

@@ -13,7 +13,7 @@ const DAY: i64 = 24 * 60 * 60;
 /// Stripe sends `trial_will_end` three days before a trial ends.
 const TRIAL_WARNING: i64 = 3 * DAY;
 
-/// How a card answers, by the seed's test card numbers.
+/// How a card answers, by Stripe's test card numbers (the README's "Cards to try").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CardOutcome {
     Succeeds,

@@ -1,4 +1,4 @@
-//! The hosted pages: Checkout (with the seed's test cards and a 3D Secure step), the customer
+//! The hosted pages: Checkout (with Stripe's test cards and a 3D Secure step), the customer
 //! portal, invoices, and a dashboard of events and webhook deliveries.
 
 use axum::extract::{Path, State};

@@ -127,7 +127,7 @@ async fn billing_and_app_show_the_plan_and_the_portal_opens(backend: Backend) {
     let (_, closed) = app.get_text("/app").await;
     assert!(closed.contains("This area is for subscribers"));
 
-    // Signed in, nothing bought: the seed's words, a way to pricing, no portal.
+    // Signed in, nothing bought: the JSON API's words, a way to pricing, no portal.
     let other = app.subscriber_without_purchase("window@example.com").await;
     let page = app.page("/billing", &other).await;
     assert!(

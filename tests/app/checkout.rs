@@ -1,4 +1,4 @@
-//! Checkout against the local Stripe: the seed's JSON route, the pricing page's server function,
+//! Checkout against the local Stripe: the JSON route kept from the Next.js integration, the pricing page's server function,
 //! every rule, and the success page.
 
 use landing::server::db::{billing, customers, profiles, Table};

@@ -480,7 +480,7 @@ fn judge(
     if text.trim().is_empty() {
         return Err(format!("{status} with an empty body"));
     }
-    // The JSON routes answer in the seed's shape.
+    // The JSON routes answer in their contract's shape (`{"error": …}`).
     if attempt.path.starts_with("/api/stripe/") || attempt.path == "/api/me" {
         let message = serde_json::from_slice::<Value>(body)
             .ok()

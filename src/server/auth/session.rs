@@ -39,7 +39,7 @@ pub struct AuthUser {
 #[derive(Clone, Debug)]
 pub struct MaybeAuthUser(pub Option<AuthUser>);
 
-/// A refusal in the seed's JSON shape: `{"error": "…"}` with the status.
+/// A refusal in the JSON shape the API keeps (README, "Compatible with the Next.js integration"): `{"error": "…"}` with the status.
 #[derive(Debug)]
 pub struct AuthRejection(pub AppError);
 
@@ -203,7 +203,7 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let MaybeAuthUser(user) = MaybeAuthUser::from_request_parts(parts, state).await?;
-        // The seed's words for this case.
+        // The words the Next.js integration's clients expect.
         user.ok_or_else(|| AuthRejection(AppError::Unauthorized("Not signed in".into())))
     }
 }

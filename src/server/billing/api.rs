@@ -1,4 +1,4 @@
-//! The seed's JSON routes (`POST /api/stripe/create-checkout`) and the glue for the pricing
+//! The JSON routes kept from the Next.js integration (`POST /api/stripe/create-checkout`) and the glue for the pricing
 //! page's server function.
 
 use axum::extract::State;
@@ -31,7 +31,7 @@ fn field(body: &Value, name: &str) -> Option<String> {
         .map(str::to_string)
 }
 
-/// `{"priceId", "mode", "successUrl", "cancelUrl", "couponId"?}` → `{"url"}`, as the seed.
+/// `{"priceId", "mode", "successUrl", "cancelUrl", "couponId"?}` → `{"url"}` (README, "Compatible with the Next.js integration").
 pub async fn create_checkout(
     State(state): State<AppState>,
     MaybeAuthUser(user): MaybeAuthUser,
@@ -45,7 +45,7 @@ pub async fn create_checkout(
         field(&body, "successUrl"),
         field(&body, "cancelUrl"),
     ) else {
-        // The seed's message, for a body that is not JSON too.
+        // The contract's message, for a body that is not JSON too.
         return (
             StatusCode::BAD_REQUEST,
             Json(json!({ "error": "Missing required fields" })),
@@ -143,7 +143,7 @@ pub async fn entitlements(State(state): State<AppState>, user: AuthUser) -> Resp
     }
 }
 
-/// `{"returnUrl"}` → `{"url"}`, as the seed's portal route, with the customer lookup it left open.
+/// `{"returnUrl"}` → `{"url"}`, with the customer looked up from our database, or Stripe by email.
 pub async fn create_portal(
     State(state): State<AppState>,
     MaybeAuthUser(user): MaybeAuthUser,

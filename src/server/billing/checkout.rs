@@ -83,7 +83,7 @@ impl Billing {
 pub struct CheckoutRequest {
     /// A lookup key or a Stripe price id; either must be in the catalog.
     pub price: String,
-    /// What the client believes the mode is (the seed's JSON API sends it); checked, not obeyed.
+    /// What the client believes the mode is (the JSON API sends it); checked, not obeyed.
     pub mode: Option<String>,
     pub success_url: String,
     pub cancel_url: String,
@@ -152,7 +152,7 @@ impl CheckoutError {
                 "You already subscribe to {plan}. Change your plan instead: a second subscription would bill you twice."
             )),
             CheckoutError::Refused(m) => AppError::BadRequest(m.clone()),
-            // Stripe's message, as the seed answers (never the key or the request); a 502, since
+            // Stripe's message, as the JSON API answers (never the key or the request); a 502, since
             // the failure is Stripe's or our set-up's, not the client's.
             CheckoutError::Stripe(m) => AppError::Stripe(m.clone()),
             CheckoutError::Internal(_) => AppError::Internal,

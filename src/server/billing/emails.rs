@@ -99,7 +99,7 @@ pub fn trial_will_end(subscription_id: &str, trial_end: i64, site: &str) -> Mail
     }
 }
 
-/// The seed's "send confirmation email", once per Checkout Session.
+/// The purchase confirmation mail, once per Checkout Session.
 pub fn checkout_completed(
     session_id: &str,
     amount_total: i64,

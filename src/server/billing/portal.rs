@@ -1,5 +1,5 @@
-//! The customer portal: the seed's `createCustomerPortal`, with the customer looked up from our
-//! database (which the seed left open), and Stripe asked directly when a payer's webhooks have not arrived yet.
+//! The customer portal (`POST /api/stripe/create-portal` and "Manage billing"), with the customer
+//! looked up from our database, and Stripe asked directly when a payer's webhooks have not arrived yet.
 
 use stripe_billing::billing_portal_session::CreateBillingPortalSession;
 
@@ -12,7 +12,7 @@ use crate::server::db::customers;
 use crate::server::error::ServerError;
 use crate::server::state::AppState;
 
-/// The seed's message for a user Stripe has never billed.
+/// The message for a user Stripe has never billed (the JSON API's contract).
 pub const NO_ACCOUNT: &str = "You don't have a billing account yet. Make a purchase first.";
 
 #[derive(Debug)]
@@ -33,7 +33,7 @@ impl PortalError {
             PortalError::BillingOff => AppError::Unavailable(
                 "Billing is not set up on this site yet: no Stripe key is configured.".into(),
             ),
-            // The seed's words.
+            // The JSON API's words.
             PortalError::MissingReturnUrl => AppError::BadRequest("Return URL is required".into()),
             PortalError::ForeignReturnUrl => AppError::BadRequest(format!(
                 "returnUrl must be an absolute URL on this site ({origin})."

@@ -574,7 +574,6 @@ pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: By
     if let Err(e) = verify(signature, &body, secrets, crate::server::auth::jwt::now()) {
         tracing::warn!(reason = %e, "webhook signature verification failed");
         count_rejected(&state);
-        // The seed's answer.
         return answer(
             StatusCode::BAD_REQUEST,
             json!({ "error": "Invalid signature" }),

@@ -1,10 +1,10 @@
-//! `stripe_customers`: which Stripe customer pays for which profile (the seed's table).
+//! `stripe_customers`: which Stripe customer pays for which profile (the table the Next.js integration defines).
 
 use chrono::Utc;
 
 use super::{on_pool, on_tx, violates_unique, Db, DbError, DbUuid, Tx};
 
-/// `stripe_customer_id text not null unique` in the seed's schema.
+/// `stripe_customer_id` is unique: one profile per Stripe customer.
 const CUSTOMER_UNIQUE: &str = "stripe_customers_stripe_customer_id_key";
 
 /// Links `user_id` to `customer_id` (one row per user, as the unique index on `user_id` demands).
@@ -52,7 +52,7 @@ pub async fn link(
     }
 }
 
-/// The seed's portal lookup: the Stripe customer of a signed-in user.
+/// The portal's lookup: the Stripe customer of a signed-in user.
 pub async fn customer_id_for_user(db: &Db, user_id: DbUuid) -> Result<Option<String>, DbError> {
     let id = on_pool!(db, pool => {
         sqlx::query_scalar::<_, String>(
