@@ -1,6 +1,7 @@
 import { expect, test, type Page } from "@playwright/test";
 
 import { mailedLink, mailsTo, signUp, uniqueEmail } from "./accounts";
+import { payWith4242 } from "./buying";
 
 // Set by scripts/test.sh: the emulator (for its test controls).
 const stripeUrl = process.env.STRIPE_URL ?? "http://127.0.0.1:12111";
@@ -19,18 +20,6 @@ async function subscribeTo(page: Page, email: string, plan: string) {
   // Pro's first subscription starts with its free trial: nothing is due today.
   if (plan === "Pro") await expect(page.getByText("14 days free")).toBeVisible();
   await payWith4242(page, email);
-}
-
-/** On the emulator's Checkout page: pays with 4242 and waits for the success page. */
-async function payWith4242(page: Page, email: string) {
-  await expect(page).toHaveURL(/\/c\/pay\/cs_test_/);
-  const emailField = page.getByLabel("Email");
-  if (await emailField.isEditable()) await emailField.fill(email);
-  await page.getByLabel("Card number").fill("4242 4242 4242 4242");
-  await page.getByLabel("Expiry (MM / YY)").fill("12 / 34");
-  await page.getByLabel("CVC").fill("123");
-  await page.getByRole("button", { name: /^(Pay|Subscribe|Start trial)/ }).click();
-  await expect(page.getByRole("heading", { name: /Thank you/ })).toBeVisible();
 }
 
 /** From /billing into the emulator's portal, do `action`, and come back. */

@@ -17,12 +17,6 @@ async fn signed_in() -> Result<crate::server::auth::session::AuthUser, AppError>
     user.ok_or_else(|| AppError::Unauthorized("Sign in to see your billing.".into()))
 }
 
-#[cfg(feature = "ssr")]
-fn internal(e: crate::server::error::ServerError) -> AppError {
-    e.log();
-    AppError::Internal
-}
-
 /// The signed-in user's plan, invoices and purchases; `refresh` reads Stripe first (the page
 /// does on the way back from the portal).
 #[server(prefix = "/api", endpoint = "billing/overview")]
@@ -31,7 +25,7 @@ pub async fn load_billing(refresh: bool) -> Result<BillingOverview, AppError> {
     let state = expect_context::<crate::server::state::AppState>();
     crate::server::billing::overview::billing(&state, &user, refresh)
         .await
-        .map_err(internal)
+        .map_err(AppError::from)
 }
 
 /// Opens the customer portal (a plain form post is redirected there).
@@ -47,10 +41,7 @@ pub async fn preview_change(price: String) -> Result<ChangePreview, AppError> {
     let state = expect_context::<crate::server::state::AppState>();
     crate::server::billing::change::preview(&state, &user, &price)
         .await
-        .map_err(|e| {
-            e.log();
-            e.to_app_error()
-        })
+        .map_err(AppError::from)
 }
 
 /// Changes the plan as previewed (`proration_date` is the preview's) and returns where to go
@@ -67,10 +58,10 @@ pub async fn load_app_access() -> Result<AppAccess, AppError> {
     let state = expect_context::<crate::server::state::AppState>();
     let mut access = crate::server::billing::overview::app_access(&state, &user)
         .await
-        .map_err(internal)?;
+        .map_err(AppError::from)?;
     access.monitors = crate::server::product::monitors(&state, &user)
         .await
-        .map_err(internal)?;
+        .map_err(AppError::from)?;
     Ok(access)
 }
 
@@ -129,7 +120,7 @@ pub async fn admin_events(failed_only: bool) -> Result<Vec<EventView>, AppError>
     let state = admin().await?;
     crate::server::billing::admin::events(&state, failed_only)
         .await
-        .map_err(internal)
+        .map_err(AppError::from)
 }
 
 /// Applies a stored event again (after a fix); a plain form post comes back to the list.

@@ -33,8 +33,5 @@ pub async fn current_price() -> Result<Option<String>, AppError> {
     let Some(user) = user else { return Ok(None) };
     crate::server::billing::checkout::current_price(&state, user)
         .await
-        .map_err(|e| {
-            e.log();
-            AppError::Internal
-        })
+        .map_err(AppError::from)
 }

@@ -1,5 +1,5 @@
 //! View pieces shared by several pages.
 
-pub mod buy_button;
 pub mod nav;
 pub mod plan_card;
+pub mod server_forms;

@@ -2,7 +2,7 @@
 
 use leptos::prelude::*;
 
-use crate::components::buy_button::BuyButton;
+use crate::components::server_forms::BuyButton;
 use crate::model::catalog::{Billing, Interval, Plan};
 
 /// What the card offers the visitor.

@@ -18,6 +18,8 @@ pub enum AppError {
     #[error("{0}")]
     Conflict(String),
     #[error("{0}")]
+    MethodNotAllowed(String),
+    #[error("{0}")]
     TooManyRequests(String),
     #[error("{0}")]
     Unavailable(String),
@@ -29,33 +31,36 @@ pub enum AppError {
     Internal,
 }
 
-impl AppError {
-    pub fn status(&self) -> u16 {
-        match self {
-            AppError::BadRequest(_) => 400,
-            AppError::Unauthorized(_) => 401,
-            AppError::Forbidden(_) => 403,
-            AppError::NotFound(_) => 404,
-            AppError::Conflict(_) => 409,
-            AppError::TooManyRequests(_) => 429,
-            AppError::Unavailable(_) => 503,
-            AppError::Stripe(_) => 502,
-            AppError::Internal => 500,
-        }
-    }
-}
-
 impl FromServerFnError for AppError {
     type Encoder = JsonEncoding;
 
+    /// On the server: a request that did not reach our code in a shape we accept is the
+    /// client's mistake.
+    #[cfg(feature = "ssr")]
     fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
         match value {
-            // The request did not reach our code in a shape we accept: the client's mistake.
             ServerFnErrorErr::Args(m) | ServerFnErrorErr::Deserialization(m) => {
                 AppError::BadRequest(format!("The request is malformed: {m}"))
             }
             ServerFnErrorErr::MissingArg(m) => {
                 AppError::BadRequest(format!("A field is missing: {m}"))
+            }
+            _ => AppError::Internal,
+        }
+    }
+
+    /// In the browser, where the generated client runs: the call did not reach the server, or
+    /// what came back was not one of its answers (a proxy's error page, say).
+    #[cfg(not(feature = "ssr"))]
+    fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
+        match value {
+            ServerFnErrorErr::Request(_) => {
+                AppError::Unavailable("The server could not be reached. Please try again.".into())
+            }
+            ServerFnErrorErr::Deserialization(_) | ServerFnErrorErr::Response(_) => {
+                AppError::Unavailable(
+                    "The server's answer could not be read. Please try again.".into(),
+                )
             }
             _ => AppError::Internal,
         }

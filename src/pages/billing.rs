@@ -6,7 +6,7 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
 use crate::api::billing::{load_billing, preview_change};
-use crate::components::buy_button::ServerForm;
+use crate::components::server_forms::{ChangePlanForm, PortalForm, CHANGE_PLAN, PORTAL};
 use crate::model::billing::BillingOverview;
 use crate::model::change::ChangePreview;
 use crate::model::error::AppError;
@@ -49,9 +49,11 @@ pub fn BillingPage() -> impl IntoView {
 fn Overview(o: BillingOverview) -> impl IntoView {
     let manage = if o.has_customer {
         view! {
-            <form method="post" action="/api/billing/portal">
-                <button class="button primary" type="submit">"Manage billing"</button>
-            </form>
+            <PortalForm>
+                <form method="post" action=PORTAL>
+                    <button class="button primary" type="submit">"Manage billing"</button>
+                </form>
+            </PortalForm>
             <p class="hint">
                 "Update your card, cancel or resume in Stripe's customer portal, or "
                 <a href="/pricing">"switch to another plan"</a> "."
@@ -201,13 +203,13 @@ fn ChangeSummary(p: ChangePreview) -> impl IntoView {
             <dd class="next-renewal">{p.next_amount} " on " {p.next_date}</dd>
         </dl>
         <p class="summary">{p.summary}</p>
-        <ServerForm>
-            <form method="post" action="/api/billing/change" data-busy="Changing your plan…">
+        <ChangePlanForm>
+            <form method="post" action=CHANGE_PLAN>
                 <input type="hidden" name="price" value=p.price/>
                 <input type="hidden" name="proration_date" value=p.proration_date.to_string()/>
                 <button class="button primary" type="submit">{confirm}</button>
             </form>
-        </ServerForm>
+        </ChangePlanForm>
         <p><a href="/billing">"Keep my current plan"</a></p>
     }
 }

@@ -6,13 +6,12 @@
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, FromRef, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::HeaderMap;
-use leptos::prelude::{expect_context, use_context};
-
-use crate::server::state::AppState;
+use leptos::prelude::use_context;
 
 const X_FORWARDED_FOR: &str = "x-forwarded-for";
 
@@ -169,25 +168,23 @@ fn of_parts(parts: &Parts, trusted: &TrustedProxies) -> ClientKey {
 }
 
 /// The client of a server function's request.
-pub fn of_server_fn() -> ClientKey {
-    let state = expect_context::<AppState>();
+pub fn of_server_fn(trusted: &TrustedProxies) -> ClientKey {
     match use_context::<Parts>() {
-        Some(parts) => of_parts(&parts, &state.config.trusted_proxies),
+        Some(parts) => of_parts(&parts, trusted),
         None => ClientKey::of(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
     }
 }
 
-/// An axum route's client, as an extractor.
+/// An axum route's client, as an extractor: it needs only the trusted proxies from the state.
 impl<S> FromRequestParts<S> for ClientKey
 where
-    AppState: FromRef<S>,
+    Arc<TrustedProxies>: FromRef<S>,
     S: Send + Sync,
 {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let state = AppState::from_ref(state);
-        Ok(of_parts(parts, &state.config.trusted_proxies))
+        Ok(of_parts(parts, &Arc::<TrustedProxies>::from_ref(state)))
     }
 }
 

@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use leptos::config::{Env, LeptosOptions};
 use url::Url;
@@ -65,7 +66,8 @@ pub struct Config {
     /// Checkout Sessions one client address may create per 10 minutes.
     pub checkouts_per_address: u32,
     /// Proxies whose `X-Forwarded-For` names the client (`TRUSTED_PROXIES`); none by default.
-    pub trusted_proxies: crate::server::client_addr::TrustedProxies,
+    /// Shared with the client extractor, which takes only this from the state.
+    pub trusted_proxies: Arc<crate::server::client_addr::TrustedProxies>,
     /// Where `/metrics` is served (`METRICS_ADDR`), a listener of its own; `None`: no metrics.
     pub metrics_addr: Option<std::net::SocketAddr>,
 }
@@ -272,8 +274,10 @@ impl Config {
 
         let trusted_proxies = match get("TRUSTED_PROXIES") {
             None => Default::default(),
-            Some(raw) => crate::server::client_addr::TrustedProxies::parse(&raw)
-                .map_err(|e| bad("TRUSTED_PROXIES", e))?,
+            Some(raw) => Arc::new(
+                crate::server::client_addr::TrustedProxies::parse(&raw)
+                    .map_err(|e| bad("TRUSTED_PROXIES", e))?,
+            ),
         };
 
         let metrics_addr = get("METRICS_ADDR")

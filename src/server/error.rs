@@ -1,14 +1,23 @@
-//! `ServerError`: what went wrong inside, with its context, for the log. What the client sees is
-//! `AppError`; the seam between them is `log` plus the caller's choice of `AppError`.
+//! The error seam. `ServerError` is what went wrong inside, with its context, for the log;
+//! `AppError` is what the client is told. Here live the only ways between them and out:
+//! - `Context::context` turns a database error into a `ServerError` naming what was being done;
+//! - `From<ServerError> for AppError` logs the story and answers `Internal`;
+//! - `AppError::status_code` and `IntoResponse` give every refusal its status and its JSON body
+//!   (`{"error": "…"}`, the shape the API keeps), with `ErrorAnswer` for the refusals that carry
+//!   more.
 
 use axum::body::{to_bytes, Body};
 use axum::extract::Request;
-use axum::http::StatusCode;
+use axum::http::header::RETRY_AFTER;
+use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Serialize;
 use server_fn::error::SERVER_FN_ERROR_HEADER;
 
 use crate::model::error::AppError;
+use crate::server::billing::client::StripeError;
 use crate::server::db::DbError;
 
 #[derive(Debug, thiserror::Error)]
@@ -17,6 +26,11 @@ pub enum ServerError {
     Db {
         context: &'static str,
         source: DbError,
+    },
+    #[error("{context}: {source}")]
+    Stripe {
+        context: &'static str,
+        source: StripeError,
     },
     #[error("{context}: {message}")]
     Internal {
@@ -28,6 +42,10 @@ pub enum ServerError {
 impl ServerError {
     pub fn db(context: &'static str, source: DbError) -> Self {
         ServerError::Db { context, source }
+    }
+
+    pub fn stripe(context: &'static str, source: StripeError) -> Self {
+        ServerError::Stripe { context, source }
     }
 
     pub fn internal(context: &'static str, message: String) -> Self {
@@ -58,6 +76,102 @@ impl ServerError {
     }
 }
 
+/// Names what was being done when a database call failed: `.context("accounts: begin")?`.
+pub trait Context<T> {
+    fn context(self, what: &'static str) -> Result<T, ServerError>;
+}
+
+impl<T, E: Into<DbError>> Context<T> for Result<T, E> {
+    fn context(self, what: &'static str) -> Result<T, ServerError> {
+        self.map_err(|e| ServerError::db(what, e.into()))
+    }
+}
+
+/// A failure inside is logged with its context; the client learns only that it happened.
+impl From<ServerError> for AppError {
+    fn from(e: ServerError) -> Self {
+        e.log();
+        AppError::Internal
+    }
+}
+
+impl AppError {
+    pub fn status_code(&self) -> StatusCode {
+        match self {
+            AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            AppError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            AppError::Forbidden(_) => StatusCode::FORBIDDEN,
+            AppError::NotFound(_) => StatusCode::NOT_FOUND,
+            AppError::Conflict(_) => StatusCode::CONFLICT,
+            AppError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            AppError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
+            AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            // Stripe's failure, or our set-up's: not the client's.
+            AppError::Stripe(_) => StatusCode::BAD_GATEWAY,
+            AppError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The JSON answer, for adding what a refusal carries beyond its message.
+    pub fn answer(self) -> ErrorAnswer {
+        ErrorAnswer {
+            error: self,
+            change_url: None,
+            retry_after: None,
+        }
+    }
+}
+
+/// `{"error": "…"}` with the error's status; a conflict with the buyer's subscription adds
+/// `changeUrl`, a rate limit adds `Retry-After`.
+#[derive(Debug)]
+pub struct ErrorAnswer {
+    error: AppError,
+    change_url: Option<String>,
+    retry_after: Option<std::time::Duration>,
+}
+
+impl ErrorAnswer {
+    pub fn change_url(mut self, url: String) -> Self {
+        self.change_url = Some(url);
+        self
+    }
+
+    pub fn retry_after(mut self, wait: std::time::Duration) -> Self {
+        self.retry_after = Some(wait);
+        self
+    }
+}
+
+#[derive(Serialize)]
+struct ErrorBody {
+    error: String,
+    #[serde(rename = "changeUrl", skip_serializing_if = "Option::is_none")]
+    change_url: Option<String>,
+}
+
+impl IntoResponse for ErrorAnswer {
+    fn into_response(self) -> Response {
+        let body = ErrorBody {
+            error: self.error.to_string(),
+            change_url: self.change_url,
+        };
+        let mut response = (self.error.status_code(), Json(body)).into_response();
+        if let Some(wait) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from(wait.as_secs().max(1)));
+        }
+        response
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        self.answer().into_response()
+    }
+}
+
 /// Server functions answer every error with a 500 (Leptos does not ask the error for a
 /// status), including a request that never reached our code because its fields did not decode.
 /// This gives each such answer the status its `AppError` stands for (a 400 for a malformed
@@ -75,7 +189,7 @@ pub async fn server_fn_status(request: Request, next: Next) -> Response {
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     };
     if let Ok(error) = serde_json::from_slice::<AppError>(&bytes) {
-        parts.status = StatusCode::from_u16(error.status()).unwrap_or(parts.status);
+        parts.status = error.status_code();
     }
     Response::from_parts(parts, Body::from(bytes))
 }

@@ -7,6 +7,7 @@ use super::db::monitors;
 use super::error::ServerError;
 use super::state::AppState;
 use crate::model::error::AppError;
+use crate::server::error::Context;
 
 /// The longest URL a monitor may watch.
 const MAX_URL: usize = 2048;
@@ -14,7 +15,7 @@ const MAX_URL: usize = 2048;
 pub async fn monitors(state: &AppState, user: &AuthUser) -> Result<Vec<String>, ServerError> {
     monitors::urls_for_user(&state.db, user.id)
         .await
-        .map_err(|e| ServerError::db("monitors: list", e))
+        .context("monitors: list")
 }
 
 /// Adds a monitor for `url` (absolute http or https), if the plan allows one more.
@@ -29,17 +30,13 @@ pub async fn add_monitor(state: &AppState, user: &AuthUser, url: &str) -> Result
             "Give the address to watch as a full URL, such as https://example.com/health.".into(),
         ));
     }
-    let internal = |e: ServerError| {
-        e.log();
-        AppError::Internal
-    };
-    let count = monitors(state, user).await.map_err(internal)?.len() as i64;
+    let count = monitors(state, user).await?.len() as i64;
     let in_force = require_entitlement(state, user, "monitors", count + 1).await?;
     let limit = in_force.entitlements.get("monitors").copied().unwrap_or(0);
     // Counted again as it is added: two adds at once cannot both take the last place.
     let added = monitors::add_within(&state.db, user.id, url, limit)
         .await
-        .map_err(|e| internal(ServerError::db("monitors: add", e)))?;
+        .context("monitors: add")?;
     if added {
         Ok(())
     } else {

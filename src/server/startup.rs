@@ -41,6 +41,7 @@ use super::state::{AppState, Shared};
 use crate::app::{shell, App};
 use crate::model::auth::{CurrentUser, Me};
 use crate::model::catalog::Catalog;
+use crate::model::error::AppError;
 
 /// The largest request body a form or the JSON API may send (a 413 or 400 past it).
 pub const BODY_LIMIT: usize = 64 * 1024;
@@ -512,13 +513,8 @@ async fn note_route(
 }
 
 /// A known path asked with a method it does not take (axum's own answer has no body).
-async fn method_not_allowed(
-    method: axum::http::Method,
-) -> (StatusCode, axum::Json<serde_json::Value>) {
-    (
-        StatusCode::METHOD_NOT_ALLOWED,
-        axum::Json(serde_json::json!({ "error": format!("{method} is not allowed here") })),
-    )
+async fn method_not_allowed(method: axum::http::Method) -> AppError {
+    AppError::MethodNotAllowed(format!("{method} is not allowed here"))
 }
 
 /// Who the session token belongs to: the smallest use of the `AuthUser` extractor, for API

@@ -7,6 +7,7 @@ use leptos::config::LeptosOptions;
 
 use super::auth::limits::AuthLimits;
 use super::billing::checkout::Billing;
+use super::client_addr::TrustedProxies;
 use super::config::Config;
 use super::db::Db;
 use crate::model::catalog::Catalog;
@@ -59,6 +60,12 @@ pub struct Shared {
     pub draining: std::sync::atomic::AtomicBool,
     /// Counts for `/metrics`; `None` unless `METRICS_ADDR` is set.
     pub metrics: Option<Arc<super::metrics::Metrics>>,
+}
+
+impl FromRef<AppState> for Arc<TrustedProxies> {
+    fn from_ref(state: &AppState) -> Self {
+        state.config.trusted_proxies.clone()
+    }
 }
 
 impl FromRef<AppState> for LeptosOptions {

@@ -17,7 +17,13 @@ pub const CHECK_INBOX: &str = "Check your inbox: we sent a link to confirm your 
 
 pub async fn sign_up(email: String, password: String) -> Result<String, AppError> {
     let state = expect_context::<AppState>();
-    let result = super::sign_up(&state, &client_addr::of_server_fn(), &email, &password).await;
+    let result = super::sign_up(
+        &state,
+        &client_addr::of_server_fn(&state.config.trusted_proxies),
+        &email,
+        &password,
+    )
+    .await;
     done_or_problem(result, "/sign-up?sent=1", "/sign-up", &email).map(|()| CHECK_INBOX.into())
 }
 
@@ -27,7 +33,12 @@ pub const RESET_SENT: &str =
 
 pub async fn forgot_password(email: String) -> Result<String, AppError> {
     let state = expect_context::<AppState>();
-    let result = super::request_reset(&state, &client_addr::of_server_fn(), &email).await;
+    let result = super::request_reset(
+        &state,
+        &client_addr::of_server_fn(&state.config.trusted_proxies),
+        &email,
+    )
+    .await;
     done_or_problem(
         result,
         "/forgot-password?sent=1",
@@ -58,7 +69,12 @@ pub async fn reset_password(token: String, password: String) -> Result<(), AppEr
 pub async fn resend_verification() -> Result<String, AppError> {
     let state = expect_context::<AppState>();
     let user = signed_in(&state).await?;
-    let result = super::resend_verification(&state, &client_addr::of_server_fn(), user.id).await;
+    let result = super::resend_verification(
+        &state,
+        &client_addr::of_server_fn(&state.config.trusted_proxies),
+        user.id,
+    )
+    .await;
     done_or_problem(result, "/account?sent=1", "/account", "")
         .map(|()| "We sent a new link. Check your inbox.".into())
 }
@@ -68,10 +84,7 @@ pub async fn sign_out_everywhere() -> Result<(), AppError> {
     let user = signed_in(&state).await?;
     super::sign_out_everywhere(&state, user.id)
         .await
-        .map_err(|e| {
-            e.log();
-            AppError::Internal
-        })?;
+        .map_err(AppError::from)?;
     expect_context::<ResponseOptions>().insert_header(
         SET_COOKIE,
         session::clear_cookie(state.config.site_url.is_https()),
@@ -95,10 +108,7 @@ pub async fn reset_link_is_live(token: String) -> Result<bool, AppError> {
     let state = expect_context::<AppState>();
     super::reset_link_is_live(&state, &token)
         .await
-        .map_err(|e| {
-            e.log();
-            AppError::Internal
-        })
+        .map_err(AppError::from)
 }
 
 async fn signed_in(state: &AppState) -> Result<session::AuthUser, AppError> {
@@ -110,7 +120,13 @@ async fn signed_in(state: &AppState) -> Result<session::AuthUser, AppError> {
 
 pub async fn sign_in(email: String, password: String) -> Result<(), AppError> {
     let state = expect_context::<AppState>();
-    let result = super::sign_in(&state, &client_addr::of_server_fn(), &email, &password).await;
+    let result = super::sign_in(
+        &state,
+        &client_addr::of_server_fn(&state.config.trusted_proxies),
+        &email,
+        &password,
+    )
+    .await;
     finish(&state, result, "/sign-in", &email, "/")
 }
 
@@ -150,10 +166,7 @@ pub async fn current_user() -> Result<Option<Me>, AppError> {
 /// Makes a server function's response carry the error's status (a bare `Err` answers 500).
 pub fn answer_with(error: &AppError) {
     if let Some(response) = use_context::<ResponseOptions>() {
-        response.set_status(
-            axum::http::StatusCode::from_u16(error.status())
-                .unwrap_or(axum::http::StatusCode::INTERNAL_SERVER_ERROR),
-        );
+        response.set_status(error.status_code());
     }
 }
 

@@ -18,7 +18,7 @@ use crate::model::auth::{FormProblem, Me};
 use crate::server::billing::sync;
 use crate::server::db::accounts::Purpose;
 use crate::server::db::{accounts, profiles, DbError, DbUuid, Tx};
-use crate::server::error::ServerError;
+use crate::server::error::{Context, ServerError};
 use crate::server::state::AppState;
 
 use self::email::Email;
@@ -48,22 +48,12 @@ impl From<ServerError> for AuthFailure {
     }
 }
 
-fn db(context: &'static str) -> impl FnOnce(DbError) -> ServerError {
-    move |e| ServerError::db(context, e)
-}
-
 async fn begin(state: &AppState) -> Result<Tx, ServerError> {
-    state
-        .db
-        .begin()
-        .await
-        .map_err(|e| ServerError::db("accounts: begin", e.into()))
+    state.db.begin().await.context("accounts: begin")
 }
 
 async fn commit(state: &AppState, tx: Tx) -> Result<(), ServerError> {
-    tx.commit()
-        .await
-        .map_err(|e| ServerError::db("accounts: commit", e.into()))?;
+    tx.commit().await.context("accounts: commit")?;
     // Whatever the transaction queued goes out now rather than at the sender's next look.
     state.mail_wake.notify_one();
     Ok(())
@@ -104,21 +94,21 @@ pub async fn sign_up(
         Ok(profile) => {
             links::send_verification(&mut tx, &site, profile.id, &email, None, now)
                 .await
-                .map_err(db("sign-up: send the verification link"))?;
+                .context("sign-up: send the verification link")?;
         }
         Err(DbError::EmailTaken) => {
             let existing = profiles::find_by_email(&state.db, email.as_str())
                 .await
-                .map_err(db("sign-up: look up the taken email"))?;
+                .context("sign-up: look up the taken email")?;
             match existing {
                 Some(p) if p.password_hash.is_none() => {
                     links::send_verification(&mut tx, &site, p.id, &email, Some(&hash), now)
                         .await
-                        .map_err(db("sign-up: send the link that sets the password"))?;
+                        .context("sign-up: send the link that sets the password")?;
                 }
                 _ => links::send_sign_up_attempt(&mut tx, &site, &email, now)
                     .await
-                    .map_err(db("sign-up: tell the owner of a taken email"))?,
+                    .context("sign-up: tell the owner of a taken email")?,
             }
         }
         Err(e) => return Err(ServerError::db("sign-up: insert profile", e).into()),
@@ -137,7 +127,7 @@ async fn start_session(
         .sessions
         .start(&state.db, id, &email)
         .await
-        .map_err(db("start a session"))?;
+        .context("start a session")?;
     Ok((
         Me {
             id: id.to_string(),
@@ -170,7 +160,7 @@ pub async fn sign_in(
     }
     let profile = profiles::find_by_email(&state.db, email.as_str())
         .await
-        .map_err(db("sign-in: look up email"))?;
+        .context("sign-in: look up email")?;
     let stored = profile.as_ref().and_then(|p| p.password_hash.clone());
     // Verified even for unknown emails (against a dummy hash), so timing does not tell either.
     let ok = state.hasher.verify(Password::new(password), stored).await?;
@@ -191,7 +181,7 @@ async fn prove_email(tx: &mut Tx, user: DbUuid, email: &str) -> Result<bool, Aut
     };
     if !profiles::mark_verified(tx, user, email.as_str())
         .await
-        .map_err(db("prove email: mark the profile"))?
+        .context("prove email: mark the profile")?
     {
         // The profile's email changed since the link was sent: it proves nothing now.
         return Ok(false);
@@ -225,12 +215,12 @@ pub async fn verify_email(state: &AppState, token: &str) -> Result<(Me, String),
         sessions::now_ms(),
     )
     .await
-    .map_err(db("verify email: use the link"))?
+    .context("verify email: use the link")?
     .ok_or(AuthFailure::Problem(FormProblem::LinkInvalid))?;
     if let Some(hash) = used.password_hash.as_deref() {
         profiles::set_password(&mut tx, used.user_id, hash, true)
             .await
-            .map_err(db("verify email: set the waiting password"))?;
+            .context("verify email: set the waiting password")?;
     }
     if !prove_email(&mut tx, used.user_id, &used.email).await? {
         return Err(AuthFailure::Problem(FormProblem::LinkInvalid));
@@ -261,7 +251,7 @@ pub async fn resend_verification(
     )?;
     let profile = profiles::find_by_id(&state.db, user)
         .await
-        .map_err(db("resend: look up the profile"))?
+        .context("resend: look up the profile")?
         .ok_or(AuthFailure::Problem(FormProblem::WrongCredentials))?;
     if profile.email_verified() {
         return Ok(());
@@ -278,7 +268,7 @@ pub async fn resend_verification(
         sessions::now_ms(),
     )
     .await
-    .map_err(db("resend: send the link"))?;
+    .context("resend: send the link")?;
     commit(state, tx).await?;
     Ok(())
 }
@@ -307,7 +297,7 @@ pub async fn request_reset(
     )?;
     let Some(profile) = profiles::find_by_email(&state.db, email.as_str())
         .await
-        .map_err(db("reset: look up the email"))?
+        .context("reset: look up the email")?
     else {
         return Ok(());
     };
@@ -320,7 +310,7 @@ pub async fn request_reset(
         sessions::now_ms(),
     )
     .await
-    .map_err(db("reset: send the link"))?;
+    .context("reset: send the link")?;
     commit(state, tx).await?;
     Ok(())
 }
@@ -334,7 +324,7 @@ pub async fn reset_link_is_live(state: &AppState, token: &str) -> Result<bool, S
         sessions::now_ms(),
     )
     .await
-    .map_err(db("reset: look up the link"))
+    .context("reset: look up the link")
 }
 
 /// Follows a reset link: a new password, the email proven, every session of the account ended,
@@ -352,7 +342,7 @@ pub async fn reset_password(
         sessions::now_ms(),
     )
     .await
-    .map_err(db("reset: use the link"))?
+    .context("reset: use the link")?
     .ok_or(AuthFailure::Problem(FormProblem::LinkInvalid))?;
     let email =
         Email::parse(&used.email).map_err(|_| AuthFailure::Problem(FormProblem::LinkInvalid))?;
@@ -364,13 +354,13 @@ pub async fn reset_password(
     let hash = state.hasher.hash(password).await?;
     profiles::set_password(&mut tx, used.user_id, &hash, false)
         .await
-        .map_err(db("reset: set the password"))?;
+        .context("reset: set the password")?;
     prove_email(&mut tx, used.user_id, &used.email).await?;
     let ended = state
         .sessions
         .end_all(&mut tx, used.user_id, None)
         .await
-        .map_err(db("reset: end the sessions"))?;
+        .context("reset: end the sessions")?;
     commit(state, tx).await?;
     state.sessions.ended(ended);
     start_session(state, used.user_id, used.email).await
@@ -383,7 +373,7 @@ pub async fn sign_out_everywhere(state: &AppState, user: DbUuid) -> Result<(), S
         .sessions
         .end_all(&mut tx, user, None)
         .await
-        .map_err(db("sign out everywhere"))?;
+        .context("sign out everywhere")?;
     commit(state, tx).await?;
     state.sessions.ended(ended);
     Ok(())

@@ -7,11 +7,9 @@ use std::sync::Arc;
 use axum::extract::{FromRef, FromRequestParts, Request, State};
 use axum::http::header::{AUTHORIZATION, COOKIE, ORIGIN, REFERER, SET_COOKIE};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::Json;
-use serde_json::json;
 
 use super::jwt::{self, TokenError};
 use super::sessions::Sessions;
@@ -45,8 +43,7 @@ pub struct AuthRejection(pub AppError);
 
 impl IntoResponse for AuthRejection {
     fn into_response(self) -> Response {
-        let status = StatusCode::from_u16(self.0.status()).unwrap_or(StatusCode::UNAUTHORIZED);
-        (status, Json(json!({ "error": self.0.to_string() }))).into_response()
+        self.0.into_response()
     }
 }
 
@@ -158,10 +155,7 @@ async fn supabase_user(
     if identity.email_proven && !profile.email_verified() {
         super::prove_email_now(state, profile.id, &profile.email)
             .await
-            .map_err(|e| {
-                e.log();
-                AuthRejection(AppError::Internal)
-            })?;
+            .map_err(|e| AuthRejection(e.into()))?;
     }
     Ok(AuthUser {
         id: profile.id,

@@ -4,7 +4,7 @@ use super::webhook::{self, Envelope, Outcome};
 use crate::model::admin::EventView;
 use crate::model::error::AppError;
 use crate::server::db::events;
-use crate::server::error::ServerError;
+use crate::server::error::{Context, ServerError};
 use crate::server::state::AppState;
 
 /// Events the page lists.
@@ -13,7 +13,7 @@ const SHOWN: i64 = 100;
 pub async fn events(state: &AppState, failed_only: bool) -> Result<Vec<EventView>, ServerError> {
     let rows = events::recent(&state.db, failed_only, SHOWN)
         .await
-        .map_err(|e| ServerError::db("admin: events", e))?;
+        .context("admin: events")?;
     let stamp = |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%d %H:%M:%S UTC").to_string();
     Ok(rows
         .into_iter()

@@ -2,8 +2,6 @@
 //! page's server function.
 
 use axum::extract::State;
-use axum::http::header::RETRY_AFTER;
-use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use leptos::prelude::expect_context;
@@ -17,11 +15,6 @@ use crate::server::auth::forms::{answer_with, is_browser_form};
 use crate::server::auth::session::{AuthUser, MaybeAuthUser};
 use crate::server::client_addr::{self, ClientKey};
 use crate::server::state::AppState;
-
-fn json_error(error: AppError) -> Response {
-    let status = StatusCode::from_u16(error.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    (status, Json(json!({ "error": error.to_string() }))).into_response()
-}
 
 fn field(body: &Value, name: &str) -> Option<String> {
     body.get(name)
@@ -46,11 +39,7 @@ pub async fn create_checkout(
         field(&body, "cancelUrl"),
     ) else {
         // The contract's message, for a body that is not JSON too.
-        return (
-            StatusCode::BAD_REQUEST,
-            Json(json!({ "error": "Missing required fields" })),
-        )
-            .into_response();
+        return AppError::BadRequest("Missing required fields".into()).into_response();
     };
     let request = CheckoutRequest {
         price,
@@ -61,28 +50,7 @@ pub async fn create_checkout(
     };
     match checkout::create(&state, user.as_ref(), &client, request).await {
         Ok(url) => Json(json!({ "url": url })).into_response(),
-        Err(e) => {
-            if let CheckoutError::Internal(inner) = &e {
-                inner.log();
-            }
-            let origin = state.config.site_url.origin();
-            let error = e.to_app_error(&origin);
-            match e {
-                CheckoutError::RateLimited(wait) => {
-                    let mut response = json_error(error);
-                    response
-                        .headers_mut()
-                        .insert(RETRY_AFTER, HeaderValue::from(wait.as_secs().max(1)));
-                    response
-                }
-                CheckoutError::HasSubscription { change_url, .. } => (
-                    StatusCode::CONFLICT,
-                    Json(json!({ "error": error.to_string(), "changeUrl": format!("{origin}{change_url}") })),
-                )
-                    .into_response(),
-                _ => json_error(error),
-            }
-        }
+        Err(e) => e.answer(&state.config.site_url.origin()).into_response(),
     }
 }
 
@@ -102,7 +70,7 @@ pub async fn from_pricing_page(price: String, coupon: Option<String>) -> Result<
         coupon,
     };
     let browser = is_browser_form();
-    let client = client_addr::of_server_fn();
+    let client = client_addr::of_server_fn(&state.config.trusted_proxies);
     match checkout::create(&state, user.as_ref(), &client, request).await {
         Ok(url) => {
             if browser {
@@ -111,13 +79,14 @@ pub async fn from_pricing_page(price: String, coupon: Option<String>) -> Result<
             Ok(url)
         }
         Err(e) => {
-            if let CheckoutError::Internal(inner) = &e {
-                inner.log();
-            }
-            let error = e.to_app_error(&origin);
+            let change_url = match &e {
+                CheckoutError::HasSubscription { change_url, .. } => Some(change_url.clone()),
+                _ => None,
+            };
+            let error = AppError::from(e);
             answer_with(&error);
-            if let (true, CheckoutError::HasSubscription { change_url, .. }) = (browser, &e) {
-                leptos_axum::redirect(change_url);
+            if let (true, Some(change_url)) = (browser, change_url) {
+                leptos_axum::redirect(&change_url);
                 return Err(error);
             }
             if browser {
@@ -136,10 +105,7 @@ pub async fn from_pricing_page(price: String, coupon: Option<String>) -> Result<
 pub async fn entitlements(State(state): State<AppState>, user: AuthUser) -> Response {
     match super::overview::entitlements(&state, &user).await {
         Ok(in_force) => Json(in_force).into_response(),
-        Err(e) => {
-            e.log();
-            json_error(AppError::Internal)
-        }
+        Err(e) => AppError::from(e).into_response(),
     }
 }
 
@@ -150,16 +116,13 @@ pub async fn create_portal(
     body: axum::body::Bytes,
 ) -> Response {
     let Some(user) = user else {
-        return json_error(AppError::Unauthorized("Not signed in".into()));
+        return AppError::Unauthorized("Not signed in".into()).into_response();
     };
     let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let return_url = field(&body, "returnUrl").unwrap_or_default();
     match portal::create(&state, &user, &return_url).await {
         Ok(url) => Json(json!({ "url": url })).into_response(),
-        Err(e) => {
-            e.log();
-            json_error(e.to_app_error(&state.config.site_url.origin()))
-        }
+        Err(e) => AppError::from(e).into_response(),
     }
 }
 
@@ -176,10 +139,7 @@ pub async fn portal_from_billing_page() -> Result<String, AppError> {
         None => Err(AppError::Unauthorized("Not signed in".into())),
         Some(user) => portal::create(&state, &user, &format!("{origin}/billing?from=portal"))
             .await
-            .map_err(|e| {
-                e.log();
-                e.to_app_error(&origin)
-            }),
+            .map_err(AppError::from),
     };
     match result {
         Ok(url) => {
@@ -216,10 +176,7 @@ pub async fn change_from_page(price: String, proration_date: i64) -> Result<Stri
         )),
         Some(user) => change::confirm(&state, &user, &price, proration_date)
             .await
-            .map_err(|e| {
-                e.log();
-                e.to_app_error()
-            }),
+            .map_err(AppError::from),
     };
     let to = match &result {
         Ok(Confirmed::Changed) => "/billing?changed=1".to_string(),

@@ -33,7 +33,7 @@ use crate::model::change::ChangePreview;
 use crate::model::error::AppError;
 use crate::server::auth::session::AuthUser;
 use crate::server::db::billing as db_billing;
-use crate::server::error::ServerError;
+use crate::server::error::{Context, ServerError};
 use crate::server::state::AppState;
 
 /// How old a preview may be when it is confirmed: past this, prices are shown again.
@@ -51,9 +51,10 @@ pub enum ChangeError {
     Internal(ServerError),
 }
 
-impl ChangeError {
-    pub fn to_app_error(&self) -> AppError {
-        match self {
+/// What the client is told; a failure inside (or Stripe's) is logged on the way.
+impl From<ChangeError> for AppError {
+    fn from(e: ChangeError) -> Self {
+        match e {
             ChangeError::BillingOff => AppError::Unavailable(
                 "Payments are not set up on this site yet: no Stripe key is configured.".into(),
             ),
@@ -72,16 +73,11 @@ impl ChangeError {
                 "The amounts shown have expired. Here they are again: confirm when you are ready."
                     .into(),
             ),
-            ChangeError::Stripe(m) => AppError::Stripe(m.clone()),
-            ChangeError::Internal(_) => AppError::Internal,
-        }
-    }
-
-    pub fn log(&self) {
-        match self {
-            ChangeError::Internal(e) => e.log(),
-            ChangeError::Stripe(m) => tracing::error!(error = %m, "plan change: Stripe failed"),
-            _ => {}
+            ChangeError::Stripe(m) => {
+                tracing::error!(error = %m, "plan change: Stripe failed");
+                AppError::Stripe(m)
+            }
+            ChangeError::Internal(e) => e.into(),
         }
     }
 }
@@ -90,7 +86,7 @@ impl From<FetchError> for ChangeError {
     fn from(e: FetchError) -> Self {
         match e {
             FetchError::NotFound => ChangeError::NotSubscribed,
-            FetchError::Stripe(m) => ChangeError::Stripe(m),
+            FetchError::Stripe(e) => ChangeError::Stripe(e.describe()),
         }
     }
 }
@@ -159,7 +155,8 @@ async fn prepare(
     }
     let rows = db_billing::subscriptions_for_user(&state.db, user.id)
         .await
-        .map_err(|e| ChangeError::Internal(ServerError::db("plan change: subscriptions", e)))?;
+        .context("plan change: subscriptions")
+        .map_err(ChangeError::Internal)?;
     let live = rows
         .iter()
         .find(|s| is_live(&s.status))

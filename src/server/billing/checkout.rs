@@ -24,7 +24,7 @@ use crate::server::auth::session::AuthUser;
 use crate::server::client_addr::ClientKey;
 use crate::server::config::Config;
 use crate::server::db::{billing as db_billing, customers, DbUuid};
-use crate::server::error::ServerError;
+use crate::server::error::{Context, ErrorAnswer, ServerError};
 use crate::server::state::AppState;
 
 /// Billing when it is on: the client and the catalog's prices as Stripe has them.
@@ -100,8 +100,10 @@ pub enum CheckoutError {
         price: String,
         expected: &'static str,
     },
+    /// A return URL off this site; `origin` is ours, for the message.
     ForeignRedirect {
         field: &'static str,
+        origin: String,
     },
     /// A coupon the catalog does not offer, whatever it is (malformed, unknown, or a Stripe
     /// coupon kept for other uses): one answer for all, so guessing learns nothing.
@@ -120,22 +122,23 @@ pub enum CheckoutError {
     Internal(ServerError),
 }
 
-impl CheckoutError {
-    pub fn to_app_error(&self, origin: &str) -> AppError {
-        match self {
+/// What the client is told; a failure inside is logged on the way.
+impl From<CheckoutError> for AppError {
+    fn from(e: CheckoutError) -> Self {
+        match e {
             CheckoutError::BillingOff => AppError::Unavailable(
                 "Payments are not set up on this site yet: no Stripe key is configured.".into(),
             ),
             CheckoutError::UnknownPrice(p) => AppError::BadRequest(format!(
                 "Unknown price `{}`: only the prices on the pricing page can be bought.",
-                shorten(p)
+                shorten(&p)
             )),
             CheckoutError::ModeMismatch { sent, price, expected } => AppError::BadRequest(format!(
                 "Mode `{}` does not match the price: `{price}` is a {} price, so the mode is `{expected}`.",
-                shorten(sent),
-                if *expected == "subscription" { "recurring" } else { "one-time" }
+                shorten(&sent),
+                if expected == "subscription" { "recurring" } else { "one-time" }
             )),
-            CheckoutError::ForeignRedirect { field } => AppError::BadRequest(format!(
+            CheckoutError::ForeignRedirect { field, origin } => AppError::BadRequest(format!(
                 "{field} must be an absolute URL on this site ({origin}) or an allowed origin."
             )),
             CheckoutError::BadCoupon => {
@@ -151,11 +154,26 @@ impl CheckoutError {
             CheckoutError::HasSubscription { plan, .. } => AppError::Conflict(format!(
                 "You already subscribe to {plan}. Change your plan instead: a second subscription would bill you twice."
             )),
-            CheckoutError::Refused(m) => AppError::BadRequest(m.clone()),
+            CheckoutError::Refused(m) => AppError::BadRequest(m),
             // Stripe's message, as the JSON API answers (never the key or the request); a 502, since
             // the failure is Stripe's or our set-up's, not the client's.
-            CheckoutError::Stripe(m) => AppError::Stripe(m.clone()),
-            CheckoutError::Internal(_) => AppError::Internal,
+            CheckoutError::Stripe(m) => AppError::Stripe(m),
+            CheckoutError::Internal(e) => e.into(),
+        }
+    }
+}
+
+impl CheckoutError {
+    /// The JSON API's answer: a rate limit says when to come back (`Retry-After`), and a buyer
+    /// who already subscribes is pointed at the change of plan (`changeUrl`, on `origin`).
+    pub fn answer(self, origin: &str) -> ErrorAnswer {
+        match self {
+            CheckoutError::RateLimited(wait) => AppError::from(self).answer().retry_after(wait),
+            CheckoutError::HasSubscription { ref change_url, .. } => {
+                let url = format!("{origin}{change_url}");
+                AppError::from(self).answer().change_url(url)
+            }
+            _ => AppError::from(self).answer(),
         }
     }
 }
@@ -181,17 +199,21 @@ pub fn check_redirect(
 ) -> Result<(), CheckoutError> {
     // Whitespace, control characters and backslashes are dropped or reinterpreted by URL
     // parsers, each its own way: refused, so Stripe cannot read another URL than we checked.
+    let foreign = || CheckoutError::ForeignRedirect {
+        field,
+        origin: config.site_url.origin(),
+    };
     if url.len() > MAX_URL || url.bytes().any(|b| b <= b' ' || b == 0x7f || b == b'\\') {
-        return Err(CheckoutError::ForeignRedirect { field });
+        return Err(foreign());
     }
-    let parsed = url::Url::parse(url).map_err(|_| CheckoutError::ForeignRedirect { field })?;
+    let parsed = url::Url::parse(url).map_err(|_| foreign())?;
     let origin = parsed.origin().ascii_serialization();
     let ours =
         origin == config.site_url.origin() || config.allowed_redirect_origins.contains(&origin);
     if ours && matches!(parsed.scheme(), "http" | "https") {
         Ok(())
     } else {
-        Err(CheckoutError::ForeignRedirect { field })
+        Err(foreign())
     }
 }
 
@@ -253,9 +275,8 @@ pub async fn create(
     let customer = match user {
         Some(u) => customers::customer_id_for_user(&state.db, u.id)
             .await
-            .map_err(|e| {
-                CheckoutError::Internal(ServerError::db("checkout: look up customer", e))
-            })?,
+            .context("checkout: look up customer")
+            .map_err(CheckoutError::Internal)?,
         None => None,
     };
     state
@@ -308,10 +329,12 @@ async fn refuse_second_subscription(
     user: &AuthUser,
     wanted: &StripePrice,
 ) -> Result<(), CheckoutError> {
-    let live =
-        state.plan_reads.live_price(user.id).await.map_err(|e| {
-            CheckoutError::Internal(ServerError::db("checkout: live subscription", e))
-        })?;
+    let live = state
+        .plan_reads
+        .live_price(user.id)
+        .await
+        .context("checkout: live subscription")
+        .map_err(CheckoutError::Internal)?;
     let Some(live) = live else {
         return Ok(());
     };
@@ -348,7 +371,8 @@ async fn had_subscription(
     db_billing::subscriptions_for_user(&state.db, user.id)
         .await
         .map(|rows| !rows.is_empty())
-        .map_err(|e| CheckoutError::Internal(ServerError::db("checkout: earlier subscriptions", e)))
+        .context("checkout: earlier subscriptions")
+        .map_err(CheckoutError::Internal)
 }
 
 async fn send(
@@ -437,16 +461,16 @@ pub async fn summary(
     let billing = state
         .billing
         .as_ref()
-        .ok_or_else(|| CheckoutError::BillingOff.to_app_error(""))?;
+        .ok_or_else(|| AppError::from(CheckoutError::BillingOff))?;
     let read = super::fetch::session(&billing.client, session_id)
         .await
         .map_err(|e| match e {
             super::fetch::FetchError::NotFound => {
                 AppError::NotFound("This checkout session does not exist.".into())
             }
-            super::fetch::FetchError::Stripe(message) => {
-                tracing::error!(error = %message, "cannot read a Checkout Session back");
-                AppError::Stripe(message)
+            super::fetch::FetchError::Stripe(e) => {
+                tracing::error!(error = %e, "cannot read a Checkout Session back");
+                AppError::Stripe(e.describe())
             }
         })?;
     // Whichever arrives first, this page or the webhook, stores the purchase; the other changes
@@ -494,7 +518,7 @@ pub async fn current_price(state: &AppState, user: DbUuid) -> Result<Option<Stri
         .plan_reads
         .live_price(user)
         .await
-        .map_err(|e| ServerError::db("current plan", e))?;
+        .context("current plan")?;
     let Some(price_id) = live else {
         return Ok(None);
     };

@@ -25,15 +25,16 @@ pub enum FetchError {
     /// Stripe does not know the object: reading again will not help.
     #[error("Stripe has no such object")]
     NotFound,
-    #[error("{0}")]
-    Stripe(String),
+    /// Stripe's answer was an error, or none came; shown as the words a client may see.
+    #[error("{}", .0.describe())]
+    Stripe(StripeError),
 }
 
 impl From<StripeError> for FetchError {
     fn from(e: StripeError) -> Self {
         match e.status() {
             Some(404) => FetchError::NotFound,
-            _ => FetchError::Stripe(e.describe()),
+            _ => FetchError::Stripe(e),
         }
     }
 }

@@ -18,7 +18,7 @@ use tokio::sync::{mpsc, oneshot, Notify};
 use super::webhook::{apply_claimed, Fresh, MailContext, Outcome};
 use crate::server::db::events::{self, NewEvent};
 use crate::server::db::{Db, Tx};
-use crate::server::error::ServerError;
+use crate::server::error::{Context, ServerError};
 
 /// Events applied in one transaction at most: bounds how long the write lock is held.
 const MAX_BATCH: usize = 64;
@@ -191,15 +191,10 @@ struct Batch {
 
 /// Claims and applies every job's event in one transaction; all or nothing.
 async fn apply_batch(db: &Db, mail: &MailContext, batch: &[Job]) -> Result<Batch, ServerError> {
-    let mut tx = db
-        .begin()
-        .await
-        .map_err(|e| ServerError::db("webhook: begin", e.into()))?;
+    let mut tx = db.begin().await.context("webhook: begin")?;
     match apply_each(&mut tx, mail, batch).await {
         Ok(done) => {
-            tx.commit()
-                .await
-                .map_err(|e| ServerError::db("webhook: commit", e.into()))?;
+            tx.commit().await.context("webhook: commit")?;
             Ok(done)
         }
         Err(e) => {
@@ -215,7 +210,7 @@ async fn apply_each(tx: &mut Tx, mail: &MailContext, batch: &[Job]) -> Result<Ba
         // Known before the transaction, so the claim records it in the same statement.
         let claimed = events::claim(tx, &job.record.as_new(), job.fresh.note())
             .await
-            .map_err(|e| ServerError::db("webhook: claim", e))?;
+            .context("webhook: claim")?;
         let outcome = if claimed {
             let applied = apply_claimed(tx, mail, &job.record.type_, &job.fresh).await?;
             done.mailed |= applied.mailed;

@@ -14,7 +14,7 @@ use crate::model::error::AppError;
 use crate::server::auth::session::AuthUser;
 use crate::server::db::billing::{self, PurchaseRow, SubscriptionRow};
 use crate::server::db::customers;
-use crate::server::error::ServerError;
+use crate::server::error::{Context, ServerError};
 use crate::server::state::AppState;
 
 /// Invoices the billing page lists (the portal has the full history).
@@ -146,10 +146,9 @@ pub async fn billing(
     user: &AuthUser,
     refresh: bool,
 ) -> Result<BillingOverview, ServerError> {
-    let db = |context| move |e| ServerError::db(context, e);
     let mut customer = customers::customer_id_for_user(&state.db, user.id)
         .await
-        .map_err(db("billing: customer"))?;
+        .context("billing: customer")?;
     // Back from the portal: its changes reach us by webhook, maybe after this page loads, so
     // read them now. A Stripe that does not answer leaves the stored state shown, said so.
     let mut stale = false;
@@ -164,7 +163,7 @@ pub async fn billing(
             Ok(_) => {
                 customer = customers::customer_id_for_user(&state.db, user.id)
                     .await
-                    .map_err(db("billing: customer"))?;
+                    .context("billing: customer")?;
             }
             Err(e) => {
                 tracing::warn!(error = %e, "billing page: cannot refresh from Stripe");
@@ -174,13 +173,13 @@ pub async fn billing(
     }
     let subs = billing::subscriptions_for_user(&state.db, user.id)
         .await
-        .map_err(db("billing: subscriptions"))?;
+        .context("billing: subscriptions")?;
     let purchases = billing::purchases_for_user(&state.db, user.id)
         .await
-        .map_err(db("billing: purchases"))?;
+        .context("billing: purchases")?;
     let invoices = billing::invoices_for_user(&state.db, user.id, INVOICES_SHOWN)
         .await
-        .map_err(db("billing: invoices"))?;
+        .context("billing: invoices")?;
     let decided = decide(state, &subs, &purchases);
     let access_text = match &decided {
         Access::Subscription { price_id, .. } => {
@@ -238,13 +237,12 @@ pub async fn billing(
 
 /// The access a user's stored billing state gives now.
 async fn access_of(state: &AppState, user: &AuthUser) -> Result<Access, ServerError> {
-    let db = |context| move |e| ServerError::db(context, e);
     let subs = billing::subscriptions_for_user(&state.db, user.id)
         .await
-        .map_err(db("access: subscriptions"))?;
+        .context("access: subscriptions")?;
     let purchases = billing::purchases_for_user(&state.db, user.id)
         .await
-        .map_err(db("access: purchases"))?;
+        .context("access: purchases")?;
     Ok(decide(state, &subs, &purchases))
 }
 
@@ -263,10 +261,7 @@ pub async fn require_entitlement(
     name: &str,
     wanted: i64,
 ) -> Result<InForce, AppError> {
-    let in_force = entitlements(state, user).await.map_err(|e| {
-        e.log();
-        AppError::Internal
-    })?;
+    let in_force = entitlements(state, user).await.map_err(AppError::from)?;
     let allowed = in_force.entitlements.get(name).copied().unwrap_or(0);
     if wanted <= allowed {
         return Ok(in_force);

@@ -9,7 +9,7 @@ use super::resync;
 use crate::model::error::AppError;
 use crate::server::auth::session::AuthUser;
 use crate::server::db::customers;
-use crate::server::error::ServerError;
+use crate::server::error::{Context, ServerError};
 use crate::server::state::AppState;
 
 /// The message for a user Stripe has never billed (the JSON API's contract).
@@ -19,7 +19,10 @@ pub const NO_ACCOUNT: &str = "You don't have a billing account yet. Make a purch
 pub enum PortalError {
     BillingOff,
     MissingReturnUrl,
-    ForeignReturnUrl,
+    /// A return URL off this site; `origin` is ours, for the message.
+    ForeignReturnUrl {
+        origin: String,
+    },
     NoAccount,
     /// Stripe refused the client's return URL.
     Refused(String),
@@ -27,29 +30,25 @@ pub enum PortalError {
     Internal(ServerError),
 }
 
-impl PortalError {
-    pub fn to_app_error(&self, origin: &str) -> AppError {
-        match self {
+/// What the client is told; a failure inside (or Stripe's) is logged on the way.
+impl From<PortalError> for AppError {
+    fn from(e: PortalError) -> Self {
+        match e {
             PortalError::BillingOff => AppError::Unavailable(
                 "Billing is not set up on this site yet: no Stripe key is configured.".into(),
             ),
             // The JSON API's words.
             PortalError::MissingReturnUrl => AppError::BadRequest("Return URL is required".into()),
-            PortalError::ForeignReturnUrl => AppError::BadRequest(format!(
+            PortalError::ForeignReturnUrl { origin } => AppError::BadRequest(format!(
                 "returnUrl must be an absolute URL on this site ({origin})."
             )),
             PortalError::NoAccount => AppError::BadRequest(NO_ACCOUNT.into()),
-            PortalError::Refused(m) => AppError::BadRequest(m.clone()),
-            PortalError::Stripe(m) => AppError::Stripe(m.clone()),
-            PortalError::Internal(_) => AppError::Internal,
-        }
-    }
-
-    pub fn log(&self) {
-        match self {
-            PortalError::Internal(e) => e.log(),
-            PortalError::Stripe(m) => tracing::error!(error = %m, "portal: Stripe refused"),
-            _ => {}
+            PortalError::Refused(m) => AppError::BadRequest(m),
+            PortalError::Stripe(m) => {
+                tracing::error!(error = %m, "portal: Stripe refused");
+                AppError::Stripe(m)
+            }
+            PortalError::Internal(e) => e.into(),
         }
     }
 }
@@ -61,7 +60,8 @@ async fn customer_of(state: &AppState, user: &AuthUser) -> Result<Option<String>
     let lookup = || async {
         customers::customer_id_for_user(&state.db, user.id)
             .await
-            .map_err(|e| PortalError::Internal(ServerError::db("portal: customer lookup", e)))
+            .context("portal: customer lookup")
+            .map_err(PortalError::Internal)
     };
     if let Some(id) = lookup().await? {
         return Ok(Some(id));
@@ -88,8 +88,11 @@ pub async fn create(
     if return_url.trim().is_empty() {
         return Err(PortalError::MissingReturnUrl);
     }
-    check_redirect(&state.config, return_url, "returnUrl")
-        .map_err(|_| PortalError::ForeignReturnUrl)?;
+    check_redirect(&state.config, return_url, "returnUrl").map_err(|_| {
+        PortalError::ForeignReturnUrl {
+            origin: state.config.site_url.origin(),
+        }
+    })?;
     let customer = customer_of(state, user)
         .await?
         .ok_or(PortalError::NoAccount)?;

@@ -7,7 +7,7 @@ use super::fetch::{self, FetchError};
 use super::objects::{Customer, List};
 use super::sync::{self, Source};
 use crate::server::db::customers;
-use crate::server::error::ServerError;
+use crate::server::error::{Context, ServerError};
 use crate::server::state::AppState;
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -55,11 +55,7 @@ fn client(state: &AppState) -> Result<&Stripe, ResyncError> {
 /// (they link the customer to its profile), then subscriptions and invoices.
 pub async fn customer(state: &AppState, customer: &str) -> Result<Report, ResyncError> {
     let read = fetch::customer(client(state)?, customer).await?;
-    let mut tx = state
-        .db
-        .begin()
-        .await
-        .map_err(|e| ServerError::db("resync: begin", e.into()))?;
+    let mut tx = state.db.begin().await.context("resync: begin")?;
     for session in &read.sessions {
         sync::apply_checkout_session(&mut tx, session, read.at_ms, Source::Stripe, false).await?;
     }
@@ -69,9 +65,7 @@ pub async fn customer(state: &AppState, customer: &str) -> Result<Report, Resync
     for invoice in &read.invoices {
         sync::apply_invoice(&mut tx, invoice, read.at_ms).await?;
     }
-    tx.commit()
-        .await
-        .map_err(|e| ServerError::db("resync: commit", e.into()))?;
+    tx.commit().await.context("resync: commit")?;
     Ok(Report {
         customers: 1,
         sessions: read.sessions.len(),
@@ -86,7 +80,7 @@ pub async fn all(state: &AppState) -> Result<Report, ResyncError> {
     ids.extend(
         customers::all_customer_ids(&state.db)
             .await
-            .map_err(|e| ServerError::db("resync: our customers", e))?,
+            .context("resync: our customers")?,
     );
     ids.sort();
     ids.dedup();

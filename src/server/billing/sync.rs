@@ -6,7 +6,7 @@ use super::objects::{Charge, CheckoutSession, Dispute, Expandable, Invoice, Subs
 use crate::server::auth::email::Email;
 use crate::server::db::billing::{self, InvoiceRow, NewPurchase, SubscriptionRow};
 use crate::server::db::{accounts, customers, profiles, DbError, DbUuid, Tx};
-use crate::server::error::ServerError;
+use crate::server::error::{Context, ServerError};
 
 /// Who asks for a Checkout Session to be applied.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,10 +26,6 @@ pub enum Applied {
     Yes { owner: Option<DbUuid> },
     /// Not ours to apply: not complete yet, or another person's purchase.
     Skipped,
-}
-
-fn db(context: &'static str) -> impl FnOnce(DbError) -> ServerError {
-    move |e| ServerError::db(context, e)
 }
 
 /// The email a completed session was paid with.
@@ -75,7 +71,7 @@ async fn owner(tx: &mut Tx, session: &CheckoutSession) -> Result<Owner, ServerEr
     {
         if profiles::email_of(tx, id)
             .await
-            .map_err(db("sync: owner by id"))?
+            .context("sync: owner by id")?
             .is_some()
         {
             return Ok(Owner::Named(id));
@@ -87,7 +83,7 @@ async fn owner(tx: &mut Tx, session: &CheckoutSession) -> Result<Owner, ServerEr
     Ok(
         match profiles::verified_owner_of(tx, email.as_str())
             .await
-            .map_err(db("sync: owner by proven email"))?
+            .context("sync: owner by proven email")?
         {
             Some(id) => Owner::ProvenEmail(id),
             None => Owner::Unclaimed(email),
@@ -107,7 +103,7 @@ async fn link_customer(
     match customers::link(tx, user, customer, replace).await {
         Ok(_) => billing::claim_for_user(tx, customer, user)
             .await
-            .map_err(db("sync: claim customer's rows")),
+            .context("sync: claim customer's rows"),
         Err(DbError::CustomerTaken) => {
             tracing::warn!(
                 customer,
@@ -124,13 +120,13 @@ async fn link_customer(
 pub async fn claim_email(tx: &mut Tx, user: DbUuid, email: &Email) -> Result<(), ServerError> {
     let waiting = accounts::claim_email_customers(tx, email.as_str(), user)
         .await
-        .map_err(db("claim: customers under the email"))?;
+        .context("claim: customers under the email")?;
     for customer in &waiting {
         link_customer(tx, user, customer, false).await?;
     }
     billing::claim_purchases_by_email(tx, email.as_str(), user)
         .await
-        .map_err(db("claim: purchases under the email"))?;
+        .context("claim: purchases under the email")?;
     Ok(())
 }
 
@@ -163,7 +159,7 @@ pub async fn apply_checkout_session(
             Owner::Unclaimed(email) => {
                 accounts::remember_email_customer(tx, customer, email.as_str())
                     .await
-                    .map_err(db("sync: remember the email's customer"))?
+                    .context("sync: remember the email's customer")?
             }
             Owner::Nobody => {}
         }
@@ -200,7 +196,7 @@ pub async fn apply_checkout_session(
                 },
             )
             .await
-            .map_err(db("sync: record purchase"))?;
+            .context("sync: record purchase")?;
         }
         "subscription" => {
             if let Some(Expandable::Object(sub)) = session.subscription.as_ref() {
@@ -218,14 +214,9 @@ pub async fn store_checkout_session(
     read: &super::fetch::Read<CheckoutSession>,
     source: Source,
 ) -> Result<Applied, ServerError> {
-    let mut tx = db
-        .begin()
-        .await
-        .map_err(|e| ServerError::db("sync: begin", e.into()))?;
+    let mut tx = db.begin().await.context("sync: begin")?;
     let applied = apply_checkout_session(&mut tx, &read.object, read.at_ms, source, false).await?;
-    tx.commit()
-        .await
-        .map_err(|e| ServerError::db("sync: commit", e.into()))?;
+    tx.commit().await.context("sync: commit")?;
     Ok(applied)
 }
 
@@ -259,7 +250,7 @@ async fn store_subscription(
     // Without a known owner, the upsert takes its customer's (in the same statement).
     billing::upsert_subscription(tx, &subscription_row(sub, at_ms, user))
         .await
-        .map_err(db("sync: store subscription"))?;
+        .context("sync: store subscription")?;
     Ok(())
 }
 
@@ -293,7 +284,7 @@ pub async fn apply_invoice(tx: &mut Tx, invoice: &Invoice, at_ms: i64) -> Result
     };
     billing::upsert_invoice(tx, &row)
         .await
-        .map_err(db("sync: store invoice"))?;
+        .context("sync: store invoice")?;
     Ok(())
 }
 
@@ -314,11 +305,11 @@ pub async fn apply_charge(
     };
     billing::upsert_charge(tx, &row)
         .await
-        .map_err(db("sync: store charge"))?;
+        .context("sync: store charge")?;
     if let Some((dispute, at_ms)) = dispute {
         billing::set_dispute(tx, &charge.id, &dispute.id, &dispute.status, at_ms)
             .await
-            .map_err(db("sync: store dispute"))?;
+            .context("sync: store dispute")?;
     }
     Ok(())
 }

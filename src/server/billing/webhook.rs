@@ -6,7 +6,7 @@
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use hmac::{Hmac, Mac};
@@ -21,10 +21,11 @@ use super::group_commit::EventRecord;
 use super::objects::{Charge, CheckoutSession, Dispute, Invoice, Subscription};
 use super::sync::{self, Applied, Source};
 use crate::model::billing::BillingMode;
+use crate::model::error::AppError;
 use crate::server::db::events;
 use crate::server::db::outbox::{self, NewMail};
 use crate::server::db::{customers, profiles, DbUuid, Tx};
-use crate::server::error::ServerError;
+use crate::server::error::{Context, ServerError};
 use crate::server::secret::Secret;
 use crate::server::state::AppState;
 
@@ -327,8 +328,8 @@ async fn apply(
     let fresh = match read_fresh(&billing.client, event).await {
         Ok(fresh) => fresh,
         Err(FetchError::NotFound) => Fresh::Missing,
-        Err(FetchError::Stripe(message)) => {
-            return Err(ServerError::internal("webhook: read from Stripe", message))
+        Err(FetchError::Stripe(e)) => {
+            return Err(ServerError::stripe("webhook: read from Stripe", e))
         }
     };
     let fresh = if is_ours(state, billing, &fresh).await? {
@@ -378,7 +379,7 @@ async fn is_ours(
     }
     crate::server::db::billing::subscription_known(&state.db, &sub.id)
         .await
-        .map_err(|e| ServerError::db("webhook: is the subscription ours", e))
+        .context("webhook: is the subscription ours")
 }
 
 async fn sells(
@@ -518,7 +519,7 @@ async fn recipient(
     let email = match user {
         Some(user) => profiles::email_of(tx, user)
             .await
-            .map_err(|e| ServerError::db("webhook: recipient", e))?,
+            .context("webhook: recipient")?,
         None => None,
     };
     Ok(email.or_else(|| fallback.map(str::to_string)))
@@ -531,7 +532,7 @@ async fn recipient_of_customer(
 ) -> Result<Option<String>, ServerError> {
     let user = customers::user_for_customer(tx, customer)
         .await
-        .map_err(|e| ServerError::db("webhook: customer's profile", e))?;
+        .context("webhook: customer's profile")?;
     recipient(tx, user, fallback).await
 }
 
@@ -552,21 +553,14 @@ async fn queue(tx: &mut Tx, to: Option<&str>, mail: &Mail) -> Result<bool, Serve
         },
     )
     .await
-    .map_err(|e| ServerError::db("webhook: queue mail", e))
-}
-
-fn answer(status: StatusCode, body: serde_json::Value) -> Response {
-    (status, Json(body)).into_response()
+    .context("webhook: queue mail")
 }
 
 /// The axum route. The body is taken raw: the signature covers the exact bytes.
 pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     let secrets = &state.config.stripe_webhook_secrets;
     if secrets.is_empty() || state.billing.is_none() {
-        return answer(
-            StatusCode::SERVICE_UNAVAILABLE,
-            json!({ "error": "Webhooks are not configured" }),
-        );
+        return AppError::Unavailable("Webhooks are not configured".into()).into_response();
     }
     let signature = headers
         .get("stripe-signature")
@@ -574,18 +568,12 @@ pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: By
     if let Err(e) = verify(signature, &body, secrets, crate::server::auth::jwt::now()) {
         tracing::warn!(reason = %e, "webhook signature verification failed");
         count_rejected(&state);
-        return answer(
-            StatusCode::BAD_REQUEST,
-            json!({ "error": "Invalid signature" }),
-        );
+        return AppError::BadRequest("Invalid signature".into()).into_response();
     }
     let Some(event) = Envelope::parse(&body) else {
         tracing::warn!("a signed webhook is not a Stripe event");
         count_rejected(&state);
-        return answer(
-            StatusCode::BAD_REQUEST,
-            json!({ "error": "Invalid payload" }),
-        );
+        return AppError::BadRequest("Invalid payload".into()).into_response();
     };
     // Signed bytes are UTF-8 JSON (parsed above), so this cannot lose anything.
     let payload = String::from_utf8_lossy(&body);
@@ -603,17 +591,13 @@ pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: By
     match result {
         Ok(outcome) => {
             tracing::info!(event = %event.id, kind = %event.type_, ?outcome, "webhook");
-            answer(
-                StatusCode::OK,
-                json!({ "received": true, "duplicate": outcome == Outcome::Duplicate }),
-            )
+            Json(json!({ "received": true, "duplicate": outcome == Outcome::Duplicate }))
+                .into_response()
         }
         Err(e) => {
             tracing::error!(event = %event.id, kind = %event.type_, error = %e, "webhook failed; Stripe will retry");
-            answer(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                json!({ "error": "The event could not be applied; it will be retried." }),
-            )
+            // Nothing was kept: Stripe delivers it again.
+            AppError::Internal.into_response()
         }
     }
 }
