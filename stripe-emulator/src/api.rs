@@ -185,7 +185,7 @@ fn route(api: &Api, store: &mut Store, method: &Method, path: &str, p: &Value) -
         ("POST", ["v1", "subscriptions", id]) => update_subscription(store, &api.base_url, id, p),
         ("DELETE", ["v1", "subscriptions", id]) => {
             get(&store.subscriptions, "subscription", id)?;
-            flows::cancel_now(store, id).map_err(|e| ApiError::invalid_param("subscription", e))
+            flows::cancel_now(store, id)
         }
         ("GET", ["v1", "invoices"]) => Ok(list_invoices(api, store, p)),
         ("POST", ["v1", "invoices", "create_preview"]) => preview_invoice(api, store, p),
@@ -924,7 +924,7 @@ fn update_subscription(store: &mut Store, base_url: &str, id: &str, p: &Value) -
     if let Some(cancel) = boolean(p, "cancel_at_period_end")? {
         result = Some(
             flows::set_cancel_at_period_end(store, id, cancel)
-                .map_err(|e| ApiError::invalid_param("cancel_at_period_end", e))?,
+                .map_err(|e| e.for_param("cancel_at_period_end"))?,
         );
     }
     if let Some(item) = p
@@ -935,7 +935,7 @@ fn update_subscription(store: &mut Store, base_url: &str, id: &str, p: &Value) -
         let change = price_change(store, id, item, p)?;
         result = Some(
             flows::change_price(store, base_url, &change)
-                .map_err(|e| ApiError::invalid_param("items[0][price]", e))?,
+                .map_err(|e| e.for_param("items[0][price]"))?,
         );
     }
     match result {
@@ -968,8 +968,7 @@ fn price_change(
             "Missing required param: items[0][price].",
         )
     })?;
-    let proration = flows::Proration::parse(p.get("proration_behavior").and_then(Value::as_str))
-        .map_err(|e| ApiError::invalid_param("proration_behavior", e))?;
+    let proration = flows::Proration::parse(p.get("proration_behavior").and_then(Value::as_str))?;
     Ok(flows::PriceChange {
         sub_id: sub_id.to_string(),
         price_id: price_id.to_string(),
@@ -1005,7 +1004,7 @@ fn preview_invoice(api: &Api, store: &Store, p: &Value) -> ApiResult {
     };
     let change = price_change(store, &sub_id, item, &details)?;
     flows::preview_change(store, &api.base_url, &change)
-        .map_err(|e| ApiError::invalid_param("subscription_details[items][0][price]", e))
+        .map_err(|e| e.for_param("subscription_details[items][0][price]"))
 }
 
 /// `POST /v1/refunds` with `charge` or `payment_intent`, and an optional `amount`.
@@ -1029,8 +1028,7 @@ fn create_refund(store: &mut Store, p: &Value) -> ApiResult {
         }
     };
     get(&store.charges, "charge", &charge)?;
-    flows::refund(store, &charge, integer(p, "amount")?)
-        .map_err(|e| ApiError::invalid_param("amount", e))
+    flows::refund(store, &charge, integer(p, "amount")?).map_err(|e| e.for_param("amount"))
 }
 
 fn list_invoices(api: &Api, store: &Store, p: &Value) -> Value {

@@ -7,6 +7,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde_json::Value;
 
 use crate::api::Api;
+use crate::error::ApiError;
 use crate::flows::{self, CardOutcome};
 use crate::form;
 use crate::objects::PortalSession;
@@ -341,7 +342,7 @@ pub async fn checkout_submit(
                     }
                     Redirect::to(&url).into_response()
                 }
-                Err(e) => fail(&store, &e),
+                Err(e) => fail(&store, &e.message),
             }
         }
     }
@@ -403,7 +404,7 @@ pub async fn authentication_submit(
                 StatusCode::CONFLICT,
                 Html(page(
                     "Checkout",
-                    &format!("<p class=\"error\">{}</p>", escape(&e)),
+                    &format!("<p class=\"error\">{}</p>", escape(&e.message)),
                 )),
             )
                 .into_response(),
@@ -636,9 +637,10 @@ pub async fn portal_action(
         "cancel_now" if cancel_mode.as_deref() == Some("immediately") => {
             flows::cancel_now(&mut store, &sub_id)
         }
-        "cancel_at_period_end" | "cancel_now" => {
-            Err("This portal does not allow cancelling that way.".to_string())
-        }
+        "cancel_at_period_end" | "cancel_now" => Err(ApiError::invalid_param(
+            "action",
+            "This portal does not allow cancelling that way.",
+        )),
         "switch" => {
             let price = field("price");
             match &config {
@@ -656,16 +658,27 @@ pub async fn portal_action(
                         at: None,
                     },
                 ),
-                _ => Err("This plan is not offered here.".to_string()),
+                _ => Err(ApiError::invalid_param(
+                    "price",
+                    "This plan is not offered here.",
+                )),
             }
         }
-        other => Err(format!("Unknown action `{other}`.")),
+        other => Err(ApiError::invalid_param(
+            "action",
+            format!("Unknown action `{other}`."),
+        )),
     };
     match result {
         Ok(_) => Redirect::to(&format!("/p/session/{id}")).into_response(),
         Err(e) => (
             StatusCode::BAD_REQUEST,
-            Html(portal_html(&store, &api.base_url, &portal, Some(&e))),
+            Html(portal_html(
+                &store,
+                &api.base_url,
+                &portal,
+                Some(&e.message),
+            )),
         )
             .into_response(),
     }
@@ -723,7 +736,7 @@ pub async fn invoice_pay(State(api): State<Api>, Path(id): Path<String>) -> Resp
             StatusCode::CONFLICT,
             Html(page(
                 "Invoice",
-                &format!("<p class=\"error\">{}</p>", escape(&e)),
+                &format!("<p class=\"error\">{}</p>", escape(&e.message)),
             )),
         )
             .into_response(),
