@@ -8,7 +8,8 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::api::{boolean, get, string, ApiResult};
+use crate::api::params::{boolean, get, string};
+use crate::api::ApiResult;
 use crate::error::ApiError;
 use crate::store::{self, Store};
 
