@@ -57,7 +57,10 @@ pub async fn authentication_submit(
                 StatusCode::CONFLICT,
                 Html(page(
                     "Checkout",
-                    &format!("<p class=\"error\">{}</p>", escape(&e.message)),
+                    &format!(
+                        "<h1>Checkout</h1><p class=\"error\" role=\"alert\">{}</p>",
+                        escape(&e.message)
+                    ),
                 )),
             )
                 .into_response(),

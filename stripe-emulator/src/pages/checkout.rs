@@ -136,12 +136,12 @@ pub(super) fn checkout_html(
     page(
         "Checkout",
         &format!(
-            r#"<h1>Checkout</h1><table>{lines}{trial_row}{discount_row}<tr><th>Total due today</th><th>{total}</th></tr></table>
+            r#"<h1>Checkout</h1><table>{lines}{trial_row}{discount_row}<tr><th scope="row">Total due today</th><th>{total}</th></tr></table>
 {error}<form method="post" action="/c/pay/{id}">{email_field}
 <label for="name">Name on card</label><input id="name" name="name" autocomplete="cc-name" value="{name}">
 <label for="card">Card number</label><input id="card" name="card_number" inputmode="numeric" autocomplete="cc-number" placeholder="4242 4242 4242 4242" required>
-<div class="row"><div><label for="exp">Expiry (MM / YY)</label><input id="exp" name="expiry" placeholder="12 / 34" required></div>
-<div><label for="cvc">CVC</label><input id="cvc" name="cvc" inputmode="numeric" placeholder="123" required></div></div>
+<div class="row"><div><label for="exp">Expiry (MM / YY)</label><input id="exp" name="expiry" autocomplete="cc-exp" placeholder="12 / 34" required></div>
+<div><label for="cvc">CVC</label><input id="cvc" name="cvc" inputmode="numeric" autocomplete="cc-csc" placeholder="123" required></div></div>
 {promo}{tax}<button type="submit">{button}</button></form>
 <details class="cards"><summary>Test cards</summary><ul>
 <li>4242 4242 4242 4242: succeeds</li><li>4000 0000 0000 0002: declined</li>

@@ -16,7 +16,7 @@ pub async fn dashboard(State(api): State<Api>) -> Response {
             escape(&e.enabled_events.join(", "))
         ));
     }
-    html.push_str("</ul><h2>Recent deliveries</h2><table><tr><th>Event</th><th>Attempt</th><th>Answer</th></tr>");
+    html.push_str("</ul><h2>Recent deliveries</h2><table><tr><th scope=col>Event</th><th scope=col>Attempt</th><th scope=col>Answer</th></tr>");
     for d in store.deliveries.iter().rev().take(100) {
         let answer = d
             .status

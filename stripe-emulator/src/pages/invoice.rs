@@ -38,7 +38,7 @@ pub async fn invoice_page(State(api): State<Api>, Path(id): Path<String>) -> Res
     Html(page(
         &format!("Invoice {}", inv.number),
         &format!(
-            "<h1>Invoice {}</h1><p>Status: {}</p><p>Period {} to {}</p><table>{lines}<tr><th>Total</th><th>{}</th></tr></table>{pay}",
+            "<h1>Invoice {}</h1><p>Status: {}</p><p>Period {} to {}</p><table>{lines}<tr><th scope=row>Total</th><th>{}</th></tr></table>{pay}",
             escape(&inv.number),
             escape(&inv.status),
             date(inv.period_start),
@@ -58,7 +58,10 @@ pub async fn invoice_pay(State(api): State<Api>, Path(id): Path<String>) -> Resp
             StatusCode::CONFLICT,
             Html(page(
                 "Invoice",
-                &format!("<p class=\"error\">{}</p>", escape(&e.message)),
+                &format!(
+                    "<h1>Invoice</h1><p class=\"error\" role=\"alert\">{}</p>",
+                    escape(&e.message)
+                ),
             )),
         )
             .into_response(),

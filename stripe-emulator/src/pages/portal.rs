@@ -139,7 +139,7 @@ fn portal_html(
         .filter(|i| i.customer == customer && config.is_some_and(|c| c.invoice_history))
         .collect();
     invoices.sort_by_key(|i| std::cmp::Reverse(i.seq));
-    html.push_str("<h2>Invoices</h2><table><tr><th>Date</th><th>Amount</th><th>Status</th></tr>");
+    html.push_str("<h2>Invoices</h2><table><tr><th scope=col>Date</th><th scope=col>Amount</th><th scope=col>Status</th></tr>");
     for inv in invoices {
         html.push_str(&format!(
             r#"<tr><td><a href="{base}/i/{id}">{date}</a></td><td>{amount}</td><td>{status}</td></tr>"#,
