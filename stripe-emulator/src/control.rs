@@ -54,25 +54,18 @@ pub async fn fail_next_renewal(State(state): State<AppState>, Path(id): Path<Str
     let mut store = state.api.store.lock().expect("store lock");
     reply(
         flows::fail_next_renewal(&mut store, &id)
-            .map(|()| json!({ "subscription": id, "fail_next_renewal": true }))
-            .map_err(|_| ApiError::not_found("subscription", &id)),
+            .map(|()| json!({ "subscription": id, "fail_next_renewal": true })),
     )
 }
 
 pub async fn renew_now(State(state): State<AppState>, Path(id): Path<String>) -> Response {
     let mut store = state.api.store.lock().expect("store lock");
-    reply(
-        flows::renew_now(&mut store, &state.api.base_url, &id)
-            .map_err(|e| ApiError::invalid_param("subscription", e)),
-    )
+    reply(flows::renew_now(&mut store, &state.api.base_url, &id))
 }
 
 pub async fn pay_invoice(State(state): State<AppState>, Path(id): Path<String>) -> Response {
     let mut store = state.api.store.lock().expect("store lock");
-    reply(
-        flows::pay_invoice(&mut store, &state.api.base_url, &id)
-            .map_err(|e| ApiError::invalid_param("invoice", e)),
-    )
+    reply(flows::pay_invoice(&mut store, &state.api.base_url, &id))
 }
 
 /// `outcome=won` or `outcome=lost`: the bank's decision on a dispute.
@@ -95,7 +88,6 @@ pub async fn close_dispute(
         };
         let mut store = state.api.store.lock().expect("store lock");
         flows::close_dispute(&mut store, &id, won)
-            .map_err(|e| ApiError::invalid_param("dispute", e))
     };
     reply(run())
 }

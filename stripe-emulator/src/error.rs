@@ -103,6 +103,16 @@ impl ApiError {
         }
     }
 
+    /// The same refusal, blamed on the parameter the request sent: a flow knows what went wrong
+    /// (a canceled subscription, an inactive price) but not which field of which request carried
+    /// it, and Stripe's `param` names that field.
+    pub fn for_param(self, param: &str) -> Self {
+        ApiError {
+            param: Some(param.to_string()),
+            ..self
+        }
+    }
+
     pub fn body(&self) -> Value {
         let mut error = json!({ "type": self.kind, "message": self.message });
         if let Some(code) = self.code {

@@ -1,0 +1,68 @@
+//! `/v1/invoices`: read, list, and preview the invoice a price change would bring.
+
+use serde_json::Value;
+
+use super::params::{get, required, string};
+use super::subscriptions::price_change;
+use super::{Api, ApiResult};
+use crate::error::ApiError;
+use crate::flows;
+use crate::store::{self, Store};
+
+pub(super) fn route(
+    api: &Api,
+    store: &mut Store,
+    method: &str,
+    path: &[&str],
+    p: &Value,
+) -> Option<ApiResult> {
+    Some(match (method, path) {
+        ("GET", []) => Ok(list(api, store, p)),
+        ("POST", ["create_preview"]) => preview(api, store, p),
+        ("GET", [id]) => get(&store.invoices, "invoice", id).map(|i| i.json(&api.base_url)),
+        _ => return None,
+    })
+}
+
+fn list(api: &Api, store: &Store, p: &Value) -> Value {
+    let customer = p.get("customer").and_then(Value::as_str);
+    let subscription = p.get("subscription").and_then(Value::as_str);
+    let items = store
+        .invoices
+        .values()
+        .filter(|i| customer.is_none_or(|c| i.customer == c))
+        .filter(|i| subscription.is_none_or(|s| i.subscription.as_deref() == Some(s)))
+        .map(|i| (i.seq, i.json(&api.base_url)))
+        .collect();
+    store::list("/v1/invoices", items)
+}
+
+/// `POST /v1/invoices/create_preview` for a subscription's price change
+/// (`subscription_details[items][0][…]`, `[proration_behavior]`, `[proration_date]`).
+fn preview(api: &Api, store: &Store, p: &Value) -> ApiResult {
+    let sub_id = required(p, "subscription")?;
+    let sub = get(&store.subscriptions, "subscription", &sub_id)?;
+    if let Some(customer) = string(p, "customer").filter(|c| *c != sub.customer) {
+        return Err(ApiError::invalid_param(
+            "customer",
+            format!("Subscription `{sub_id}` does not belong to customer `{customer}`."),
+        ));
+    }
+    let details = p
+        .get("subscription_details")
+        .cloned()
+        .unwrap_or(Value::Null);
+    let Some(item) = details
+        .get("items")
+        .and_then(Value::as_array)
+        .and_then(|items| items.first())
+    else {
+        return Err(ApiError::invalid_param(
+            "subscription_details[items]",
+            "This emulator previews price changes only: give subscription_details[items][0][price].",
+        ));
+    };
+    let change = price_change(store, &sub_id, item, &details)?;
+    flows::preview_change(store, &api.base_url, &change)
+        .map_err(|e| e.for_param("subscription_details[items][0][price]"))
+}

@@ -1,0 +1,107 @@
+//! `/v1/subscriptions`: read, cancel, and change the price or the cancellation of one.
+//! Subscriptions are created by Checkout (see `flows::complete_checkout`), not here.
+
+use serde_json::Value;
+
+use super::params::{boolean, get, integer};
+use super::{Api, ApiResult};
+use crate::error::ApiError;
+use crate::flows;
+use crate::store::{self, Store};
+
+pub(super) fn route(
+    api: &Api,
+    store: &mut Store,
+    method: &str,
+    path: &[&str],
+    p: &Value,
+) -> Option<ApiResult> {
+    Some(match (method, path) {
+        ("GET", []) => Ok(list(store, p)),
+        ("GET", [id]) => get(&store.subscriptions, "subscription", id).map(|s| s.json(store)),
+        ("POST", [id]) => update(store, &api.base_url, id, p),
+        ("DELETE", [id]) => cancel(store, id),
+        _ => return None,
+    })
+}
+
+fn list(store: &Store, p: &Value) -> Value {
+    let customer = p.get("customer").and_then(Value::as_str);
+    let status = p.get("status").and_then(Value::as_str);
+    let items = store
+        .subscriptions
+        .values()
+        .filter(|s| customer.is_none_or(|c| s.customer == c))
+        .filter(|s| match status {
+            None => s.status != "canceled",
+            Some("all") => true,
+            Some(wanted) => s.status == wanted,
+        })
+        .map(|s| (s.seq, s.json(store)))
+        .collect();
+    store::list("/v1/subscriptions", items)
+}
+
+fn cancel(store: &mut Store, id: &str) -> ApiResult {
+    get(&store.subscriptions, "subscription", id)?;
+    flows::cancel_now(store, id)
+}
+
+fn update(store: &mut Store, base_url: &str, id: &str, p: &Value) -> ApiResult {
+    get(&store.subscriptions, "subscription", id)?;
+    let mut result = None;
+    if let Some(cancel) = boolean(p, "cancel_at_period_end")? {
+        result = Some(
+            flows::set_cancel_at_period_end(store, id, cancel)
+                .map_err(|e| e.for_param("cancel_at_period_end"))?,
+        );
+    }
+    if let Some(item) = p
+        .get("items")
+        .and_then(Value::as_array)
+        .and_then(|items| items.first())
+    {
+        let change = price_change(store, id, item, p)?;
+        result = Some(
+            flows::change_price(store, base_url, &change)
+                .map_err(|e| e.for_param("items[0][price]"))?,
+        );
+    }
+    match result {
+        Some(json) => Ok(json),
+        None => Ok(store.subscriptions[id].json(store)),
+    }
+}
+
+/// A subscription item's new price (`items[0][price]`, with `items[0][id]` naming the item if
+/// given) and how to bill it (`proration_behavior`, `proration_date`), as the update and the
+/// invoice preview take them.
+pub(super) fn price_change(
+    store: &Store,
+    sub_id: &str,
+    item: &Value,
+    p: &Value,
+) -> Result<flows::PriceChange, ApiError> {
+    let sub = get(&store.subscriptions, "subscription", sub_id)?;
+    if let Some(item_id) = item.get("id").and_then(Value::as_str) {
+        if !sub.items.iter().any(|i| i.id == item_id) {
+            return Err(ApiError::invalid_param(
+                "items[0][id]",
+                format!("Subscription item `{item_id}` is not part of subscription `{sub_id}`."),
+            ));
+        }
+    }
+    let price_id = item.get("price").and_then(Value::as_str).ok_or_else(|| {
+        ApiError::invalid_param(
+            "items[0][price]",
+            "Missing required param: items[0][price].",
+        )
+    })?;
+    let proration = flows::Proration::parse(p.get("proration_behavior").and_then(Value::as_str))?;
+    Ok(flows::PriceChange {
+        sub_id: sub_id.to_string(),
+        price_id: price_id.to_string(),
+        proration,
+        at: integer(p, "proration_date")?,
+    })
+}

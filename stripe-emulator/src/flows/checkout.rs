@@ -1,0 +1,212 @@
+//! A buyer pays on the hosted Checkout page: the session completes and what it sold comes to
+//! exist (a payment, or a subscription with its first invoice).
+
+use serde_json::json;
+
+use super::invoicing::{bill, issue_invoice, Draft, Payment};
+use super::{period_of, DAY};
+use crate::error::ApiError;
+use crate::objects::{Charge, InvoiceLine, PaymentIntent, Subscription, SubscriptionItem};
+use crate::store::{self, Customer, CustomerDetails, Store};
+
+/// Completes a paid Checkout Session: customer, payment or subscription (with its first
+/// invoice), then `checkout.session.completed`. Returns the URL to send the buyer to.
+pub fn complete_checkout(
+    store: &mut Store,
+    base_url: &str,
+    session_id: &str,
+    details: CustomerDetails,
+) -> Result<String, ApiError> {
+    let session = store
+        .sessions
+        .get(session_id)
+        .cloned()
+        .ok_or_else(|| ApiError::not_found("checkout.session", session_id))?;
+    if session.status != "open" {
+        return Err(ApiError::invalid_param(
+            "session",
+            "This Checkout Session is no longer active.",
+        ));
+    }
+    let now = store.now();
+
+    let needs_customer = session.mode == "subscription"
+        || session.customer_creation.as_deref() == Some("always")
+        || session.invoice_creation;
+    let customer_id = match &session.customer {
+        Some(id) => Some(id.clone()),
+        None if needs_customer => {
+            let customer = Customer {
+                id: store::new_id("cus"),
+                email: Some(details.email.clone()),
+                name: details.name.clone(),
+                metadata: Default::default(),
+                created: now,
+                seq: store.next_seq(),
+                authenticates_every_payment: false,
+            };
+            let json = customer.json();
+            let id = customer.id.clone();
+            store.customers.insert(id.clone(), customer);
+            store.emit("customer.created", json, None);
+            Some(id)
+        }
+        None => None,
+    };
+
+    if session.card_authenticates_every_payment {
+        if let Some(c) = customer_id
+            .as_ref()
+            .and_then(|id| store.customers.get_mut(id))
+        {
+            c.authenticates_every_payment = true;
+        }
+    }
+    let mut updated = session.clone();
+    updated.customer = customer_id.clone();
+    updated.customer_details = Some(details.clone());
+    updated.status = "complete".into();
+    // A trial's first payment waits for its end, as Stripe says it.
+    updated.payment_status = if session.trial_period_days.is_some() {
+        "no_payment_required"
+    } else {
+        "paid"
+    }
+    .into();
+    updated.awaiting_authentication = false;
+
+    if session.mode == "payment" {
+        let charge = Charge {
+            id: store::new_id("ch"),
+            amount: session.amount_total,
+            amount_refunded: 0,
+            currency: session.currency.clone(),
+            customer: customer_id.clone(),
+            payment_intent: String::new(),
+            dispute: None,
+            created: now,
+        };
+        let pi = PaymentIntent {
+            latest_charge: Some(charge.id.clone()),
+            id: store::new_id("pi"),
+            amount: session.amount_total,
+            currency: session.currency.clone(),
+            customer: customer_id.clone(),
+            status: "succeeded".into(),
+            setup_future_usage: session.setup_future_usage.clone(),
+            created: now,
+        };
+        let mut created = pi.json();
+        created["status"] = json!("requires_payment_method");
+        created["amount_received"] = json!(0);
+        store.emit("payment_intent.created", created, None);
+        store.emit("payment_intent.succeeded", pi.json(), None);
+        updated.payment_intent = Some(pi.id.clone());
+        store.charges.insert(
+            charge.id.clone(),
+            Charge {
+                payment_intent: pi.id.clone(),
+                ..charge
+            },
+        );
+        store.payment_intents.insert(pi.id.clone(), pi);
+        // `invoice_creation[enabled]`: a paid invoice for the purchase, as its receipt.
+        if let (true, Some(customer)) = (session.invoice_creation, customer_id.clone()) {
+            let lines = session
+                .line_items
+                .iter()
+                .filter_map(|li| {
+                    let price = store.prices.get(&li.price)?;
+                    Some(InvoiceLine {
+                        price: price.id.clone(),
+                        description: format!("{} × {}", li.quantity, store.product_name(price)),
+                        amount: price.unit_amount * li.quantity,
+                        quantity: li.quantity,
+                    })
+                })
+                .collect();
+            let draft = Draft {
+                customer,
+                subscription: None,
+                reason: "manual",
+                lines,
+                total: session.amount_total,
+                period: (now, now),
+            };
+            updated.invoice = Some(issue_invoice(store, base_url, draft, Payment::Paid));
+        }
+    } else {
+        let customer = customer_id
+            .clone()
+            .ok_or_else(|| ApiError::missing("customer"))?;
+        let items: Vec<SubscriptionItem> = session
+            .line_items
+            .iter()
+            .filter(|li| {
+                store
+                    .prices
+                    .get(&li.price)
+                    .is_some_and(|p| p.recurring.is_some())
+            })
+            .map(|li| SubscriptionItem {
+                id: store::new_id("si"),
+                price: li.price.clone(),
+                quantity: li.quantity,
+                created: now,
+            })
+            .collect();
+        let period = period_of(store, &items);
+        let trial_end = session.trial_period_days.map(|d| now + d * DAY);
+        let sub = Subscription {
+            id: store::new_id("sub"),
+            customer: customer.clone(),
+            status: if trial_end.is_some() {
+                "trialing"
+            } else {
+                "active"
+            }
+            .into(),
+            items,
+            current_period_start: now,
+            current_period_end: trial_end.unwrap_or(now + period),
+            cancel_at_period_end: false,
+            canceled_at: None,
+            ended_at: None,
+            trial_start: trial_end.map(|_| now),
+            trial_end,
+            latest_invoice: None,
+            created: now,
+            seq: store.next_seq(),
+            fail_next_renewal: false,
+            trial_will_end_sent: false,
+            pending_prorations: Vec::new(),
+        };
+        let sub_id = sub.id.clone();
+        store.subscriptions.insert(sub_id.clone(), sub);
+        let sub_json = store.subscriptions[&sub_id].json(store);
+        store.emit("customer.subscription.created", sub_json, None);
+        let amount = if trial_end.is_some() {
+            0
+        } else {
+            session.amount_total
+        };
+        let invoice_id = bill(
+            store,
+            base_url,
+            &sub_id,
+            "subscription_create",
+            amount,
+            Payment::Paid,
+        );
+        updated.subscription = Some(sub_id);
+        updated.invoice = Some(invoice_id);
+    }
+
+    let success = updated
+        .success_url
+        .replace("{CHECKOUT_SESSION_ID}", &updated.id);
+    let json = updated.json(base_url);
+    store.sessions.insert(updated.id.clone(), updated);
+    store.emit("checkout.session.completed", json, None);
+    Ok(success)
+}

@@ -1,0 +1,204 @@
+//! Invoices: issued for a subscription's period or a plan change, charged as the customer's
+//! card behaves, and paid later on their hosted page.
+
+use serde_json::{json, Value};
+
+use super::subscriptions::change_subscription;
+use crate::error::ApiError;
+use crate::objects::{Invoice, InvoiceLine};
+use crate::store::{self, Store};
+
+/// Creates, finalises and charges an invoice for a subscription's current period, emitting the
+/// events Stripe would; returns its id.
+pub(super) fn bill(
+    store: &mut Store,
+    base_url: &str,
+    sub_id: &str,
+    reason: &str,
+    amount: i64,
+    payment: Payment,
+) -> String {
+    let sub = store.subscriptions[sub_id].clone();
+    let mut lines: Vec<InvoiceLine> = sub
+        .items
+        .iter()
+        .filter_map(|item| {
+            let price = store.prices.get(&item.price)?;
+            let name = store.product_name(price);
+            Some(InvoiceLine {
+                price: price.id.clone(),
+                description: format!("{} × {name}", item.quantity),
+                amount: if amount == 0 {
+                    0
+                } else {
+                    price.unit_amount * item.quantity
+                },
+                quantity: item.quantity,
+            })
+        })
+        .collect();
+    // Prorations of plan changes since the last invoice are billed with this one.
+    if let Some(s) = store.subscriptions.get_mut(sub_id) {
+        lines.append(&mut s.pending_prorations);
+    }
+    let id = issue_invoice(
+        store,
+        base_url,
+        Draft {
+            customer: sub.customer.clone(),
+            subscription: Some(sub.id.clone()),
+            reason,
+            lines,
+            // What is charged: the checkout's total (after any coupon) or the renewal's sum.
+            total: amount.max(0),
+            period: (sub.current_period_start, sub.current_period_end),
+        },
+        payment,
+    );
+    if let Some(s) = store.subscriptions.get_mut(sub_id) {
+        s.latest_invoice = Some(id.clone());
+    }
+    id
+}
+
+/// What an invoice is for, before it is issued.
+pub(super) struct Draft<'a> {
+    pub customer: String,
+    pub subscription: Option<String>,
+    pub reason: &'a str,
+    pub lines: Vec<InvoiceLine>,
+    pub total: i64,
+    pub period: (i64, i64),
+}
+
+/// How an invoice's payment attempt ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Payment {
+    Paid,
+    Declined,
+    /// The bank asks the customer to authenticate: the invoice waits on its hosted page.
+    NeedsAction,
+}
+
+impl Payment {
+    /// A customer's charge now: declined when asked to fail, else as their card behaves.
+    pub(super) fn of(store: &Store, customer: &str, fails: bool) -> Payment {
+        match store.customers.get(customer) {
+            _ if fails => Payment::Declined,
+            Some(c) if c.authenticates_every_payment => Payment::NeedsAction,
+            _ => Payment::Paid,
+        }
+    }
+}
+
+/// Creates, finalises and charges an invoice (as `payment` says the charge goes), emitting the
+/// events Stripe would; returns its id.
+pub(super) fn issue_invoice(
+    store: &mut Store,
+    base_url: &str,
+    draft: Draft<'_>,
+    payment: Payment,
+) -> String {
+    let now = store.now();
+    let email = store
+        .customers
+        .get(&draft.customer)
+        .and_then(|c| c.email.clone());
+    let currency = draft
+        .lines
+        .first()
+        .and_then(|l| store.prices.get(&l.price))
+        .map(|p| p.currency.clone())
+        .unwrap_or_else(|| "usd".into());
+    let seq = store.next_seq();
+    let mut invoice = Invoice {
+        id: store::new_id("in"),
+        number: format!("EMU-{seq:06}"),
+        customer: draft.customer,
+        customer_email: email,
+        subscription: draft.subscription,
+        status: "draft".into(),
+        billing_reason: draft.reason.into(),
+        currency,
+        lines: draft.lines,
+        total: draft.total,
+        amount_paid: 0,
+        attempt_count: 0,
+        period_start: draft.period.0,
+        period_end: draft.period.1,
+        created: now,
+        finalized_at: None,
+        paid_at: None,
+        seq,
+    };
+    store.emit("invoice.created", invoice.json(base_url), None);
+    invoice.status = "open".into();
+    invoice.finalized_at = Some(now);
+    store.emit("invoice.finalized", invoice.json(base_url), None);
+    invoice.attempt_count = 1;
+    // Nothing to charge (a trial, a credit) needs no card.
+    let payment = if invoice.total <= 0 {
+        Payment::Paid
+    } else {
+        payment
+    };
+    match payment {
+        Payment::Paid => {
+            invoice.status = "paid".into();
+            invoice.amount_paid = invoice.total.max(0);
+            invoice.paid_at = Some(now);
+            store.emit("invoice.paid", invoice.json(base_url), None);
+            store.emit("invoice.payment_succeeded", invoice.json(base_url), None);
+        }
+        Payment::Declined => {
+            store.emit("invoice.payment_failed", invoice.json(base_url), None);
+        }
+        Payment::NeedsAction => {
+            store.emit(
+                "invoice.payment_action_required",
+                invoice.json(base_url),
+                None,
+            );
+        }
+    }
+    let id = invoice.id.clone();
+    store.invoices.insert(id.clone(), invoice);
+    id
+}
+
+/// Pays an open invoice (the customer fixed their card); a past-due subscription becomes active.
+pub fn pay_invoice(store: &mut Store, base_url: &str, invoice_id: &str) -> Result<Value, ApiError> {
+    let now = store.now();
+    let invoice = store
+        .invoices
+        .get_mut(invoice_id)
+        .ok_or_else(|| ApiError::not_found("invoice", invoice_id))?;
+    if invoice.status != "open" {
+        return Err(ApiError::invalid_param(
+            "invoice",
+            format!("Invoice is already {}.", invoice.status),
+        ));
+    }
+    invoice.status = "paid".into();
+    invoice.amount_paid = invoice.total.max(0);
+    invoice.attempt_count += 1;
+    invoice.paid_at = Some(now);
+    let json = invoice.json(base_url);
+    let sub_id = invoice.subscription.clone();
+    store.emit("invoice.paid", json.clone(), None);
+    store.emit("invoice.payment_succeeded", json.clone(), None);
+    if let Some(sub_id) = sub_id {
+        if store
+            .subscriptions
+            .get(&sub_id)
+            .is_some_and(|s| s.status == "past_due")
+        {
+            change_subscription(store, &sub_id, |sub, _| {
+                let previous = json!({ "status": sub.status });
+                sub.status = "active".into();
+                previous
+            })?;
+        }
+    }
+    Ok(json)
+}

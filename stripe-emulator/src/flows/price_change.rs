@@ -1,0 +1,273 @@
+//! A subscriber switches plans: what the change costs (prorations), when it is invoiced, and
+//! the preview of that invoice.
+
+use serde_json::{json, Value};
+
+use super::interval_seconds;
+use super::invoicing::{issue_invoice, Draft, Payment};
+use super::subscriptions::{change_subscription, ensure_live};
+use crate::error::ApiError;
+use crate::objects::{Invoice, InvoiceLine};
+use crate::store::{self, Store};
+
+/// How a price change is billed: Stripe's `proration_behavior`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Proration {
+    /// Prorations are invoiced at once.
+    AlwaysInvoice,
+    /// Prorations wait for the next renewal's invoice (Stripe's default).
+    CreateProrations,
+    /// No credit and no charge for the rest of the period: the next renewal charges the new price.
+    None,
+}
+
+impl Proration {
+    pub fn parse(value: Option<&str>) -> Result<Proration, ApiError> {
+        match value {
+            None | Some("create_prorations") => Ok(Proration::CreateProrations),
+            Some("always_invoice") => Ok(Proration::AlwaysInvoice),
+            Some("none") => Ok(Proration::None),
+            Some(other) => Err(ApiError::invalid_param(
+                "proration_behavior",
+                format!(
+                    "Invalid proration_behavior: must be one of always_invoice, create_prorations, or none (got `{other}`)."
+                ),
+            )),
+        }
+    }
+}
+
+/// A change of a subscription's price, as Stripe bills it.
+pub struct PriceChange {
+    pub sub_id: String,
+    pub price_id: String,
+    pub proration: Proration,
+    /// When the change counts from (Stripe's `proration_date`): a preview's, so that the
+    /// change charges what the preview showed. Now when absent.
+    pub at: Option<i64>,
+}
+
+/// What a price change does to the bill.
+struct Repricing {
+    /// Invoiced now, or (`create_prorations`) kept for the next renewal.
+    lines: Vec<InvoiceLine>,
+    /// A new billing cycle from the change, when the interval changes (Stripe restarts the
+    /// cycle and invoices at once, whatever the proration behaviour).
+    new_period: Option<(i64, i64)>,
+    invoice_now: bool,
+    /// The period the lines cover.
+    period: (i64, i64),
+}
+
+/// `amount` × the share of `start..end` left at `at`, rounded to the nearest minor unit.
+fn unused_share(amount: i64, (start, end): (i64, i64), at: i64) -> i64 {
+    let length = (end - start).max(1) as i128;
+    let left = (end - at).clamp(0, end - start) as i128;
+    ((amount as i128 * left * 2 + length) / (length * 2)) as i64
+}
+
+fn reprice(store: &Store, change: &PriceChange) -> Result<Repricing, ApiError> {
+    ensure_live(store, &change.sub_id)?;
+    let sub = &store.subscriptions[&change.sub_id];
+    let new = match store.prices.get(&change.price_id) {
+        Some(p) if p.active && p.recurring.is_some() => p,
+        Some(_) => {
+            return Err(ApiError::invalid_param(
+                "price",
+                format!(
+                    "The price `{}` is not an active recurring price.",
+                    change.price_id
+                ),
+            ))
+        }
+        None => return Err(ApiError::no_such_param("price", &change.price_id, "price")),
+    };
+    let item = sub.items.first().ok_or_else(|| {
+        ApiError::invalid_param("subscription", "This subscription has no items.")
+    })?;
+    let old = store.prices.get(&item.price).ok_or_else(|| {
+        ApiError::invalid_param("subscription", "The subscription's price no longer exists.")
+    })?;
+    let period = (sub.current_period_start, sub.current_period_end);
+    let at = change.at.unwrap_or_else(|| store.now());
+    if at < period.0 || at > period.1 {
+        return Err(ApiError::invalid_param(
+            "proration_date",
+            "proration_date must be within the subscription's current period.",
+        ));
+    }
+    let quantity = item.quantity;
+    let line = |price: &store::Price, description: String, amount: i64| InvoiceLine {
+        price: price.id.clone(),
+        description,
+        amount,
+        quantity,
+    };
+    // A trial is free whatever its plan: the new price starts with the first paid period.
+    if sub.status == "trialing" {
+        return Ok(Repricing {
+            lines: Vec::new(),
+            new_period: None,
+            invoice_now: false,
+            period,
+        });
+    }
+    let mut lines = Vec::new();
+    if change.proration != Proration::None {
+        lines.push(line(
+            old,
+            format!("Unused time on {quantity} × {}", store.product_name(old)),
+            -unused_share(old.unit_amount * quantity, period, at),
+        ));
+    }
+    if new.recurring != old.recurring {
+        let recurring = new.recurring.as_ref().expect("checked recurring");
+        let new_period = (
+            at,
+            at + interval_seconds(&recurring.interval, recurring.interval_count),
+        );
+        lines.push(line(
+            new,
+            format!("{quantity} × {}", store.product_name(new)),
+            new.unit_amount * quantity,
+        ));
+        return Ok(Repricing {
+            lines,
+            new_period: Some(new_period),
+            invoice_now: true,
+            period: new_period,
+        });
+    }
+    if change.proration != Proration::None {
+        lines.push(line(
+            new,
+            format!("Remaining time on {quantity} × {}", store.product_name(new)),
+            unused_share(new.unit_amount * quantity, period, at),
+        ));
+    }
+    Ok(Repricing {
+        lines,
+        new_period: None,
+        invoice_now: change.proration == Proration::AlwaysInvoice,
+        period: (at, period.1),
+    })
+}
+
+/// The invoice a price change would bring, as `POST /v1/invoices/create_preview` shows it: the
+/// one issued at once, or else the next renewal's. Nothing is stored.
+pub fn preview_change(
+    store: &Store,
+    base_url: &str,
+    change: &PriceChange,
+) -> Result<Value, ApiError> {
+    let repricing = reprice(store, change)?;
+    let sub = &store.subscriptions[&change.sub_id];
+    let (lines, period, reason) = if repricing.invoice_now {
+        (repricing.lines, repricing.period, "subscription_update")
+    } else {
+        let new = &store.prices[&change.price_id];
+        let recurring = new.recurring.as_ref().expect("checked recurring");
+        let quantity = sub.items.first().map_or(1, |i| i.quantity);
+        let start = sub.current_period_end;
+        let mut lines = sub.pending_prorations.clone();
+        lines.extend(repricing.lines);
+        lines.push(InvoiceLine {
+            price: new.id.clone(),
+            description: format!("{quantity} × {}", store.product_name(new)),
+            amount: new.unit_amount * quantity,
+            quantity,
+        });
+        let end = start + interval_seconds(&recurring.interval, recurring.interval_count);
+        (lines, (start, end), "subscription_cycle")
+    };
+    let currency = store.prices[&change.price_id].currency.clone();
+    let preview = Invoice {
+        id: store::new_id("in"),
+        number: String::new(),
+        customer: sub.customer.clone(),
+        customer_email: store
+            .customers
+            .get(&sub.customer)
+            .and_then(|c| c.email.clone()),
+        subscription: Some(sub.id.clone()),
+        status: "draft".into(),
+        billing_reason: reason.into(),
+        currency,
+        total: lines.iter().map(|l| l.amount).sum(),
+        lines,
+        amount_paid: 0,
+        attempt_count: 0,
+        period_start: period.0,
+        period_end: period.1,
+        created: store.now(),
+        finalized_at: None,
+        paid_at: None,
+        seq: 0,
+    };
+    let mut json = preview.json(base_url);
+    // A preview is no invoice yet: Stripe gives it no id, number or page.
+    json["id"] = Value::Null;
+    json["number"] = Value::Null;
+    json["hosted_invoice_url"] = Value::Null;
+    Ok(json)
+}
+
+/// Changes a subscription's price (its first item's), billing the change as Stripe does, and
+/// returns the subscription.
+pub fn change_price(
+    store: &mut Store,
+    base_url: &str,
+    change: &PriceChange,
+) -> Result<Value, ApiError> {
+    let repricing = reprice(store, change)?;
+    let sub_id = change.sub_id.as_str();
+    let Repricing {
+        lines,
+        new_period,
+        invoice_now,
+        period,
+    } = repricing;
+    let pending = if invoice_now {
+        Vec::new()
+    } else {
+        lines.clone()
+    };
+    change_subscription(store, sub_id, |sub, _| {
+        let old_items = sub.items.clone();
+        let previous = json!({
+            "items": { "object": "list", "data": old_items.iter().map(|i| json!({
+                "id": i.id,
+                "price": { "id": i.price },
+                "current_period_start": sub.current_period_start,
+                "current_period_end": sub.current_period_end,
+            })).collect::<Vec<_>>() },
+        });
+        if let Some(item) = sub.items.first_mut() {
+            item.price = change.price_id.clone();
+        }
+        if let Some((start, end)) = new_period {
+            sub.current_period_start = start;
+            sub.current_period_end = end;
+        }
+        sub.pending_prorations.extend(pending);
+        previous
+    })?;
+    if invoice_now {
+        let customer = store.subscriptions[sub_id].customer.clone();
+        let total = lines.iter().map(|l| l.amount).sum();
+        let draft = Draft {
+            customer,
+            subscription: Some(sub_id.to_string()),
+            reason: "subscription_update",
+            lines,
+            total,
+            period,
+        };
+        let payment = Payment::of(store, &draft.customer, false);
+        let id = issue_invoice(store, base_url, draft, payment);
+        if let Some(s) = store.subscriptions.get_mut(sub_id) {
+            s.latest_invoice = Some(id);
+        }
+    }
+    Ok(store.subscriptions[sub_id].json(store))
+}

@@ -1,0 +1,17 @@
+//! Stripe's billing objects (subscriptions, invoices, payment intents, events, …) and their JSON
+//! in the API version async-stripe is pinned to (2026-09-30: periods live on subscription items,
+//! an invoice names its subscription under `parent.subscription_details`).
+
+mod events;
+mod invoices;
+mod payments;
+mod sessions;
+mod subscriptions;
+
+pub use events::{Delivery, Endpoint, Event};
+pub use invoices::{Invoice, InvoiceLine};
+pub use payments::{Charge, Dispute, PaymentIntent, Refund};
+pub use sessions::{PortalSession, PromotionCode};
+pub use subscriptions::{Subscription, SubscriptionItem};
+
+pub const API_VERSION: &str = "2026-09-30.endive";

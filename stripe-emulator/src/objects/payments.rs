@@ -1,0 +1,142 @@
+//! The money of a purchase: payment intents, the charges on the card, refunds and disputes.
+
+use serde_json::{json, Value};
+
+#[derive(Debug, Clone)]
+pub struct PaymentIntent {
+    pub id: String,
+    pub latest_charge: Option<String>,
+    pub amount: i64,
+    pub currency: String,
+    pub customer: Option<String>,
+    pub status: String,
+    pub setup_future_usage: Option<String>,
+    pub created: i64,
+}
+
+impl PaymentIntent {
+    pub fn json(&self) -> Value {
+        json!({
+            "id": self.id,
+            "object": "payment_intent",
+            "latest_charge": self.latest_charge,
+            "amount": self.amount,
+            "amount_capturable": 0,
+            "amount_received": if self.status == "succeeded" { self.amount } else { 0 },
+            "capture_method": "automatic_async",
+            "confirmation_method": "automatic",
+            "created": self.created,
+            "currency": self.currency,
+            "customer": self.customer,
+            "livemode": false,
+            "metadata": {},
+            "payment_method_types": ["card"],
+            "setup_future_usage": self.setup_future_usage,
+            "status": self.status,
+        })
+    }
+}
+
+/// A payment on a card; refunds and disputes are about charges.
+#[derive(Debug, Clone)]
+pub struct Charge {
+    pub id: String,
+    pub amount: i64,
+    pub amount_refunded: i64,
+    pub currency: String,
+    pub customer: Option<String>,
+    pub payment_intent: String,
+    pub dispute: Option<String>,
+    pub created: i64,
+}
+
+impl Charge {
+    pub fn json(&self) -> Value {
+        json!({
+            "id": self.id,
+            "object": "charge",
+            "amount": self.amount,
+            "amount_captured": self.amount,
+            "amount_refunded": self.amount_refunded,
+            "billing_details": { "address": null, "email": null, "name": null, "phone": null, "tax_id": null },
+            "captured": true,
+            "created": self.created,
+            "currency": self.currency,
+            "customer": self.customer,
+            "disputed": self.dispute.is_some(),
+            "livemode": false,
+            "metadata": {},
+            "paid": true,
+            "payment_intent": self.payment_intent,
+            "refunded": self.amount_refunded >= self.amount,
+            "status": "succeeded",
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Refund {
+    pub id: String,
+    pub amount: i64,
+    pub charge: String,
+    pub currency: String,
+    pub payment_intent: String,
+    pub created: i64,
+}
+
+impl Refund {
+    pub fn json(&self) -> Value {
+        json!({
+            "id": self.id,
+            "object": "refund",
+            "amount": self.amount,
+            "charge": self.charge,
+            "created": self.created,
+            "currency": self.currency,
+            "metadata": {},
+            "payment_intent": self.payment_intent,
+            "status": "succeeded",
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Dispute {
+    pub id: String,
+    pub amount: i64,
+    pub charge: String,
+    pub currency: String,
+    pub payment_intent: String,
+    /// `needs_response`, then `won` or `lost`.
+    pub status: String,
+    pub created: i64,
+}
+
+impl Dispute {
+    pub fn json(&self) -> Value {
+        json!({
+            "id": self.id,
+            "object": "dispute",
+            "amount": self.amount,
+            "balance_transactions": [],
+            "charge": self.charge,
+            "created": self.created,
+            "currency": self.currency,
+            "enhanced_eligibility_types": [],
+            "evidence": { "enhanced_evidence": {} },
+            "evidence_details": {
+                "due_by": null,
+                "enhanced_eligibility": {},
+                "has_evidence": false,
+                "past_due": false,
+                "submission_count": 0,
+            },
+            "is_charge_refundable": false,
+            "livemode": false,
+            "metadata": {},
+            "payment_intent": self.payment_intent,
+            "reason": "fraudulent",
+            "status": self.status,
+        })
+    }
+}

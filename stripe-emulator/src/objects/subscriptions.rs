@@ -1,0 +1,121 @@
+//! Subscriptions and their items. In this API version the billing period lives on each item;
+//! the emulator keeps one period per subscription and writes it on every item.
+
+use serde_json::{json, Value};
+
+use super::InvoiceLine;
+use crate::store::{self, Store};
+
+#[derive(Debug, Clone)]
+pub struct SubscriptionItem {
+    pub id: String,
+    pub price: String,
+    pub quantity: i64,
+    pub created: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Subscription {
+    pub id: String,
+    pub customer: String,
+    pub status: String,
+    pub items: Vec<SubscriptionItem>,
+    pub current_period_start: i64,
+    pub current_period_end: i64,
+    pub cancel_at_period_end: bool,
+    pub canceled_at: Option<i64>,
+    pub ended_at: Option<i64>,
+    pub trial_start: Option<i64>,
+    pub trial_end: Option<i64>,
+    pub latest_invoice: Option<String>,
+    pub created: i64,
+    pub seq: u64,
+    /// Control: the next renewal's payment fails.
+    pub fail_next_renewal: bool,
+    pub trial_will_end_sent: bool,
+    /// Proration lines of plan changes (`create_prorations`) that the next renewal invoices.
+    pub pending_prorations: Vec<InvoiceLine>,
+}
+
+impl Subscription {
+    pub fn json(&self, store: &Store) -> Value {
+        let items: Vec<Value> = self
+            .items
+            .iter()
+            .map(|item| {
+                let price = store.prices.get(&item.price);
+                let price_json = price.map(|p| p.json()).unwrap_or(Value::Null);
+                let plan = price.map(|p| {
+                    let recurring = p.recurring.clone().unwrap_or(store::Recurring {
+                        interval: "month".into(),
+                        interval_count: 1,
+                    });
+                    json!({
+                        "id": p.id,
+                        "object": "plan",
+                        "active": p.active,
+                        "amount": p.unit_amount,
+                        "billing_scheme": "per_unit",
+                        "created": p.created,
+                        "currency": p.currency,
+                        "interval": recurring.interval,
+                        "interval_count": recurring.interval_count,
+                        "livemode": false,
+                        "product": p.product,
+                        "usage_type": "licensed",
+                    })
+                });
+                json!({
+                    "id": item.id,
+                    "object": "subscription_item",
+                    "created": item.created,
+                    "current_period_start": self.current_period_start,
+                    "current_period_end": self.current_period_end,
+                    "discounts": [],
+                    "metadata": {},
+                    "plan": plan,
+                    "price": price_json,
+                    "quantity": item.quantity,
+                    "subscription": self.id,
+                })
+            })
+            .collect();
+        let currency = self
+            .items
+            .first()
+            .and_then(|i| store.prices.get(&i.price))
+            .map(|p| p.currency.clone())
+            .unwrap_or_else(|| "usd".into());
+        json!({
+            "id": self.id,
+            "object": "subscription",
+            "automatic_tax": { "enabled": false },
+            "billing_cycle_anchor": self.created,
+            "billing_mode": { "type": "classic" },
+            "billing_schedules": [],
+            "cancel_at": if self.cancel_at_period_end { Some(self.current_period_end) } else { None },
+            "cancel_at_period_end": self.cancel_at_period_end,
+            "canceled_at": self.canceled_at,
+            "collection_method": "charge_automatically",
+            "created": self.created,
+            "currency": currency,
+            "customer": self.customer,
+            "discounts": [],
+            "ended_at": self.ended_at,
+            "invoice_settings": { "issuer": { "type": "self" } },
+            "items": {
+                "object": "list",
+                "data": items,
+                "has_more": false,
+                "url": format!("/v1/subscription_items?subscription={}", self.id),
+            },
+            "latest_invoice": self.latest_invoice,
+            "livemode": false,
+            "metadata": {},
+            "start_date": self.created,
+            "status": self.status,
+            "trial_end": self.trial_end,
+            "trial_start": self.trial_start,
+        })
+    }
+}
