@@ -26,6 +26,11 @@ psql "$TEST_POSTGRES_URL" -qAtc "SELECT datname FROM pg_database WHERE datname L
 step "format"
 cargo fmt --all -- --check
 
+step "no module cycle"
+# Every module the shared state is built from must not import it, and no two modules may need
+# each other: scripts/module_cycles.py lists any cycle in the crate's module graph.
+python3 scripts/module_cycles.py src
+
 step "clippy: server build"
 cargo clippy --features ssr --all-targets -- -D warnings
 

@@ -29,11 +29,14 @@ use super::auth::limits::AuthLimits;
 use super::auth::session::{me_from_headers, refresh_session, same_origin, AuthUser};
 use super::auth::sessions::Sessions;
 use super::auth::supabase::SupabaseVerifier;
+use super::billing::account::Billing;
 use super::billing::catalog::{self, CatalogError};
-use super::billing::checkout::Billing;
+use super::billing::checkout::current_price;
 use super::billing::{self};
 use super::config::Config;
 use super::db::Db;
+use super::error::ServerError;
+use super::infra::page_cache::{self, MemberPages, Members};
 use super::mail::{self, Mailer};
 use super::metrics::{Metrics, Readings};
 use super::security::SecurityHeaders;
@@ -116,11 +119,13 @@ pub async fn build_state(config: Config) -> Result<AppState, StartupError> {
     });
     let (billing, shown) = start_billing(&config, &catalog, metrics.clone()).await;
     let mail_wake = Arc::new(tokio::sync::Notify::new());
-    let webhook_writer = billing::group_commit::Writer::spawn(
+    let webhook_writer = super::infra::group_commit::Writer::spawn(
         db.clone(),
-        billing::webhook::MailContext {
-            site: config.site_url.origin(),
-            operators: config.admin_emails.clone(),
+        billing::webhook::ApplyEvents {
+            mail: billing::webhook::MailContext {
+                site: config.site_url.origin(),
+                operators: config.admin_emails.clone(),
+            },
         },
         mail_wake.clone(),
     );
@@ -285,7 +290,7 @@ pub fn build_router(state: AppState) -> Router {
             // Who is signed in, for the header: from the request's cookie (absent while the
             // route list is generated, when there is no request).
             let me =
-                use_context::<Parts>().and_then(|parts| me_from_headers(&state, &parts.headers));
+                use_context::<Parts>().and_then(|parts| me_from_headers(&state.sessions, &parts.headers));
             provide_context(CurrentUser(me));
             provide_context(state.clone());
         }
@@ -355,12 +360,15 @@ pub fn build_router(state: AppState) -> Router {
     let outer = Router::new()
         .fallback_service(app)
         .layer(middleware::from_fn_with_state(
-            state.clone(),
-            super::page_cache::serve_member_cached,
+            MemberPages {
+                cache: state.page_cache.clone(),
+                members: state.clone(),
+            },
+            page_cache::serve_member_cached::<AppState>,
         ))
         .layer(middleware::from_fn_with_state(
             state.page_cache.clone(),
-            super::page_cache::serve_cached,
+            page_cache::serve_cached,
         ))
         .layer(middleware::from_fn_with_state(
             Arc::new(SecurityHeaders::new(&state.config)),
@@ -386,7 +394,7 @@ async fn count_request(
     next: middleware::Next,
 ) -> axum::response::Response {
     let started = std::time::Instant::now();
-    let cached = super::page_cache::cached_route(&request);
+    let cached = page_cache::cached_route(&request);
     let response = next.run(request).await;
     let route = cached
         .or_else(|| {
@@ -550,14 +558,14 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, &'static str) {
 }
 
 /// Serves until `shutdown` resolves, then lets requests in flight finish for up to `grace` (see
-/// `server::http`).
+/// `server::infra::http`).
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
     grace: Duration,
 ) -> std::io::Result<()> {
-    super::http::serve(listener, router, shutdown, grace).await
+    super::infra::http::serve(listener, router, shutdown, grace).await
 }
 
 /// The production path: listen on `LEPTOS_SITE_ADDR`, stop cleanly on Ctrl-C or SIGTERM.
@@ -666,5 +674,23 @@ async fn shutdown_signal() {
     tokio::select! {
         () = ctrl_c => tracing::info!("Ctrl-C received, shutting down"),
         () = terminate => tracing::info!("SIGTERM received, shutting down"),
+    }
+}
+
+/// The signed-in page cache asks the site who the cookie names and which plan their pages mark.
+impl Members for AppState {
+    type User = crate::server::db::DbUuid;
+
+    fn signed_in(&self, headers: &axum::http::HeaderMap) -> Option<(Self::User, String)> {
+        let (claims, user) = super::auth::session::cookie_claims(&self.sessions, headers)?;
+        // A token due for renewal takes the usual path, through the session refresh.
+        if super::auth::session::renewal_due(&claims) {
+            return None;
+        }
+        Some((user, claims.email?))
+    }
+
+    async fn plan(&self, user: Self::User) -> Result<Option<String>, ServerError> {
+        current_price(self, user).await
     }
 }

@@ -6,8 +6,10 @@ use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
 
 use super::auth::limits::AuthLimits;
-use super::billing::checkout::Billing;
+use super::billing::account::Billing;
+use super::billing::webhook::ApplyEvents;
 use super::client_addr::TrustedProxies;
+use super::auth::sessions::Sessions;
 use super::config::Config;
 use super::db::Db;
 use crate::model::catalog::Catalog;
@@ -47,11 +49,11 @@ pub struct Shared {
     /// Wakes the outbox sender when a transaction has queued mail.
     pub mail_wake: Arc<tokio::sync::Notify>,
     /// Applies verified webhooks, several to a transaction under load.
-    pub webhook_writer: super::billing::group_commit::Writer,
+    pub webhook_writer: super::infra::group_commit::Writer<ApplyEvents>,
     /// Which plan a signed-in person has, for the marketing pages: read in batches.
     pub plan_reads: super::billing::plan_reads::PlanReads,
     /// The marketing pages, rendered once per variant (signed out; signed in, per plan).
-    pub page_cache: super::page_cache::PageCache,
+    pub page_cache: super::infra::page_cache::PageCache,
     /// Session tokens: issued, checked, renewed and revoked.
     pub sessions: Arc<super::auth::sessions::Sessions>,
     /// Checks Supabase's access tokens; `None` unless Supabase is configured.
@@ -65,6 +67,18 @@ pub struct Shared {
 impl FromRef<AppState> for Arc<TrustedProxies> {
     fn from_ref(state: &AppState) -> Self {
         state.config.trusted_proxies.clone()
+    }
+}
+
+impl FromRef<AppState> for Arc<Sessions> {
+    fn from_ref(state: &AppState) -> Self {
+        state.sessions.clone()
+    }
+}
+
+impl FromRef<AppState> for Arc<Config> {
+    fn from_ref(state: &AppState) -> Self {
+        state.config.clone()
     }
 }
 

@@ -176,7 +176,7 @@ async fn a_client_that_never_finishes_its_headers_is_cut_off() {
     let started = tokio::time::Instant::now();
     let mut buf = Vec::new();
     let read = tokio::time::timeout(
-        landing::server::http::HEADER_TIMEOUT + Duration::from_secs(5),
+        landing::server::infra::http::HEADER_TIMEOUT + Duration::from_secs(5),
         stream.read_to_end(&mut buf),
     )
     .await;
@@ -184,7 +184,9 @@ async fn a_client_that_never_finishes_its_headers_is_cut_off() {
         read.is_ok(),
         "the connection was still open after the header timeout"
     );
-    assert!(started.elapsed() >= landing::server::http::HEADER_TIMEOUT - Duration::from_secs(1));
+    assert!(
+        started.elapsed() >= landing::server::infra::http::HEADER_TIMEOUT - Duration::from_secs(1)
+    );
     // Meanwhile everyone else was served.
     assert_eq!(app.get_text("/healthz").await.0, 200);
 }

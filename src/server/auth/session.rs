@@ -204,16 +204,16 @@ where
 
 /// Whose token this request carries (Bearer or cookie), from its verified claims alone: for
 /// read-only marks on a page, where a database round trip to load the profile buys nothing.
-pub fn token_subject(state: &AppState, headers: &HeaderMap) -> Option<DbUuid> {
+pub fn token_subject(sessions: &Sessions, headers: &HeaderMap) -> Option<DbUuid> {
     let token = match presented(headers)? {
         Presented::Bearer(t) | Presented::Cookie(t) => t,
     };
-    state.sessions.verify(&token).ok().map(|(_, id)| id)
+    sessions.verify(&token).ok().map(|(_, id)| id)
 }
 
 /// The identity shown in page headers: from the cookie's claims alone, no database round trip.
-pub fn me_from_headers(state: &AppState, headers: &HeaderMap) -> Option<Me> {
-    let (claims, id) = cookie_claims(&state.sessions, headers)?;
+pub fn me_from_headers(sessions: &Sessions, headers: &HeaderMap) -> Option<Me> {
+    let (claims, id) = cookie_claims(sessions, headers)?;
     Some(Me {
         id: id.to_string(),
         email: claims.email?,
@@ -253,14 +253,14 @@ pub fn clear_cookie(secure: bool) -> HeaderValue {
 /// while a stolen token still dies within a day. A revoked or expired token is never renewed:
 /// it does not get past `cookie_claims`.
 pub async fn refresh_session(
-    State(state): State<AppState>,
+    State(sessions): State<Arc<Sessions>>,
+    State(config): State<Arc<Config>>,
     request: Request,
     next: Next,
 ) -> Response {
-    let renewal = cookie_claims(&state.sessions, request.headers())
+    let renewal = cookie_claims(&sessions, request.headers())
         .filter(|(claims, _)| renewal_due(claims))
-        .and_then(|(claims, id)| state.sessions.renew(&claims, id));
-    let config = &state.config;
+        .and_then(|(claims, id)| sessions.renew(&claims, id));
     let mut response = next.run(request).await;
     // A response that sets the cookie itself (sign-in, sign-out) wins.
     if let Some(token) = renewal {

@@ -2,8 +2,6 @@
 //! mode comes from the price; redirects only to our own origin; the buyer's Stripe customer
 //! reused; never a pair of parameters Stripe rejects together.
 
-use std::sync::Arc;
-
 use stripe_checkout::checkout_session::{
     CreateCheckoutSession, CreateCheckoutSessionCustomerCreation, CreateCheckoutSessionDiscounts,
     CreateCheckoutSessionInvoiceCreation, CreateCheckoutSessionLineItems,
@@ -11,12 +9,12 @@ use stripe_checkout::checkout_session::{
     CreateCheckoutSessionSubscriptionData, CreateCheckoutSessionTaxIdCollection,
 };
 use stripe_shared::CheckoutSessionMode;
-use tokio::sync::RwLock;
 
-use super::catalog::{self, PriceIndex, StripePrice};
-use super::client::{Stripe, StripeError};
+use super::account::Billing;
+use super::catalog::{PriceIndex, StripePrice};
+use super::client::StripeError;
 use super::objects::CheckoutSession;
-use crate::model::catalog::{format_amount, Catalog, Coupon};
+use crate::model::catalog::{format_amount, Coupon};
 use crate::model::checkout::PurchaseSummary;
 use crate::model::error::AppError;
 use crate::server::auth::limits::Limited;
@@ -26,58 +24,6 @@ use crate::server::config::Config;
 use crate::server::db::{billing as db_billing, customers, DbUuid};
 use crate::server::error::{Context, ErrorAnswer, ServerError};
 use crate::server::state::AppState;
-
-/// Billing when it is on: the client and the catalog's prices as Stripe has them.
-pub struct Billing {
-    pub client: Stripe,
-    /// Shared, not copied, by every request that needs a price.
-    prices: RwLock<Option<Arc<PriceIndex>>>,
-    /// The customer-portal configuration `landing stripe setup` saved, once found.
-    portal_configuration: RwLock<Option<String>>,
-}
-
-impl std::fmt::Debug for Billing {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Billing { .. }")
-    }
-}
-
-impl Billing {
-    pub fn new(client: Stripe, prices: Option<PriceIndex>) -> Self {
-        Billing {
-            client,
-            prices: RwLock::new(prices.map(Arc::new)),
-            portal_configuration: RwLock::new(None),
-        }
-    }
-
-    /// Our portal configuration's id, looked up until found; `None` leaves Stripe to use the
-    /// account's default.
-    pub async fn portal_configuration(&self) -> Result<Option<String>, StripeError> {
-        if let Some(id) = self.portal_configuration.read().await.as_ref() {
-            return Ok(Some(id.clone()));
-        }
-        let found = super::setup::find_portal(&self.client).await?;
-        if let Some(id) = &found {
-            *self.portal_configuration.write().await = Some(id.clone());
-        }
-        Ok(found)
-    }
-
-    /// The price index, looked up again if Stripe could not be reached at start-up.
-    pub async fn prices(&self, catalog: &Catalog) -> Result<Arc<PriceIndex>, CheckoutError> {
-        if let Some(index) = self.prices.read().await.as_ref() {
-            return Ok(index.clone());
-        }
-        let index = Arc::new(
-            catalog::resolve(&self.client, catalog)
-                .await
-                .map_err(|e| CheckoutError::Stripe(e.describe()))?,
-        );
-        *self.prices.write().await = Some(index.clone());
-        Ok(index)
-    }
-}
 
 #[derive(Debug)]
 pub struct CheckoutRequest {
@@ -235,7 +181,10 @@ pub async fn create(
     request: CheckoutRequest,
 ) -> Result<String, CheckoutError> {
     let billing = state.billing.as_ref().ok_or(CheckoutError::BillingOff)?;
-    let index = billing.prices(&state.source_catalog).await?;
+    let index = billing
+        .prices(&state.source_catalog)
+        .await
+        .map_err(|e| CheckoutError::Stripe(e.describe()))?;
     let price = index
         .find(request.price.trim())
         .cloned()

@@ -1,6 +1,7 @@
 //! Billing: Stripe lives here, and only here: the catalog, checkout, the customer portal,
 //! webhooks, the sync that stores Stripe's objects, and the mail billing events cause.
 
+pub mod account;
 pub mod admin;
 pub mod api;
 pub mod catalog;
@@ -10,7 +11,6 @@ pub mod client;
 pub mod doctor;
 pub mod emails;
 pub mod fetch;
-pub mod group_commit;
 pub mod objects;
 pub mod overview;
 pub mod plan_reads;

@@ -485,7 +485,7 @@ mod tests {
         let endpoint: WebhookEndpoint = read(&fixture("webhook_endpoint"), "webhook endpoint");
         assert_eq!(endpoint.id, id("webhook_endpoint"));
         let event = serde_json::to_vec(&fixture("event")).unwrap();
-        let envelope = crate::server::billing::webhook::Envelope::parse(&event)
+        let envelope = crate::server::billing::webhook::events::Envelope::parse(&event)
             .expect("Stripe's example event is read as an event");
         assert_eq!(envelope.id, id("event"));
         // Lists, as Stripe sends them.

@@ -16,7 +16,7 @@ use std::fmt;
 
 use super::client::{Call, Stripe, StripeError};
 use super::objects::{List, PortalConfiguration, Price, Product, WebhookEndpoint};
-use super::webhook;
+use super::webhook::events as webhook;
 use crate::model::catalog::{Catalog, Interval, Plan};
 
 /// The portal configuration that is ours carries this metadata.

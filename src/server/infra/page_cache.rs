@@ -16,6 +16,7 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::future::Future;
 use std::io::Write;
 use std::sync::{Arc, RwLock};
 
@@ -29,9 +30,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use super::auth::session::{cookie_claims, renewal_due};
-use super::billing::checkout::current_price;
-use super::state::AppState;
+use crate::server::error::ServerError;
 
 /// Paths whose signed-out rendering depends only on the address.
 const CACHED_PATHS: [&str; 2] = ["/", "/pricing"];
@@ -289,32 +288,58 @@ pub async fn serve_cached(
     serve(&page, wants_gzip)
 }
 
+/// What the signed-in variant needs from the site, which answers it: the cache knows nothing of
+/// sessions or billing.
+pub trait Members: Send + Sync + 'static {
+    type User: Send;
+
+    /// Who the request's session cookie names, and their email, read from the cookie alone;
+    /// `None` (no cookie, or one that must take the usual path) renders as usual.
+    fn signed_in(&self, headers: &HeaderMap) -> Option<(Self::User, String)>;
+
+    /// The one thing on these pages that is the person's besides the email: the price they
+    /// subscribe to (marked "Your current plan", the others "Switch to …").
+    fn plan(
+        &self,
+        user: Self::User,
+    ) -> impl Future<Output = Result<Option<String>, ServerError>> + Send;
+}
+
+/// The signed-in cache and the site that says who is signed in.
+pub struct MemberPages<M> {
+    pub cache: PageCache,
+    pub members: M,
+}
+
+impl<M: Clone> Clone for MemberPages<M> {
+    fn clone(&self) -> Self {
+        MemberPages {
+            cache: self.cache.clone(),
+            members: self.members.clone(),
+        }
+    }
+}
+
 /// Signed-in pages (a session cookie), from a template per address and plan.
-pub async fn serve_member_cached(
-    State(state): State<AppState>,
+pub async fn serve_member_cached<M: Members>(
+    State(pages): State<MemberPages<M>>,
     request: Request,
     next: Next,
 ) -> Response {
     let session = (is_cacheable_path(&request) && !request.headers().contains_key(AUTHORIZATION))
-        .then(|| cookie_claims(&state.sessions, request.headers()))
-        .flatten()
-        .filter(|(claims, _)| !renewal_due(claims));
-    let Some((claims, user)) = session else {
+        .then(|| pages.members.signed_in(request.headers()))
+        .flatten();
+    let Some((user, email)) = session else {
         return next.run(request).await;
     };
-    let Some(email) = claims.email else {
-        return next.run(request).await;
-    };
-    // The one thing on these pages that is the person's besides the email: the price they
-    // subscribe to (marked "Your current plan", the others "Switch to …").
-    let plan = match current_price(&state, user).await {
+    let plan = match pages.members.plan(user).await {
         Ok(plan) => plan,
         // The render reads it again, and answers (and logs) what went wrong.
         Err(_) => return next.run(request).await,
     };
     let key = (request.uri().to_string(), plan);
     let wants_gzip = accepts_gzip(request.headers());
-    if let Some(template) = state.page_cache.member.get(&key) {
+    if let Some(template) = pages.cache.member.get(&key) {
         return serve_once(
             template.content_type.clone(),
             template.fill(&email),
@@ -329,7 +354,7 @@ pub async fn serve_member_cached(
         Err(response) => return response,
     };
     if let Some(template) = Template::cut(content_type.clone(), &bytes, &email) {
-        state.page_cache.member.put(key, template);
+        pages.cache.member.put(key, template);
     }
     let mut response = serve_once(content_type, bytes, wants_gzip);
     // Headers the render set, its own content type and length aside, go out as they came.

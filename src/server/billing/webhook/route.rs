@@ -1,0 +1,240 @@
+//! `POST /api/stripe/webhook` and the work before the writer: verify the signature, skip what
+//! was applied lately, read the object again from Stripe, check it concerns what the site
+//! sells, then hand it to the writer and answer once it is committed.
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+
+use super::super::client::Stripe;
+use super::super::fetch::{self, FetchError};
+use super::apply::{EventJob, EventRecord, Fresh, Outcome};
+use super::events::{reads, type_label, Envelope, Reads};
+use super::signature::verify;
+use crate::model::billing::BillingMode;
+use crate::model::error::AppError;
+use crate::server::db::events;
+use crate::server::error::{Context, ServerError};
+use crate::server::state::AppState;
+
+async fn read_fresh(client: &Stripe, event: &Envelope) -> Result<Fresh, FetchError> {
+    let Some(reads) = reads(&event.type_) else {
+        return Ok(Fresh::Nothing);
+    };
+    let Some(id) = event.object_id() else {
+        return Ok(Fresh::Missing);
+    };
+    let fresh = match reads {
+        Reads::Session => Fresh::Session(Box::new(fetch::session(client, id).await?)),
+        Reads::Subscription | Reads::SubscriptionAndEmail => {
+            let read = fetch::subscription(client, id).await?;
+            let email = if reads == Reads::SubscriptionAndEmail {
+                fetch::customer_email(client, read.object.customer.id()).await?
+            } else {
+                None
+            };
+            Fresh::Subscription(Box::new(read), email)
+        }
+        Reads::Invoice => {
+            let invoice = fetch::invoice(client, id).await?;
+            // The invoice's outcome moves its subscription (`past_due`, back to `active`):
+            // read it too, so billing shows both even before the subscription's own event.
+            let sub = match invoice.object.subscription() {
+                Some(sub) => match fetch::subscription(client, sub).await {
+                    Ok(read) => Some(Box::new(read)),
+                    Err(FetchError::NotFound) => None,
+                    Err(e) => return Err(e),
+                },
+                None => None,
+            };
+            Fresh::Invoice(Box::new(invoice), sub)
+        }
+        Reads::Charge => Fresh::Charge(Box::new(fetch::charge(client, id).await?), None),
+        Reads::Dispute => {
+            let dispute = fetch::dispute(client, id).await?;
+            let charge = fetch::charge(client, dispute.object.charge.id()).await?;
+            Fresh::Charge(Box::new(charge), Some(Box::new(dispute)))
+        }
+    };
+    Ok(fresh)
+}
+
+/// Applies one verified event, once. Also the admin's retry.
+pub async fn process(
+    state: &AppState,
+    event: &Envelope,
+    payload: &str,
+) -> Result<Outcome, ServerError> {
+    let record = EventRecord {
+        id: event.id.clone(),
+        type_: event.type_.clone(),
+        stripe_created: event.created,
+        livemode: event.livemode,
+        payload: payload.to_string(),
+    };
+    let result = apply(state, event, &record).await;
+    if let Err(e) = &result {
+        // Outside the rolled-back transaction: the log keeps the attempt and its error.
+        if let Err(log_error) =
+            events::record_failure(&state.db, &record.as_new(), &e.to_string()).await
+        {
+            tracing::error!(event = %event.id, error = %log_error, "cannot record a failed webhook");
+        }
+    }
+    result
+}
+
+async fn apply(
+    state: &AppState,
+    event: &Envelope,
+    record: &EventRecord,
+) -> Result<Outcome, ServerError> {
+    // A redelivery of an event applied lately needs no read from Stripe. Any other is read and
+    // then claimed: the claim, in the transaction that applies it, is what keeps it to once.
+    if state.webhook_writer.done_lately(&event.id) {
+        return Ok(Outcome::Duplicate);
+    }
+    let billing = state.billing.as_ref().ok_or_else(|| {
+        ServerError::internal("webhook", "billing is off (no STRIPE_SECRET_KEY)".into())
+    })?;
+    let live_key = state.config.billing_mode() == BillingMode::Live;
+    if event.livemode != live_key {
+        tracing::warn!(event = %event.id, livemode = event.livemode, "a webhook of the other mode; recorded, not applied");
+        return state
+            .webhook_writer
+            .run(EventJob {
+                record: record.clone(),
+                fresh: Fresh::OtherMode,
+            })
+            .await;
+    }
+    let fresh = match read_fresh(&billing.client, event).await {
+        Ok(fresh) => fresh,
+        Err(FetchError::NotFound) => Fresh::Missing,
+        Err(FetchError::Stripe(e)) => {
+            return Err(ServerError::stripe("webhook: read from Stripe", e))
+        }
+    };
+    let fresh = if is_ours(state, billing, &fresh).await? {
+        fresh
+    } else {
+        Fresh::NotOurs
+    };
+    // The claim decides for real, in the transaction that applies it.
+    state
+        .webhook_writer
+        .run(EventJob {
+            record: record.clone(),
+            fresh,
+        })
+        .await
+}
+
+/// Does the object concern what the site sells? A checkout or a new subscription must be for a
+/// catalog price; a subscription already stored stays ours whatever its price became (a price
+/// replaced by `landing stripe setup` keeps its subscribers). Charges are matched to stored
+/// purchases when applied, so they need no check here.
+async fn is_ours(
+    state: &AppState,
+    billing: &super::super::account::Billing,
+    fresh: &Fresh,
+) -> Result<bool, ServerError> {
+    let subscription = match fresh {
+        Fresh::Session(read) => {
+            let price = read
+                .object
+                .line_items
+                .as_ref()
+                .and_then(|l| l.data.first())
+                .and_then(|i| i.price.as_ref())
+                .map(|p| p.id().to_string());
+            return Ok(match price {
+                Some(price) => sells(state, billing, &price).await?,
+                None => true,
+            });
+        }
+        Fresh::Subscription(read, _) => Some(&read.object),
+        Fresh::Invoice(_, Some(read)) => Some(&read.object),
+        _ => None,
+    };
+    let Some(sub) = subscription else {
+        return Ok(true);
+    };
+    let Some(price) = sub.items.data.first().map(|i| i.price.id().to_string()) else {
+        return Ok(true);
+    };
+    if sells(state, billing, &price).await? {
+        return Ok(true);
+    }
+    crate::server::db::billing::subscription_known(&state.db, &sub.id)
+        .await
+        .context("webhook: is the subscription ours")
+}
+
+async fn sells(
+    state: &AppState,
+    billing: &super::super::account::Billing,
+    price: &str,
+) -> Result<bool, ServerError> {
+    let index = billing
+        .prices(&state.catalog)
+        .await
+        .map_err(|e| ServerError::internal("webhook: the catalog's prices", format!("{e:?}")))?;
+    Ok(index.find(price).is_some())
+}
+
+/// The axum route. The body is taken raw: the signature covers the exact bytes.
+pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let secrets = &state.config.stripe_webhook_secrets;
+    if secrets.is_empty() || state.billing.is_none() {
+        return AppError::Unavailable("Webhooks are not configured".into()).into_response();
+    }
+    let signature = headers
+        .get("stripe-signature")
+        .and_then(|v| v.to_str().ok());
+    if let Err(e) = verify(signature, &body, secrets, crate::server::auth::jwt::now()) {
+        tracing::warn!(reason = %e, "webhook signature verification failed");
+        count_rejected(&state);
+        return AppError::BadRequest("Invalid signature".into()).into_response();
+    }
+    let Some(event) = Envelope::parse(&body) else {
+        tracing::warn!("a signed webhook is not a Stripe event");
+        count_rejected(&state);
+        return AppError::BadRequest("Invalid payload".into()).into_response();
+    };
+    // Signed bytes are UTF-8 JSON (parsed above), so this cannot lose anything.
+    let payload = String::from_utf8_lossy(&body);
+    let started = std::time::Instant::now();
+    let result = process(&state, &event, &payload).await;
+    if let Some(metrics) = &state.metrics {
+        let outcome = match &result {
+            Ok(Outcome::Applied) => "applied",
+            Ok(Outcome::Duplicate) => "duplicate",
+            Ok(Outcome::Recorded) => "recorded",
+            Err(_) => "failed",
+        };
+        metrics.webhook(type_label(&event.type_), outcome, Some(started.elapsed()));
+    }
+    match result {
+        Ok(outcome) => {
+            tracing::info!(event = %event.id, kind = %event.type_, ?outcome, "webhook");
+            Json(json!({ "received": true, "duplicate": outcome == Outcome::Duplicate }))
+                .into_response()
+        }
+        Err(e) => {
+            tracing::error!(event = %event.id, kind = %event.type_, error = %e, "webhook failed; Stripe will retry");
+            // Nothing was kept: Stripe delivers it again.
+            AppError::Internal.into_response()
+        }
+    }
+}
+
+/// Counts an event refused before it was verified (bad signature or not an event).
+fn count_rejected(state: &AppState) {
+    if let Some(metrics) = &state.metrics {
+        metrics.webhook("unverified", "rejected", None);
+    }
+}

@@ -1,0 +1,7 @@
+//! Machinery that makes the site fast and robust, apart from the rules it serves: the HTTP
+//! server loop, the page cache, and the group-commit writer. Nothing here knows about billing
+//! or sessions; what it needs from them is handed in.
+
+pub mod group_commit;
+pub mod http;
+pub mod page_cache;
