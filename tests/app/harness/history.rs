@@ -1,0 +1,468 @@
+//! What the reliability tests compare and count: a history of Stripe events made at the
+//! emulator, the stored state two databases fed the same events must share, Stripe's own state,
+//! the emulator's delivery log, and replays of the history to another app.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use landing::server::db::{billing, outbox, Db};
+use serde_json::{json, Value};
+
+use super::{emulator_checkout, emulator_session, owner_of, pay_at, pay_with_card, TestApp};
+
+/// The stored state, free of what differs between two databases fed the same events: who
+/// (profile ids become emails) and when (read stamps).
+pub async fn stored_state(db: &Db) -> Vec<String> {
+    let mut owners = HashMap::new();
+    let mut lines = Vec::new();
+    for s in billing::all_subscriptions(db).await.unwrap() {
+        let owner = owner_email(db, &mut owners, &s.stripe_customer_id).await;
+        lines.push(format!(
+            "subscription {} of {} ({owner:?}): {} {} x{} {:?}..{:?} cancel_at_end={} canceled={:?} trial={:?}",
+            s.id,
+            s.stripe_customer_id,
+            s.status,
+            s.price_id,
+            s.quantity,
+            s.current_period_start,
+            s.current_period_end,
+            s.cancel_at_period_end,
+            s.canceled_at,
+            s.trial_end
+        ));
+    }
+    for p in billing::all_purchases(db).await.unwrap() {
+        lines.push(format!(
+            "purchase {} by {:?}: {} {} {} {} refunded {} dispute {:?}",
+            p.checkout_session_id,
+            p.stripe_customer_id,
+            p.price_id,
+            p.amount_total,
+            p.currency,
+            p.status,
+            p.amount_refunded,
+            p.dispute_status
+        ));
+    }
+    for i in billing::all_invoices(db).await.unwrap() {
+        lines.push(format!(
+            "invoice {} of {} for {:?}: {} due {} paid {}",
+            i.id, i.stripe_customer_id, i.subscription_id, i.status, i.amount_due, i.amount_paid
+        ));
+    }
+    for m in billing_mails(db).await {
+        lines.push(format!("mail {} to {}", m.dedupe_key, m.to_email));
+    }
+    lines.sort();
+    lines
+}
+
+/// The mails billing events caused: every queued mail but the accounts' own (their links).
+pub async fn billing_mails(db: &Db) -> Vec<outbox::MailRow> {
+    outbox::all(db)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|m| !m.dedupe_key.starts_with("link:"))
+        .collect()
+}
+
+/// Two stored states are the same; if not, says which lines differ.
+pub fn assert_same_state(got: &[String], want: &[String]) {
+    let only = |a: &[String], b: &[String]| {
+        let b: std::collections::HashSet<&String> = b.iter().collect();
+        a.iter()
+            .filter(|l| !b.contains(l))
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    let (missing, extra) = (only(want, got), only(got, want));
+    assert!(
+        missing.is_empty() && extra.is_empty() && got.len() == want.len(),
+        "{} lines missing, {} extra (of {}):\nmissing: {:#?}\nextra: {:#?}",
+        missing.len(),
+        extra.len(),
+        want.len(),
+        &missing[..missing.len().min(20)],
+        &extra[..extra.len().min(20)]
+    );
+}
+
+async fn owner_email(
+    db: &Db,
+    cache: &mut HashMap<String, Option<String>>,
+    customer: &str,
+) -> Option<String> {
+    if let Some(known) = cache.get(customer) {
+        return known.clone();
+    }
+    let email = match owner_of(db, customer).await {
+        Some(id) => landing::server::db::profiles::find_by_id(db, id)
+            .await
+            .unwrap()
+            .map(|p| p.email),
+        None => None,
+    };
+    cache.insert(customer.to_string(), email.clone());
+    email
+}
+
+/// Events applied (`processed_at` set) in a database.
+pub async fn applied_events(db: &Db) -> usize {
+    landing::server::db::events::recent(db, false, 1_000_000)
+        .await
+        .unwrap()
+        .iter()
+        .filter(|e| e.processed_at.is_some())
+        .count()
+}
+
+/// Waits until a database has applied `want` events.
+pub async fn wait_applied(db: &Db, want: usize, within: Duration) {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let applied = applied_events(db).await;
+        if applied >= want {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{applied} of {want} events applied in {within:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// What the emulator's delivery log says about one endpoint.
+#[derive(Debug, Default)]
+pub struct DeliveryLog {
+    pub deliveries: usize,
+    /// 5xx answers.
+    pub server_errors: usize,
+    /// No answer: refused connections, resets, timeouts.
+    pub unanswered: usize,
+    /// Per event: how many 2xx answers said it was applied then (`"duplicate": false`).
+    pub applied: BTreeMap<String, usize>,
+}
+
+impl DeliveryLog {
+    pub fn read(app: &TestApp, url: &str) -> DeliveryLog {
+        let stripe = app.stripe.as_ref().expect("billing on");
+        let store = stripe.store.lock().unwrap();
+        let mut log = DeliveryLog::default();
+        for d in store.deliveries.iter().filter(|d| d.endpoint_url == url) {
+            log.deliveries += 1;
+            match d.status {
+                Some(s) if s >= 500 => log.server_errors += 1,
+                Some(s) if (200..300).contains(&s) => {
+                    let fresh = d
+                        .response
+                        .as_deref()
+                        .and_then(|r| serde_json::from_str::<Value>(r).ok())
+                        .is_some_and(|v| v["duplicate"] == json!(false));
+                    *log.applied.entry(d.event_id.clone()).or_default() += usize::from(fresh);
+                }
+                Some(_) => {}
+                None => log.unanswered += 1,
+            }
+        }
+        log
+    }
+
+    /// Every one of `events` applied, and none twice: the database holds each as applied, and
+    /// no two deliveries of one event were answered "applied now" (an answer lost to a crash
+    /// after its commit leaves none: the redelivery is then a duplicate).
+    pub async fn assert_applied_once(&self, events: &[String], db: &Db) {
+        let doubled: Vec<_> = self.applied.iter().filter(|(_, n)| **n > 1).collect();
+        assert!(doubled.is_empty(), "applied more than once: {doubled:?}");
+        let stored: std::collections::HashSet<String> =
+            landing::server::db::events::recent(db, false, 1_000_000)
+                .await
+                .unwrap()
+                .into_iter()
+                .filter(|e| e.processed_at.is_some())
+                .map(|e| e.id)
+                .collect();
+        let lost: Vec<_> = events.iter().filter(|e| !stored.contains(*e)).collect();
+        assert!(
+            lost.is_empty(),
+            "{} events never applied: {:?}",
+            lost.len(),
+            &lost[..lost.len().min(5)]
+        );
+        assert_eq!(stored.len(), events.len());
+    }
+}
+
+/// The mail a history should cause: one receipt per completed checkout, one "payment did not go
+/// through" per failed invoice, one "trial ends soon" per trial end.
+pub fn expected_mail(events: &[Value]) -> usize {
+    let mut causes = std::collections::BTreeSet::new();
+    for e in events {
+        let object = &e["data"]["object"];
+        match e["type"].as_str().unwrap_or("") {
+            "checkout.session.completed" => causes.insert(format!("receipt {}", object["id"])),
+            "invoice.payment_failed" => causes.insert(format!("failed {}", object["id"])),
+            "customer.subscription.trial_will_end" => {
+                causes.insert(format!("trial {} {}", object["id"], object["trial_end"]))
+            }
+            _ => false,
+        };
+    }
+    causes.len()
+}
+
+/// A history of Stripe events at the emulator, across many customers: one-time purchases (some
+/// refunded in full or in part, some disputed, each dispute won or lost), subscriptions (some with a trial), upgrades, cancellations at period end (some undone),
+/// cancellations now, failed renewals, and renewals month after month until there are at
+/// least `target` events. Returns how many there are.
+pub async fn make_history(app: &TestApp, target: usize) -> usize {
+    let base = app.stripe_base();
+    let price = |key: &'static str| async move {
+        app.stripe_call(
+            reqwest::Method::GET,
+            "/v1/prices",
+            &[("lookup_keys[]", key)],
+        )
+        .await["data"][0]["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let pro_yearly = price("pro_yearly").await;
+    // A third of the history is purchases; renewals make the rest.
+    let customers = (target / 30).max(8);
+    for i in 0..customers {
+        let email = format!("c{i}@storm.example");
+        let url = match i % 5 {
+            0 => {
+                let extra = [("customer_creation", "always")];
+                emulator_session(&base, "payment", "lifetime_once", &email, &extra).await
+            }
+            1 => {
+                emulator_checkout(
+                    &base,
+                    "pro_monthly",
+                    &email,
+                    &[("subscription_data[trial_period_days]", "20")],
+                )
+                .await
+            }
+            2 => emulator_checkout(&base, "pro_monthly", &email, &[]).await,
+            _ => emulator_checkout(&base, "starter_monthly", &email, &[]).await,
+        };
+        // Now and then a one-time buyer's bank disputes the payment (Stripe's card 0259).
+        if i % 15 == 0 {
+            pay_with_card(&url, &email, "4000000000000259").await;
+        } else {
+            pay_at(&url, &email).await;
+        }
+    }
+    // Money going back: some purchases refunded in part or in full, every dispute decided.
+    let (charges, disputes) = {
+        let stripe = app.stripe.as_ref().unwrap();
+        let store = stripe.store.lock().unwrap();
+        let mut charges: Vec<_> = store
+            .charges
+            .values()
+            .filter(|c| c.dispute.is_none())
+            .map(|c| (c.created, c.id.clone()))
+            .collect();
+        charges.sort();
+        let disputes: Vec<String> = store.disputes.keys().cloned().collect();
+        (charges, disputes)
+    };
+    for (j, (_, charge)) in charges.iter().enumerate() {
+        let amount = match j % 3 {
+            0 => vec![("charge", charge.as_str())],
+            1 => vec![("charge", charge.as_str()), ("amount", "5000")],
+            _ => continue,
+        };
+        app.stripe_call(reqwest::Method::POST, "/v1/refunds", &amount)
+            .await;
+    }
+    for (j, dispute) in disputes.iter().enumerate() {
+        let outcome = if j % 2 == 0 { "won" } else { "lost" };
+        app.control(
+            &format!("disputes/{dispute}/close"),
+            &[("outcome", outcome)],
+        )
+        .await;
+    }
+    let subs = {
+        let stripe = app.stripe.as_ref().unwrap();
+        let store = stripe.store.lock().unwrap();
+        let mut subs: Vec<_> = store
+            .subscriptions
+            .values()
+            .map(|s| (s.seq, s.id.clone()))
+            .collect();
+        subs.sort();
+        subs.into_iter().map(|(_, id)| id).collect::<Vec<_>>()
+    };
+    let post = reqwest::Method::POST;
+    for (i, sub) in subs.iter().enumerate() {
+        let path = format!("/v1/subscriptions/{sub}");
+        match i % 8 {
+            0 => {
+                app.stripe_call(post.clone(), &path, &[("items[0][price]", &pro_yearly)])
+                    .await;
+            }
+            1 => {
+                app.stripe_call(post.clone(), &path, &[("cancel_at_period_end", "true")])
+                    .await;
+            }
+            2 => {
+                app.stripe_call(post.clone(), &path, &[("cancel_at_period_end", "true")])
+                    .await;
+                app.stripe_call(post.clone(), &path, &[("cancel_at_period_end", "false")])
+                    .await;
+            }
+            3 => {
+                app.stripe_call(reqwest::Method::DELETE, &path, &[]).await;
+            }
+            4 => {
+                app.control(&format!("subscriptions/{sub}/fail_next_renewal"), &[])
+                    .await;
+            }
+            _ => {}
+        }
+    }
+    let mut months = 0;
+    while event_count(app).await < target && months < 60 {
+        app.control("advance", &[("days", "31")]).await;
+        months += 1;
+        // Now and then a renewal fails.
+        if months % 3 == 0 {
+            for sub in subs.iter().skip(months).step_by(9) {
+                let _ = app
+                    .client
+                    .post(format!(
+                        "{base}/_emulator/subscriptions/{sub}/fail_next_renewal"
+                    ))
+                    .send()
+                    .await;
+            }
+        }
+    }
+    event_count(app).await
+}
+
+async fn event_count(app: &TestApp) -> usize {
+    app.stripe
+        .as_ref()
+        .unwrap()
+        .store
+        .lock()
+        .unwrap()
+        .events
+        .len()
+}
+
+/// Every event the emulator has made, as it would deliver them.
+pub fn all_events(app: &TestApp) -> Vec<Value> {
+    let stripe = app.stripe.as_ref().unwrap();
+    let store = stripe.store.lock().unwrap();
+    store
+        .events
+        .iter()
+        .map(|e| e.json(store.pending_webhooks(&e.type_)))
+        .collect()
+}
+
+/// Stripe's own state (the emulator's store) equals ours, subscription by subscription, and
+/// what went back of each payment (refunded amount, dispute status) purchase by purchase.
+pub async fn assert_as_stripe_has_it(app: &TestApp, db: &Db) {
+    let mut ours_back: Vec<(i64, Option<String>)> = billing::all_purchases(db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| (p.amount_refunded, p.dispute_status))
+        .collect();
+    ours_back.sort();
+    {
+        let stripe = app.stripe.as_ref().unwrap();
+        let store = stripe.store.lock().unwrap();
+        let mut theirs_back: Vec<(i64, Option<String>)> = store
+            .charges
+            .values()
+            .map(|c| {
+                let dispute = c.dispute.as_ref().map(|d| store.disputes[d].status.clone());
+                (c.amount_refunded, dispute)
+            })
+            .collect();
+        theirs_back.sort();
+        assert_eq!(
+            ours_back, theirs_back,
+            "refunds and disputes as Stripe has them"
+        );
+    }
+    let ours: HashMap<String, billing::SubscriptionRow> = billing::all_subscriptions(db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| (s.id.clone(), s))
+        .collect();
+    let stripe = app.stripe.as_ref().unwrap();
+    let store = stripe.store.lock().unwrap();
+    assert_eq!(
+        ours.len(),
+        store.subscriptions.len(),
+        "every subscription stored"
+    );
+    for (id, theirs) in &store.subscriptions {
+        let mine = &ours[id];
+        assert_eq!(mine.status, theirs.status, "{id}");
+        assert_eq!(
+            mine.cancel_at_period_end, theirs.cancel_at_period_end,
+            "{id}"
+        );
+        assert_eq!(mine.price_id, theirs.items[0].price, "{id}");
+        assert_eq!(
+            mine.current_period_end,
+            Some(theirs.current_period_end),
+            "{id}"
+        );
+    }
+}
+
+/// Replays every event three times, shuffled, `concurrency` at a time, to `url`, in the
+/// background; the emulator's answer once all are delivered.
+pub fn replay(
+    live: &TestApp,
+    url: &str,
+    concurrency: usize,
+) -> tokio::task::JoinHandle<serde_json::Value> {
+    let control = format!("{}/_emulator/replay", live.stripe_base());
+    let form = [
+        ("times", "3".to_string()),
+        ("seed", "8".to_string()),
+        ("concurrency", concurrency.to_string()),
+        ("url", url.to_string()),
+    ];
+    tokio::spawn(async move {
+        reqwest::Client::builder()
+            .timeout(Duration::from_secs(900))
+            .build()
+            .unwrap()
+            .post(control)
+            .form(&form)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    })
+}
+
+/// Waits until the storm has made `n` deliveries to `url`.
+pub async fn after_deliveries(live: &TestApp, url: &str, n: usize) {
+    for _ in 0..6000 {
+        if DeliveryLog::read(live, url).deliveries >= n {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("the storm did not get going");
+}
