@@ -5,43 +5,7 @@ use landing::server::db::events;
 use reqwest::header::{ACCEPT, COOKIE, ORIGIN};
 use serde_json::Value;
 
-use crate::support::{on_both_databases, Backend, TestApp};
-use crate::webhooks::rename;
-
-impl TestApp {
-    pub(crate) async fn page(&self, path: &str, cookie: &str) -> String {
-        let res = self
-            .client
-            .get(self.url(path))
-            .header(COOKIE, cookie)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 200, "{path}");
-        res.text().await.unwrap()
-    }
-
-    /// A plain HTML form post (no JavaScript): returns the redirect's target.
-    pub(crate) async fn browser_post(
-        &self,
-        path: &str,
-        form: &[(&str, &str)],
-        cookie: &str,
-    ) -> String {
-        let res = self
-            .client
-            .post(self.url(path))
-            .header(ACCEPT, "text/html")
-            .header(ORIGIN, &self.base)
-            .header(COOKIE, cookie)
-            .form(form)
-            .send()
-            .await
-            .unwrap();
-        assert!(res.status().is_redirection(), "{path}: {}", res.status());
-        res.headers()["location"].to_str().unwrap().to_string()
-    }
-}
+use crate::harness::{on_both_databases, rename, Backend, TestApp};
 
 on_both_databases!(
     backend;
@@ -49,12 +13,6 @@ on_both_databases!(
     operators_see_failures_and_retry_them,
     entitlements_follow_the_plan_for_the_cookie_and_the_bearer_alike,
 );
-
-impl TestApp {
-    async fn entitlements(&self, header: (&str, String)) -> (u16, Value) {
-        self.get_json("/api/entitlements", header).await
-    }
-}
 
 async fn entitlements_follow_the_plan_for_the_cookie_and_the_bearer_alike(backend: Backend) {
     let app = TestApp::spawn_webhooks(backend, &[]).await;

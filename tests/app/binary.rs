@@ -1,38 +1,9 @@
 //! The `landing` binary as an operator runs it: bad configuration stops it with one line; a good
 //! one serves on either database and stops cleanly on SIGTERM.
 
-use std::process::Stdio;
 use std::time::Duration;
 
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::Command;
-
-use crate::support::{base_env, Backend, TestDatabase};
-
-/// The binary with a clean environment, run from an empty folder so no `.env.local` is read.
-pub(crate) fn landing(env: &[(String, String)], dir: &std::path::Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_landing"));
-    cmd.env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("NO_COLOR", "1")
-        .envs(env.iter().cloned())
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    cmd
-}
-
-pub(crate) fn env_with(overrides: &[(&str, &str)]) -> Vec<(String, String)> {
-    let mut env = base_env("sqlite::memory:", "http://127.0.0.1:3000");
-    env.insert("LEPTOS_SITE_ADDR".into(), "127.0.0.1:0".into());
-    env.insert("RUST_LOG".into(), "info".into());
-    for (k, v) in overrides {
-        env.insert((*k).into(), (*v).into());
-    }
-    env.into_iter().collect()
-}
+use crate::harness::{base_env, env_with, landing, start_binary, Backend, TestDatabase};
 
 #[tokio::test]
 async fn bad_configuration_stops_the_binary_with_one_line_naming_the_variable() {
@@ -148,61 +119,11 @@ async fn the_binary_serves_on_postgres_and_stops_cleanly_on_sigterm() {
     serves_and_stops(Backend::Postgres).await;
 }
 
-/// A running `landing` binary, its address, and its output lines still to read.
-struct Running {
-    child: tokio::process::Child,
-    lines: tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
-    addr: String,
-}
-
-async fn start(env: &[(String, String)], dir: &std::path::Path) -> Running {
-    let mut child = landing(env, dir).spawn().unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let addr = tokio::time::timeout(Duration::from_secs(30), async {
-        while let Some(line) = lines.next_line().await.unwrap() {
-            if let Some(rest) = line.split("listening on http://").nth(1) {
-                return rest.split_whitespace().next().unwrap().to_string();
-            }
-        }
-        panic!("the binary exited before listening");
-    })
-    .await
-    .expect("the binary listens within 30 s");
-    Running { child, lines, addr }
-}
-
-impl Running {
-    /// SIGTERM, then everything it printed after start-up; asserts a clean exit.
-    async fn stop(mut self) -> String {
-        let pid = self.child.id().unwrap().to_string();
-        let killed = std::process::Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap();
-        assert!(killed.success());
-        let status = tokio::time::timeout(Duration::from_secs(10), self.child.wait())
-            .await
-            .expect("stops within 10 s of SIGTERM")
-            .unwrap();
-        assert!(status.success(), "graceful shutdown exits 0, got {status}");
-        let mut rest = String::new();
-        while let Some(line) = self.lines.next_line().await.unwrap() {
-            rest.push_str(&line);
-            rest.push('\n');
-        }
-        if let Some(mut stderr) = self.child.stderr.take() {
-            use tokio::io::AsyncReadExt;
-            stderr.read_to_string(&mut rest).await.unwrap();
-        }
-        rest
-    }
-}
-
 async fn serves_and_stops(backend: Backend) {
     let database = TestDatabase::create(backend).await;
     let dir = tempfile::tempdir().unwrap();
     let url = database.url();
-    let running = start(&env_with(&[("DATABASE_URL", &url)]), dir.path()).await;
+    let running = start_binary(&env_with(&[("DATABASE_URL", &url)]), dir.path()).await;
     let client = reqwest::Client::new();
     for path in ["/healthz", "/readyz", "/pricing"] {
         let res = client
@@ -216,101 +137,6 @@ async fn serves_and_stops(backend: Backend) {
     assert!(log.contains("SIGTERM received"), "{log}");
     // The log names requests but never the database URL (it may carry a password).
     assert!(!log.contains(&url), "the database URL leaked into the log");
-}
-
-#[tokio::test]
-async fn catalog_sync_without_a_stripe_key_says_so() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = landing(&env_with(&[]), dir.path())
-        .args(["catalog", "sync"])
-        .output()
-        .await
-        .unwrap();
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).starts_with("error: STRIPE_SECRET_KEY"));
-}
-
-#[tokio::test]
-async fn resync_stores_what_stripe_holds_and_events_lists_the_failures() {
-    let stripe = crate::support::catalog_emulator().await;
-    let dir = tempfile::tempdir().unwrap();
-    let db_url = format!("sqlite://{}/landing.db", dir.path().display());
-    let env = env_with(&[
-        ("DATABASE_URL", &db_url),
-        ("STRIPE_SECRET_KEY", crate::support::STRIPE_KEY),
-        ("STRIPE_API_BASE", &stripe.base_url),
-        ("RUST_LOG", "warn"),
-    ]);
-    // A subscription paid at Stripe whose webhooks never reached us.
-    let url =
-        crate::support::emulator_checkout(&stripe.base_url, "pro_monthly", "lost@example.com", &[])
-            .await;
-    crate::support::pay_at(&url, "lost@example.com").await;
-    let customer = stripe
-        .store
-        .lock()
-        .unwrap()
-        .customers
-        .keys()
-        .next()
-        .unwrap()
-        .clone();
-
-    let run = |args: Vec<String>| {
-        let env = env.clone();
-        let dir = dir.path().to_path_buf();
-        async move {
-            let out = landing(&env, &dir).args(&args).output().await.unwrap();
-            assert!(
-                out.status.success(),
-                "{args:?}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            String::from_utf8_lossy(&out.stdout).to_string()
-        }
-    };
-    let out = run(vec!["resync".into(), "--customer".into(), customer.clone()]).await;
-    assert!(
-        out.contains("resynced 1 customer(s): 1 checkout(s), 1 subscription(s), 1 invoice(s)"),
-        "{out}"
-    );
-    let out = run(vec!["resync".into(), "--all".into()]).await;
-    assert!(out.contains("resynced 1 customer(s)"), "{out}");
-    let db = landing::server::db::Db::connect(&landing::server::config::DatabaseUrl::Sqlite(
-        db_url.clone(),
-    ))
-    .await
-    .unwrap();
-    let subs = landing::server::db::billing::all_subscriptions(&db)
-        .await
-        .unwrap();
-    assert_eq!(subs.len(), 1);
-    assert_eq!(subs[0].status, "active");
-    assert_eq!(subs[0].stripe_customer_id, customer);
-    assert!(
-        subs[0].user_id.is_none(),
-        "bought signed out: it waits under the checkout email until someone proves it"
-    );
-
-    assert!(run(vec!["events".into(), "--failed".into()])
-        .await
-        .contains("0 event(s)"));
-    let event = landing::server::db::events::NewEvent {
-        id: "evt_failed_once",
-        type_: "invoice.payment_failed",
-        stripe_created: 1,
-        livemode: false,
-        payload: "{}",
-    };
-    landing::server::db::events::record_failure(&db, &event, "Stripe could not be reached")
-        .await
-        .unwrap();
-    db.close().await;
-    let out = run(vec!["events".into(), "--failed".into()]).await;
-    assert!(out.contains("evt_failed_once"), "{out}");
-    assert!(out.contains("NOT APPLIED"), "{out}");
-    assert!(out.contains("Stripe could not be reached"), "{out}");
-    assert!(out.contains("1 event(s)"), "{out}");
 }
 
 #[tokio::test]
@@ -403,13 +229,13 @@ async fn sign_in_burst(backend: Backend) {
 /// refused; the Stripe findings of `landing doctor` follow as warnings.
 #[tokio::test]
 async fn start_up_warns_of_what_the_doctor_finds() {
-    let stripe = crate::support::catalog_emulator().await;
+    let stripe = crate::harness::catalog_emulator().await;
     let dir = tempfile::tempdir().unwrap();
     let env = env_with(&[
         ("STRIPE_SECRET_KEY", "sk_test_warnings"),
         ("STRIPE_API_BASE", stripe.base_url.as_str()),
     ]);
-    let running = start(&env, dir.path()).await;
+    let running = start_binary(&env, dir.path()).await;
     // The findings come from a process started beside the server: give it a moment.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let log = running.stop().await;
@@ -434,7 +260,7 @@ async fn a_schema_newer_than_the_build_stops_it_with_one_line() {
     for backend in [Backend::Sqlite, Backend::Postgres] {
         let database = TestDatabase::create(backend).await;
         let url = database.url();
-        let db = crate::support::open_db(&url).await;
+        let db = crate::harness::open_db(&url).await;
         db.migrate().await.unwrap();
         let newer = "INSERT INTO _sqlx_migrations \
                      (version, description, success, checksum, execution_time) \
@@ -485,9 +311,9 @@ async fn three_instances_starting_at_once_migrate_once() {
     let dir = tempfile::tempdir().unwrap();
     let env = env_with(&[("DATABASE_URL", &url)]);
     let (a, b, c) = tokio::join!(
-        start(&env, dir.path()),
-        start(&env, dir.path()),
-        start(&env, dir.path())
+        start_binary(&env, dir.path()),
+        start_binary(&env, dir.path()),
+        start_binary(&env, dir.path())
     );
     let client = reqwest::Client::new();
     for running in [&a, &b, &c] {
@@ -498,7 +324,7 @@ async fn three_instances_starting_at_once_migrate_once() {
             .unwrap();
         assert_eq!(res.status(), 200, "{}", running.addr);
     }
-    let db = crate::support::open_db(&url).await;
+    let db = crate::harness::open_db(&url).await;
     let status = db.migration_status().await.unwrap();
     assert!(
         status.pending.is_empty() && status.unknown.is_empty(),
@@ -535,7 +361,7 @@ async fn half_sent_sign_in(addr: &str) -> (tokio::net::TcpStream, &'static [u8])
 async fn a_request_in_flight_at_sigterm_is_answered() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let dir = tempfile::tempdir().unwrap();
-    let running = start(&env_with(&[]), dir.path()).await;
+    let running = start_binary(&env_with(&[]), dir.path()).await;
     let addr = running.addr.clone();
     let (mut stream, rest) = half_sent_sign_in(&addr).await;
     let stopping = tokio::spawn(running.stop());
@@ -555,7 +381,7 @@ async fn a_request_in_flight_at_sigterm_is_answered() {
 #[tokio::test]
 async fn metrics_are_served_on_their_own_listener_only() {
     let dir = tempfile::tempdir().unwrap();
-    let mut running = start(&env_with(&[("METRICS_ADDR", "127.0.0.1:0")]), dir.path()).await;
+    let mut running = start_binary(&env_with(&[("METRICS_ADDR", "127.0.0.1:0")]), dir.path()).await;
     let metrics = tokio::time::timeout(Duration::from_secs(10), async {
         while let Some(line) = running.lines.next_line().await.unwrap() {
             if let Some(rest) = line.split("metrics on ").nth(1) {
@@ -614,7 +440,7 @@ async fn metrics_are_served_on_their_own_listener_only() {
 #[tokio::test]
 async fn a_stuck_request_is_cut_after_the_grace() {
     let dir = tempfile::tempdir().unwrap();
-    let running = start(&env_with(&[("SHUTDOWN_GRACE_SECONDS", "1")]), dir.path()).await;
+    let running = start_binary(&env_with(&[("SHUTDOWN_GRACE_SECONDS", "1")]), dir.path()).await;
     let (_stream, _never_sent) = half_sent_sign_in(&running.addr.clone()).await;
     let started = std::time::Instant::now();
     let log = running.stop().await;

@@ -1,20 +1,17 @@
-//! Checkout against the local Stripe: the JSON route kept from the Next.js integration, the pricing page's server function,
-//! every rule, and the success page.
+//! Checkout against the local Stripe: the JSON route kept from the Next.js integration, the
+//! pricing page's server function, every rule, and the success page (coupons are in `coupons`).
 
 use landing::server::db::{billing, customers, profiles, Table};
 use reqwest::header::{ACCEPT, ORIGIN};
 use serde_json::{json, Value};
 
-use crate::support::{on_both_databases, pay, Backend, TestApp};
+use crate::harness::{on_both_databases, pay, Backend, TestApp};
 
 on_both_databases!(
     billing;
     the_json_route_answers_the_seeds_shapes_and_refuses_what_it_must,
     a_signed_out_purchase_lets_stripe_create_the_customer,
     a_signed_in_buyer_reuses_their_stripe_customer_or_is_named_by_email,
-    a_coupon_replaces_promotion_codes_never_both,
-    a_coupon_off_the_catalog_is_refused_alike_and_never_reaches_stripe,
-    the_pricing_page_advertises_only_the_catalogs_coupons,
     the_buy_button_sends_a_form_post_straight_to_checkout,
     the_success_page_shows_what_was_bought,
     the_success_page_stores_a_signed_out_purchase_once_under_the_checkout_email,
@@ -131,25 +128,6 @@ async fn a_session_naming_someone_else_is_left_to_the_webhook(app: TestApp) {
         .await
         .unwrap()
         .is_none());
-}
-
-impl TestApp {
-    /// Posts the pricing page's buy form, as a browser (`text/html`) or the island's fetch.
-    async fn buy_form(&self, price: &str, accept: &str) -> reqwest::Response {
-        self.client
-            .post(self.url("/api/checkout"))
-            .header(ACCEPT, accept)
-            .header(ORIGIN, &self.base)
-            .form(&[("price", price)])
-            .send()
-            .await
-            .unwrap()
-    }
-
-    /// Session id from a Checkout URL the emulator made.
-    fn session_of(&self, url: &str) -> stripe_emulator::store::Session {
-        self.stripe_session(url.rsplit('/').next().unwrap())
-    }
 }
 
 async fn the_json_route_answers_the_seeds_shapes_and_refuses_what_it_must(app: TestApp) {
@@ -281,7 +259,7 @@ async fn a_signed_in_buyer_reuses_their_stripe_customer_or_is_named_by_email(app
         .await
         .unwrap();
     let cus = customer["id"].as_str().unwrap();
-    crate::support::link(&app.state.db, ada.id, cus)
+    crate::harness::link(&app.state.db, ada.id, cus)
         .await
         .unwrap();
     let (status, body) = app
@@ -301,7 +279,7 @@ async fn a_signed_in_buyer_reuses_their_stripe_customer_or_is_named_by_email(app
     let bob = profiles::insert(&app.state.db, "bob@example.com", None)
         .await
         .unwrap();
-    crate::support::link(&app.state.db, bob.id, "cus_gone")
+    crate::harness::link(&app.state.db, bob.id, "cus_gone")
         .await
         .unwrap();
     let (status, body) = app
@@ -317,127 +295,6 @@ async fn a_signed_in_buyer_reuses_their_stripe_customer_or_is_named_by_email(app
             .as_deref(),
         Some("bob@example.com")
     );
-}
-
-impl TestApp {
-    /// Creates a coupon in the emulator, as the Stripe dashboard would.
-    async fn stripe_coupon(&self, id: &str, percent_off: &str) {
-        let stripe = self.stripe.as_ref().unwrap();
-        let res = reqwest::Client::new()
-            .post(format!("{}/v1/coupons", stripe.base_url))
-            .bearer_auth("sk_test_x")
-            .form(&[("id", id), ("percent_off", percent_off)])
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
-    }
-
-    /// Checkout Sessions the emulator has made.
-    fn stripe_sessions(&self) -> usize {
-        let stripe = self.stripe.as_ref().unwrap();
-        stripe.store.lock().unwrap().sessions.len()
-    }
-}
-
-async fn a_coupon_replaces_promotion_codes_never_both(app: TestApp) {
-    // In plans.toml but not yet in this Stripe: Stripe's words, for the operator to see.
-    let mut b = app.body("lifetime_once", "payment");
-    b["couponId"] = json!("LAUNCH20");
-    assert_eq!(
-        app.create_checkout(b, None).await,
-        (400, json!({"error": "No such coupon: 'LAUNCH20'"}))
-    );
-
-    app.stripe_coupon("LAUNCH20", "20").await;
-    let (_, body) = app
-        .create_checkout(app.body("lifetime_once", "payment"), None)
-        .await;
-    let s = app.session_of(body["url"].as_str().unwrap());
-    assert!(s.allow_promotion_codes);
-    assert!(s.coupons.is_empty());
-
-    let mut b = app.body("lifetime_once", "payment");
-    b["couponId"] = json!("LAUNCH20");
-    let (status, body) = app.create_checkout(b, None).await;
-    assert_eq!(status, 200, "{body}");
-    let s = app.session_of(body["url"].as_str().unwrap());
-    assert!(!s.allow_promotion_codes);
-    assert_eq!(s.coupons, ["LAUNCH20"]);
-    assert_eq!(s.amount_total, 23920);
-}
-
-async fn a_coupon_off_the_catalog_is_refused_alike_and_never_reaches_stripe(app: TestApp) {
-    // A coupon Stripe has and plans.toml does not list: for staff, never for a link.
-    app.stripe_coupon("STAFF100", "100").await;
-    let before = app.stripe_sessions();
-    let long = "X".repeat(101);
-    for coupon in [
-        "STAFF100",
-        "NOSUCH",
-        "launch20",
-        "NO SUCH <coupon>",
-        long.as_str(),
-    ] {
-        let mut b = app.body("lifetime_once", "payment");
-        b["couponId"] = json!(coupon);
-        assert_eq!(
-            app.create_checkout(b, None).await,
-            (400, json!({"error": "This coupon code is not valid."})),
-            "JSON route: {coupon:?}"
-        );
-
-        let res = app
-            .client
-            .post(app.url("/api/checkout"))
-            .header(ACCEPT, "application/json")
-            .header(ORIGIN, &app.base)
-            .form(&[("price", "pro_monthly"), ("coupon", coupon)])
-            .send()
-            .await
-            .unwrap();
-        let status = res.status().as_u16();
-        let body: Value = res.json().await.unwrap();
-        assert_eq!(
-            (status, body),
-            (400, json!({"BadRequest": "This coupon code is not valid."})),
-            "server function: {coupon:?}"
-        );
-    }
-    // The buy button's plain form: back to pricing with the same words.
-    let res = app
-        .client
-        .post(app.url("/api/checkout"))
-        .header(ACCEPT, "text/html")
-        .header(ORIGIN, &app.base)
-        .form(&[("price", "pro_monthly"), ("coupon", "STAFF100")])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 302);
-    let back = res.headers()["location"].to_str().unwrap();
-    assert!(back.starts_with("/pricing?checkout_error="), "{back}");
-    assert!(app
-        .get_text(back)
-        .await
-        .1
-        .contains("This coupon code is not valid."));
-    assert_eq!(
-        app.stripe_sessions(),
-        before,
-        "no Checkout Session was asked of Stripe"
-    );
-}
-
-async fn the_pricing_page_advertises_only_the_catalogs_coupons(app: TestApp) {
-    app.stripe_coupon("STAFF100", "100").await;
-    let html = app.get_text("/pricing?coupon=LAUNCH20").await.1;
-    assert!(html.contains(r#"name="coupon" value="LAUNCH20""#), "{html}");
-    for coupon in ["STAFF100", "NOSUCH", "launch20", "%3Cx%3E"] {
-        let html = app.get_text(&format!("/pricing?coupon={coupon}")).await.1;
-        assert!(!html.contains(r#"name="coupon""#), "{coupon}: {html}");
-        assert!(!html.contains("will be applied at checkout"), "{coupon}");
-    }
 }
 
 async fn the_buy_button_sends_a_form_post_straight_to_checkout(app: TestApp) {

@@ -8,12 +8,10 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::harness::{
-    all_events, assert_as_stripe_has_it, assert_same_state, free_port, make_history, stored_state,
-    wait_applied, DeliveryLog, PrivatePostgres, ServerProcess, SmtpSink,
-};
-use crate::support::{
-    base_env, emulator_checkout, on_both_databases, open_db, pay_at, scale, Backend, Scale,
-    TestApp, TestDatabase, STRIPE_KEY,
+    after_deliveries, all_events, assert_as_stripe_has_it, assert_same_state, base_env,
+    emulator_checkout, free_port, make_history, on_both_databases, open_db, pay_at, replay, scale,
+    stored_state, wait_applied, Backend, DeliveryLog, PrivatePostgres, Scale, ServerProcess,
+    SmtpSink, TestApp, TestDatabase, STRIPE_KEY,
 };
 use landing::server::db::{outbox, Db, Table};
 
@@ -40,47 +38,6 @@ async fn history(backend: Backend) -> (TestApp, usize) {
 /// Replays every event three times, 64 at a time, to `url`, in the background.
 fn storm(live: &TestApp, url: &str) -> tokio::task::JoinHandle<serde_json::Value> {
     replay(live, url, 64)
-}
-
-/// Replays every event three times, shuffled, `concurrency` at a time, to `url`, in the
-/// background; the emulator's answer once all are delivered.
-pub(crate) fn replay(
-    live: &TestApp,
-    url: &str,
-    concurrency: usize,
-) -> tokio::task::JoinHandle<serde_json::Value> {
-    let control = format!("{}/_emulator/replay", live.stripe_base());
-    let form = [
-        ("times", "3".to_string()),
-        ("seed", "8".to_string()),
-        ("concurrency", concurrency.to_string()),
-        ("url", url.to_string()),
-    ];
-    tokio::spawn(async move {
-        reqwest::Client::builder()
-            .timeout(Duration::from_secs(900))
-            .build()
-            .unwrap()
-            .post(control)
-            .form(&form)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
-    })
-}
-
-/// Waits until the storm has made `n` deliveries to `url`.
-pub(crate) async fn after_deliveries(live: &TestApp, url: &str, n: usize) {
-    for _ in 0..6000 {
-        if DeliveryLog::read(live, url).deliveries >= n {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("the storm did not get going");
 }
 
 /// What a storm through a fault must come to, whatever the fault.

@@ -6,22 +6,13 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::support::{on_both_databases, Backend, TestApp};
+use crate::harness::{on_both_databases, Backend, TestApp};
 
 on_both_databases!(
     billing;
     every_response_carries_the_security_headers_and_the_csp_admits_only_our_scripts,
     request_bodies_past_the_limits_are_refused_with_a_4xx,
 );
-
-impl TestApp {
-    /// The ids of the Checkout Sessions the emulator holds.
-    fn stripe_session_ids(&self) -> Vec<String> {
-        let stripe = self.stripe.as_ref().expect("billing on");
-        let store = stripe.store.lock().unwrap();
-        store.sessions.keys().cloned().collect()
-    }
-}
 
 fn sha256_base64(text: &str) -> String {
     use base64::Engine as _;

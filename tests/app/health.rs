@@ -1,6 +1,6 @@
 //! `/healthz` and `/readyz`.
 
-use crate::support::{on_both_databases, TestApp};
+use crate::harness::{on_both_databases, TestApp};
 
 on_both_databases!(
     healthz_answers_ok_while_the_process_runs,

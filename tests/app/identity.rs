@@ -8,8 +8,7 @@ use landing::server::db::{accounts, customers, outbox, profiles, Table};
 use reqwest::header::SET_COOKIE;
 use serde_json::Value;
 
-use crate::harness::SmtpSink;
-use crate::support::{link_in, on_both_databases, pay, session_cookie, Backend, TestApp};
+use crate::harness::{link_in, on_both_databases, pay, session_cookie, Backend, SmtpSink, TestApp};
 
 const PASSWORD: &str = "correct horse battery";
 

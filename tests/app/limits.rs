@@ -1,10 +1,9 @@
 //! Per-client limits, keyed by who the client is: the TCP peer, or behind a trusted proxy the
 //! address it names in `X-Forwarded-For`; a header from anyone else is ignored.
 
-use reqwest::header::{RETRY_AFTER, SET_COOKIE};
-use serde_json::Value;
+use reqwest::header::SET_COOKIE;
 
-use crate::support::{on_both_databases, Backend, TestApp};
+use crate::harness::{on_both_databases, Backend, TestApp};
 
 on_both_databases!(
     backend;
@@ -13,46 +12,6 @@ on_both_databases!(
 );
 
 const PASSWORD: &str = "correct horse battery";
-
-impl TestApp {
-    /// A Checkout for Pro through the JSON route, as the client a proxy says it forwards.
-    async fn checkout_from(&self, forwarded_for: &str) -> (u16, Option<String>, Value) {
-        let res = self
-            .client
-            .post(self.url("/api/stripe/create-checkout"))
-            .header("x-forwarded-for", forwarded_for)
-            .json(&self.body("pro_monthly", "subscription"))
-            .send()
-            .await
-            .unwrap();
-        let status = res.status().as_u16();
-        let retry_after = res
-            .headers()
-            .get(RETRY_AFTER)
-            .map(|v| v.to_str().unwrap().to_string());
-        (status, retry_after, res.json().await.unwrap_or(Value::Null))
-    }
-
-    async fn sign_in_from(&self, forwarded_for: &str, email: &str, password: &str) -> u16 {
-        self.client
-            .post(self.url("/api/auth/sign_in"))
-            .header("accept", "application/json")
-            .header("origin", &self.base)
-            .header("x-forwarded-for", forwarded_for)
-            .form(&[("email", email), ("password", password)])
-            .send()
-            .await
-            .unwrap()
-            .status()
-            .as_u16()
-    }
-
-    /// How many Checkout Sessions the emulator has.
-    pub(crate) fn checkout_sessions(&self) -> usize {
-        let stripe = self.stripe.as_ref().expect("billing on");
-        stripe.store.lock().unwrap().sessions.len()
-    }
-}
 
 async fn behind_a_trusted_proxy_each_client_has_its_own_checkout_and_sign_in_limits(
     backend: Backend,

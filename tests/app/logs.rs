@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::harness::{free_port, ServerProcess, SmtpSink};
-use crate::support::{
-    base_env, pay_at, session_cookie, Backend, TestDatabase, JWT_SECRET, STRIPE_KEY, WEBHOOK_SECRET,
+use crate::harness::{
+    base_env, free_port, pay_at, session_cookie, Backend, ServerProcess, SmtpSink, TestDatabase,
+    JWT_SECRET, STRIPE_KEY, WEBHOOK_SECRET,
 };
 
 const PASSWORD: &str = "correct horse battery staple 42";
@@ -61,7 +61,7 @@ async fn check_the_log(format: &str) -> String {
     let port = free_port();
     let site = format!("http://127.0.0.1:{port}");
     let stripe = stripe_emulator::spawn(stripe_emulator::Options {
-        catalog: Some(crate::support::manifest_path("plans.toml")),
+        catalog: Some(crate::harness::manifest_path("plans.toml")),
         webhook: Some((format!("{site}/api/stripe/webhook"), WEBHOOK_SECRET.into())),
         ..Default::default()
     })

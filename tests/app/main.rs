@@ -1,12 +1,13 @@
 //! Integration tests: the real app on port 0 against a fresh database, on SQLite and PostgreSQL.
 
 mod harness;
-mod support;
 
 mod auth;
 mod billing;
 mod binary;
+mod binary_commands;
 mod checkout;
+mod coupons;
 mod faults;
 mod hardening;
 mod health;
@@ -24,4 +25,6 @@ mod setup;
 mod storage;
 mod storm;
 mod stripe_cli;
+mod tokens;
+mod webhook_outcomes;
 mod webhooks;

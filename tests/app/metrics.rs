@@ -6,8 +6,7 @@ use std::collections::HashMap;
 use prometheus_parse::{Scrape, Value};
 use serde_json::json;
 
-use crate::support::{on_both_databases, Backend, TestApp};
-use crate::webhooks::rename;
+use crate::harness::{on_both_databases, rename, Backend, TestApp};
 
 on_both_databases!(
     backend;

@@ -1,11 +1,9 @@
 //! Money going back: refunds and disputes of a one-time purchase, through the same verified,
 //! re-read, claim-once webhook path as every event.
 
-use reqwest::header::COOKIE;
 use serde_json::Value;
 
-use crate::harness::billing_mails;
-use crate::support::{on_both_databases, pay_with_card, Backend, TestApp};
+use crate::harness::{billing_mails, on_both_databases, Backend, TestApp};
 
 on_both_databases!(
     backend;
@@ -13,50 +11,12 @@ on_both_databases!(
     a_dispute_suspends_lifetime_until_it_is_won_and_a_lost_one_ends_it,
 );
 
-impl TestApp {
-    async fn plan_of(&self, cookie: &str) -> Value {
-        let (status, body) = self
-            .get_json("/api/entitlements", (COOKIE.as_str(), cookie.to_string()))
-            .await;
-        assert_eq!(status, 200, "{body}");
-        body["plan"].clone()
-    }
-
-    /// The payment intent of the emulator's newest complete Checkout for `email`.
-    async fn payment_intent_of(&self, email: &str) -> String {
-        let sessions = self
-            .stripe_call(
-                reqwest::Method::GET,
-                "/v1/checkout/sessions",
-                &[("limit", "100")],
-            )
-            .await;
-        sessions["data"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|s| s["customer_details"]["email"] == email && s["status"] == "complete")
-            .and_then(|s| s["payment_intent"].as_str())
-            .expect("a paid session")
-            .to_string()
-    }
-
-    /// Buys Lifetime with `card` while signed in; returns the cookie.
-    async fn lifetime_buyer(&self, email: &str, card: &str) -> String {
-        let cookie = self.member(email).await;
-        let (_, body) = self.checkout_as(&cookie, "lifetime_once", "payment").await;
-        pay_with_card(body["url"].as_str().unwrap(), email, card).await;
-        self.settle().await;
-        cookie
-    }
-}
-
 async fn a_partial_refund_keeps_lifetime_and_a_full_one_ends_it(backend: Backend) {
     let app = TestApp::spawn_webhooks(backend, &[]).await;
     let cookie = app
         .lifetime_buyer("refund@example.com", "4242424242424242")
         .await;
-    assert_eq!(app.plan_of(&cookie).await, "lifetime");
+    assert_eq!(app.plan_in_force(&cookie).await, "lifetime");
     let pi = app.payment_intent_of("refund@example.com").await;
 
     app.stripe_call(
@@ -67,7 +27,7 @@ async fn a_partial_refund_keeps_lifetime_and_a_full_one_ends_it(backend: Backend
     .await;
     app.settle().await;
     assert_eq!(
-        app.plan_of(&cookie).await,
+        app.plan_in_force(&cookie).await,
         "lifetime",
         "a partial refund keeps it"
     );
@@ -82,7 +42,7 @@ async fn a_partial_refund_keeps_lifetime_and_a_full_one_ends_it(backend: Backend
     .await;
     app.settle().await;
     assert_eq!(
-        app.plan_of(&cookie).await,
+        app.plan_in_force(&cookie).await,
         Value::Null,
         "a full refund ends it"
     );
@@ -109,7 +69,7 @@ async fn a_dispute_suspends_lifetime_until_it_is_won_and_a_lost_one_ends_it(back
         .await;
     for cookie in [&won, &lost] {
         assert_eq!(
-            app.plan_of(cookie).await,
+            app.plan_in_force(cookie).await,
             Value::Null,
             "suspended while disputed"
         );
@@ -160,11 +120,15 @@ async fn a_dispute_suspends_lifetime_until_it_is_won_and_a_lost_one_ends_it(back
     .await;
     app.settle().await;
     assert_eq!(
-        app.plan_of(&won).await,
+        app.plan_in_force(&won).await,
         "lifetime",
         "a won dispute restores it"
     );
-    assert_eq!(app.plan_of(&lost).await, Value::Null, "a lost one ends it");
+    assert_eq!(
+        app.plan_in_force(&lost).await,
+        Value::Null,
+        "a lost one ends it"
+    );
     assert!(app
         .page("/billing", &lost)
         .await

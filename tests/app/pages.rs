@@ -2,7 +2,7 @@
 
 use landing::model::catalog::{Billing, Interval};
 
-use crate::support::{on_both_databases, Backend, TestApp};
+use crate::harness::{on_both_databases, Backend, TestApp};
 
 on_both_databases!(
     home_says_what_the_product_is_and_links_to_pricing,

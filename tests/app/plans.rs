@@ -2,11 +2,9 @@
 //! subscription on both entry points, and plan changes charged as Stripe's preview said.
 
 use landing::model::catalog::format_amount;
-use reqwest::header::COOKIE;
 use serde_json::Value;
 
-use crate::harness::billing_mails;
-use crate::support::{on_both_databases, pay_with_card, Backend, TestApp};
+use crate::harness::{billing_mails, on_both_databases, pay_with_card, Backend, TestApp};
 
 on_both_databases!(
     backend;
@@ -16,71 +14,6 @@ on_both_databases!(
     the_plan_decides_how_many_monitors_and_the_eleventh_on_starter_is_refused,
     a_card_that_always_authenticates_gets_one_mail_per_renewal_and_the_invoice_page_on_upgrade,
 );
-
-impl TestApp {
-    /// The change page's preview, as the page's server function answers it.
-    async fn change_preview(&self, price: &str, cookie: &str) -> (u16, Value) {
-        let res = self
-            .post_form(
-                "/api/billing/change/preview",
-                &[("price", price)],
-                Some(cookie),
-            )
-            .await;
-        (
-            res.status().as_u16(),
-            res.json().await.unwrap_or(Value::Null),
-        )
-    }
-
-    /// Confirms a change as the hydrated page does (`fetch`, JSON answer).
-    async fn change_plan(&self, price: &str, proration_date: &str, cookie: &str) -> (u16, Value) {
-        let fields = [("price", price), ("proration_date", proration_date)];
-        let res = self
-            .post_form("/api/billing/change", &fields, Some(cookie))
-            .await;
-        (
-            res.status().as_u16(),
-            res.json().await.unwrap_or(Value::Null),
-        )
-    }
-
-    /// The emulator's invoices, newest first.
-    async fn stripe_invoices(&self) -> Vec<Value> {
-        let list = self
-            .stripe_call(reqwest::Method::GET, "/v1/invoices", &[("limit", "100")])
-            .await;
-        list["data"].as_array().unwrap().clone()
-    }
-
-    async fn plan_in_force(&self, cookie: &str) -> Value {
-        self.in_force(cookie).await["plan"].clone()
-    }
-
-    async fn in_force(&self, cookie: &str) -> Value {
-        let (status, body) = self
-            .get_json("/api/entitlements", (COOKIE.as_str(), cookie.to_string()))
-            .await;
-        assert_eq!(status, 200, "{body}");
-        body
-    }
-
-    /// The emulator's subscription for a customer email.
-    async fn subscription_of(&self, email: &str) -> Value {
-        let customers = self
-            .stripe_call(reqwest::Method::GET, "/v1/customers", &[("email", email)])
-            .await;
-        let customer = customers["data"][0]["id"].as_str().unwrap().to_string();
-        let subs = self
-            .stripe_call(
-                reqwest::Method::GET,
-                "/v1/subscriptions",
-                &[("customer", &customer), ("status", "all")],
-            )
-            .await;
-        subs["data"][0].clone()
-    }
-}
 
 async fn a_subscriber_is_sent_to_change_plan_instead_of_a_second_checkout(backend: Backend) {
     let app = TestApp::spawn_webhooks(backend, &[]).await;
@@ -343,7 +276,7 @@ async fn a_trial_converts_or_fails_at_its_end_and_is_given_once(backend: Backend
         .checkout_as(&converts, "pro_monthly", "subscription")
         .await;
     assert_eq!(status, 200, "{url}");
-    crate::support::pay(&app, url["url"].as_str().unwrap(), "converts@example.com").await;
+    crate::harness::pay(&app, url["url"].as_str().unwrap(), "converts@example.com").await;
     app.settle().await;
     assert_eq!(app.in_force(&converts).await["status"], "active");
 }

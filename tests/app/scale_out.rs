@@ -19,12 +19,11 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::faults::{after_deliveries, replay};
 use crate::harness::{
-    all_events, assert_as_stripe_has_it, assert_same_state, expected_mail, free_port, make_history,
-    stored_state, wait_applied, DeliveryLog, ServerProcess, SmtpSink,
+    after_deliveries, all_events, assert_as_stripe_has_it, assert_same_state, base_env,
+    expected_mail, free_port, make_history, open_db, replay, stored_state, wait_applied, Backend,
+    DeliveryLog, ServerProcess, SmtpSink, TestApp, TestDatabase, STRIPE_KEY,
 };
-use crate::support::{base_env, open_db, Backend, TestApp, TestDatabase, STRIPE_KEY};
 
 struct Size {
     instances: usize,
@@ -339,7 +338,7 @@ async fn sign_out_reaches_every_instance(site: &str, instances: &[ServerProcess]
         .await
         .unwrap();
     assert_eq!(res.status(), 200);
-    let cookie = crate::support::session_cookie(&res);
+    let cookie = crate::harness::session_cookie(&res);
     let me = |base: String| {
         client
             .get(format!("{base}/api/me"))

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::binary::{env_with, landing};
+use crate::harness::{env_with, landing};
 
 struct Run {
     ok: bool,
@@ -116,7 +116,7 @@ async fn stripe_setup_makes_the_account_once_then_follows_plans_toml() {
 
     // plans.toml changes: a new amount and a terms page.
     let plans = dir.path().join("plans.toml");
-    let text = std::fs::read_to_string(crate::support::manifest_path("plans.toml"))
+    let text = std::fs::read_to_string(crate::harness::manifest_path("plans.toml"))
         .unwrap()
         .replace("amount = 2900,", "amount = 3900,")
         .replace(

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use landing::server::db::billing::{self, SubscriptionRow};
 use landing::server::db::{customers, profiles, DbError, DbUuid, Table};
 
-use crate::support::{on_both_databases, TestApp};
+use crate::harness::{on_both_databases, TestApp};
 
 on_both_databases!(
     migrations_create_every_table_of_the_design_and_can_run_again,
@@ -71,10 +71,10 @@ async fn a_user_has_one_stripe_customer_and_relinking_replaces_it(app: TestApp) 
         None
     );
 
-    crate::support::link(db, user.id, "cus_first")
+    crate::harness::link(db, user.id, "cus_first")
         .await
         .unwrap();
-    crate::support::link(db, user.id, "cus_first")
+    crate::harness::link(db, user.id, "cus_first")
         .await
         .expect("linking again is idempotent");
     assert_eq!(
@@ -84,7 +84,7 @@ async fn a_user_has_one_stripe_customer_and_relinking_replaces_it(app: TestApp) 
             .as_deref(),
         Some("cus_first")
     );
-    crate::support::link(db, user.id, "cus_second")
+    crate::harness::link(db, user.id, "cus_second")
         .await
         .unwrap();
     assert_eq!(
@@ -96,26 +96,26 @@ async fn a_user_has_one_stripe_customer_and_relinking_replaces_it(app: TestApp) 
     );
     assert_eq!(db.count_rows(Table::StripeCustomers).await.unwrap(), 1);
     assert_eq!(
-        crate::support::owner_of(db, "cus_second").await,
+        crate::harness::owner_of(db, "cus_second").await,
         Some(user.id)
     );
-    assert_eq!(crate::support::owner_of(db, "cus_first").await, None);
+    assert_eq!(crate::harness::owner_of(db, "cus_first").await, None);
 }
 
 async fn a_stripe_customer_cannot_belong_to_two_users(app: TestApp) {
     let db = &app.state.db;
     let a = profiles::insert(db, "a@example.com", None).await.unwrap();
     let b = profiles::insert(db, "b@example.com", None).await.unwrap();
-    crate::support::link(db, a.id, "cus_shared").await.unwrap();
+    crate::harness::link(db, a.id, "cus_shared").await.unwrap();
     assert!(matches!(
-        crate::support::link(db, b.id, "cus_shared").await,
+        crate::harness::link(db, b.id, "cus_shared").await,
         Err(DbError::CustomerTaken)
     ));
     assert_eq!(
         customers::customer_id_for_user(db, b.id).await.unwrap(),
         None
     );
-    assert_eq!(crate::support::owner_of(db, "cus_shared").await, Some(a.id));
+    assert_eq!(crate::harness::owner_of(db, "cus_shared").await, Some(a.id));
 }
 
 async fn deleting_a_profile_removes_its_customer_link(app: TestApp) {
@@ -123,7 +123,7 @@ async fn deleting_a_profile_removes_its_customer_link(app: TestApp) {
     let user = profiles::insert(db, "gone@example.com", None)
         .await
         .unwrap();
-    crate::support::link(db, user.id, "cus_gone").await.unwrap();
+    crate::harness::link(db, user.id, "cus_gone").await.unwrap();
     assert!(profiles::delete(db, user.id).await.unwrap());
     assert_eq!(db.count_rows(Table::StripeCustomers).await.unwrap(), 0);
     assert!(!profiles::delete(db, user.id).await.unwrap());
@@ -131,7 +131,7 @@ async fn deleting_a_profile_removes_its_customer_link(app: TestApp) {
 
 async fn a_customer_cannot_be_linked_to_a_missing_profile(app: TestApp) {
     let db = &app.state.db;
-    let result = crate::support::link(db, DbUuid::new_v4(), "cus_orphan").await;
+    let result = crate::harness::link(db, DbUuid::new_v4(), "cus_orphan").await;
     assert!(matches!(result, Err(DbError::Sqlx(_))), "{result:?}");
     assert_eq!(db.count_rows(Table::StripeCustomers).await.unwrap(), 0);
 }
@@ -180,7 +180,7 @@ async fn the_live_plans_of_many_people_are_read_in_one_query(app: TestApp) {
         assert!(billing::upsert_subscription(&mut tx, row).await.unwrap());
     }
     tx.commit().await.unwrap();
-    crate::support::link(db, bob, "cus_bob").await.unwrap();
+    crate::harness::link(db, bob, "cus_bob").await.unwrap();
 
     let expected: HashMap<DbUuid, String> = [(ada, "price_a"), (bob, "price_c"), (dee, "price_d")]
         .map(|(u, p)| (u, p.to_string()))

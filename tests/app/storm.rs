@@ -11,9 +11,8 @@ use serde_json::json;
 
 use crate::harness::{
     all_events, assert_as_stripe_has_it, assert_same_state, expected_mail, make_history,
-    stored_state, wait_applied, DeliveryLog,
+    on_both_databases, scale, stored_state, wait_applied, Backend, DeliveryLog, Scale, TestApp,
 };
-use crate::support::{on_both_databases, scale, Backend, Scale, TestApp};
 
 on_both_databases!(
     backend;

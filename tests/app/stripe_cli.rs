@@ -5,7 +5,7 @@
 use landing::server::db::{events, Table};
 use serde_json::json;
 
-use crate::support::{on_both_databases, pay_at, Backend, TestApp};
+use crate::harness::{on_both_databases, pay_at, Backend, TestApp};
 
 on_both_databases!(
     backend;

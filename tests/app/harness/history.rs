@@ -1,306 +1,14 @@
-//! What the reliability tests stand on: a PostgreSQL of their own to stop and start, the real
-//! `landing` binary to kill, a real SMTP server, a history of Stripe events to replay, the
-//! stored state to compare, and the emulator's delivery log to count with.
+//! What the reliability tests compare and count: a history of Stripe events made at the
+//! emulator, the stored state two databases fed the same events must share, Stripe's own state,
+//! the emulator's delivery log, and replays of the history to another app.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use landing::server::db::{billing, outbox, Db};
 use serde_json::{json, Value};
-use tokio::io::{AsyncBufReadExt, BufReader};
 
-use crate::support::{
-    emulator_checkout, emulator_session, pay_at, pay_with_card, Backend, TestApp, STRIPE_KEY,
-};
-
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Runs a PostgreSQL tool as the `postgres` user when we are root (PostgreSQL refuses root).
-fn pg_tool(name: &str) -> std::process::Command {
-    let bin = std::fs::read_dir("/usr/lib/postgresql")
-        .ok()
-        .and_then(|dirs| {
-            let mut versions: Vec<PathBuf> = dirs.filter_map(|d| Some(d.ok()?.path())).collect();
-            versions.sort();
-            versions.pop()
-        })
-        .map(|v| v.join("bin").join(name))
-        .unwrap_or_else(|| PathBuf::from(name));
-    let root = std::process::Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| o.stdout.starts_with(b"0"));
-    if root {
-        let mut cmd = std::process::Command::new("runuser");
-        cmd.args(["-u", "postgres", "--"]).arg(bin);
-        cmd
-    } else {
-        std::process::Command::new(bin)
-    }
-}
-
-/// A PostgreSQL server of the test's own, on a free port, that the test may stop and start:
-/// the machine's shared one serves every other test.
-pub struct PrivatePostgres {
-    dir: tempfile::TempDir,
-    pub port: u16,
-}
-
-impl PrivatePostgres {
-    pub fn start() -> PrivatePostgres {
-        let dir = tempfile::Builder::new()
-            .prefix("landing-pg-")
-            .tempdir_in("/tmp")
-            .unwrap();
-        // The server runs as `postgres` and must own its folder.
-        let _ = std::process::Command::new("chown")
-            .arg("postgres")
-            .arg(dir.path())
-            .status();
-        let data = dir.path().join("data");
-        let init = pg_tool("initdb")
-            .arg("-D")
-            .arg(&data)
-            .args(["-A", "trust", "-U", "postgres", "-E", "UTF8", "--no-sync"])
-            .stdout(Stdio::null())
-            .status()
-            .expect("initdb (scripts/test.sh installs PostgreSQL)");
-        assert!(init.success(), "initdb failed");
-        let pg = PrivatePostgres {
-            port: crate::harness::free_port(),
-            dir,
-        };
-        pg.up();
-        pg
-    }
-
-    fn pg_ctl(&self, args: &[&str]) -> bool {
-        pg_tool("pg_ctl")
-            .arg("-D")
-            .arg(self.dir.path().join("data"))
-            .args(args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    }
-
-    /// Starts (again) on the same port and folder.
-    pub fn up(&self) {
-        let options = format!(
-            "-p {} -k {} -c listen_addresses=127.0.0.1 -c max_connections=200",
-            self.port,
-            self.dir.path().display()
-        );
-        let log = self.dir.path().join("log");
-        assert!(
-            self.pg_ctl(&["-w", "-o", &options, "-l", &log.to_string_lossy(), "start"]),
-            "the private PostgreSQL did not start"
-        );
-    }
-
-    /// Stops it the way a crash or an operator would: connections are cut, nothing is waited for.
-    pub fn down(&self) {
-        assert!(self.pg_ctl(&["-w", "-m", "immediate", "stop"]));
-    }
-
-    pub fn url(&self) -> String {
-        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
-    }
-}
-
-impl Drop for PrivatePostgres {
-    fn drop(&mut self) {
-        let _ = self.pg_ctl(&["-m", "immediate", "stop"]);
-    }
-}
-
-/// The `landing` binary as a process, so a test can SIGKILL it; its output is kept.
-pub struct ServerProcess {
-    child: Option<tokio::process::Child>,
-    env: Vec<(String, String)>,
-    dir: PathBuf,
-    pub port: u16,
-    pub output: Arc<Mutex<String>>,
-}
-
-impl ServerProcess {
-    /// Starts the binary on `port` with exactly `env` (plus PATH), from `dir`, and waits until it
-    /// answers.
-    pub async fn start(env: Vec<(String, String)>, dir: &Path, port: u16) -> ServerProcess {
-        let mut process = ServerProcess {
-            child: None,
-            env,
-            dir: dir.to_path_buf(),
-            port,
-            output: Arc::default(),
-        };
-        process.spawn().await;
-        process
-    }
-
-    async fn spawn(&mut self) {
-        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_landing"))
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("NO_COLOR", "1")
-            .envs(self.env.iter().cloned())
-            .env("LEPTOS_SITE_ADDR", format!("127.0.0.1:{}", self.port))
-            .current_dir(&self.dir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("the landing binary");
-        let stdout = child.stdout.take().unwrap();
-        let stderr = child.stderr.take().unwrap();
-        for stream in [
-            Box::new(stdout) as Box<dyn tokio::io::AsyncRead + Unpin + Send>,
-            Box::new(stderr),
-        ] {
-            let output = self.output.clone();
-            tokio::spawn(async move {
-                let mut lines = BufReader::new(stream).lines();
-                while let Ok(Some(line)) = lines.next_line().await {
-                    let mut out = output.lock().unwrap();
-                    out.push_str(&line);
-                    out.push('\n');
-                }
-            });
-        }
-        self.child = Some(child);
-        let url = format!("{}/healthz", self.base());
-        for _ in 0..300 {
-            if reqwest::get(&url)
-                .await
-                .is_ok_and(|r| r.status().is_success())
-            {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!(
-            "the landing binary did not answer:\n{}",
-            self.output.lock().unwrap()
-        );
-    }
-
-    pub fn base(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    /// The most memory the process has held resident so far (`VmHWM`), in KiB.
-    pub fn peak_rss_kib(&self) -> u64 {
-        let pid = self.child.as_ref().and_then(|c| c.id()).expect("running");
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmHWM:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .expect("VmHWM in /proc/PID/status")
-    }
-
-    /// SIGKILL: no shutdown, no flush, connections cut mid-request.
-    pub async fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.start_kill();
-            let _ = child.wait().await;
-        }
-    }
-
-    /// Starts it again on the same port, database and configuration.
-    pub async fn restart(&mut self) {
-        self.spawn().await;
-    }
-
-    /// SIGTERM, and waits for a clean stop: how it exited (`None` if still running after 15 s).
-    pub async fn stop(&mut self) -> Option<std::process::ExitStatus> {
-        let mut child = self.child.take()?;
-        if let Some(pid) = child.id() {
-            let _ = std::process::Command::new("kill")
-                .args(["-TERM", &pid.to_string()])
-                .status();
-        }
-        tokio::time::timeout(Duration::from_secs(15), child.wait())
-            .await
-            .ok()?
-            .ok()
-    }
-}
-
-/// A real SMTP server on loopback (Python's aiosmtpd) writing each mail to a Maildir.
-pub struct SmtpSink {
-    child: tokio::process::Child,
-    pub port: u16,
-    dir: tempfile::TempDir,
-}
-
-impl SmtpSink {
-    pub async fn start() -> SmtpSink {
-        SmtpSink::start_on(free_port()).await
-    }
-
-    pub async fn start_on(port: u16) -> SmtpSink {
-        let dir = tempfile::tempdir().unwrap();
-        let maildir = dir.path().join("mail");
-        let child = tokio::process::Command::new("python3")
-            .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}")])
-            .args(["-c", "aiosmtpd.handlers.Mailbox"])
-            .arg(&maildir)
-            .kill_on_drop(true)
-            .spawn()
-            .expect("python3 -m aiosmtpd (scripts/test.sh installs it)");
-        for _ in 0..100 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", port))
-                .await
-                .is_ok()
-            {
-                return SmtpSink { child, port, dir };
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("aiosmtpd did not start on port {port}");
-    }
-
-    /// Every mail received: its whole text.
-    pub fn mails(&self) -> Vec<String> {
-        let new = self.dir.path().join("mail").join("new");
-        let Ok(entries) = std::fs::read_dir(new) else {
-            return Vec::new();
-        };
-        entries
-            .filter_map(|e| std::fs::read_to_string(e.ok()?.path()).ok())
-            .collect()
-    }
-
-    pub async fn wait_for(&self, count: usize, within: Duration) -> Vec<String> {
-        let deadline = tokio::time::Instant::now() + within;
-        while tokio::time::Instant::now() < deadline {
-            let mails = self.mails();
-            if mails.len() >= count {
-                return mails;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("expected {count} mails, got {:?}", self.mails());
-    }
-}
-
-impl Drop for SmtpSink {
-    fn drop(&mut self) {
-        let _ = self.child.start_kill();
-    }
-}
+use super::{emulator_checkout, emulator_session, owner_of, pay_at, pay_with_card, TestApp};
 
 /// The stored state, free of what differs between two databases fed the same events: who
 /// (profile ids become emails) and when (read stamps).
@@ -359,17 +67,6 @@ pub async fn billing_mails(db: &Db) -> Vec<outbox::MailRow> {
         .collect()
 }
 
-/// The same accounts in another database (same ids and emails): a replay is applied to the
-/// site's own accounts, only its billing state starts empty.
-pub async fn copy_profiles(from: &Db, to: &Db) {
-    use landing::server::db::profiles;
-    for (id, email) in crate::support::all_profiles(from).await {
-        profiles::insert_with_id(to, id, &email, None)
-            .await
-            .unwrap();
-    }
-}
-
 /// Two stored states are the same; if not, says which lines differ.
 pub fn assert_same_state(got: &[String], want: &[String]) {
     let only = |a: &[String], b: &[String]| {
@@ -399,7 +96,7 @@ async fn owner_email(
     if let Some(known) = cache.get(customer) {
         return known.clone();
     }
-    let email = match crate::support::owner_of(db, customer).await {
+    let email = match owner_of(db, customer).await {
         Some(id) => landing::server::db::profiles::find_by_id(db, id)
             .await
             .unwrap()
@@ -729,44 +426,43 @@ pub async fn assert_as_stripe_has_it(app: &TestApp, db: &Db) {
     }
 }
 
-impl TestApp {
-    /// A second app on a fresh database that this app's emulator delivers to (an endpoint of
-    /// its own, all events), and that endpoint's URL: what a replay is sent to.
-    pub async fn replay_target(&self, backend: Backend) -> (TestApp, String) {
-        self.replay_target_with(backend, &[]).await
-    }
+/// Replays every event three times, shuffled, `concurrency` at a time, to `url`, in the
+/// background; the emulator's answer once all are delivered.
+pub fn replay(
+    live: &TestApp,
+    url: &str,
+    concurrency: usize,
+) -> tokio::task::JoinHandle<serde_json::Value> {
+    let control = format!("{}/_emulator/replay", live.stripe_base());
+    let form = [
+        ("times", "3".to_string()),
+        ("seed", "8".to_string()),
+        ("concurrency", concurrency.to_string()),
+        ("url", url.to_string()),
+    ];
+    tokio::spawn(async move {
+        reqwest::Client::builder()
+            .timeout(Duration::from_secs(900))
+            .build()
+            .unwrap()
+            .post(control)
+            .form(&form)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    })
+}
 
-    pub async fn replay_target_with(
-        &self,
-        backend: Backend,
-        overrides: &[(&str, &str)],
-    ) -> (TestApp, String) {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let (url, secret) = self
-            .endpoint_for(listener.local_addr().unwrap().port())
-            .await;
-        let base = self.stripe_base();
-        let mut vars = vec![
-            ("STRIPE_SECRET_KEY", STRIPE_KEY),
-            ("STRIPE_API_BASE", base.as_str()),
-            ("STRIPE_WEBHOOK_SECRET", secret.as_str()),
-        ];
-        vars.extend_from_slice(overrides);
-        let app = TestApp::spawn_on(listener, backend, &vars).await;
-        (app, url)
+/// Waits until the storm has made `n` deliveries to `url`.
+pub async fn after_deliveries(live: &TestApp, url: &str, n: usize) {
+    for _ in 0..6000 {
+        if DeliveryLog::read(live, url).deliveries >= n {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
-
-    /// Registers a webhook endpoint at this app's emulator for a site on `port`; returns its
-    /// URL and signing secret.
-    pub async fn endpoint_for(&self, port: u16) -> (String, String) {
-        let url = format!("http://127.0.0.1:{port}/api/stripe/webhook");
-        let endpoint = self
-            .stripe_call(
-                reqwest::Method::POST,
-                "/v1/webhook_endpoints",
-                &[("url", &url), ("enabled_events[]", "*")],
-            )
-            .await;
-        (url, endpoint["secret"].as_str().unwrap().to_string())
-    }
+    panic!("the storm did not get going");
 }
