@@ -6,7 +6,8 @@ const baseURL = process.env.BASE_URL ?? "http://127.0.0.1:3000";
 
 export default defineConfig({
   testDir: "./tests",
-  timeout: 30_000,
+  // The longest journeys check a dozen pages with axe, twice each (light and dark).
+  timeout: 60_000,
   expect: { timeout: 10_000 },
   fullyParallel: true,
   forbidOnly: true,

@@ -1,6 +1,7 @@
 import { expect, test } from "@playwright/test";
 
 import { mailedLink, password, signUp, uniqueEmail } from "./accounts";
+import { expectAccessible } from "./axe";
 
 test("sign up, confirm by the mailed link, sign out, sign in, and a wrong password is explained", async ({ page }) => {
   const email = uniqueEmail("ada");
@@ -9,7 +10,8 @@ test("sign up, confirm by the mailed link, sign out, sign in, and a wrong passwo
   await page.goto("/");
   await header.getByRole("link", { name: "Sign up" }).click();
   await expect(page.getByRole("heading", { name: "Create your account" })).toBeVisible();
-  await signUp(page, email);
+  await expectAccessible(page);
+  await signUp(page, email, { checkPages: true });
   await header.getByRole("button", { name: "Sign out" }).click();
   await expect(header.getByRole("link", { name: "Sign in" })).toBeVisible();
   await expect(header).not.toContainText("Signed in as");
@@ -20,6 +22,7 @@ test("sign up, confirm by the mailed link, sign out, sign in, and a wrong passwo
   await page.getByRole("button", { name: "Sign in" }).click();
   await expect(page.getByRole("alert")).toHaveText("The email or password is incorrect.");
   await expect(page.getByLabel("Email")).toHaveValue(email);
+  await expectAccessible(page);
 
   await page.getByLabel("Password").fill(password);
   await page.getByRole("button", { name: "Sign in" }).click();
@@ -33,6 +36,7 @@ test("a weak password is explained, and a taken email gets the same answer as a 
   await page.getByLabel("Password").fill("short");
   await page.getByRole("button", { name: "Create account" }).click();
   await expect(page.getByRole("alert")).toContainText("Choose a stronger password");
+  await expectAccessible(page);
 
   await page.getByLabel("Password").fill(password);
   await page.getByRole("button", { name: "Create account" }).click();
@@ -59,6 +63,7 @@ test("signing out ends the session: the old cookie no longer opens billing", asy
   await page.goto("/billing");
   await expect(page.getByRole("link", { name: "Sign in" }).first()).toBeVisible();
   await expect(page.getByText("to see your plan, invoices and purchases")).toBeVisible();
+  await expectAccessible(page);
   await expect(page.getByRole("banner")).not.toContainText("Signed in as");
 });
 
@@ -76,11 +81,14 @@ test("forgot password: the mailed link sets a new one and signs the other browse
   await page.getByRole("banner").getByRole("button", { name: "Sign out" }).click();
   await page.goto("/sign-in");
   await page.getByRole("link", { name: "Forgot your password?" }).click();
+  await expectAccessible(page);
   await page.getByLabel("Email").fill(email);
   await page.getByRole("button", { name: "Send the link" }).click();
   await expect(page.getByText("If an account uses that email")).toBeVisible();
 
   await page.goto(await mailedLink(email, "/reset-password"));
+  await expect(page.getByLabel("New password")).toBeVisible();
+  await expectAccessible(page);
   await page.getByLabel("New password").fill("a brand new passphrase");
   await page.getByRole("button", { name: "Set the new password" }).click();
   await expect(page.getByText("every other device is signed out")).toBeVisible();

@@ -3,6 +3,8 @@ import { join } from "node:path";
 
 import { expect, test, type Page } from "@playwright/test";
 
+import { expectAccessible } from "./axe";
+
 // Set by scripts/test.sh: the Maildir the site's SMTP server writes to.
 const maildir = process.env.MAILDIR ?? "";
 
@@ -42,15 +44,25 @@ export async function mailedLink(to: string, path: string): Promise<string> {
   return link;
 }
 
-/** Signs up, then proves the email by the mailed link, which signs in. */
-export async function signUp(page: Page, email: string) {
+/**
+ * Signs up, then proves the email by the mailed link, which signs in. With `checkPages`, runs axe
+ * on each page on the way (the journeys need it once, not at every sign-up).
+ */
+export async function signUp(page: Page, email: string, { checkPages = false } = {}) {
+  const check = async () => {
+    if (checkPages) await expectAccessible(page);
+  };
   await page.goto("/sign-up");
   await page.getByLabel("Email").fill(email);
   await page.getByLabel("Password").fill(password);
   await page.getByRole("button", { name: "Create account" }).click();
   await expect(page.getByRole("heading", { name: "Check your inbox" })).toBeVisible();
+  await check();
   await page.goto(await mailedLink(email, "/verify-email"));
+  await expect(page.getByRole("button", { name: "Confirm my email" })).toBeVisible();
+  await check();
   await page.getByRole("button", { name: "Confirm my email" }).click();
   await expect(page.getByText("Your email is confirmed.")).toBeVisible();
   await expect(page.getByRole("banner")).toContainText(`Signed in as ${email}`);
+  await check();
 }

@@ -1,6 +1,7 @@
 import { expect, test, type Page } from "@playwright/test";
 
 import { mailedLink, mailsTo, signUp, uniqueEmail } from "./accounts";
+import { expectAccessible } from "./axe";
 import { payWith4242 } from "./buying";
 
 // Set by scripts/test.sh: the emulator (for its test controls).
@@ -51,9 +52,11 @@ test("subscribe, use the app, cancel at period end, resume, and end at the perio
 
   await page.goto("/app");
   await expect(page.getByRole("heading", { name: "This area is for subscribers" })).toBeVisible();
+  await expectAccessible(page);
   await page.goto("/billing");
   await expect(page.getByText("You don't have a billing account yet. Make a purchase first.")).toBeVisible();
   await expect(page.getByRole("link", { name: "See pricing" })).toBeVisible();
+  await expectAccessible(page);
 
   await page.goto("/pricing");
   await expect(page.getByRole("article", { name: "Pro" })).toContainText("14-day free trial");
@@ -62,12 +65,14 @@ test("subscribe, use the app, cancel at period end, resume, and end at the perio
   await page.goto("/app");
   await expect(page.getByRole("heading", { name: "Your workspace" })).toBeVisible();
   await expect(page.getByText("Plan: Pro (monthly)")).toBeVisible();
+  await expectAccessible(page);
   await page.goto("/billing");
   const subscription = page.locator(".subscription");
   await expect(subscription).toContainText("Pro (monthly)");
   await expect(subscription).toContainText("Trial");
   await expect(subscription).toContainText(/Trial ends on \w+ \d+, \d{4}/);
   await expect(subscription).toContainText(/First payment on \w+ \d+, \d{4}/);
+  await expectAccessible(page);
 
   await inPortal(page, "Cancel at period end");
   await expect(subscription).toContainText(/Cancels on \w+ \d+, \d{4}/);
@@ -84,6 +89,7 @@ test("subscribe, use the app, cancel at period end, resume, and end at the perio
   await page.getByRole("button", { name: "Manage billing" }).click();
   await expect(page.getByRole("button", { name: "Resume subscription" })).toBeVisible();
   await expect(page.getByRole("button", { name: "Cancel now" })).toHaveCount(0);
+  await expectAccessible(page);
   // The period ends (this subscription's clock only), and with it the subscription.
   const sub = await subscriptionOf(page, email);
   const ended = await page.request.post(`${stripeUrl}/_emulator/subscriptions/${sub}/renew`);
@@ -119,6 +125,7 @@ test("a failed renewal shows past due with a grace period and sends one email", 
     await expect(page.getByRole("table")).toContainText("open", { timeout: 1_000 });
   }).toPass({ timeout: 20_000 });
   await expect(page.locator(".subscription")).toContainText(/Payment failed: access continues until/);
+  await expectAccessible(page);
   await page.goto("/app");
   await expect(page.getByText(/Your last payment failed/)).toBeVisible();
 
@@ -185,11 +192,13 @@ test("a Starter subscriber switches to Pro yearly on the change page and sees it
   await expect(page.locator(".due-today")).toHaveText(/^\$\d/);
   await expect(page.locator(".next-renewal")).toContainText("$290 on");
   await expect(page.getByText(/A new billing period on Pro, yearly starts today/)).toBeVisible();
+  await expectAccessible(page);
 
   await page.getByRole("button", { name: "Switch to Pro, yearly" }).click();
   await expect(page).toHaveURL(/\/billing\?changed=1/);
   await expect(page.getByText("Your plan has been changed.")).toBeVisible();
   await expect(page.locator(".subscription")).toContainText("Pro (yearly)");
+  await expectAccessible(page);
   await page.goto("/app");
   await expect(page.getByText("Plan: Pro (yearly)")).toBeVisible();
 });
@@ -223,6 +232,7 @@ test("a Lifetime buyer refunded in full through Stripe loses /app, and billing s
   }).toPass({ timeout: 20_000 });
   await page.goto("/billing");
   await expect(page.locator(".purchases")).toContainText("Refunded");
+  await expectAccessible(page);
 });
 
 test("the portal switches only between the plans the site sells", async ({ page }) => {
@@ -245,6 +255,8 @@ test("the portal switches only between the plans the site sells", async ({ page 
   await page.getByRole("button", { name: "Manage billing" }).click();
   await expect(page.getByRole("heading", { name: "Manage your billing" })).toBeVisible();
   const plans = page.getByLabel("Switch plan");
+  await expect(plans).toBeVisible();
+  await expectAccessible(page);
   const offered = await plans.locator("option").allTextContents();
   expect(offered).toHaveLength(3);
   expect(offered.join(" | ")).toMatch(/Starter — 90\.00 USD per year/);
@@ -255,4 +267,23 @@ test("the portal switches only between the plans the site sells", async ({ page 
   await page.getByRole("link", { name: "Return to the site" }).click();
   await expect(page).toHaveURL(/\/billing\?from=portal/);
   await expect(page.locator(".subscription")).toContainText("Pro (monthly)");
+});
+
+test("an operator reads the webhook event log", async ({ page }) => {
+  // scripts/test.sh names one operator per project in ADMIN_EMAILS: the projects share a database.
+  const email = `ops-${test.info().project.name}@example.com`;
+  await signUp(page, email);
+  // A purchase of their own, so the log has events in it whatever else runs meanwhile.
+  await page.goto("/pricing");
+  await page.getByRole("button", { name: "Buy Lifetime" }).click();
+  await payWith4242(page, email);
+  await expect(async () => {
+    await page.goto("/admin/events");
+    await expect(page.getByRole("heading", { name: "Webhook events" })).toBeVisible({ timeout: 1_000 });
+    await expect(page.getByRole("table")).toContainText("checkout.session.completed", { timeout: 1_000 });
+  }).toPass({ timeout: 20_000 });
+  await expectAccessible(page);
+  await page.getByRole("navigation", { name: "Filter" }).getByRole("link", { name: "Failures only" }).click();
+  await expect(page).toHaveURL(/failed=1/);
+  await expectAccessible(page);
 });

@@ -1,5 +1,7 @@
 import { expect, test, type Page } from "@playwright/test";
 
+import { expectAccessible } from "./axe";
+
 /** Fills the emulator's hosted Checkout page and pays. */
 async function pay(page: Page, card: string, email = "buyer@example.com") {
   await expect(page).toHaveURL(/\/c\/pay\/cs_test_/);
@@ -16,11 +18,15 @@ test("a one-time purchase with 4242 lands on the success page", async ({ page })
   await page.goto("/pricing");
   await expect(page.getByRole("status").filter({ hasText: "emulated Stripe" })).toBeVisible();
   await page.getByRole("button", { name: "Buy Lifetime" }).click();
+  // The emulator's hosted Checkout page, as the buyer first sees it.
+  await expect(page.getByLabel("Card number")).toBeVisible();
+  await expectAccessible(page);
   await pay(page, "4242 4242 4242 4242");
   await expect(page).toHaveURL(/\/success\?session_id=cs_test_/);
   await expect(page.getByRole("heading", { name: /Thank you/ })).toBeVisible();
   await expect(page.getByText("Lifetime")).toBeVisible();
   await expect(page.getByText("buyer@example.com")).toBeVisible();
+  await expectAccessible(page);
 });
 
 test("a subscription with 4242 lands on the success page", async ({ page }) => {
@@ -38,12 +44,15 @@ test("card 0002 is declined and stays on the checkout page", async ({ page }) =>
   await pay(page, "4000 0000 0000 0002");
   await expect(page.getByRole("alert")).toHaveText("Your card was declined.");
   await expect(page).toHaveURL(/\/c\/pay\/cs_test_/);
+  await expectAccessible(page);
 });
 
 test("card 3155 passes through 3D Secure authentication", async ({ page }) => {
   await page.goto("/pricing");
   await page.getByRole("button", { name: "Buy Lifetime" }).click();
   await pay(page, "4000 0025 0000 3155");
+  await expect(page.getByRole("button", { name: "Complete authentication" })).toBeVisible();
+  await expectAccessible(page);
   await page.getByRole("button", { name: "Complete authentication" }).click();
   await expect(page.getByRole("heading", { name: /Thank you/ })).toBeVisible();
 });
@@ -55,6 +64,7 @@ test("canceling checkout returns to pricing with a notice", async ({ page }) => 
   await page.getByRole("link", { name: "Cancel and return to the site" }).click();
   await expect(page).toHaveURL(/\/pricing\?canceled=1/);
   await expect(page.getByText("Checkout was canceled and nothing was charged.")).toBeVisible();
+  await expectAccessible(page);
 });
 
 test("only the catalog's coupons are offered, and one Stripe lacks is refused with Stripe's words", async ({ page }) => {
@@ -67,4 +77,5 @@ test("only the catalog's coupons are offered, and one Stripe lacks is refused wi
   // Hydrated, the island shows it in place; without JavaScript the form post comes back here.
   await expect(page.getByRole("alert")).toContainText("No such coupon: 'LAUNCH20'");
   await expect(page).toHaveURL(/\/pricing/);
+  await expectAccessible(page);
 });

@@ -31,7 +31,8 @@ pub fn AdminEventsPage() -> impl IntoView {
                                 <thead>
                                     <tr>
                                         <th scope="col">"Event"</th><th scope="col">"Type"</th><th scope="col">"Received"</th>
-                                        <th scope="col">"Applied"</th><th scope="col">"Attempts"</th><th scope="col">"Error"</th><th scope="col"></th>
+                                        <th scope="col">"Applied"</th><th scope="col">"Attempts"</th><th scope="col">"Error"</th>
+                                        <th scope="col"><span class="visually-hidden">"Action"</span></th>
                                     </tr>
                                 </thead>
                                 <tbody>
