@@ -28,8 +28,9 @@ pub async fn checkout_result(session_id: String) -> Result<PurchaseSummary, AppE
 pub async fn current_price() -> Result<Option<String>, AppError> {
     let state = expect_context::<crate::server::state::AppState>();
     // A mark on a page, read-only: the verified token's subject is enough, no profile lookup.
-    let user = use_context::<http::request::Parts>()
-        .and_then(|parts| crate::server::auth::session::token_subject(&state.sessions, &parts.headers));
+    let user = use_context::<http::request::Parts>().and_then(|parts| {
+        crate::server::auth::session::token_subject(&state.sessions, &parts.headers)
+    });
     let Some(user) = user else { return Ok(None) };
     crate::server::billing::checkout::current_price(&state, user)
         .await

@@ -31,6 +31,26 @@ pub enum AppError {
     Internal,
 }
 
+impl AppError {
+    /// The error serde writes as `{kind: message}` (or `"Internal"`), read back without serde:
+    /// the browser's islands decode refusals with this rather than carry a JSON parser. An
+    /// unknown kind is an internal error.
+    pub fn from_kind(kind: &str, message: String) -> AppError {
+        match kind {
+            "BadRequest" => AppError::BadRequest(message),
+            "Unauthorized" => AppError::Unauthorized(message),
+            "Forbidden" => AppError::Forbidden(message),
+            "NotFound" => AppError::NotFound(message),
+            "Conflict" => AppError::Conflict(message),
+            "MethodNotAllowed" => AppError::MethodNotAllowed(message),
+            "TooManyRequests" => AppError::TooManyRequests(message),
+            "Unavailable" => AppError::Unavailable(message),
+            "Stripe" => AppError::Stripe(message),
+            _ => AppError::Internal,
+        }
+    }
+}
+
 impl FromServerFnError for AppError {
     type Encoder = JsonEncoding;
 
@@ -63,6 +83,40 @@ impl FromServerFnError for AppError {
                 )
             }
             _ => AppError::Internal,
+        }
+    }
+}
+
+#[cfg(all(test, feature = "ssr"))]
+mod tests {
+    use super::AppError;
+
+    /// `from_kind` reads back exactly what serde writes, for every variant.
+    #[test]
+    fn every_error_reads_back_from_its_json_by_kind() {
+        let m = || "a message".to_string();
+        let all = [
+            AppError::BadRequest(m()),
+            AppError::Unauthorized(m()),
+            AppError::Forbidden(m()),
+            AppError::NotFound(m()),
+            AppError::Conflict(m()),
+            AppError::MethodNotAllowed(m()),
+            AppError::TooManyRequests(m()),
+            AppError::Unavailable(m()),
+            AppError::Stripe(m()),
+            AppError::Internal,
+        ];
+        for error in all {
+            let read = match serde_json::to_value(&error).unwrap() {
+                serde_json::Value::String(kind) => AppError::from_kind(&kind, String::new()),
+                serde_json::Value::Object(map) => {
+                    let (kind, message) = map.into_iter().next().unwrap();
+                    AppError::from_kind(&kind, message.as_str().unwrap().to_string())
+                }
+                other => panic!("{other}"),
+            };
+            assert_eq!(read, error);
         }
     }
 }

@@ -289,8 +289,8 @@ pub fn build_router(state: AppState) -> Router {
             provide_context(state.config.billing_mode());
             // Who is signed in, for the header: from the request's cookie (absent while the
             // route list is generated, when there is no request).
-            let me =
-                use_context::<Parts>().and_then(|parts| me_from_headers(&state.sessions, &parts.headers));
+            let me = use_context::<Parts>()
+                .and_then(|parts| me_from_headers(&state.sessions, &parts.headers));
             provide_context(CurrentUser(me));
             provide_context(state.clone());
         }

@@ -6,10 +6,10 @@ use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
 
 use super::auth::limits::AuthLimits;
+use super::auth::sessions::Sessions;
 use super::billing::account::Billing;
 use super::billing::webhook::ApplyEvents;
 use super::client_addr::TrustedProxies;
-use super::auth::sessions::Sessions;
 use super::config::Config;
 use super::db::Db;
 use crate::model::catalog::Catalog;
