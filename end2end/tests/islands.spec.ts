@@ -27,7 +27,8 @@ async function open(page: Page, path: string) {
  */
 async function clickThrough(page: Page, button: Locator, route: string, busy: string) {
   const held = await holdNext(page, route);
-  await button.click();
+  // Not awaited yet: without JavaScript the click waits for its navigation, which is held.
+  const clicked = button.click();
   const request = await held.request;
   if (jsOn()) {
     expect(request.isNavigationRequest()).toBe(false);
@@ -40,6 +41,7 @@ async function clickThrough(page: Page, button: Locator, route: string, busy: st
     expect(request.resourceType()).toBe("document");
   }
   held.release();
+  await clicked;
 }
 
 /** Hydrated: true when the page was never reloaded since `open`. */
