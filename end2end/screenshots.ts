@@ -4,6 +4,7 @@ import { join, resolve } from "node:path";
 import { expect, test, type Page } from "@playwright/test";
 
 import { signUp } from "./tests/accounts";
+import { fillCard4242 } from "./tests/buying";
 
 // Where the pictures go; the README links them from there.
 const out = resolve(process.env.SCREENSHOTS_DIR ?? join(__dirname, "..", "docs", "screenshots"));
@@ -41,12 +42,7 @@ test("a buyer's way: Checkout, the success page, billing and the portal", async 
 
   await page.goto("/pricing");
   await page.getByRole("button", { name: "Subscribe to Starter" }).click();
-  await expect(page).toHaveURL(/\/c\/pay\/cs_test_/);
-  const emailField = page.getByLabel("Email");
-  if (await emailField.isEditable()) await emailField.fill(email);
-  await page.getByLabel("Card number").fill("4242 4242 4242 4242");
-  await page.getByLabel("Expiry (MM / YY)").fill("12 / 34");
-  await page.getByLabel("CVC").fill("123");
+  await fillCard4242(page, email);
   await page.getByLabel("CVC").blur();
   await shoot(page, "checkout");
 
