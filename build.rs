@@ -41,6 +41,8 @@ fn main() {
             println!("cargo:rustc-link-arg-bins=-Wl,--no-warn-symbol-ordering");
         }
         // Only memory is at stake: build without the order, and say so.
-        _ => println!("cargo:warning=could not unpack build/idle-code.order.gz; code left unordered"),
+        _ => {
+            println!("cargo:warning=could not unpack build/idle-code.order.gz; code left unordered")
+        }
     }
 }
