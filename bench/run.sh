@@ -64,16 +64,8 @@ ticks_per_s=$(getconf CLK_TCK)
 # utime + stime of a process, in clock ticks.
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 rss_kb() { awk -v k="$2" '$1 == k":" { print $2 }' "/proc/$1/status"; }
-wait_http() {
-  for _ in $(seq 1 200); do curl -fsS -o /dev/null "$1" 2>/dev/null && return; sleep 0.05; done
-  die "$1 does not answer"
-}
 
-stripe_port=$(free_port)
-"$emulator_bin" --port "$stripe_port" --catalog "$root/plans.toml" >"$run_dir/emulator.log" 2>&1 &
-pids+=($!)
-stripe="http://127.0.0.1:$stripe_port"
-wait_http "$stripe/healthz"
+start_emulator "$emulator_bin" "$root/plans.toml" "$run_dir/emulator.log"
 
 # PostgreSQL's counters for DATABASE: "commits wal_syncs".
 pg_counters() {

@@ -116,6 +116,24 @@ random_secret() {
   od -An -N32 -tx1 /dev/urandom | tr -d ' \n'
 }
 
+# Waits until URL answers (for up to SECONDS, default 10), or stops the script.
+wait_http() {
+  local tries=$((${2:-10} * 20))
+  for _ in $(seq 1 "$tries"); do curl -fsS -o /dev/null "$1" 2>/dev/null && return; sleep 0.05; done
+  die "$1 does not answer"
+}
+
+# The Stripe emulator for the measuring scripts (bench, the idle-code order): start_emulator BIN
+# CATALOG LOG starts it on a free port and waits for it; sets $stripe and adds its pid to $pids.
+start_emulator() {
+  local port
+  port=$(free_port)
+  "$1" --port "$port" --catalog "$2" >"$3" 2>&1 &
+  pids+=($!)
+  stripe="http://127.0.0.1:$port"
+  wait_http "$stripe/healthz"
+}
+
 # Where cargo puts build output (honours CARGO_TARGET_DIR).
 target_dir() {
   cargo metadata --format-version 1 --no-deps | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])'

@@ -26,16 +26,8 @@ cleanup() {
   rm -rf "$run_dir"
 }
 trap cleanup EXIT
-wait_http() {
-  for _ in $(seq 1 600); do curl -fsS -o /dev/null "$1" 2>/dev/null && return; sleep 0.1; done
-  die "$1 does not answer"
-}
 
-stripe_port=$(free_port)
-"$emulator_bin" --port "$stripe_port" --catalog "$root/plans.toml" >"$run_dir/emulator.log" 2>&1 &
-pids+=($!)
-stripe="http://127.0.0.1:$stripe_port"
-wait_http "$stripe/healthz"
+start_emulator "$emulator_bin" "$root/plans.toml" "$run_dir/emulator.log"
 
 port=$(free_port)
 site="http://127.0.0.1:$port"
@@ -50,7 +42,8 @@ site="http://127.0.0.1:$port"
 ) >"$run_dir/server.log" 2>&1 &
 server_pid=$!
 pids+=("$server_pid")
-wait_http "$site/healthz"
+# Under callgrind the server starts some fifty times slower.
+wait_http "$site/healthz" 60
 
 # What the bench's idle measurement does, and a signed-in visitor's pages.
 for path in /pricing / /readyz /pricing?interval=year; do curl -fsS -o /dev/null "$site$path"; done
