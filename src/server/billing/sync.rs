@@ -220,8 +220,12 @@ pub async fn store_checkout_session(
     Ok(applied)
 }
 
-/// The stored form of a subscription read at `at_ms`.
-fn subscription_row(sub: &Subscription, at_ms: i64, user: Option<DbUuid>) -> SubscriptionRow {
+/// The stored form of a subscription read at `at_ms`, owned by whoever its customer is linked to.
+pub fn subscription_row(sub: &Subscription, at_ms: i64) -> SubscriptionRow {
+    owned_subscription_row(sub, at_ms, None)
+}
+
+fn owned_subscription_row(sub: &Subscription, at_ms: i64, user: Option<DbUuid>) -> SubscriptionRow {
     // Since API version 2025-03-31 periods live on the items; we sell one item per subscription.
     let item = sub.items.data.first();
     SubscriptionRow {
@@ -248,7 +252,7 @@ async fn store_subscription(
     user: Option<DbUuid>,
 ) -> Result<(), ServerError> {
     // Without a known owner, the upsert takes its customer's (in the same statement).
-    billing::upsert_subscription(tx, &subscription_row(sub, at_ms, user))
+    billing::upsert_subscription(tx, &owned_subscription_row(sub, at_ms, user))
         .await
         .context("sync: store subscription")?;
     Ok(())

@@ -79,17 +79,19 @@ const SUBSCRIPTION_COLUMNS: &str = "id, user_id, stripe_customer_id, status, pri
     current_period_start, current_period_end, cancel_at_period_end, canceled_at, trial_end, \
     stripe_created, synced_at_ms";
 
-/// Stores a subscription's state unless a later read is stored. Returns whether it applied.
-/// Without a `user_id`, the subscription belongs to whoever its customer is linked to.
-pub async fn upsert_subscription(tx: &mut Tx, s: &SubscriptionRow) -> Result<bool, DbError> {
-    let applied = on_tx!(tx, conn => {
-        sqlx::query(
+/// The subscription upsert as `INSERT … SELECT … WHERE <guard>`, so that a statement before it
+/// in the same batch can decide whether it runs (`events::claim`): parameters `$1`–`$14`, bound
+/// by `bind_subscription!`. A later read already stored wins.
+macro_rules! upsert_subscription_sql {
+    ($guard:literal) => {
+        concat!(
             "INSERT INTO subscriptions (id, user_id, stripe_customer_id, status, price_id, quantity, \
              current_period_start, current_period_end, cancel_at_period_end, canceled_at, trial_end, \
              stripe_created, synced_at_ms) \
-             VALUES ($1, COALESCE($2, (SELECT user_id FROM stripe_customers WHERE stripe_customer_id = $3)), \
-             $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
-             ON CONFLICT (id) DO UPDATE SET \
+             SELECT $1, COALESCE($2, (SELECT user_id FROM stripe_customers WHERE stripe_customer_id = $3)), \
+             $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13 WHERE ",
+            $guard,
+            " ON CONFLICT (id) DO UPDATE SET \
              user_id = COALESCE(excluded.user_id, subscriptions.user_id), \
              stripe_customer_id = excluded.stripe_customer_id, status = excluded.status, \
              price_id = excluded.price_id, quantity = excluded.quantity, \
@@ -98,25 +100,42 @@ pub async fn upsert_subscription(tx: &mut Tx, s: &SubscriptionRow) -> Result<boo
              cancel_at_period_end = excluded.cancel_at_period_end, canceled_at = excluded.canceled_at, \
              trial_end = excluded.trial_end, stripe_created = excluded.stripe_created, \
              synced_at_ms = excluded.synced_at_ms, updated_at = $14 \
-             WHERE excluded.synced_at_ms >= subscriptions.synced_at_ms",
+             WHERE excluded.synced_at_ms >= subscriptions.synced_at_ms"
         )
-        .bind(&s.id)
-        .bind(s.user_id)
-        .bind(&s.stripe_customer_id)
-        .bind(&s.status)
-        .bind(&s.price_id)
-        .bind(s.quantity)
-        .bind(s.current_period_start)
-        .bind(s.current_period_end)
-        .bind(s.cancel_at_period_end)
-        .bind(s.canceled_at)
-        .bind(s.trial_end)
-        .bind(s.stripe_created)
-        .bind(s.synced_at_ms)
-        .bind(Utc::now())
-        .execute(conn)
-        .await
-        .map(|r| r.rows_affected() > 0)
+    };
+}
+pub(super) use upsert_subscription_sql;
+
+/// Binds a `SubscriptionRow` to `upsert_subscription_sql!`'s `$1`–`$14`.
+macro_rules! bind_subscription {
+    ($query:expr, $s:expr) => {
+        $query
+            .bind(&$s.id)
+            .bind($s.user_id)
+            .bind(&$s.stripe_customer_id)
+            .bind(&$s.status)
+            .bind(&$s.price_id)
+            .bind($s.quantity)
+            .bind($s.current_period_start)
+            .bind($s.current_period_end)
+            .bind($s.cancel_at_period_end)
+            .bind($s.canceled_at)
+            .bind($s.trial_end)
+            .bind($s.stripe_created)
+            .bind($s.synced_at_ms)
+            .bind(chrono::Utc::now())
+    };
+}
+pub(super) use bind_subscription;
+
+/// Stores a subscription's state unless a later read is stored. Returns whether it applied.
+/// Without a `user_id`, the subscription belongs to whoever its customer is linked to.
+pub async fn upsert_subscription(tx: &mut Tx, s: &SubscriptionRow) -> Result<bool, DbError> {
+    let applied = on_tx!(tx, conn => {
+        bind_subscription!(sqlx::query(upsert_subscription_sql!("true")), s)
+            .execute(conn)
+            .await
+            .map(|r| r.rows_affected() > 0)
     })?;
     Ok(applied)
 }

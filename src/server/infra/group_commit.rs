@@ -253,7 +253,7 @@ mod tests {
         }
 
         async fn run(&self, tx: &mut Tx, job: &String) -> Result<(bool, bool), ServerError> {
-            let claimed = events::claim(tx, &event(job), None)
+            let claimed = events::claim(tx, &event(job), None, None)
                 .await
                 .context("test: claim")?;
             if job.starts_with("bad") {
@@ -274,7 +274,9 @@ mod tests {
     /// Is the key's claim committed? A claim of an applied event is refused.
     async fn committed(db: &Db, key: &str) -> bool {
         let mut tx = db.begin().await.unwrap();
-        let claimed = events::claim(&mut tx, &event(key), None).await.unwrap();
+        let claimed = events::claim(&mut tx, &event(key), None, None)
+            .await
+            .unwrap();
         tx.rollback().await.unwrap();
         !claimed
     }

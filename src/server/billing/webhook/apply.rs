@@ -58,8 +58,13 @@ impl Step for ApplyEvents {
     }
 
     async fn run(&self, tx: &mut Tx, job: &EventJob) -> Result<(Outcome, bool), ServerError> {
-        // Known before the transaction, so the claim records it in the same statement.
-        let claimed = events::claim(tx, &job.record.as_new(), job.fresh.note())
+        // Known before the transaction, so the claim records it in the same statement; and a
+        // subscription's new state is stored with the claim (one round trip on SQLite).
+        let storing = match &job.fresh {
+            Fresh::Subscription(read, _) => Some(sync::subscription_row(&read.object, read.at_ms)),
+            _ => None,
+        };
+        let claimed = events::claim(tx, &job.record.as_new(), job.fresh.note(), storing.as_ref())
             .await
             .context("webhook: claim")?;
         if !claimed {
@@ -132,7 +137,7 @@ pub struct MailContext {
 }
 
 /// Stores what Stripe says and queues the event's mail, in the transaction that claimed the
-/// event.
+/// event. A subscription the event is about was stored by the claim itself.
 pub async fn apply_claimed(
     tx: &mut Tx,
     context: &MailContext,
@@ -169,9 +174,9 @@ pub async fn apply_claimed(
                 mailed |= queue(tx, to.as_deref(), &mail).await?;
             }
         }
+        // Stored by the claim (`ApplyEvents::run`).
         Fresh::Subscription(read, stripe_email) => {
             let sub = &read.object;
-            sync::apply_subscription(tx, sub, read.at_ms).await?;
             if event_type == "customer.subscription.trial_will_end" {
                 if let Some(trial_end) = sub.trial_end {
                     let to = recipient_of_customer(tx, sub.customer.id(), stripe_email.as_deref())
