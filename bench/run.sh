@@ -215,7 +215,7 @@ figure static_pricing_rps "$static_rps"
 figure pricing_vs_static "$(awk -v a="$(awk -F= '$1 == "pricing_signed_out_rps" { print $2 }' "$out")" -v b="$static_rps" 'BEGIN { printf "%.2f", a / b }')"
 kill "$static_pid"
 
-step "bytes shipped by /pricing"
+step "bytes shipped by /pricing and /billing"
 assets=$(grep -oE '(href|src)="/pkg/[^"]+"' <<<"$pricing" | sed -E 's/^(href|src)="//; s/"$//' | sort -u)
 js=$(grep -E '\.js$' <<<"$assets" | head -n 1)
 # The wasm is loaded by the JS loader, named after it.
@@ -241,6 +241,20 @@ for kind in html css js wasm; do
 done
 figure bytes_js_wasm_gzip_total "$total_gz"
 figure bytes_js_wasm_br_total "$total_br"
+# /billing, signed in (this server's account): its HTML, and the JS+WASM it loads for its island.
+billing=$(curl -fsS -H "cookie: $cookie" "$site/billing")
+grep -q 'a billing account yet' <<<"$billing" || die "/billing did not render the signed-in overview"
+figure bytes_billing_html_gzip "$(size -H 'accept-encoding: gzip' -H "cookie: $cookie" "$site/billing")"
+billing_js=$(grep -oE '(href|src)="/pkg/[^"]+\.js"' <<<"$billing" | sed -E 's/^(href|src)="//; s/"$//' | head -n 1)
+billing_gz=0
+if [ -n "$billing_js" ]; then
+  billing_wasm="${billing_js%.js}.wasm"
+  curl -fsS -o /dev/null "$site$billing_wasm" || billing_wasm="${billing_js%.js}_bg.wasm"
+  for path in "$billing_js" "$billing_wasm"; do
+    billing_gz=$((billing_gz + $(size -H 'accept-encoding: gzip' "$site$path")))
+  done
+fi
+figure bytes_billing_js_wasm_gzip_total "$billing_gz"
 # Every buy button is a plain form posting to the server: usable before (and without) the wasm.
 figure usable_before_wasm "$(grep -c 'action="/api/checkout"' <<<"$pricing" | awk '{ print ($1 > 0) ? "yes" : "no" }')"
 kill "$server_pid"
