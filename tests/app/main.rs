@@ -25,6 +25,7 @@ mod setup;
 mod storage;
 mod storm;
 mod stripe_cli;
+mod stripe_retries;
 mod tokens;
 mod webhook_outcomes;
 mod webhooks;
