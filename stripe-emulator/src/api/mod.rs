@@ -174,5 +174,10 @@ fn route(api: &Api, store: &mut Store, method: &Method, path: &str, p: &Value) -
         ["v1", "webhook_endpoints", rest @ ..] => webhook_endpoints::route(store, m, rest, p),
         _ => None,
     };
-    routed.unwrap_or_else(|| Err(ApiError::unknown_route(m, path)))
+    let answer = routed.unwrap_or_else(|| Err(ApiError::unknown_route(m, path)))?;
+    // Every list endpoint pages alike, so its answer is cut to the page asked for here.
+    if answer["object"] == "list" {
+        return params::page(answer, p);
+    }
+    Ok(answer)
 }
