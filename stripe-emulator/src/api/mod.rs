@@ -10,6 +10,7 @@ mod coupons;
 mod customers;
 mod events;
 mod invoices;
+mod known;
 pub(crate) mod params;
 mod payments;
 mod prices;
@@ -70,6 +71,9 @@ fn respond(
         form::parse(body)
     }
     .map_err(|e| ApiError::invalid_param("body", e.to_string()))?;
+    // Before the idempotency lookup: Stripe saves no idempotent result for a request that fails
+    // validation, so the key stays free for the corrected request.
+    known::check(method, uri.path(), &params)?;
 
     let idempotency_key = headers
         .get("idempotency-key")

@@ -167,7 +167,11 @@ async fn a_promotion_code_typed_at_checkout_discounts_the_total() {
         .await;
     s.control_api(
         "/v1/promotion_codes",
-        &[("promotion[coupon]", "HALF"), ("code", "LAUNCH")],
+        &[
+            ("promotion[type]", "coupon"),
+            ("promotion[coupon]", "HALF"),
+            ("code", "LAUNCH"),
+        ],
     )
     .await;
     let id = s
