@@ -57,8 +57,8 @@ fn cancel(store: &mut Store, id: &str) -> ApiResult {
 
 fn update(store: &mut Store, base_url: &str, id: &str, p: &Value) -> ApiResult {
     get(&store.subscriptions, "subscription", id)?;
-    // Read so that a misspelt value fails; the emulator then charges as it always does (the
-    // change applies at once, an invoice that needs the customer waits on its page).
+    // `pending_if_incomplete` is emulated (see `flows::change_price`); the others apply the
+    // change at once, and an invoice that needs the customer waits on its page.
     if let Some(behavior) = string(p, "payment_behavior") {
         if !PAYMENT_BEHAVIORS.contains(&behavior.as_str()) {
             return Err(ApiError::invalid_param(
@@ -124,5 +124,7 @@ pub(super) fn price_change(
         price_id: price_id.to_string(),
         proration,
         at: integer(p, "proration_date")?,
+        pending_if_incomplete: string(p, "payment_behavior").as_deref()
+            == Some("pending_if_incomplete"),
     })
 }
