@@ -135,7 +135,7 @@ test("a failed renewal shows past due with a grace period and sends one email", 
   // Delivered again (as Stripe retries): still one mail.
   const events = await (
     await page.request.get(`${stripeUrl}/v1/events`, {
-      params: { type: "invoice.payment_failed" },
+      params: { type: "invoice.payment_failed", limit: "100" },
       headers: { Authorization: `Bearer ${stripeKey}` },
     })
   ).json();

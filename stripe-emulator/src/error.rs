@@ -35,6 +35,15 @@ impl ApiError {
         )
     }
 
+    /// A parameter this endpoint does not take (see `api::known`).
+    pub fn unknown_param(param: &str) -> Self {
+        Self::invalid(
+            Some("parameter_unknown"),
+            format!("Received unknown parameter: {param}"),
+            Some(param),
+        )
+    }
+
     /// A parameter has a value Stripe refuses.
     pub fn invalid_param(param: &str, message: impl Into<String>) -> Self {
         Self::invalid(None, message.into(), Some(param))

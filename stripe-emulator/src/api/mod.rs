@@ -10,6 +10,7 @@ mod coupons;
 mod customers;
 mod events;
 mod invoices;
+mod known;
 pub(crate) mod params;
 mod payments;
 mod prices;
@@ -82,6 +83,9 @@ fn respond(
         form::parse(body)
     }
     .map_err(|e| ApiError::invalid_param("body", e.to_string()))?;
+    // Before the idempotency lookup: Stripe saves no idempotent result for a request that fails
+    // validation, so the key stays free for the corrected request.
+    known::check(method, uri.path(), &params)?;
 
     let idempotency_key = headers
         .get("idempotency-key")
@@ -193,5 +197,10 @@ fn route(api: &Api, store: &mut Store, method: &Method, path: &str, p: &Value) -
         ["v1", "webhook_endpoints", rest @ ..] => webhook_endpoints::route(store, m, rest, p),
         _ => None,
     };
-    routed.unwrap_or_else(|| Err(ApiError::unknown_route(m, path)))
+    let answer = routed.unwrap_or_else(|| Err(ApiError::unknown_route(m, path)))?;
+    // Every list endpoint pages alike, so its answer is cut to the page asked for here.
+    if answer["object"] == "list" {
+        return params::page(answer, p);
+    }
+    Ok(answer)
 }

@@ -82,3 +82,32 @@ pub(crate) fn absolute_url(p: &Value, key: &str) -> Result<String, ApiError> {
         _ => Err(ApiError::invalid_param(key, "Not a valid URL")),
     }
 }
+
+/// One page of a list answer (already newest first): at most `limit` items (1 to 100, Stripe's
+/// default 10) after the one `starting_after` names, and whether more follow.
+pub(crate) fn page(mut list: Value, p: &Value) -> Result<Value, ApiError> {
+    let limit = integer(p, "limit")?.unwrap_or(10);
+    if !(1..=100).contains(&limit) {
+        return Err(ApiError::invalid_param(
+            "limit",
+            "This value must be between 1 and 100.",
+        ));
+    }
+    let Some(Value::Array(items)) = list.get_mut("data").map(Value::take) else {
+        return Ok(list);
+    };
+    let start = match string(p, "starting_after") {
+        None => 0,
+        Some(id) => {
+            items
+                .iter()
+                .position(|item| item["id"] == *id)
+                .ok_or_else(|| ApiError::no_such_param("object", &id, "starting_after"))?
+                + 1
+        }
+    };
+    let rest: Vec<Value> = items.into_iter().skip(start).collect();
+    list["has_more"] = Value::Bool(rest.len() as i64 > limit);
+    list["data"] = Value::Array(rest.into_iter().take(limit as usize).collect());
+    Ok(list)
+}

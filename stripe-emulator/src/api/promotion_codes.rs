@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use super::params::{boolean, string};
+use super::params::{boolean, required, string};
 use super::ApiResult;
 use crate::error::ApiError;
 use crate::objects::PromotionCode;
@@ -22,14 +22,16 @@ pub(super) fn route(
 }
 
 fn create(store: &mut Store, p: &Value) -> ApiResult {
-    // The current API nests the coupon under `promotion`; older clients send `coupon`.
-    let coupon = p
-        .get("promotion")
-        .and_then(|pr| pr.get("coupon"))
-        .and_then(Value::as_str)
-        .map(str::to_string)
-        .or_else(|| string(p, "coupon"))
-        .ok_or_else(|| ApiError::missing("promotion[coupon]"))?;
+    let promotion = p.get("promotion").cloned().unwrap_or(Value::Null);
+    let kind = required(&promotion, "type").map_err(|_| ApiError::missing("promotion[type]"))?;
+    if kind != "coupon" {
+        return Err(ApiError::invalid_param(
+            "promotion[type]",
+            format!("Invalid promotion[type]: must be one of coupon (got `{kind}`)"),
+        ));
+    }
+    let coupon =
+        required(&promotion, "coupon").map_err(|_| ApiError::missing("promotion[coupon]"))?;
     if !store.coupons.contains_key(&coupon) {
         return Err(ApiError::no_such_param(
             "coupon",

@@ -3,11 +3,19 @@
 
 use serde_json::Value;
 
-use super::params::{boolean, get, integer};
+use super::params::{boolean, get, integer, string};
 use super::{Api, ApiResult};
 use crate::error::ApiError;
 use crate::flows;
 use crate::store::{self, Store};
+
+/// Stripe's `payment_behavior` values for an update.
+const PAYMENT_BEHAVIORS: [&str; 4] = [
+    "allow_incomplete",
+    "default_incomplete",
+    "error_if_incomplete",
+    "pending_if_incomplete",
+];
 
 pub(super) fn route(
     api: &Api,
@@ -49,6 +57,19 @@ fn cancel(store: &mut Store, id: &str) -> ApiResult {
 
 fn update(store: &mut Store, base_url: &str, id: &str, p: &Value) -> ApiResult {
     get(&store.subscriptions, "subscription", id)?;
+    // `pending_if_incomplete` is emulated (see `flows::change_price`); the others apply the
+    // change at once, and an invoice that needs the customer waits on its page.
+    if let Some(behavior) = string(p, "payment_behavior") {
+        if !PAYMENT_BEHAVIORS.contains(&behavior.as_str()) {
+            return Err(ApiError::invalid_param(
+                "payment_behavior",
+                format!(
+                    "Invalid payment_behavior: must be one of {} (got `{behavior}`).",
+                    PAYMENT_BEHAVIORS.join(", ")
+                ),
+            ));
+        }
+    }
     let mut result = None;
     if let Some(cancel) = boolean(p, "cancel_at_period_end")? {
         result = Some(
@@ -103,5 +124,7 @@ pub(super) fn price_change(
         price_id: price_id.to_string(),
         proration,
         at: integer(p, "proration_date")?,
+        pending_if_incomplete: string(p, "payment_behavior").as_deref()
+            == Some("pending_if_incomplete"),
     })
 }

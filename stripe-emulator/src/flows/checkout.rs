@@ -180,6 +180,7 @@ pub fn complete_checkout(
             fail_next_renewal: false,
             trial_will_end_sent: false,
             pending_prorations: Vec::new(),
+            pending_update: None,
         };
         let sub_id = sub.id.clone();
         store.subscriptions.insert(sub_id.clone(), sub);

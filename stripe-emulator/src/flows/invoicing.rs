@@ -3,6 +3,7 @@
 
 use serde_json::{json, Value};
 
+use super::price_change::switch_price;
 use super::subscriptions::change_subscription;
 use crate::error::ApiError;
 use crate::objects::{Invoice, InvoiceLine};
@@ -188,6 +189,7 @@ pub fn pay_invoice(store: &mut Store, base_url: &str, invoice_id: &str) -> Resul
     store.emit("invoice.paid", json.clone(), None);
     store.emit("invoice.payment_succeeded", json.clone(), None);
     if let Some(sub_id) = sub_id {
+        apply_pending_update(store, &sub_id, invoice_id)?;
         if store
             .subscriptions
             .get(&sub_id)
@@ -201,4 +203,26 @@ pub fn pay_invoice(store: &mut Store, base_url: &str, invoice_id: &str) -> Resul
         }
     }
     Ok(json)
+}
+
+/// The price change that waited for this invoice (`pending_if_incomplete`) applies now that it
+/// is paid, with the events Stripe sends for it.
+fn apply_pending_update(store: &mut Store, sub_id: &str, invoice_id: &str) -> Result<(), ApiError> {
+    let Some(update) = store
+        .subscriptions
+        .get(sub_id)
+        .and_then(|s| s.pending_update.clone())
+        .filter(|u| u.invoice == invoice_id)
+    else {
+        return Ok(());
+    };
+    let shown = store.subscriptions[sub_id].json(store)["pending_update"].clone();
+    let json = change_subscription(store, sub_id, |sub, _| {
+        let mut previous = switch_price(sub, &update.price, update.new_period);
+        previous["pending_update"] = shown;
+        sub.pending_update = None;
+        previous
+    })?;
+    store.emit("customer.subscription.pending_update_applied", json, None);
+    Ok(())
 }

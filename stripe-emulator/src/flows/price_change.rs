@@ -7,7 +7,7 @@ use super::interval_seconds;
 use super::invoicing::{issue_invoice, Draft, Payment};
 use super::subscriptions::{change_subscription, ensure_live};
 use crate::error::ApiError;
-use crate::objects::{Invoice, InvoiceLine};
+use crate::objects::{Invoice, InvoiceLine, PendingUpdate, Subscription};
 use crate::store::{self, Store};
 
 /// How a price change is billed: Stripe's `proration_behavior`.
@@ -45,7 +45,13 @@ pub struct PriceChange {
     /// When the change counts from (Stripe's `proration_date`): a preview's, so that the
     /// change charges what the preview showed. Now when absent.
     pub at: Option<i64>,
+    /// Stripe's `payment_behavior=pending_if_incomplete`: a change invoiced now applies only
+    /// once its invoice is paid.
+    pub pending_if_incomplete: bool,
 }
+
+/// How long Stripe keeps a pending update waiting for its payment.
+const PENDING_UPDATE_LIFETIME: i64 = 23 * 60 * 60;
 
 /// What a price change does to the bill.
 struct Repricing {
@@ -232,29 +238,19 @@ pub fn change_price(
     } else {
         lines.clone()
     };
-    change_subscription(store, sub_id, |sub, _| {
-        let old_items = sub.items.clone();
-        let previous = json!({
-            "items": { "object": "list", "data": old_items.iter().map(|i| json!({
-                "id": i.id,
-                "price": { "id": i.price },
-                "current_period_start": sub.current_period_start,
-                "current_period_end": sub.current_period_end,
-            })).collect::<Vec<_>>() },
-        });
-        if let Some(item) = sub.items.first_mut() {
-            item.price = change.price_id.clone();
-        }
-        if let Some((start, end)) = new_period {
-            sub.current_period_start = start;
-            sub.current_period_end = end;
-        }
-        sub.pending_prorations.extend(pending);
-        previous
-    })?;
+    let customer = store.subscriptions[sub_id].customer.clone();
+    let payment = Payment::of(store, &customer, false);
+    let total: i64 = lines.iter().map(|l| l.amount).sum();
+    // Nothing to charge is paid at once (see `issue_invoice`): only a charge can wait.
+    let waits =
+        invoice_now && change.pending_if_incomplete && total > 0 && payment != Payment::Paid;
+    if !waits {
+        change_subscription(store, sub_id, |sub, _| {
+            sub.pending_prorations.extend(pending);
+            switch_price(sub, &change.price_id, new_period)
+        })?;
+    }
     if invoice_now {
-        let customer = store.subscriptions[sub_id].customer.clone();
-        let total = lines.iter().map(|l| l.amount).sum();
         let draft = Draft {
             customer,
             subscription: Some(sub_id.to_string()),
@@ -263,11 +259,52 @@ pub fn change_price(
             total,
             period,
         };
-        let payment = Payment::of(store, &draft.customer, false);
         let id = issue_invoice(store, base_url, draft, payment);
-        if let Some(s) = store.subscriptions.get_mut(sub_id) {
+        if waits {
+            // Stripe keeps the items as they were and records what their payment will apply.
+            let expires_at = store.now() + PENDING_UPDATE_LIFETIME;
+            change_subscription(store, sub_id, |sub, _| {
+                let previous = json!({
+                    "latest_invoice": sub.latest_invoice,
+                    "pending_update": null,
+                });
+                sub.latest_invoice = Some(id.clone());
+                sub.pending_update = Some(PendingUpdate {
+                    price: change.price_id.clone(),
+                    new_period,
+                    invoice: id,
+                    expires_at,
+                });
+                previous
+            })?;
+        } else if let Some(s) = store.subscriptions.get_mut(sub_id) {
             s.latest_invoice = Some(id);
         }
     }
     Ok(store.subscriptions[sub_id].json(store))
+}
+
+/// Puts the first item on `price` (and the subscription on `new_period`, if any); returns the
+/// old items, as `previous_attributes` shows them.
+pub(super) fn switch_price(
+    sub: &mut Subscription,
+    price: &str,
+    new_period: Option<(i64, i64)>,
+) -> Value {
+    let previous = json!({
+        "items": { "object": "list", "data": sub.items.iter().map(|i| json!({
+            "id": i.id,
+            "price": { "id": i.price },
+            "current_period_start": sub.current_period_start,
+            "current_period_end": sub.current_period_end,
+        })).collect::<Vec<_>>() },
+    });
+    if let Some(item) = sub.items.first_mut() {
+        item.price = price.to_string();
+    }
+    if let Some((start, end)) = new_period {
+        sub.current_period_start = start;
+        sub.current_period_end = end;
+    }
+    previous
 }

@@ -35,6 +35,19 @@ pub struct Subscription {
     pub trial_will_end_sent: bool,
     /// Proration lines of plan changes (`create_prorations`) that the next renewal invoices.
     pub pending_prorations: Vec<InvoiceLine>,
+    /// A price change made with `payment_behavior=pending_if_incomplete` whose invoice is not
+    /// paid yet: the items keep their price until it is.
+    pub pending_update: Option<PendingUpdate>,
+}
+
+#[derive(Debug, Clone)]
+pub struct PendingUpdate {
+    pub price: String,
+    /// The new billing cycle, when the change starts one.
+    pub new_period: Option<(i64, i64)>,
+    /// The invoice whose payment applies the change.
+    pub invoice: String,
+    pub expires_at: i64,
 }
 
 impl Subscription {
@@ -80,6 +93,21 @@ impl Subscription {
                 })
             })
             .collect();
+        // Stripe shows the items as they will be once the update applies.
+        let pending_update = self.pending_update.as_ref().map(|update| {
+            let mut after = self.clone();
+            after.pending_update = None;
+            if let Some(item) = after.items.first_mut() {
+                item.price = update.price.clone();
+            }
+            json!({
+                "billing_cycle_anchor": update.new_period.map(|(start, _)| start),
+                "expires_at": update.expires_at,
+                "subscription_items": after.json(store)["items"]["data"],
+                "trial_end": null,
+                "trial_from_plan": null,
+            })
+        });
         let currency = self
             .items
             .first()
@@ -112,6 +140,7 @@ impl Subscription {
             "latest_invoice": self.latest_invoice,
             "livemode": false,
             "metadata": {},
+            "pending_update": pending_update,
             "start_date": self.created,
             "status": self.status,
             "trial_end": self.trial_end,

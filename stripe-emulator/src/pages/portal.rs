@@ -226,6 +226,8 @@ pub async fn portal_action(
                             _ => flows::Proration::None,
                         },
                         at: None,
+                        // A switch in the portal is no API update: nothing asks it to wait.
+                        pending_if_incomplete: false,
                     },
                 ),
                 _ => Err(ApiError::invalid_param(

@@ -167,7 +167,11 @@ async fn a_promotion_code_typed_at_checkout_discounts_the_total() {
         .await;
     s.control_api(
         "/v1/promotion_codes",
-        &[("promotion[coupon]", "HALF"), ("code", "LAUNCH")],
+        &[
+            ("promotion[type]", "coupon"),
+            ("promotion[coupon]", "HALF"),
+            ("code", "LAUNCH"),
+        ],
     )
     .await;
     let id = s
@@ -266,4 +270,74 @@ async fn card_3184_asks_for_authentication_on_every_renewal() {
         ]
     );
     assert_eq!(e[2].1["data"]["object"]["status"], "active");
+}
+
+/// `payment_behavior=pending_if_incomplete`: an upgrade whose invoice needs the customer keeps
+/// the old price, shows the change as `pending_update`, and applies it when the invoice is paid.
+#[tokio::test]
+async fn a_pending_if_incomplete_upgrade_waits_for_its_invoice_to_be_paid() {
+    use stripe_billing::subscription::{
+        UpdateSubscription, UpdateSubscriptionItems, UpdateSubscriptionPaymentBehavior,
+        UpdateSubscriptionProrationBehavior,
+    };
+
+    let s = setup().await;
+    let id = s.session("starter_monthly", |r| r).await;
+    assert_eq!(s.pay(&id, "4000 0027 6000 3184").await.status(), 303);
+    s.post_form(&format!("/c/3ds/{id}"), &[("action", "complete")])
+        .await;
+    let events = s.events(7).await;
+    let sub = events[6].1["data"]["object"]["subscription"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let starter = s.price("starter_monthly").await;
+    let pro = s.price("pro_monthly").await;
+    let before = RetrieveSubscription::new(sub.as_str())
+        .send(&s.client)
+        .await
+        .unwrap();
+    let item = before.items.data[0].id.to_string();
+    s.clear();
+
+    let waiting = UpdateSubscription::new(sub.as_str())
+        .items(vec![UpdateSubscriptionItems {
+            id: Some(item),
+            price: Some(pro.clone()),
+            ..UpdateSubscriptionItems::new()
+        }])
+        .proration_behavior(UpdateSubscriptionProrationBehavior::AlwaysInvoice)
+        .payment_behavior(UpdateSubscriptionPaymentBehavior::PendingIfIncomplete)
+        .send(&s.client)
+        .await
+        .unwrap();
+    assert_eq!(waiting.items.data[0].price.id.as_str(), starter);
+    let invoice_id = |sub: &stripe_shared::Subscription| {
+        sub.latest_invoice
+            .as_ref()
+            .and_then(|i| i.id().clone())
+            .map(|id| id.to_string())
+    };
+    let invoice = invoice_id(&waiting).unwrap();
+    assert_ne!(Some(invoice.clone()), invoice_id(&before), "a new invoice");
+    let pending = waiting.pending_update.expect("a pending update");
+    assert_eq!(
+        pending.subscription_items.unwrap()[0].price.id.as_str(),
+        pro
+    );
+
+    let paid = s.post_form(&format!("/i/{invoice}/pay"), &[]).await;
+    assert_eq!(paid.status(), 303);
+    let after = RetrieveSubscription::new(sub.as_str())
+        .send(&s.client)
+        .await
+        .unwrap();
+    assert_eq!(after.items.data[0].price.id.as_str(), pro);
+    assert!(after.pending_update.is_none());
+    let e = s.events(8).await;
+    assert!(
+        types(&e).contains(&"customer.subscription.pending_update_applied"),
+        "{:?}",
+        types(&e)
+    );
 }

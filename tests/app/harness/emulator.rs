@@ -83,12 +83,22 @@ impl TestApp {
 
     /// Every event the emulator has made, oldest first, as delivered (the raw JSON).
     pub async fn stripe_events(&self) -> Vec<Value> {
-        let mut list = self
-            .stripe_call(reqwest::Method::GET, "/v1/events", &[])
-            .await["data"]
-            .as_array()
-            .unwrap()
-            .clone();
+        let mut list: Vec<Value> = Vec::new();
+        loop {
+            // Page by page, as Stripe lists: ten at a time unless asked for more.
+            let after = list.last().map(|e| e["id"].as_str().unwrap().to_string());
+            let mut query = vec![("limit", "100")];
+            if let Some(after) = after.as_deref() {
+                query.push(("starting_after", after));
+            }
+            let page = self
+                .stripe_call(reqwest::Method::GET, "/v1/events", &query)
+                .await;
+            list.extend(page["data"].as_array().unwrap().iter().cloned());
+            if page["has_more"] != true {
+                break;
+            }
+        }
         list.reverse();
         list
     }
