@@ -12,7 +12,43 @@ on_both_databases!(
     billing_and_app_show_the_plan_and_the_portal_opens,
     operators_see_failures_and_retry_them,
     entitlements_follow_the_plan_for_the_cookie_and_the_bearer_alike,
+    a_cancellation_date_set_in_the_dashboard_shows_and_ends_the_plan_then,
 );
+
+/// `cancel_at`, as an operator sets it in Stripe's Dashboard: `/billing` says when the plan ends
+/// (not "Renews on"), and on that day it ends.
+async fn a_cancellation_date_set_in_the_dashboard_shows_and_ends_the_plan_then(backend: Backend) {
+    let app = TestApp::spawn_webhooks(backend, &[]).await;
+    let email = "cancel-at@example.com";
+    let cookie = app
+        .subscriber(email, "starter_yearly", "subscription")
+        .await;
+    app.settle().await;
+    assert!(app.page("/billing", &cookie).await.contains("Renews on"));
+    let sub = app.subscription_of(email).await;
+    let id = sub["id"].as_str().unwrap().to_string();
+    let at = crate::harness::now() + 40 * 86_400;
+    let updated = app
+        .stripe_call(
+            reqwest::Method::POST,
+            &format!("/v1/subscriptions/{id}"),
+            &[("cancel_at", &at.to_string())],
+        )
+        .await;
+    assert_eq!(updated["cancel_at"], at, "{updated}");
+    app.settle().await;
+    let page = app.page("/billing", &cookie).await;
+    let day = chrono::DateTime::from_timestamp(at, 0).unwrap();
+    let shown = day.format("%B %-d, %Y");
+    assert!(page.contains(&format!("Cancels on {shown}")), "{page}");
+    assert!(!page.contains("Renews on"), "{page}");
+    assert_eq!(app.plan_in_force(&cookie).await, "starter");
+
+    app.control("advance", &[("days", "41")]).await;
+    app.settle().await;
+    assert_eq!(app.in_force(&cookie).await["status"], "none");
+    assert_eq!(app.subscription_of(email).await["status"], "canceled");
+}
 
 async fn entitlements_follow_the_plan_for_the_cookie_and_the_bearer_alike(backend: Backend) {
     let app = TestApp::spawn_webhooks(backend, &[]).await;

@@ -260,6 +260,17 @@ async fn a_trial_converts_or_fails_at_its_end_and_is_given_once(backend: Backend
     let body = app.in_force(&fails).await;
     assert_eq!(body["status"], "past_due", "{body}");
     assert_eq!(body["plan"], "pro", "the grace period keeps the plan");
+    // While the renewal is unpaid, a change would open a second unpaid invoice: refused, with
+    // the open invoice's page to pay first.
+    let (status, refused) = app.change_preview("starter_monthly", &fails).await;
+    assert_eq!(status, 409, "{refused}");
+    let text = refused.to_string();
+    assert!(
+        text.contains("pay the open invoice first") && text.contains("/i/"),
+        "{text}"
+    );
+    let (status, refused) = app.change_plan("starter_monthly", "0", &fails).await;
+    assert_eq!(status, 409, "{refused}");
 
     // One trial per person: subscribing again after a cancellation starts paid at once.
     let sub = app.subscription_of("converts@example.com").await;

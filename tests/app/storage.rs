@@ -156,6 +156,7 @@ async fn the_live_plans_of_many_people_are_read_in_one_query(app: TestApp) {
                 current_period_start: None,
                 current_period_end: None,
                 cancel_at_period_end: false,
+                cancel_at: None,
                 canceled_at: None,
                 trial_end: None,
                 stripe_created: created,

@@ -47,6 +47,9 @@ pub enum ChangeError {
     OneTime(String),
     SamePrice,
     Expired,
+    /// The last renewal is unpaid: a change would open a second unpaid invoice. The open
+    /// invoice's page, where it can be paid, when Stripe gives one.
+    PastDue(Option<String>),
     /// Stripe stayed busy or out of reach through every try: nothing changed.
     Busy,
     Stripe(String),
@@ -75,6 +78,12 @@ impl From<ChangeError> for AppError {
                 "The amounts shown have expired. Here they are again: confirm when you are ready."
                     .into(),
             ),
+            ChangeError::PastDue(url) => AppError::Conflict(match url {
+                Some(url) => format!(
+                    "Your last payment did not go through: pay the open invoice first ({url}), then change your plan."
+                ),
+                None => "Your last payment did not go through: pay the open invoice on the billing page first, then change your plan.".into(),
+            }),
             ChangeError::Busy => stripe_busy(),
             ChangeError::Stripe(m) => {
                 tracing::error!(error = %m, "plan change: Stripe failed");
@@ -175,6 +184,16 @@ async fn prepare(
     if !is_live(&subscription.status) {
         return Err(ChangeError::NotSubscribed);
     }
+    if subscription.status == "past_due" {
+        let invoice = match subscription.latest_invoice.as_ref() {
+            Some(invoice) => fetch::invoice(&billing.client, invoice.id()).await?.object,
+            None => return Err(ChangeError::PastDue(None)),
+        };
+        let open = invoice.status.as_deref() == Some("open");
+        return Err(ChangeError::PastDue(
+            invoice.hosted_invoice_url.filter(|_| open),
+        ));
+    }
     let item = subscription
         .items
         .data
@@ -209,6 +228,7 @@ async fn prepare(
     })
 }
 
+/// Live: it bills, so it is what a change changes (a `past_due` one is refused, see `prepare`).
 fn is_live(status: &str) -> bool {
     matches!(status, "active" | "trialing" | "past_due")
 }

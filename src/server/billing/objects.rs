@@ -174,6 +174,10 @@ pub struct Subscription {
     pub items: List<SubscriptionItem>,
     #[serde(default)]
     pub cancel_at_period_end: bool,
+    /// When it is set to end (its period's end when `cancel_at_period_end`, or a date set in
+    /// the Dashboard or the API).
+    #[serde(default)]
+    pub cancel_at: Option<i64>,
     pub canceled_at: Option<i64>,
     pub trial_end: Option<i64>,
     pub created: i64,

@@ -136,7 +136,12 @@ fn when(state: &AppState, s: &SubscriptionRow) -> Option<String> {
                 date(start + grace_secs(state))
             )
         }),
-        _ if s.cancel_at_period_end => end.map(|d| format!("Cancels on {d}")),
+        // A date set for the cancellation (the Dashboard's `cancel_at`) or the period's end.
+        _ if s.cancel_at.is_some() || s.cancel_at_period_end => s
+            .cancel_at
+            .map(date)
+            .or(end)
+            .map(|d| format!("Cancels on {d}")),
         "trialing" => end.map(|d| format!("First payment on {d}")),
         _ => end.map(|d| format!("Renews on {d}")),
     }

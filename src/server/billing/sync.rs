@@ -238,6 +238,7 @@ fn owned_subscription_row(sub: &Subscription, at_ms: i64, user: Option<DbUuid>) 
         current_period_start: item.map(|i| i.current_period_start),
         current_period_end: item.map(|i| i.current_period_end),
         cancel_at_period_end: sub.cancel_at_period_end,
+        cancel_at: sub.cancel_at,
         canceled_at: sub.canceled_at,
         trial_end: sub.trial_end,
         stripe_created: sub.created,

@@ -68,6 +68,8 @@ pub struct SubscriptionRow {
     pub current_period_start: Option<i64>,
     pub current_period_end: Option<i64>,
     pub cancel_at_period_end: bool,
+    /// When it is set to end, if it is (Stripe's `cancel_at`).
+    pub cancel_at: Option<i64>,
     pub canceled_at: Option<i64>,
     pub trial_end: Option<i64>,
     /// The subscription's own `created` (unix seconds).
@@ -77,19 +79,19 @@ pub struct SubscriptionRow {
 
 const SUBSCRIPTION_COLUMNS: &str = "id, user_id, stripe_customer_id, status, price_id, quantity, \
     current_period_start, current_period_end, cancel_at_period_end, canceled_at, trial_end, \
-    stripe_created, synced_at_ms";
+    stripe_created, synced_at_ms, cancel_at";
 
 /// The subscription upsert as `INSERT … SELECT … WHERE <guard>`, so that a statement before it
-/// in the same batch can decide whether it runs (`events::claim`): parameters `$1`–`$14`, bound
+/// in the same batch can decide whether it runs (`events::claim`): parameters `$1`–`$15`, bound
 /// by `bind_subscription!`. A later read already stored wins.
 macro_rules! upsert_subscription_sql {
     ($guard:literal) => {
         concat!(
             "INSERT INTO subscriptions (id, user_id, stripe_customer_id, status, price_id, quantity, \
              current_period_start, current_period_end, cancel_at_period_end, canceled_at, trial_end, \
-             stripe_created, synced_at_ms) \
+             stripe_created, synced_at_ms, cancel_at) \
              SELECT $1, COALESCE($2, (SELECT user_id FROM stripe_customers WHERE stripe_customer_id = $3)), \
-             $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13 WHERE ",
+             $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $15 WHERE ",
             $guard,
             " ON CONFLICT (id) DO UPDATE SET \
              user_id = COALESCE(excluded.user_id, subscriptions.user_id), \
@@ -99,14 +101,14 @@ macro_rules! upsert_subscription_sql {
              current_period_end = excluded.current_period_end, \
              cancel_at_period_end = excluded.cancel_at_period_end, canceled_at = excluded.canceled_at, \
              trial_end = excluded.trial_end, stripe_created = excluded.stripe_created, \
-             synced_at_ms = excluded.synced_at_ms, updated_at = $14 \
+             synced_at_ms = excluded.synced_at_ms, cancel_at = excluded.cancel_at, updated_at = $14 \
              WHERE excluded.synced_at_ms >= subscriptions.synced_at_ms"
         )
     };
 }
 pub(super) use upsert_subscription_sql;
 
-/// Binds a `SubscriptionRow` to `upsert_subscription_sql!`'s `$1`–`$14`.
+/// Binds a `SubscriptionRow` to `upsert_subscription_sql!`'s `$1`–`$15`.
 macro_rules! bind_subscription {
     ($query:expr, $s:expr) => {
         $query
@@ -124,6 +126,7 @@ macro_rules! bind_subscription {
             .bind($s.stripe_created)
             .bind($s.synced_at_ms)
             .bind(chrono::Utc::now())
+            .bind($s.cancel_at)
     };
 }
 pub(super) use bind_subscription;

@@ -63,7 +63,7 @@ macro_rules! bind_claim {
 /// SQLite only (PostgreSQL prepares one statement at a time): the claim, then the
 /// subscription's upsert if the claim changed a row. The upsert's parameters come first.
 const CLAIM_STORING_SUBSCRIPTION: &str = concat!(
-    claim_sql!("$15", "$16", "$17", "$18", "$19", "$20", "$21"),
+    claim_sql!("$16", "$17", "$18", "$19", "$20", "$21", "$22"),
     "; ",
     upsert_subscription_sql!("changes() = 1")
 );
@@ -192,6 +192,7 @@ mod tests {
             current_period_start: Some(1),
             current_period_end: Some(2),
             cancel_at_period_end: false,
+            cancel_at: None,
             canceled_at: None,
             trial_end: None,
             stripe_created: 1,

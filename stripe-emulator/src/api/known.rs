@@ -94,7 +94,7 @@ const ENDPOINTS: &[(&str, &str, &[&[&str]])] = &[
     ("GET", "/v1/subscriptions", &[&["customer", "status"], PAGE]),
     ("GET", "/v1/subscriptions/{id}", &[]),
     ("POST", "/v1/subscriptions/{id}", &[&[
-        "cancel_at_period_end", "items[][id]", "items[][price]", "proration_behavior",
+        "cancel_at", "cancel_at_period_end", "items[][id]", "items[][price]", "proration_behavior",
         "proration_date", "payment_behavior",
     ]]),
     ("DELETE", "/v1/subscriptions/{id}", &[]),

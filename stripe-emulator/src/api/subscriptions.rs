@@ -71,6 +71,17 @@ fn update(store: &mut Store, base_url: &str, id: &str, p: &Value) -> ApiResult {
         }
     }
     let mut result = None;
+    match p.get("cancel_at").and_then(Value::as_str) {
+        Some(_) if p.get("cancel_at_period_end").is_some() => {
+            return Err(ApiError::exclusive("cancel_at", "cancel_at_period_end"))
+        }
+        Some("") => result = Some(flows::set_cancel_at(store, id, None)?),
+        Some(_) => {
+            let at = integer(p, "cancel_at")?;
+            result = Some(flows::set_cancel_at(store, id, at)?);
+        }
+        None => {}
+    }
     if let Some(cancel) = boolean(p, "cancel_at_period_end")? {
         result = Some(
             flows::set_cancel_at_period_end(store, id, cancel)

@@ -170,6 +170,7 @@ pub fn complete_checkout(
             current_period_start: now,
             current_period_end: trial_end.unwrap_or(now + period),
             cancel_at_period_end: false,
+            cancel_at: None,
             canceled_at: None,
             ended_at: None,
             trial_start: trial_end.map(|_| now),

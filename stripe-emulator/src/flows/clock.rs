@@ -41,6 +41,13 @@ pub fn advance(store: &mut Store, base_url: &str, seconds: i64) {
                     }
                 }
             }
+            // A date set for the cancellation, within this period, ends it then.
+            if let Some(at) = sub.cancel_at.filter(|at| *at <= sub.current_period_end) {
+                if now >= at {
+                    end_at(store, &id, at);
+                }
+                break;
+            }
             if sub.current_period_end > now {
                 break;
             }
@@ -78,10 +85,16 @@ pub fn renew_now(store: &mut Store, base_url: &str, sub_id: &str) -> Result<Valu
 
 /// The period ended on a subscription set to cancel then: it is canceled.
 fn end_at_period_end(store: &mut Store, id: &str) {
+    let end = store.subscriptions[id].current_period_end;
+    end_at(store, id, end);
+}
+
+/// The subscription ends, as of `at`.
+fn end_at(store: &mut Store, id: &str, at: i64) {
     let _ = change_subscription(store, id, |s, _| {
         let previous = json!({ "status": s.status });
         s.status = "canceled".into();
-        s.ended_at = Some(s.current_period_end);
+        s.ended_at = Some(at);
         previous
     });
 }

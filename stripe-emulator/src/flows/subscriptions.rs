@@ -52,11 +52,35 @@ pub fn set_cancel_at_period_end(
     change_subscription(store, sub_id, |sub, now| {
         let previous = json!({
             "cancel_at_period_end": sub.cancel_at_period_end,
-            "cancel_at": if sub.cancel_at_period_end { Some(sub.current_period_end) } else { None },
+            "cancel_at": sub.cancels_at(),
             "canceled_at": sub.canceled_at,
         });
         sub.cancel_at_period_end = cancel;
+        sub.cancel_at = None;
         sub.canceled_at = cancel.then_some(now);
+        previous
+    })
+}
+
+/// `cancel_at`: the subscription ends at `at` (in the future), or, with `None`, no longer.
+/// Stripe takes it instead of `cancel_at_period_end`, never with it.
+pub fn set_cancel_at(store: &mut Store, sub_id: &str, at: Option<i64>) -> Result<Value, ApiError> {
+    ensure_live(store, sub_id)?;
+    if at.is_some_and(|at| at <= store.now()) {
+        return Err(ApiError::invalid_param(
+            "cancel_at",
+            "cancel_at must be a timestamp in the future.",
+        ));
+    }
+    change_subscription(store, sub_id, |sub, now| {
+        let previous = json!({
+            "cancel_at": sub.cancels_at(),
+            "cancel_at_period_end": sub.cancel_at_period_end,
+            "canceled_at": sub.canceled_at,
+        });
+        sub.cancel_at = at;
+        sub.cancel_at_period_end = false;
+        sub.canceled_at = at.map(|_| now);
         previous
     })
 }

@@ -23,6 +23,9 @@ pub struct Subscription {
     pub current_period_start: i64,
     pub current_period_end: i64,
     pub cancel_at_period_end: bool,
+    /// A date set for the cancellation (`cancel_at`, as the Dashboard sets it), other than the
+    /// period's end.
+    pub cancel_at: Option<i64>,
     pub canceled_at: Option<i64>,
     pub ended_at: Option<i64>,
     pub trial_start: Option<i64>,
@@ -51,6 +54,12 @@ pub struct PendingUpdate {
 }
 
 impl Subscription {
+    /// When it is set to end: its `cancel_at`, or its period's end when it cancels then.
+    pub fn cancels_at(&self) -> Option<i64> {
+        self.cancel_at
+            .or(self.cancel_at_period_end.then_some(self.current_period_end))
+    }
+
     pub fn json(&self, store: &Store) -> Value {
         let items: Vec<Value> = self
             .items
@@ -121,7 +130,7 @@ impl Subscription {
             "billing_cycle_anchor": self.created,
             "billing_mode": { "type": "classic" },
             "billing_schedules": [],
-            "cancel_at": if self.cancel_at_period_end { Some(self.current_period_end) } else { None },
+            "cancel_at": self.cancels_at(),
             "cancel_at_period_end": self.cancel_at_period_end,
             "canceled_at": self.canceled_at,
             "collection_method": "charge_automatically",

@@ -77,7 +77,9 @@ fn portal_html(
         let amount = price.map(recurring_label).unwrap_or_default();
         let state = match sub.status.as_str() {
             "canceled" => "Canceled".to_string(),
-            _ if sub.cancel_at_period_end => format!("Cancels on {}", date(sub.current_period_end)),
+            _ if sub.cancels_at().is_some() => {
+                format!("Cancels on {}", date(sub.cancels_at().unwrap_or_default()))
+            }
             "past_due" => "Past due".to_string(),
             "trialing" => format!(
                 "Trial ends {}",
@@ -94,7 +96,7 @@ fn portal_html(
         };
         let mut actions = String::new();
         if sub.status != "canceled" {
-            if sub.cancel_at_period_end {
+            if sub.cancels_at().is_some() {
                 actions.push_str(&action("resume", "Resume subscription", ""));
             } else if cancel_mode == Some("at_period_end") {
                 actions.push_str(&action(
