@@ -1,10 +1,11 @@
 //! The emulator's own controls, like the Stripe CLI's `trigger` and Stripe's test clocks:
-//! move time, make a renewal fail, pay an invoice, resend or replay events.
+//! move time, make a renewal fail, pay an invoice, resend or replay events; and the traffic
+//! controls: faults on demand, a rate limit, the count of API requests.
 
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
@@ -12,6 +13,7 @@ use serde_json::{json, Value};
 use crate::error::ApiError;
 use crate::flows;
 use crate::form;
+use crate::traffic::Fault;
 use crate::webhooks::{Outcome, SeededRng};
 use crate::AppState;
 
@@ -198,4 +200,47 @@ pub async fn test_event(State(state): State<AppState>, Path(id): Path<String>) -
     .to_string();
     let signature = crate::signing::header(&endpoint.secret, now, &payload);
     Json(json!({ "payload": payload, "signature": signature })).into_response()
+}
+
+/// Plans a fault (`kind`, `path`, and optionally `method`, `count`, `every`, `seconds`,
+/// `should_retry`; see `traffic`) for the next matching API requests.
+pub async fn plan_fault(State(state): State<AppState>, body: Bytes) -> Response {
+    let run = || -> Result<Value, ApiError> {
+        let fault = Fault::from_params(&params(&body)?)?;
+        let planned = json!(fault);
+        state.traffic.plan(fault);
+        Ok(planned)
+    };
+    reply(run())
+}
+
+pub async fn faults(State(state): State<AppState>) -> Response {
+    Json(json!({ "faults": state.traffic.planned() })).into_response()
+}
+
+pub async fn clear_faults(State(state): State<AppState>) -> Response {
+    state.traffic.clear();
+    Json(json!({ "faults": [] })).into_response()
+}
+
+/// `per_second=N` requests per API key, answered 429 past it; `per_second=0` lifts the limit.
+pub async fn rate_limit(State(state): State<AppState>, body: Bytes) -> Response {
+    let run = || -> Result<Value, ApiError> {
+        let per_second = number(&params(&body)?, "per_second", 0)?;
+        let limit = u32::try_from(per_second)
+            .map_err(|_| ApiError::invalid_param("per_second", "Give a number from 0."))?;
+        state.traffic.set_rate_limit(Some(limit));
+        Ok(json!({ "per_second": limit }))
+    };
+    reply(run())
+}
+
+/// How many API requests arrived (`total`), and those matching `method` and a `path` prefix.
+pub async fn requests(
+    State(state): State<AppState>,
+    Query(filter): Query<std::collections::HashMap<String, String>>,
+) -> Response {
+    let method = filter.get("method").map(String::as_str);
+    let prefix = filter.get("path").map(String::as_str).unwrap_or("/v1/");
+    Json(state.traffic.requests(method, prefix)).into_response()
 }

@@ -15,6 +15,7 @@ pub mod pages;
 pub mod portal_config;
 pub mod signing;
 pub mod store;
+pub mod traffic;
 pub mod webhooks;
 
 use std::net::SocketAddr;
@@ -33,6 +34,7 @@ use tokio::sync::oneshot;
 use crate::api::Api;
 use crate::error::ApiError;
 use crate::store::Store;
+use crate::traffic::{Traffic, Verdict};
 use crate::webhooks::{Deliverer, RetryPolicy};
 
 #[derive(Debug, Clone)]
@@ -47,6 +49,9 @@ pub struct Options {
     pub webhook: Option<(String, String)>,
     /// How deliveries are retried.
     pub retry: RetryPolicy,
+    /// API requests per second allowed per key, answered 429 past it as Stripe does; `None`:
+    /// no limit (Stripe allows about 25 in test mode, 100 live).
+    pub rate_limit: Option<u32>,
 }
 
 impl Default for Options {
@@ -57,6 +62,7 @@ impl Default for Options {
             secret_key: None,
             webhook: None,
             retry: RetryPolicy::default(),
+            rate_limit: None,
         }
     }
 }
@@ -65,6 +71,8 @@ impl Default for Options {
 pub struct Emulator {
     pub base_url: String,
     pub store: Arc<Mutex<Store>>,
+    /// The request log, the rate limit and the planned faults.
+    pub traffic: Traffic,
     shutdown: Option<oneshot::Sender<()>>,
 }
 
@@ -93,6 +101,7 @@ struct AppState {
     catalog: Option<PathBuf>,
     webhook: Option<(String, String)>,
     deliverer: Deliverer,
+    traffic: Traffic,
 }
 
 impl FromRef<AppState> for Api {
@@ -117,6 +126,7 @@ pub async fn spawn(options: Options) -> Result<Emulator, StartError> {
     let store = Arc::new(Mutex::new(Store::default()));
     let (tx, events) = tokio::sync::mpsc::unbounded_channel();
     let deliverer = Deliverer::new(store.clone(), options.retry.clone());
+    let traffic = Traffic::with_rate_limit(options.rate_limit);
     let state = AppState {
         api: Api {
             store: store.clone(),
@@ -126,6 +136,7 @@ pub async fn spawn(options: Options) -> Result<Emulator, StartError> {
         catalog: options.catalog.clone(),
         webhook: options.webhook.clone(),
         deliverer: deliverer.clone(),
+        traffic: traffic.clone(),
     };
     {
         let mut s = store.lock().expect("store lock");
@@ -170,6 +181,14 @@ pub async fn spawn(options: Options) -> Result<Emulator, StartError> {
         .route("/_emulator/events/{id}/resend", post(control::resend))
         .route("/_emulator/replay", post(control::replay))
         .route(
+            "/_emulator/faults",
+            get(control::faults)
+                .post(control::plan_fault)
+                .delete(control::clear_faults),
+        )
+        .route("/_emulator/rate_limit", post(control::rate_limit))
+        .route("/_emulator/requests", get(control::requests))
+        .route(
             "/_emulator/webhook_endpoints/{id}/test_event",
             post(control::test_event),
         )
@@ -190,6 +209,7 @@ pub async fn spawn(options: Options) -> Result<Emulator, StartError> {
     Ok(Emulator {
         base_url,
         store,
+        traffic,
         shutdown: Some(tx),
     })
 }
@@ -223,6 +243,8 @@ fn prepare(store: &mut Store, state: &AppState) -> Result<(), StartError> {
     Ok(())
 }
 
+/// Every API request: counted, limited and faulted by `traffic`, then answered by the API,
+/// with the `Request-Id` Stripe puts on every answer.
 async fn api_entry(
     State(state): State<AppState>,
     method: Method,
@@ -230,11 +252,31 @@ async fn api_entry(
     headers: axum::http::HeaderMap,
     body: axum::body::Bytes,
 ) -> axum::response::Response {
-    api::handle(State(state.api), method, uri, headers, body).await
+    let key = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let mut response = match state.traffic.admit(&method, uri.path(), key) {
+        Verdict::Serve => api::handle(State(state.api), method, uri, headers, body).await,
+        Verdict::Refuse(response) => response,
+        Verdict::Late(wait) => {
+            tokio::time::sleep(wait).await;
+            api::handle(State(state.api), method, uri, headers, body).await
+        }
+        Verdict::Drop => {
+            api::handle(State(state.api), method, uri, headers, body).await;
+            return traffic::dropped();
+        }
+    };
+    if let Ok(id) = axum::http::HeaderValue::try_from(store::new_id("req")) {
+        response.headers_mut().insert("request-id", id);
+    }
+    response
 }
 
 /// Forgets every object and seeds the catalog again: a clean Stripe between tests.
 async fn reset(State(state): State<AppState>) -> axum::response::Response {
+    state.traffic.reset();
     let mut store = state.api.store.lock().expect("store lock");
     let outbox = store.outbox.take();
     *store = Store::default();

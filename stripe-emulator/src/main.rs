@@ -7,12 +7,13 @@ use std::process::ExitCode;
 use stripe_emulator::{spawn, Options};
 
 const USAGE: &str =
-    "usage: stripe-emulator [--port N] [--host IP] [--catalog plans.toml] [--secret-key sk_test_…]
+    "usage: stripe-emulator [--port N] [--host IP] [--catalog plans.toml] [--secret-key sk_test_…] [--rate-limit N]
 
   --port        port to listen on (default 12111; 0 picks a free one)
   --host        address to listen on (default 127.0.0.1)
   --catalog     a plans.toml whose products and prices exist from the start
-  --secret-key  accept only this key (default: any sk_test_… key)";
+  --secret-key  accept only this key (default: any sk_test_… key)
+  --rate-limit  API requests per second per key, answered 429 past it (default: no limit)";
 
 fn parse(args: &[String]) -> Result<Options, String> {
     let mut host = "127.0.0.1".to_string();
@@ -38,6 +39,13 @@ fn parse(args: &[String]) -> Result<Options, String> {
             "--host" => host = value()?,
             "--catalog" => options.catalog = Some(PathBuf::from(value()?)),
             "--secret-key" => options.secret_key = Some(value()?),
+            "--rate-limit" => {
+                options.rate_limit = Some(
+                    value()?
+                        .parse()
+                        .map_err(|_| "--rate-limit takes a number of requests per second")?,
+                )
+            }
             "--webhook-url" => webhook_url = Some(value()?),
             "--webhook-secret" => webhook_secret = Some(value()?),
             "--retry-attempts" => {

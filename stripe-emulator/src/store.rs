@@ -118,6 +118,8 @@ pub struct Coupon {
 /// A POST answered under an `Idempotency-Key`: replayed as is for the same parameters.
 #[derive(Debug, Clone)]
 pub struct IdempotentReply {
+    /// When the key was first used; Stripe forgets a key after 24 hours.
+    pub created: i64,
     pub fingerprint: String,
     pub status: u16,
     pub body: Value,

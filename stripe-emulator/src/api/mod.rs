@@ -51,10 +51,22 @@ pub async fn handle(
     body: Bytes,
 ) -> Response {
     match respond(&api, &method, &uri, &headers, &body) {
-        Ok((status, value)) => (status, Json(value)).into_response(),
+        Ok(Answer::Fresh(status, value)) => (status, Json(value)).into_response(),
+        Ok(Answer::Replayed(status, value)) => {
+            (status, [("idempotent-replayed", "true")], Json(value)).into_response()
+        }
         Err(e) => e.into_response(),
     }
 }
+
+/// An answer made now, or the first answer to an idempotency key, given again.
+enum Answer {
+    Fresh(StatusCode, Value),
+    Replayed(StatusCode, Value),
+}
+
+/// How long Stripe keeps an idempotency key (by the emulator's clock).
+const IDEMPOTENCY_KEY_SECONDS: i64 = 24 * 60 * 60;
 
 fn respond(
     api: &Api,
@@ -62,7 +74,7 @@ fn respond(
     uri: &Uri,
     headers: &HeaderMap,
     body: &[u8],
-) -> Result<(StatusCode, Value), ApiError> {
+) -> Result<Answer, ApiError> {
     authenticate(api, headers)?;
     let params = if *method == Method::GET || *method == Method::DELETE {
         form::parse(uri.query().unwrap_or("").as_bytes())
@@ -79,14 +91,19 @@ fn respond(
     let fingerprint = format!("{method} {} {}", uri.path(), String::from_utf8_lossy(body));
     let mut store = api.store.lock().expect("store lock");
     if let Some(key) = &idempotency_key {
-        if let Some(reply) = store.idempotency.get(key) {
+        let now = store.now();
+        let kept = store
+            .idempotency
+            .get(key)
+            .filter(|reply| now - reply.created < IDEMPOTENCY_KEY_SECONDS);
+        if let Some(reply) = kept {
             if reply.fingerprint != fingerprint {
                 return Err(ApiError::idempotency(format!(
                     "Keys for idempotent requests can only be used with the same parameters they were first used with. Try using a key other than '{key}' if you meant to execute a different request."
                 )));
             }
             let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::OK);
-            return Ok((status, reply.body.clone()));
+            return Ok(Answer::Replayed(status, reply.body.clone()));
         }
     }
 
@@ -97,16 +114,18 @@ fn respond(
     };
     // Stripe stores the outcome of every request that reached the API, errors included.
     if let Some(key) = idempotency_key {
+        let created = store.now();
         store.idempotency.insert(
             key,
             store::IdempotentReply {
+                created,
                 fingerprint,
                 status: status.as_u16(),
                 body: value.clone(),
             },
         );
     }
-    result.map(|v| (StatusCode::OK, v))
+    result.map(|v| Answer::Fresh(StatusCode::OK, v))
 }
 
 fn authenticate(api: &Api, headers: &HeaderMap) -> Result<(), ApiError> {
