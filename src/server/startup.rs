@@ -16,7 +16,7 @@ use super::auth::supabase::SupabaseVerifier;
 use super::billing::account::Billing;
 use super::billing::catalog::{self, CatalogError};
 use super::billing::checkout::current_price;
-use super::billing::visitor_reads::VisitorReads;
+use super::billing::visitor_reads::budget::VisitorReads;
 use super::billing::{self};
 use super::config::Config;
 use super::db::Db;

@@ -121,7 +121,7 @@ pub async fn create_portal(
     let Some(user) = user else {
         return AppError::Unauthorized("Not signed in".into()).into_response();
     };
-    if let Err(Limited(wait)) = state.visitor_reads.portal_opened(&user, &client).await {
+    if let Err(Limited(wait)) = state.visitor_reads.portal_opened(user.id, &client).await {
         return too_many_portals(wait)
             .answer()
             .retry_after(wait)
@@ -147,7 +147,7 @@ pub async fn portal_from_billing_page() -> Result<String, AppError> {
     let client = client_addr::of_server_fn(&state.config.trusted_proxies);
     let result = match user {
         None => Err(AppError::Unauthorized("Not signed in".into())),
-        Some(user) => match state.visitor_reads.portal_opened(&user, &client).await {
+        Some(user) => match state.visitor_reads.portal_opened(user.id, &client).await {
             Err(Limited(wait)) => Err(too_many_portals(wait)),
             Ok(()) => portal::create(&state, &user, &format!("{origin}/billing?from=portal"))
                 .await

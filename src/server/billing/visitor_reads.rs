@@ -14,8 +14,8 @@
 //!   counted, since it costs Stripe nothing. Each portal session it opens counts too: that is a
 //!   call nothing can keep.
 //!
-//! The caches are this instance's memory; the limits count where the other rate limits do (in
-//! PostgreSQL when the instances share one).
+//! The caches are this instance's memory (`budget::VisitorReads`, in `AppState`); the limits
+//! count where the other rate limits do (in PostgreSQL when the instances share one).
 
 use std::time::Duration;
 
@@ -27,68 +27,17 @@ use super::resync::{self, Report, ResyncError};
 use crate::model::billing::BillingOverview;
 use crate::model::checkout::PurchaseSummary;
 use crate::model::error::AppError;
-use crate::server::auth::limits::{Limited, RateLimiter};
+use crate::server::auth::limits::Limited;
 use crate::server::auth::session::AuthUser;
 use crate::server::client_addr::ClientKey;
-use crate::server::db::DbUuid;
 use crate::server::error::ServerError;
-use crate::server::infra::ttl_cache::TtlCache;
 use crate::server::state::AppState;
 
-/// How long an answer is kept. Long enough that a reload loop costs one read per half minute;
-/// short enough that a page shows a change made in Stripe's own pages (a payment that cleared,
-/// a plan changed in the portal) within it, and the portal forgets sooner (`portal_opened`).
-pub const KEPT: Duration = Duration::from_secs(30);
-
-/// Answers each cache holds at most (a few hundred bytes each: a few megabytes in all).
-const MAX_KEPT: usize = 10_000;
+pub mod budget;
 
 /// The longest session id that is worth keeping an answer for: Stripe's ids are far shorter,
 /// and `checkout::summary` refuses longer ones without asking Stripe.
 const MAX_SESSION_ID: usize = 255;
-
-/// The window of the per-client limits.
-const WINDOW: Duration = Duration::from_secs(600);
-
-/// The caches and limits of the reads visitors cause. One per instance, in `AppState`.
-#[derive(Debug)]
-pub struct VisitorReads {
-    /// The success page's answer per (session id, viewer): Stripe's 404 included.
-    confirmations: TtlCache<(String, Option<DbUuid>), Result<PurchaseSummary, AppError>>,
-    /// When a user's billing was last refreshed from Stripe, and whether that refresh failed.
-    refreshes: TtlCache<DbUuid, bool>,
-    /// What Stripe holds under a user's proven email, per (user, email): none included.
-    by_email: TtlCache<(DbUuid, String), Report>,
-    confirmations_per_client: RateLimiter,
-    refreshes_per_client: RateLimiter,
-    portals_per_client: RateLimiter,
-}
-
-impl VisitorReads {
-    /// `per_client`: the reads one client may cause per 10 minutes on each path
-    /// (`CHECKOUTS_PER_ADDRESS`); `shared`: the PostgreSQL the instances count in (none on
-    /// SQLite: memory).
-    pub fn new(per_client: u32, shared: Option<&sqlx::PgPool>) -> Self {
-        let limiter = |name| RateLimiter::in_store(name, per_client, WINDOW, shared);
-        VisitorReads {
-            confirmations: TtlCache::new(KEPT, MAX_KEPT),
-            refreshes: TtlCache::new(KEPT, MAX_KEPT),
-            by_email: TtlCache::new(KEPT, MAX_KEPT),
-            confirmations_per_client: limiter("success_reads_client"),
-            refreshes_per_client: limiter("billing_refresh_client"),
-            portals_per_client: limiter("portal_client"),
-        }
-    }
-
-    /// Counts a portal session `client` is about to open for `user` (past the limit: how long
-    /// to wait), and forgets the user's last refresh: they come back from the portal to
-    /// `/billing?from=portal`, which must then read what they changed there.
-    pub async fn portal_opened(&self, user: &AuthUser, client: &ClientKey) -> Result<(), Limited> {
-        self.portals_per_client.hit(client.as_str()).await?;
-        self.refreshes.forget(&user.id);
-        Ok(())
-    }
-}
 
 /// What a client past its portal limit is told.
 pub fn too_many_portals(wait: Duration) -> AppError {
@@ -116,7 +65,7 @@ fn refused_for(wait: Duration) -> String {
 }
 
 /// The success page's summary of a Checkout Session, from memory when this viewer asked for it
-/// within `KEPT`. The first read stores the purchase (`checkout::summary` does), so a kept
+/// within `budget::KEPT`. The first read stores the purchase (`checkout::summary` does), so a kept
 /// answer has nothing left to store.
 ///
 /// Past the client's limit the page answers 429 rather than anything from stored state: the
@@ -165,7 +114,7 @@ pub async fn confirmation(
 }
 
 /// The billing page; `refresh` (on the way back from the portal) reads Stripe first, unless
-/// this user's billing was refreshed within `KEPT`: then that refresh is what the stored state
+/// this user's billing was refreshed within `budget::KEPT`: then that refresh is what the stored state
 /// already shows. Past the client's limit the stored state is shown too, marked as possibly
 /// out of date: the page itself never needs Stripe.
 pub async fn billing(
@@ -217,13 +166,22 @@ enum Unrefreshed {
     Failed(ServerError),
 }
 
-/// `resync::by_email` for a signed-in user, from memory within `KEPT`: a user Stripe has
-/// nothing for, clicking "Manage billing" again and again, costs one look-up.
+/// `resync::by_email` for a signed-in user, from memory within `budget::KEPT`: a user Stripe
+/// has nothing for, clicking "Manage billing" again and again, costs one look-up. A kept answer
+/// reports the customers found the first time, stored since.
 pub async fn by_email(state: &AppState, user: &AuthUser) -> Result<Report, ResyncError> {
     let key = (user.id, user.email.to_ascii_lowercase());
-    state
+    let customers = state
         .visitor_reads
         .by_email
-        .get_or_fetch(key, || resync::by_email(state, &user.email))
-        .await
+        .get_or_fetch(key, || async {
+            resync::by_email(state, &user.email)
+                .await
+                .map(|report| report.customers)
+        })
+        .await?;
+    Ok(Report {
+        customers,
+        ..Report::default()
+    })
 }
