@@ -64,9 +64,9 @@ fn refused_for(wait: Duration) -> String {
     )
 }
 
-/// The success page's summary of a Checkout Session, from memory when this viewer asked for it
-/// within `budget::KEPT`. The first read stores the purchase (`checkout::summary` does), so a kept
-/// answer has nothing left to store.
+/// The success page's summary of a Checkout Session, from memory when this viewer asked for
+/// it within `budget::KEPT`. The first read stores the purchase (`checkout::summary` does), so
+/// a kept answer has nothing left to store.
 ///
 /// Past the client's limit the page answers 429 rather than anything from stored state: the
 /// session id is all that a signed-out visitor brings, and showing a purchase by its id alone
@@ -114,9 +114,9 @@ pub async fn confirmation(
 }
 
 /// The billing page; `refresh` (on the way back from the portal) reads Stripe first, unless
-/// this user's billing was refreshed within `budget::KEPT`: then that refresh is what the stored state
-/// already shows. Past the client's limit the stored state is shown too, marked as possibly
-/// out of date: the page itself never needs Stripe.
+/// this user's billing was refreshed within `budget::KEPT`: then that refresh is what the
+/// stored state already shows. Past the client's limit the stored state is shown too, marked
+/// as possibly out of date: the page itself never needs Stripe.
 pub async fn billing(
     state: &AppState,
     user: &AuthUser,
