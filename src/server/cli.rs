@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use tracing_subscriber::EnvFilter;
 
+use super::billing::client::Patience;
 use super::billing::doctor::Level;
 use super::billing::{self, catalog, setup};
 use super::config::{Config, LogFormat};
@@ -138,7 +139,9 @@ async fn stripe_setup(config: &Config, dry_run: bool, yes: bool) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let Some(client) = billing::client::Stripe::from_config(config) else {
+    let Some(client) =
+        billing::client::Stripe::from_config(config).map(|c| c.patient(Patience::Operator))
+    else {
         eprintln!("error: STRIPE_SECRET_KEY: is not set; there is no Stripe to set up");
         return ExitCode::FAILURE;
     };
@@ -217,7 +220,7 @@ async fn resync(config: Config, customer: Option<String>) -> ExitCode {
         }
     };
     let result = match customer.as_deref() {
-        Some(id) => billing::resync::customer(&state, id).await,
+        Some(id) => billing::resync::customer(&state, id, Patience::Operator).await,
         None => billing::resync::all(&state).await,
     };
     state.db.close().await;

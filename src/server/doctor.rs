@@ -56,7 +56,10 @@ fn key_mode(config: &Config) -> Finding {
 /// The Stripe checks, when billing is on.
 pub async fn stripe(config: &Config, catalog: &Catalog) -> Vec<Finding> {
     match billing::client::Stripe::from_config(config) {
-        Some(client) => stripe_with(&client, config, catalog).await,
+        Some(client) => {
+            let client = client.patient(billing::client::Patience::Operator);
+            stripe_with(&client, config, catalog).await
+        }
         None => Vec::new(),
     }
 }

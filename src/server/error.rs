@@ -87,6 +87,18 @@ impl<T, E: Into<DbError>> Context<T> for Result<T, E> {
     }
 }
 
+/// What a buyer is told when Stripe stayed busy, slow or out of reach through every try: nothing
+/// happened, and trying again in a moment is the remedy (a 503 with `Retry-After`).
+pub fn stripe_busy() -> AppError {
+    AppError::Unavailable(
+        "Stripe is busy right now and nothing was charged or changed. Please try again in a moment."
+            .into(),
+    )
+}
+
+/// How long a 503 asks the client to wait when its error names no time of its own.
+const UNAVAILABLE_RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// A failure inside is logged with its context; the client learns only that it happened.
 impl From<ServerError> for AppError {
     fn from(e: ServerError) -> Self {
@@ -123,7 +135,7 @@ impl AppError {
 }
 
 /// `{"error": "…"}` with the error's status; a conflict with the buyer's subscription adds
-/// `changeUrl`, a rate limit adds `Retry-After`.
+/// `changeUrl`, a rate limit and every 503 add `Retry-After`.
 #[derive(Debug)]
 pub struct ErrorAnswer {
     error: AppError,
@@ -156,8 +168,12 @@ impl IntoResponse for ErrorAnswer {
             error: self.error.to_string(),
             change_url: self.change_url,
         };
-        let mut response = (self.error.status_code(), Json(body)).into_response();
-        if let Some(wait) = self.retry_after {
+        let status = self.error.status_code();
+        let mut response = (status, Json(body)).into_response();
+        let retry_after = self
+            .retry_after
+            .or((status == StatusCode::SERVICE_UNAVAILABLE).then_some(UNAVAILABLE_RETRY_AFTER));
+        if let Some(wait) = retry_after {
             response
                 .headers_mut()
                 .insert(RETRY_AFTER, HeaderValue::from(wait.as_secs().max(1)));
@@ -177,10 +193,16 @@ impl IntoResponse for AppError {
 /// This gives each such answer the status its `AppError` stands for (a 400 for a malformed
 /// request); an `Internal` error stays a 500.
 pub async fn server_fn_status(request: Request, next: Next) -> Response {
-    let response = next.run(request).await;
-    if response.status() != StatusCode::INTERNAL_SERVER_ERROR
-        || !response.headers().contains_key(SERVER_FN_ERROR_HEADER)
-    {
+    let mut response = next.run(request).await;
+    if !response.headers().contains_key(SERVER_FN_ERROR_HEADER) {
+        return response;
+    }
+    // A function that set its status itself (a form's answer) is not decoded again.
+    if response.status() == StatusCode::SERVICE_UNAVAILABLE {
+        ask_to_come_back(response.headers_mut());
+        return response;
+    }
+    if response.status() != StatusCode::INTERNAL_SERVER_ERROR {
         return response;
     }
     let (mut parts, body) = response.into_parts();
@@ -190,6 +212,19 @@ pub async fn server_fn_status(request: Request, next: Next) -> Response {
     };
     if let Ok(error) = serde_json::from_slice::<AppError>(&bytes) {
         parts.status = error.status_code();
+        if parts.status == StatusCode::SERVICE_UNAVAILABLE {
+            ask_to_come_back(&mut parts.headers);
+        }
     }
     Response::from_parts(parts, Body::from(bytes))
+}
+
+/// Every 503 says when to come back: `Retry-After`, unless the answer named a time itself.
+fn ask_to_come_back(headers: &mut axum::http::HeaderMap) {
+    if !headers.contains_key(RETRY_AFTER) {
+        headers.insert(
+            RETRY_AFTER,
+            HeaderValue::from(UNAVAILABLE_RETRY_AFTER.as_secs()),
+        );
+    }
 }

@@ -10,6 +10,7 @@
 //! - `http_requests_total`, `http_request_duration_seconds`: per route and status;
 //! - `webhook_events_total` (per event type and outcome), `webhook_apply_duration_seconds`;
 //! - `stripe_requests_total` (per operation and outcome), `stripe_request_duration_seconds`;
+//! - `stripe_retries_total`: calls tried again, per operation and the reason;
 //! - `outbox_pending`, `outbox_oldest_pending_age_seconds`: read from the database per scrape;
 //! - `db_pool_connections` (by state), `db_pool_max_connections`: read per scrape;
 //! - `build_info`: the version and the database backend, as labels of a constant 1.
@@ -62,6 +63,12 @@ struct EventTypeLabels {
 struct StripeLabels {
     operation: String,
     outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RetryLabels {
+    operation: String,
+    reason: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -125,6 +132,7 @@ pub struct Metrics {
     apply_latency: Family<EventTypeLabels, Histogram>,
     stripe_calls: Family<StripeLabels, Counter>,
     stripe_latency: Family<OperationLabels, Histogram>,
+    stripe_retries: Family<RetryLabels, Counter>,
     outbox_pending: Gauge,
     oldest_pending: Gauge<f64, AtomicU64>,
     pool: Family<PoolLabels, Gauge>,
@@ -142,6 +150,7 @@ impl Metrics {
             apply_latency: Family::new_with_constructor(latency),
             stripe_calls: Family::default(),
             stripe_latency: Family::new_with_constructor(latency),
+            stripe_retries: Family::default(),
             outbox_pending: Gauge::default(),
             oldest_pending: Gauge::default(),
             pool: Family::default(),
@@ -180,6 +189,11 @@ impl Metrics {
             "Time of a call to Stripe's API, by operation.",
             Unit::Seconds,
             metrics.stripe_latency.clone(),
+        );
+        registry.register(
+            "stripe_retries",
+            "Calls to Stripe tried again, by operation and why the try before failed (timeout, unreachable, conflict, rate_limited, failed).",
+            metrics.stripe_retries.clone(),
         );
         registry.register(
             "outbox_pending",
@@ -261,6 +275,14 @@ impl Metrics {
                 operation: labels.operation,
             })
             .observe(took.as_secs_f64());
+    }
+
+    /// A call to Stripe tried again; `reason` is why the try before failed (`timeout`,
+    /// `unreachable`, `conflict`, `rate_limited`, `failed`).
+    pub fn stripe_retry(&self, operation: String, reason: &'static str) {
+        self.stripe_retries
+            .get_or_create(&RetryLabels { operation, reason })
+            .inc();
     }
 
     /// The exposition, with the scrape-time readings set first.

@@ -17,6 +17,7 @@ use landing::server::db::{outbox, Db, Table};
 
 on_both_databases!(
     backend;
+    a_storm_while_stripe_refuses_one_read_in_five_loses_and_doubles_nothing,
     a_server_killed_mid_storm_and_started_again_loses_and_doubles_nothing,
     mail_waits_while_the_mail_server_is_down_and_goes_out_once_when_it_is_back,
     a_mail_still_being_sent_when_the_grace_ends_is_given_back,
@@ -90,6 +91,51 @@ async fn postgres_stopped_mid_storm_loses_and_doubles_nothing() {
         log.server_errors,
         log.unanswered,
         log.applied.values().sum::<usize>()
+    );
+}
+
+/// Stripe's rate limit met by a webhook's read: the read is tried again, and an event whose
+/// reads stay refused fails with a 5xx so Stripe delivers it again. Nothing else changes.
+async fn a_storm_while_stripe_refuses_one_read_in_five_loses_and_doubles_nothing(backend: Backend) {
+    let (live, made) = history(backend).await;
+    let in_order = stored_state(&live.state.db).await;
+    let (app, url) = live.replay_target(backend).await;
+    let planned = live
+        .control(
+            "faults",
+            &[
+                ("kind", "rate_limit"),
+                ("method", "GET"),
+                ("path", "/v1/"),
+                ("every", "5"),
+                ("count", "1000000"),
+            ],
+        )
+        .await;
+    assert_eq!(planned["kind"], "rate_limit");
+    let answer = storm(&live, &url).await.unwrap();
+    let left = live
+        .client
+        .get(format!("{}/_emulator/faults", live.stripe_base()))
+        .send()
+        .await
+        .unwrap()
+        .json::<serde_json::Value>()
+        .await
+        .unwrap();
+    let refused = 1_000_000 - left["faults"][0]["remaining"].as_u64().unwrap();
+    assert!(refused > 0, "Stripe refused reads: {left}");
+    let log = assert_nothing_lost_or_doubled(&live, &url, &answer, made, &app.state.db).await;
+    assert_same_state(&stored_state(&app.state.db).await, &in_order);
+    live.client
+        .delete(format!("{}/_emulator/faults", live.stripe_base()))
+        .send()
+        .await
+        .unwrap();
+    assert_as_stripe_has_it(&live, &app.state.db).await;
+    eprintln!(
+        "429 on one read in five, on {backend:?}: {made} events, {} deliveries, {refused} reads refused, {} 5xx, all {made} applied, lost 0, doubled 0",
+        log.deliveries, log.server_errors
     );
 }
 

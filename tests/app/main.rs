@@ -26,6 +26,7 @@ mod storage;
 mod storm;
 mod stripe_budget;
 mod stripe_cli;
+mod stripe_retries;
 mod tokens;
 mod webhook_outcomes;
 mod webhooks;

@@ -7,12 +7,16 @@ use std::sync::Arc;
 use tokio::sync::RwLock;
 
 use super::catalog::{self, PriceIndex};
-use super::client::{Stripe, StripeError};
+use super::client::{Patience, Stripe, StripeError};
 use crate::model::catalog::Catalog;
 
 /// Billing when it is on: the client and the catalog's prices as Stripe has them.
 pub struct Billing {
+    /// For calls a buyer or subscriber waits on.
     pub client: Stripe,
+    /// The same connections, for a webhook's reads: fewer tries, since a failed event is
+    /// delivered again by Stripe.
+    pub webhook_client: Stripe,
     /// Shared, not copied, by every request that needs a price.
     prices: RwLock<Option<Arc<PriceIndex>>>,
     /// The customer-portal configuration `landing stripe setup` saved, once found.
@@ -28,6 +32,7 @@ impl std::fmt::Debug for Billing {
 impl Billing {
     pub fn new(client: Stripe, prices: Option<PriceIndex>) -> Self {
         Billing {
+            webhook_client: client.patient(Patience::Webhook),
             client,
             prices: RwLock::new(prices.map(Arc::new)),
             portal_configuration: RwLock::new(None),

@@ -23,7 +23,7 @@ use stripe_billing::subscription::{
 };
 
 use super::catalog::StripePrice;
-use super::client::StripeError;
+use super::client::{Patience, StripeError};
 use super::fetch::{self, FetchError};
 use super::objects::{Invoice, List, Subscription};
 use super::overview::date;
@@ -33,7 +33,7 @@ use crate::model::change::ChangePreview;
 use crate::model::error::AppError;
 use crate::server::auth::session::AuthUser;
 use crate::server::db::billing as db_billing;
-use crate::server::error::{Context, ServerError};
+use crate::server::error::{stripe_busy, Context, ServerError};
 use crate::server::state::AppState;
 
 /// How old a preview may be when it is confirmed: past this, prices are shown again.
@@ -47,6 +47,8 @@ pub enum ChangeError {
     OneTime(String),
     SamePrice,
     Expired,
+    /// Stripe stayed busy or out of reach through every try: nothing changed.
+    Busy,
     Stripe(String),
     Internal(ServerError),
 }
@@ -73,6 +75,7 @@ impl From<ChangeError> for AppError {
                 "The amounts shown have expired. Here they are again: confirm when you are ready."
                     .into(),
             ),
+            ChangeError::Busy => stripe_busy(),
             ChangeError::Stripe(m) => {
                 tracing::error!(error = %m, "plan change: Stripe failed");
                 AppError::Stripe(m)
@@ -86,14 +89,19 @@ impl From<FetchError> for ChangeError {
     fn from(e: FetchError) -> Self {
         match e {
             FetchError::NotFound => ChangeError::NotSubscribed,
-            FetchError::Stripe(e) => ChangeError::Stripe(e.describe()),
+            FetchError::Stripe(e) => ChangeError::from(e),
         }
     }
 }
 
 impl From<StripeError> for ChangeError {
     fn from(e: StripeError) -> Self {
-        ChangeError::Stripe(e.describe())
+        if e.is_transient() {
+            tracing::warn!(error = %e, "plan change: Stripe stayed busy");
+            ChangeError::Busy
+        } else {
+            ChangeError::Stripe(e.describe())
+        }
     }
 }
 
@@ -348,11 +356,17 @@ pub async fn confirm(
     } else {
         request.proration_behavior(Proration::None)
     };
-    let updated: Subscription = billing.client.send(&request).await.map_err(|e| {
+    // One key for this confirmed change: a buyer who confirms the same preview again (after a
+    // "try again") gets Stripe's first answer, not a second change or a second charge.
+    let key = format!(
+        "plan-change:{}:{}:{}:{proration_date}",
+        change.subscription.id, change.item_id, change.to.id
+    );
+    let updated: Subscription = billing.client.send_as(&request, &key).await.map_err(|e| {
         tracing::error!(error = %e, subscription = %change.subscription.id, "plan change refused by Stripe");
         ChangeError::from(e)
     })?;
-    if let Err(e) = resync::customer(state, updated.customer.id()).await {
+    if let Err(e) = resync::customer(state, updated.customer.id(), Patience::Buyer).await {
         tracing::warn!(error = %e, "plan change: stored state waits for the webhooks");
     }
     if change.charged_now {

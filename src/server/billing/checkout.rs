@@ -22,7 +22,7 @@ use crate::server::auth::session::AuthUser;
 use crate::server::client_addr::ClientKey;
 use crate::server::config::Config;
 use crate::server::db::{billing as db_billing, customers, DbUuid};
-use crate::server::error::{Context, ErrorAnswer, ServerError};
+use crate::server::error::{stripe_busy, Context, ErrorAnswer, ServerError};
 use crate::server::state::AppState;
 
 #[derive(Debug)]
@@ -64,6 +64,8 @@ pub enum CheckoutError {
     },
     /// Stripe refused a value the client chose (a coupon, a return URL): their mistake.
     Refused(String),
+    /// Stripe stayed busy or out of reach through every try: nothing was created.
+    Busy,
     Stripe(String),
     Internal(ServerError),
 }
@@ -101,6 +103,7 @@ impl From<CheckoutError> for AppError {
                 "You already subscribe to {plan}. Change your plan instead: a second subscription would bill you twice."
             )),
             CheckoutError::Refused(m) => AppError::BadRequest(m),
+            CheckoutError::Busy => stripe_busy(),
             // Stripe's message, as the JSON API answers (never the key or the request); a 502, since
             // the failure is Stripe's or our set-up's, not the client's.
             CheckoutError::Stripe(m) => AppError::Stripe(m),
@@ -110,6 +113,17 @@ impl From<CheckoutError> for AppError {
 }
 
 impl CheckoutError {
+    /// Stripe's failure: "try again" when it was busy or out of reach, its words otherwise.
+    fn from_stripe(e: StripeError) -> CheckoutError {
+        if e.is_transient() {
+            tracing::warn!(error = %e, "checkout: Stripe stayed busy; the buyer is asked to try again");
+            CheckoutError::Busy
+        } else {
+            tracing::error!(error = %e, "checkout: Stripe refused");
+            CheckoutError::Stripe(e.describe())
+        }
+    }
+
     /// The JSON API's answer: a rate limit says when to come back (`Retry-After`), and a buyer
     /// who already subscribes is pointed at the change of plan (`changeUrl`, on `origin`).
     pub fn answer(self, origin: &str) -> ErrorAnswer {
@@ -184,7 +198,7 @@ pub async fn create(
     let index = billing
         .prices(&state.source_catalog)
         .await
-        .map_err(|e| CheckoutError::Stripe(e.describe()))?;
+        .map_err(CheckoutError::from_stripe)?;
     let price = index
         .find(request.price.trim())
         .cloned()
@@ -252,7 +266,9 @@ pub async fn create(
         other => other,
     }
     .map_err(|e| {
-        if e.is_about(&["discounts"]) {
+        if e.is_transient() {
+            CheckoutError::from_stripe(e)
+        } else if e.is_about(&["discounts"]) {
             // A catalog coupon this Stripe does not have or no longer honours (expired, used
             // up): the buyer gets Stripe's words, the log tells the operator the two disagree.
             tracing::warn!(error = %e, coupon = ?coupon.map(|c| &c.id), "Stripe refused a coupon from plans.toml");
@@ -416,6 +432,10 @@ pub async fn summary(
         .map_err(|e| match e {
             super::fetch::FetchError::NotFound => {
                 AppError::NotFound("This checkout session does not exist.".into())
+            }
+            super::fetch::FetchError::Stripe(e) if e.is_transient() => {
+                tracing::warn!(error = %e, "cannot read a Checkout Session back: Stripe is busy");
+                stripe_busy()
             }
             super::fetch::FetchError::Stripe(e) => {
                 tracing::error!(error = %e, "cannot read a Checkout Session back");

@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Utc};
 
+use super::client::Patience;
 use super::resync;
 use crate::model::access::{access, Access, PurchaseFacts, SubscriptionFacts};
 use crate::model::billing::{
@@ -155,7 +156,7 @@ pub async fn billing(
     if refresh {
         // Found by email only once the user has proven it.
         let result = match customer.as_deref() {
-            Some(c) => resync::customer(state, c).await,
+            Some(c) => resync::customer(state, c, Patience::Buyer).await,
             None if user.email_verified => resync::by_email(state, &user.email).await,
             None => Ok(Default::default()),
         };

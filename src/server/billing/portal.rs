@@ -9,7 +9,7 @@ use super::resync;
 use crate::model::error::AppError;
 use crate::server::auth::session::AuthUser;
 use crate::server::db::customers;
-use crate::server::error::{Context, ServerError};
+use crate::server::error::{stripe_busy, Context, ServerError};
 use crate::server::state::AppState;
 
 /// The message for a user Stripe has never billed (the JSON API's contract).
@@ -26,6 +26,8 @@ pub enum PortalError {
     NoAccount,
     /// Stripe refused the client's return URL.
     Refused(String),
+    /// Stripe stayed busy or out of reach through every try.
+    Busy,
     Stripe(String),
     Internal(ServerError),
 }
@@ -44,11 +46,24 @@ impl From<PortalError> for AppError {
             )),
             PortalError::NoAccount => AppError::BadRequest(NO_ACCOUNT.into()),
             PortalError::Refused(m) => AppError::BadRequest(m),
+            PortalError::Busy => stripe_busy(),
             PortalError::Stripe(m) => {
                 tracing::error!(error = %m, "portal: Stripe refused");
                 AppError::Stripe(m)
             }
             PortalError::Internal(e) => e.into(),
+        }
+    }
+}
+
+impl PortalError {
+    /// Stripe's failure: "try again" when it was busy or out of reach, its words otherwise.
+    fn from_stripe(e: super::client::StripeError) -> PortalError {
+        if e.is_transient() {
+            tracing::warn!(error = %e, "portal: Stripe stayed busy");
+            PortalError::Busy
+        } else {
+            PortalError::Stripe(e.describe())
         }
     }
 }
@@ -73,6 +88,10 @@ async fn customer_of(state: &AppState, user: &AuthUser) -> Result<Option<String>
         Ok(report) if report.customers > 0 => lookup().await,
         Ok(_) => Ok(None),
         Err(resync::ResyncError::Stripe(m)) => Err(PortalError::Stripe(m)),
+        Err(resync::ResyncError::Busy(m)) => {
+            tracing::warn!(error = %m, "portal: Stripe stayed busy");
+            Err(PortalError::Busy)
+        }
         Err(resync::ResyncError::BillingOff) => Err(PortalError::BillingOff),
         Err(resync::ResyncError::Server(e)) => Err(PortalError::Internal(e)),
     }
@@ -99,7 +118,7 @@ pub async fn create(
     let configuration = billing
         .portal_configuration()
         .await
-        .map_err(|e| PortalError::Stripe(e.describe()))?;
+        .map_err(PortalError::from_stripe)?;
     let mut request = CreateBillingPortalSession::new()
         .customer(customer)
         .return_url(return_url);
@@ -110,7 +129,7 @@ pub async fn create(
         if e.is_about(&["return_url"]) {
             PortalError::Refused(e.describe())
         } else {
-            PortalError::Stripe(e.describe())
+            PortalError::from_stripe(e)
         }
     })?;
     Ok(session.url)

@@ -2,7 +2,7 @@
 //! customer and store it through the same sync as the webhook (`landing resync`, the portal's
 //! fallback for a payer whose webhooks have not arrived, the billing page after the portal).
 
-use super::client::Stripe;
+use super::client::{Patience, Stripe};
 use super::fetch::{self, FetchError};
 use super::objects::{Customer, List};
 use super::sync::{self, Source};
@@ -31,6 +31,9 @@ impl std::ops::AddAssign for Report {
 pub enum ResyncError {
     #[error("billing is off: no STRIPE_SECRET_KEY")]
     BillingOff,
+    /// Stripe stayed busy, slow or out of reach through every try.
+    #[error("Stripe is busy: {0}")]
+    Busy(String),
     #[error("Stripe: {0}")]
     Stripe(String),
     #[error(transparent)]
@@ -39,22 +42,30 @@ pub enum ResyncError {
 
 impl From<FetchError> for ResyncError {
     fn from(e: FetchError) -> Self {
-        ResyncError::Stripe(e.to_string())
+        match e {
+            FetchError::Stripe(e) if e.is_transient() => ResyncError::Busy(e.to_string()),
+            other => ResyncError::Stripe(other.to_string()),
+        }
     }
 }
 
-fn client(state: &AppState) -> Result<&Stripe, ResyncError> {
+/// The client for whoever waits: a page, or an operator's `landing resync`.
+fn client(state: &AppState, patience: Patience) -> Result<Stripe, ResyncError> {
     state
         .billing
         .as_ref()
-        .map(|b| &b.client)
+        .map(|b| b.client.patient(patience))
         .ok_or(ResyncError::BillingOff)
 }
 
 /// Reads one customer from Stripe and stores it, in one transaction: completed checkouts first
 /// (they link the customer to its profile), then subscriptions and invoices.
-pub async fn customer(state: &AppState, customer: &str) -> Result<Report, ResyncError> {
-    let read = fetch::customer(client(state)?, customer).await?;
+pub async fn customer(
+    state: &AppState,
+    customer: &str,
+    patience: Patience,
+) -> Result<Report, ResyncError> {
+    let read = fetch::customer(&client(state, patience)?, customer).await?;
     let mut tx = state.db.begin().await.context("resync: begin")?;
     for session in &read.sessions {
         sync::apply_checkout_session(&mut tx, session, read.at_ms, Source::Stripe, false).await?;
@@ -74,9 +85,10 @@ pub async fn customer(state: &AppState, customer: &str) -> Result<Report, Resync
     })
 }
 
-/// Every customer Stripe has and every customer we have stored.
+/// Every customer Stripe has and every customer we have stored: an operator's command, which
+/// waits out Stripe's rate limit and goes on.
 pub async fn all(state: &AppState) -> Result<Report, ResyncError> {
-    let mut ids = fetch::customer_ids(client(state)?).await?;
+    let mut ids = fetch::customer_ids(&client(state, Patience::Operator)?).await?;
     ids.extend(
         customers::all_customer_ids(&state.db)
             .await
@@ -86,14 +98,15 @@ pub async fn all(state: &AppState) -> Result<Report, ResyncError> {
     ids.dedup();
     let mut report = Report::default();
     for id in ids {
-        report += customer(state, &id).await?;
+        report += customer(state, &id, Patience::Operator).await?;
     }
     Ok(report)
 }
 
-/// The customers Stripe has under `email`, stored (for a payer whose webhooks are late).
+/// The customers Stripe has under `email`, stored (for a payer whose webhooks are late; a
+/// buyer waits on it).
 pub async fn by_email(state: &AppState, email: &str) -> Result<Report, ResyncError> {
-    let client = client(state)?;
+    let client = client(state, Patience::Buyer)?;
     let listed: List<Customer> = client
         .send(
             &stripe_core::customer::ListCustomer::new()
@@ -104,7 +117,7 @@ pub async fn by_email(state: &AppState, email: &str) -> Result<Report, ResyncErr
         .map_err(FetchError::from)?;
     let mut report = Report::default();
     for c in listed.data {
-        report += customer(state, &c.id).await?;
+        report += customer(state, &c.id, Patience::Buyer).await?;
     }
     Ok(report)
 }

@@ -42,6 +42,9 @@ pub struct Config {
     /// Several secrets are accepted at once so an endpoint's secret can be rotated.
     pub stripe_webhook_secrets: Vec<Secret>,
     pub stripe_api_base: Url,
+    /// How long one try of a call to Stripe may take (`STRIPE_TIMEOUT_MS`); see
+    /// `billing::client::Patience` for how many tries each caller makes.
+    pub stripe_timeout: std::time::Duration,
     pub auth_jwt_secret: Secret,
     /// Supabase access tokens, accepted only when configured (its own keys, never ours).
     pub supabase: Option<crate::server::auth::supabase::SupabaseConfig>,
@@ -112,6 +115,7 @@ impl Config {
                 .as_deref()
                 .unwrap_or(stripe::DEFAULT_STRIPE_API_BASE),
         )?;
+        let stripe_timeout = stripe::parse_stripe_timeout(get("STRIPE_TIMEOUT_MS"))?;
         let auth_jwt_secret = parse::parse_jwt_secret(get("AUTH_JWT_SECRET"))?;
         let supabase = supabase(get)?;
         let plans_file = PathBuf::from(get("PLANS_FILE").unwrap_or_else(|| "plans.toml".into()));
@@ -153,6 +157,7 @@ impl Config {
             stripe_secret_key,
             stripe_webhook_secrets,
             stripe_api_base,
+            stripe_timeout,
             auth_jwt_secret,
             supabase,
             plans_file,

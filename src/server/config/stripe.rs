@@ -136,6 +136,28 @@ pub(super) fn parse_webhook_secrets(raw: &str) -> Result<Vec<Secret>, ConfigErro
         .collect()
 }
 
+/// How long one try of a call to Stripe may take before it is given up and tried again.
+pub const DEFAULT_STRIPE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(8);
+
+pub(super) fn parse_stripe_timeout(
+    raw: Option<String>,
+) -> Result<std::time::Duration, ConfigError> {
+    match raw {
+        None => Ok(DEFAULT_STRIPE_TIMEOUT),
+        Some(raw) => raw
+            .parse::<u64>()
+            .ok()
+            .filter(|ms| (100..=60_000).contains(ms))
+            .map(std::time::Duration::from_millis)
+            .ok_or_else(|| {
+                bad(
+                    "STRIPE_TIMEOUT_MS",
+                    "must be a whole number of milliseconds, 100 to 60000",
+                )
+            }),
+    }
+}
+
 pub(super) fn parse_api_base(raw: &str) -> Result<Url, ConfigError> {
     let url = Url::parse(raw).map_err(|e| {
         bad(

@@ -8,7 +8,10 @@
 //!   handshake;
 //! - answers are parsed into the few fields we store (`objects`), not into async-stripe's full
 //!   object graph, whose parsers and destructors were 13 MB of the server's 30 MB of code and
-//!   most of a webhook's parsing time, and which refused objects of another API version.
+//!   most of a webhook's parsing time, and which refused objects of another API version;
+//! - every call is safe to try again, and is tried again as long as its caller can wait
+//!   (`retry`): each POST carries one Idempotency-Key for all its tries, so Stripe does the work
+//!   at most once.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -25,8 +28,13 @@ use crate::server::config::Config;
 use crate::server::metrics::{self, Metrics, StripeOutcome};
 use crate::server::outbound::{self, Outbound};
 
-/// A buyer waits on these calls: a Stripe that does not answer is an error, not a hang.
-const TIMEOUT: Duration = Duration::from_secs(20);
+mod call;
+mod retry;
+
+pub use call::Call;
+use retry::Failure;
+pub use retry::Patience;
+
 /// Stripe closes idle connections after a while; ours go first.
 const IDLE: Duration = Duration::from_secs(50);
 const USER_AGENT_VALUE: &str = concat!("landing/", env!("CARGO_PKG_VERSION"));
@@ -39,13 +47,20 @@ pub struct Stripe {
     /// `Bearer sk_…`, marked sensitive so no header dump shows it.
     auth: HeaderValue,
     version: HeaderValue,
-    /// Each call's latency and outcome, when `/metrics` is on.
+    /// Each call's latency and outcome, and each retry, when `/metrics` is on.
     metrics: Option<Arc<Metrics>>,
+    /// How long one try may take (`STRIPE_TIMEOUT_MS`).
+    timeout: Duration,
+    /// Who waits on this client's calls.
+    patience: Patience,
 }
 
 impl std::fmt::Debug for Stripe {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Stripe").field("base", &self.base).finish()
+        f.debug_struct("Stripe")
+            .field("base", &self.base)
+            .field("patience", &self.patience)
+            .finish()
     }
 }
 
@@ -53,14 +68,16 @@ impl std::fmt::Debug for Stripe {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StripeError {
     /// Stripe refused the request (`{"error": {…}}` with a 4xx/5xx status).
-    #[error("Stripe refused the request ({status}): {}", .message.as_deref().unwrap_or("no message"))]
+    #[error("Stripe refused the request ({status}{}): {}", .code.as_deref().map(|c| format!(", {c}")).unwrap_or_default(), .message.as_deref().unwrap_or("no message"))]
     Api {
         status: u16,
         message: Option<String>,
         /// The parameter Stripe names as the cause, if any (`customer`, `price`, …).
         param: Option<String>,
+        /// Stripe's error code (`rate_limit`, `lock_timeout`, `resource_missing`, …).
+        code: Option<String>,
     },
-    #[error("Stripe did not answer within {} s", TIMEOUT.as_secs())]
+    #[error("Stripe did not answer in time")]
     Timeout,
     #[error("Stripe could not be reached: {0}")]
     Unreachable(String),
@@ -73,6 +90,16 @@ impl StripeError {
         match self {
             StripeError::Api { status, .. } => Some(*status),
             _ => None,
+        }
+    }
+
+    /// A failure that says nothing about the request (Stripe busy, slow or out of reach): the
+    /// same request may succeed in a moment. A buyer is told to try again, not that it failed.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            StripeError::Timeout | StripeError::Unreachable(_) => true,
+            StripeError::Api { status, .. } => matches!(status, 409 | 429 | 500..=599),
+            StripeError::BadAnswer(_) => false,
         }
     }
 
@@ -113,10 +140,12 @@ struct ErrorBody {
 struct ErrorDetail {
     message: Option<String>,
     param: Option<String>,
+    code: Option<String>,
 }
 
 impl Stripe {
-    /// `None` when billing is off (no `STRIPE_SECRET_KEY`).
+    /// `None` when billing is off (no `STRIPE_SECRET_KEY`). Its calls are a buyer's: see
+    /// [`Stripe::patient`] for the others.
     pub fn from_config(config: &Config) -> Option<Stripe> {
         let key = config.stripe_secret_key.as_ref()?;
         let mut auth = match HeaderValue::try_from(format!("Bearer {}", key.key.expose())) {
@@ -140,6 +169,8 @@ impl Stripe {
             auth,
             version: HeaderValue::from_static(stripe_shared::version::VERSION.as_str()),
             metrics: None,
+            timeout: config.stripe_timeout,
+            patience: Patience::Buyer,
         })
     }
 
@@ -149,40 +180,118 @@ impl Stripe {
         self
     }
 
-    /// Sends one of async-stripe's requests and reads the answer into `T`.
+    /// The same client (the same connections) for callers who wait otherwise.
+    pub fn patient(&self, patience: Patience) -> Stripe {
+        Stripe {
+            patience,
+            ..self.clone()
+        }
+    }
+
+    /// Sends one of async-stripe's requests and reads the answer into `T`. A POST carries a new
+    /// Idempotency-Key, the same for all of its tries.
     pub async fn send<T: DeserializeOwned>(
         &self,
         request: &impl StripeRequest,
     ) -> Result<T, StripeError> {
-        let bytes = self.call(request).await?;
+        self.send_keyed(request, None).await
+    }
+
+    /// As `send`, with the key of an operation its caller may repeat as a whole (a buyer who
+    /// confirms the same plan change twice): Stripe does it once and answers the repeat with the
+    /// first answer.
+    pub async fn send_as<T: DeserializeOwned>(
+        &self,
+        request: &impl StripeRequest,
+        key: &str,
+    ) -> Result<T, StripeError> {
+        self.send_keyed(request, Some(key)).await
+    }
+
+    async fn send_keyed<T: DeserializeOwned>(
+        &self,
+        request: &impl StripeRequest,
+        key: Option<&str>,
+    ) -> Result<T, StripeError> {
+        let bytes = self.call(request, key).await?;
         serde_json::from_slice(&bytes).map_err(|e| StripeError::BadAnswer(e.to_string()))
     }
 
-    async fn call(&self, request: &impl StripeRequest) -> Result<Bytes, StripeError> {
-        let Some(counts) = &self.metrics else {
-            return self.exchange(request.build()).await;
-        };
-        let built = request.build();
-        let operation = metrics::operation(http_method(built.method).as_str(), &built.path);
+    /// Tries `request` until it succeeds, fails for good, or the caller's patience runs out.
+    async fn call(
+        &self,
+        request: &impl StripeRequest,
+        key: Option<&str>,
+    ) -> Result<Bytes, StripeError> {
+        let first = request.build();
+        let method = http_method(first.method);
+        let key = (method == Method::POST).then(|| match key {
+            Some(k) => k.to_string(),
+            None => uuid::Uuid::new_v4().to_string(),
+        });
+        let operation = metrics::operation(method.as_str(), &first.path);
+        let policy = self.patience.policy(self.timeout);
         let started = Instant::now();
-        let result = self.exchange(built).await;
-        let outcome = match &result {
-            Ok(_) => StripeOutcome::Ok,
-            Err(StripeError::Api { status, .. }) if *status < 500 => StripeOutcome::Refused,
-            Err(StripeError::Api { .. }) => StripeOutcome::Failed,
-            Err(StripeError::Timeout) => StripeOutcome::Timeout,
-            Err(StripeError::Unreachable(_) | StripeError::BadAnswer(_)) => {
-                StripeOutcome::Unreachable
+        let mut built = Some(first);
+        let mut tries = 1;
+        loop {
+            let left = policy.budget.saturating_sub(started.elapsed());
+            let timeout = policy.timeout.min(left);
+            let this = built.take().unwrap_or_else(|| request.build());
+            let sent = Instant::now();
+            let result = self.exchange(this, key.as_deref(), timeout).await;
+            self.count(&operation, &result, sent.elapsed());
+            let failure = match result {
+                Ok(bytes) => return Ok(bytes),
+                Err(failure) => failure,
+            };
+            let delay = policy.delay(tries + 1);
+            let out_of_time = started.elapsed() + delay >= policy.budget;
+            if !failure.retryable() || tries >= policy.tries || out_of_time {
+                if failure.retryable() && tries > 1 {
+                    tracing::warn!(%operation, tries, request_id = failure.request_id.as_deref().unwrap_or("-"), error = %failure.error, "Stripe call given up");
+                }
+                return Err(failure.error);
             }
-        };
-        counts.stripe_call(operation, outcome, started.elapsed());
-        result
+            tracing::warn!(%operation, try_ = tries, wait_ms = delay.as_millis() as u64, request_id = failure.request_id.as_deref().unwrap_or("-"), error = %failure.error, "Stripe call failed; trying again");
+            if let Some(counts) = &self.metrics {
+                counts.stripe_retry(operation.clone(), failure.reason());
+            }
+            tokio::time::sleep(delay).await;
+            tries += 1;
+        }
     }
 
+    fn count(&self, operation: &str, result: &Result<Bytes, Failure>, took: Duration) {
+        let Some(counts) = &self.metrics else {
+            return;
+        };
+        let outcome = match result {
+            Ok(_) => StripeOutcome::Ok,
+            Err(f) => match &f.error {
+                StripeError::Api { status, .. } if *status < 500 => StripeOutcome::Refused,
+                StripeError::Api { .. } => StripeOutcome::Failed,
+                StripeError::Timeout => StripeOutcome::Timeout,
+                StripeError::Unreachable(_) | StripeError::BadAnswer(_) => {
+                    StripeOutcome::Unreachable
+                }
+            },
+        };
+        counts.stripe_call(operation.to_string(), outcome, took);
+    }
+
+    /// One try: the request sent, the answer read, within `timeout`.
     async fn exchange(
         &self,
         built: stripe_client_core::RequestBuilder,
-    ) -> Result<Bytes, StripeError> {
+        key: Option<&str>,
+        timeout: Duration,
+    ) -> Result<Bytes, Failure> {
+        let failed = |error| Failure {
+            error,
+            should_retry: None,
+            request_id: None,
+        };
         // The emulator's own controls sit beside its API, not under `/v1`.
         let version = if built.path.starts_with("/_emulator/") {
             ""
@@ -203,9 +312,16 @@ impl Stripe {
         if built.body.is_some() {
             http_request = http_request.header(CONTENT_TYPE, "application/x-www-form-urlencoded");
         }
+        if let Some(key) = key {
+            http_request = http_request.header("idempotency-key", key);
+        }
         let http_request = http_request
             .body(Full::new(Bytes::from(built.body.unwrap_or_default())))
-            .map_err(|e| StripeError::Unreachable(format!("cannot build the request: {e}")))?;
+            .map_err(|e| {
+                failed(StripeError::Unreachable(format!(
+                    "cannot build the request: {e}"
+                )))
+            })?;
         let exchange = async {
             let response = self
                 .http
@@ -213,27 +329,40 @@ impl Stripe {
                 .await
                 .map_err(|e| StripeError::Unreachable(e.to_string()))?;
             let status = response.status();
+            let headers = response.headers().clone();
             let body = response
                 .into_body()
                 .collect()
                 .await
                 .map_err(|e| StripeError::Unreachable(e.to_string()))?
                 .to_bytes();
-            Ok::<_, StripeError>((status, body))
+            Ok::<_, StripeError>((status, headers, body))
         };
-        let (status, body) = tokio::time::timeout(TIMEOUT, exchange)
+        let (status, headers, body) = tokio::time::timeout(timeout, exchange)
             .await
-            .map_err(|_| StripeError::Timeout)??;
+            .map_err(|_| failed(StripeError::Timeout))?
+            .map_err(failed)?;
         if status.is_success() {
             return Ok(body);
         }
+        let header = |name: &str| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
         let detail = serde_json::from_slice::<ErrorBody>(&body)
             .ok()
             .map(|b| b.error);
-        Err(StripeError::Api {
-            status: status.as_u16(),
-            message: detail.as_ref().and_then(|d| d.message.clone()),
-            param: detail.and_then(|d| d.param),
+        Err(Failure {
+            error: StripeError::Api {
+                status: status.as_u16(),
+                message: detail.as_ref().and_then(|d| d.message.clone()),
+                param: detail.as_ref().and_then(|d| d.param.clone()),
+                code: detail.and_then(|d| d.code),
+            },
+            should_retry: header("stripe-should-retry").map(|v| v == "true"),
+            request_id: header("request-id"),
         })
     }
 }
@@ -243,63 +372,5 @@ fn http_method(method: StripeMethod) -> Method {
         StripeMethod::Get => Method::GET,
         StripeMethod::Post => Method::POST,
         StripeMethod::Delete => Method::DELETE,
-    }
-}
-
-/// A request described by its path and form parameters, for the set-up calls async-stripe's
-/// builders make long-winded (portal configurations, webhook endpoints): the parameters are
-/// Stripe's own names, encoded as Stripe reads them (`features[invoice_history][enabled]`).
-#[derive(Debug, Clone)]
-pub struct Call {
-    method: StripeMethod,
-    path: String,
-    params: Vec<(String, String)>,
-}
-
-impl Call {
-    pub fn get(path: impl Into<String>) -> Call {
-        Call {
-            method: StripeMethod::Get,
-            path: path.into(),
-            params: Vec::new(),
-        }
-    }
-
-    pub fn post(path: impl Into<String>) -> Call {
-        Call {
-            method: StripeMethod::Post,
-            path: path.into(),
-            params: Vec::new(),
-        }
-    }
-
-    pub fn param(mut self, key: impl Into<String>, value: impl Into<String>) -> Call {
-        self.params.push((key.into(), value.into()));
-        self
-    }
-
-    /// `key[0]=a&key[1]=b`.
-    pub fn list<S: AsRef<str>>(mut self, key: &str, values: &[S]) -> Call {
-        for (i, v) in values.iter().enumerate() {
-            self.params
-                .push((format!("{key}[{i}]"), v.as_ref().to_string()));
-        }
-        self
-    }
-}
-
-impl StripeRequest for Call {
-    type Output = serde_json::Value;
-
-    fn build(&self) -> stripe_client_core::RequestBuilder {
-        let encoded = url::form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(&self.params)
-            .finish();
-        let mut built = stripe_client_core::RequestBuilder::new(self.method, self.path.as_str());
-        match self.method {
-            StripeMethod::Get | StripeMethod::Delete => built.query = Some(encoded),
-            StripeMethod::Post => built.body = Some(encoded),
-        }
-        built
     }
 }

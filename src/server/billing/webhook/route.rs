@@ -111,7 +111,7 @@ async fn apply(
             })
             .await;
     }
-    let fresh = match read_fresh(&billing.client, event).await {
+    let fresh = match read_fresh(&billing.webhook_client, event).await {
         Ok(fresh) => fresh,
         Err(FetchError::NotFound) => Fresh::Missing,
         Err(FetchError::Stripe(e)) => {
