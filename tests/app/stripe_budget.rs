@@ -3,6 +3,9 @@
 //! cost one read however often they are loaded, counted in the emulator; and past its limit a
 //! client costs Stripe nothing more and is told so.
 
+use std::time::Instant;
+
+use landing::server::billing::visitor_reads::budget::KEPT;
 use landing::server::db::Table;
 
 use crate::harness::{on_both_databases, pay, Backend, TestApp};
@@ -17,9 +20,16 @@ on_both_databases!(
 
 const SESSIONS: &str = "/v1/checkout/sessions";
 
+/// How many times an answer may have been read since `started`: once per `KEPT` begun (a loop
+/// outlasts one when the whole suite shares the cores).
+fn windows_since(started: Instant) -> u64 {
+    1 + started.elapsed().as_secs() / KEPT.as_secs()
+}
+
 async fn a_thousand_loads_of_a_missing_session_cost_one_stripe_read(backend: Backend) {
     let app = TestApp::spawn_billing(backend).await;
     let before = app.stripe_requests(Some("GET"), SESSIONS);
+    let started = Instant::now();
     for i in 0..1_000 {
         let (_, html) = app.get_text("/success?session_id=cs_missing").await;
         if i % 100 == 0 {
@@ -27,10 +37,10 @@ async fn a_thousand_loads_of_a_missing_session_cost_one_stripe_read(backend: Bac
             assert!(html.contains("This checkout session does not exist."));
         }
     }
-    assert_eq!(
-        app.stripe_requests(Some("GET"), SESSIONS) - before,
-        1,
-        "Stripe's 404 is kept"
+    let reads = app.stripe_requests(Some("GET"), SESSIONS) - before;
+    assert!(
+        (1..=windows_since(started)).contains(&reads),
+        "Stripe's 404 is kept: {reads} reads"
     );
 }
 
@@ -45,6 +55,7 @@ async fn the_first_load_of_a_paid_session_stores_the_purchase_and_reloads_read_n
     let path = pay(&app, made["url"].as_str().unwrap(), "buyer@example.com").await;
     assert_eq!(app.rows(Table::Purchases).await, 0);
     let before = app.stripe_requests(Some("GET"), SESSIONS);
+    let started = Instant::now();
     for _ in 0..100 {
         let (status, html) = app.get_text(&path).await;
         assert_eq!(status, 200);
@@ -55,7 +66,8 @@ async fn the_first_load_of_a_paid_session_stores_the_purchase_and_reloads_read_n
         1,
         "the first load stored it"
     );
-    assert_eq!(app.stripe_requests(Some("GET"), SESSIONS) - before, 1);
+    let reads = app.stripe_requests(Some("GET"), SESSIONS) - before;
+    assert!((1..=windows_since(started)).contains(&reads), "{reads}");
 }
 
 async fn a_thousand_reloads_back_from_the_portal_cost_one_refresh(backend: Backend) {
@@ -69,16 +81,23 @@ async fn a_thousand_reloads_back_from_the_portal_cost_one_refresh(backend: Backe
     app.settle().await;
 
     let before = app.stripe_requests(None, "/v1/");
-    for i in 0..1_000 {
+    let started = Instant::now();
+    app.page("/billing?from=portal", &pro).await;
+    let refresh = app.stripe_requests(None, "/v1/") - before;
+    // Subscriptions, invoices, Checkout Sessions listed, and the one completed session read.
+    assert!((1..=5).contains(&refresh), "{refresh} Stripe calls");
+    for i in 1..1_000 {
         let page = app.page("/billing?from=portal", &pro).await;
         if i % 100 == 0 {
             assert!(page.contains("Pro (monthly)"), "{page}");
             assert!(!page.contains("could not be read from Stripe"), "{page}");
         }
     }
-    let refresh = app.stripe_requests(None, "/v1/") - before;
-    // Subscriptions, invoices, Checkout Sessions listed, and the one completed session read.
-    assert!((1..=5).contains(&refresh), "{refresh} Stripe calls");
+    let calls = app.stripe_requests(None, "/v1/") - before;
+    assert!(
+        calls <= refresh * windows_since(started),
+        "{calls} Stripe calls for 1,000 reloads"
+    );
 
     // Another subscriber's reload is their own refresh, showing their own plan.
     let before = app.stripe_requests(None, "/v1/");
