@@ -23,7 +23,8 @@ async fn signed_in() -> Result<crate::server::auth::session::AuthUser, AppError>
 pub async fn load_billing(refresh: bool) -> Result<BillingOverview, AppError> {
     let user = signed_in().await?;
     let state = expect_context::<crate::server::state::AppState>();
-    crate::server::billing::overview::billing(&state, &user, refresh)
+    let client = crate::server::client_addr::of_server_fn(&state.config.trusted_proxies);
+    crate::server::billing::visitor_reads::billing(&state, &user, &client, refresh)
         .await
         .map_err(AppError::from)
 }

@@ -20,7 +20,14 @@ pub async fn checkout_result(session_id: String) -> Result<PurchaseSummary, AppE
     let MaybeAuthUser(viewer) = leptos_axum::extract_with_state(&state)
         .await
         .unwrap_or(MaybeAuthUser(None));
-    crate::server::billing::checkout::summary(&state, &session_id, viewer.as_ref()).await
+    let client = crate::server::client_addr::of_server_fn(&state.config.trusted_proxies);
+    crate::server::billing::visitor_reads::confirmation(
+        &state,
+        &session_id,
+        viewer.as_ref(),
+        &client,
+    )
+    .await
 }
 
 /// The price (lookup key) the signed-in person subscribes to, if any.

@@ -35,7 +35,8 @@ pub struct BillingOverview {
     pub subscriptions: Vec<SubscriptionView>,
     pub invoices: Vec<InvoiceView>,
     pub purchases: Vec<PurchaseView>,
-    /// The billing data could not be refreshed from Stripe (shown as stored).
+    /// The billing data could not be refreshed from Stripe (it failed, or this address has
+    /// refreshed too often lately): shown as stored.
     pub stale: bool,
 }
 

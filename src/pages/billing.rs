@@ -77,7 +77,7 @@ fn Overview(o: BillingOverview) -> impl IntoView {
     };
     view! {
         {o.stale.then(|| view! {
-            <p class="notice" role="status">"Stripe could not be reached just now: this may not show your latest change yet."</p>
+            <p class="notice" role="status">"Your billing could not be read from Stripe just now: this may not show your latest change yet."</p>
         })}
         <p class=access_class>{o.access}</p>
         {manage}

@@ -8,6 +8,7 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
 use crate::api::checkout::checkout_result;
+use crate::model::error::AppError;
 
 #[component]
 pub fn SuccessPage() -> impl IntoView {
@@ -68,8 +69,15 @@ pub fn SuccessPage() -> impl IntoView {
                                 .into_any()
                         }
                         Err(e) => {
+                            // Too many confirmations from one address is no sign the purchase
+                            // is missing: the heading must not say it is.
+                            let heading = if matches!(e, AppError::TooManyRequests(_)) {
+                                "We cannot confirm this purchase just now"
+                            } else {
+                                "We could not find this purchase"
+                            };
                             view! {
-                                <h1>"We could not find this purchase"</h1>
+                                <h1>{heading}</h1>
                                 <p class="error" role="alert">{e.to_string()}</p>
                                 <p><a href="/pricing">"Back to pricing"</a></p>
                             }

@@ -16,6 +16,7 @@ use super::auth::supabase::SupabaseVerifier;
 use super::billing::account::Billing;
 use super::billing::catalog::{self, CatalogError};
 use super::billing::checkout::current_price;
+use super::billing::visitor_reads::budget::VisitorReads;
 use super::billing::{self};
 use super::config::Config;
 use super::db::Db;
@@ -116,6 +117,7 @@ pub async fn build_state(config: Config) -> Result<AppState, StartupError> {
         Db::Postgres(pool) => Some(pool.clone()),
         Db::Sqlite(_) => None,
     };
+    let visitor_reads = VisitorReads::new(config.checkouts_per_address, shared_limits.as_ref());
     Ok(AppState::new(Shared {
         db,
         leptos_options: config.leptos.clone(),
@@ -133,6 +135,7 @@ pub async fn build_state(config: Config) -> Result<AppState, StartupError> {
         webhook_writer,
         plan_reads,
         page_cache: Default::default(),
+        visitor_reads,
         sessions,
         supabase,
         draining: Default::default(),

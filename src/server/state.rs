@@ -54,6 +54,8 @@ pub struct Shared {
     pub plan_reads: super::billing::plan_reads::PlanReads,
     /// The marketing pages, rendered once per variant (signed out; signed in, per plan).
     pub page_cache: super::infra::page_cache::PageCache,
+    /// What visitors make us read from Stripe: kept a short while, and limited per client.
+    pub visitor_reads: super::billing::visitor_reads::budget::VisitorReads,
     /// Session tokens: issued, checked, renewed and revoked.
     pub sessions: Arc<super::auth::sessions::Sessions>,
     /// Checks Supabase's access tokens; `None` unless Supabase is configured.

@@ -24,6 +24,7 @@ mod scale_out;
 mod setup;
 mod storage;
 mod storm;
+mod stripe_budget;
 mod stripe_cli;
 mod stripe_retries;
 mod tokens;

@@ -10,8 +10,10 @@ use serde_json::{json, Value};
 use super::change::{self, Confirmed};
 use super::checkout::{self, CheckoutError, CheckoutRequest};
 use super::portal;
+use super::visitor_reads::too_many_portals;
 use crate::model::error::AppError;
 use crate::server::auth::forms::{answer_with, is_browser_form};
+use crate::server::auth::limits::Limited;
 use crate::server::auth::session::{AuthUser, MaybeAuthUser};
 use crate::server::client_addr::{self, ClientKey};
 use crate::server::state::AppState;
@@ -113,11 +115,18 @@ pub async fn entitlements(State(state): State<AppState>, user: AuthUser) -> Resp
 pub async fn create_portal(
     State(state): State<AppState>,
     MaybeAuthUser(user): MaybeAuthUser,
+    client: ClientKey,
     body: axum::body::Bytes,
 ) -> Response {
     let Some(user) = user else {
         return AppError::Unauthorized("Not signed in".into()).into_response();
     };
+    if let Err(Limited(wait)) = state.visitor_reads.portal_opened(user.id, &client).await {
+        return too_many_portals(wait)
+            .answer()
+            .retry_after(wait)
+            .into_response();
+    }
     let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let return_url = field(&body, "returnUrl").unwrap_or_default();
     match portal::create(&state, &user, &return_url).await {
@@ -135,11 +144,15 @@ pub async fn portal_from_billing_page() -> Result<String, AppError> {
     })?;
     let browser = is_browser_form();
     let origin = state.config.site_url.origin();
+    let client = client_addr::of_server_fn(&state.config.trusted_proxies);
     let result = match user {
         None => Err(AppError::Unauthorized("Not signed in".into())),
-        Some(user) => portal::create(&state, &user, &format!("{origin}/billing?from=portal"))
-            .await
-            .map_err(AppError::from),
+        Some(user) => match state.visitor_reads.portal_opened(user.id, &client).await {
+            Err(Limited(wait)) => Err(too_many_portals(wait)),
+            Ok(()) => portal::create(&state, &user, &format!("{origin}/billing?from=portal"))
+                .await
+                .map_err(AppError::from),
+        },
     };
     match result {
         Ok(url) => {

@@ -18,4 +18,5 @@ pub mod portal;
 pub mod resync;
 pub mod setup;
 pub mod sync;
+pub mod visitor_reads;
 pub mod webhook;

@@ -84,7 +84,7 @@ async fn customer_of(state: &AppState, user: &AuthUser) -> Result<Option<String>
     if !user.email_verified {
         return Ok(None);
     }
-    match resync::by_email(state, &user.email).await {
+    match super::visitor_reads::by_email(state, user).await {
         Ok(report) if report.customers > 0 => lookup().await,
         Ok(_) => Ok(None),
         Err(resync::ResyncError::Stripe(m)) => Err(PortalError::Stripe(m)),

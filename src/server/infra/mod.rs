@@ -1,8 +1,10 @@
 //! Machinery that makes the site fast and robust, apart from the rules it serves: the HTTP
-//! server loop, the page cache, the batched reader and the group-commit writer. Nothing here knows about billing
-//! or sessions; what it needs from them is handed in.
+//! server loop, the page cache, the batched reader, the group-commit writer and the short-lived
+//! answer cache. Nothing here knows about billing or sessions; what it needs from them is handed
+//! in.
 
 pub mod batch_reader;
 pub mod group_commit;
 pub mod http;
 pub mod page_cache;
+pub mod ttl_cache;

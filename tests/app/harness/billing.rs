@@ -89,6 +89,31 @@ impl TestApp {
         (status, retry_after, res.json().await.unwrap_or(Value::Null))
     }
 
+    /// The JSON API's portal (`POST /api/stripe/create-portal`) for `cookie`, from the client
+    /// `forwarded_for` names: the status, `Retry-After` and the body.
+    pub async fn portal_from(
+        &self,
+        cookie: &str,
+        forwarded_for: &str,
+    ) -> (u16, Option<String>, Value) {
+        let res = self
+            .client
+            .post(self.url("/api/stripe/create-portal"))
+            .header("cookie", cookie)
+            .header("origin", &self.base)
+            .header("x-forwarded-for", forwarded_for)
+            .json(&json!({ "returnUrl": self.url("/billing") }))
+            .send()
+            .await
+            .unwrap();
+        let status = res.status().as_u16();
+        let retry_after = res
+            .headers()
+            .get(RETRY_AFTER)
+            .map(|v| v.to_str().unwrap().to_string());
+        (status, retry_after, res.json().await.unwrap_or(Value::Null))
+    }
+
     // ---- Plans and entitlements ----
     pub async fn entitlements(&self, header: (&str, String)) -> (u16, Value) {
         self.get_json("/api/entitlements", header).await

@@ -42,6 +42,14 @@ impl TestApp {
         stripe.store.lock().unwrap().sessions.len()
     }
 
+    /// How many API requests the emulator has served with `method` (any, if `None`) on a path
+    /// starting with `prefix`: what the app has cost the Stripe account's rate limit.
+    pub fn stripe_requests(&self, method: Option<&str>, prefix: &str) -> u64 {
+        let stripe = self.stripe.as_ref().expect("billing on");
+        let seen = stripe.traffic.requests(method, prefix);
+        seen["count"].as_u64().expect("a count")
+    }
+
     // ---- Its API and controls ----
     pub fn stripe_base(&self) -> String {
         self.stripe.as_ref().expect("billing on").base_url.clone()

@@ -39,6 +39,30 @@ impl TestApp {
         (status, res.text().await.expect("body"))
     }
 
+    /// A GET from the client `forwarded_for` names (the app must trust 127.0.0.1 as its proxy),
+    /// as whoever holds `cookie` if any: the status, `Retry-After` and the body.
+    pub async fn get_from(
+        &self,
+        path: &str,
+        cookie: Option<&str>,
+        forwarded_for: &str,
+    ) -> (u16, Option<String>, String) {
+        let mut req = self
+            .client
+            .get(self.url(path))
+            .header("x-forwarded-for", forwarded_for);
+        if let Some(cookie) = cookie {
+            req = req.header(COOKIE, cookie);
+        }
+        let res = req.send().await.expect("request");
+        let status = res.status().as_u16();
+        let retry_after = res
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .map(|v| v.to_str().unwrap().to_string());
+        (status, retry_after, res.text().await.expect("body"))
+    }
+
     /// GET as whoever holds the session `cookie` (`name=value`) and return the body.
     pub async fn page_as(&self, path: &str, cookie: &str) -> String {
         let res = self
