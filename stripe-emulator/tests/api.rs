@@ -407,6 +407,48 @@ async fn an_idempotency_key_replays_the_first_answer_and_refuses_other_parameter
 }
 
 #[tokio::test]
+async fn tax_ids_from_an_existing_customer_need_its_name_updated_as_stripe_requires() {
+    let (e, client) = emulator().await;
+    let price = price_id(&client, "lifetime_once").await;
+    let url = format!("{}/v1/checkout/sessions", e.base_url);
+    let (_, customer) = post_form(
+        &format!("{}/v1/customers", e.base_url),
+        "email=t%40example.com",
+        None,
+    )
+    .await;
+    let customer: serde_json::Value = serde_json::from_str(&customer).unwrap();
+    let cus = customer["id"].as_str().unwrap();
+    let base = format!(
+        "mode=payment&line_items[0][price]={price}&line_items[0][quantity]=1\
+         &success_url=https://shop.test/ok&cancel_url=https://shop.test/no&tax_id_collection[enabled]=true"
+    );
+    let refused = post_form(&url, &format!("{base}&customer={cus}"), None).await;
+    assert_eq!(refused.0, 400, "{}", refused.1);
+    assert!(refused.1.contains("customer_update[name]"), "{}", refused.1);
+    let taken = post_form(
+        &url,
+        &format!("{base}&customer={cus}&customer_update[name]=auto"),
+        None,
+    )
+    .await;
+    assert_eq!(taken.0, 200, "{}", taken.1);
+    let alone = post_form(&url, &format!("{base}&customer_update[name]=auto"), None).await;
+    assert_eq!(
+        alone.0, 400,
+        "customer_update needs a customer: {}",
+        alone.1
+    );
+    let wrong = post_form(
+        &url,
+        &format!("{base}&customer={cus}&customer_update[name]=always"),
+        None,
+    )
+    .await;
+    assert_eq!(wrong.0, 400, "{}", wrong.1);
+}
+
+#[tokio::test]
 async fn an_unknown_route_answers_stripes_404_error() {
     let (e, _client) = emulator().await;
     let (status, body) = reqwest_like_get(

@@ -3,10 +3,12 @@
 //! reused; never a pair of parameters Stripe rejects together.
 
 use stripe_checkout::checkout_session::{
-    CreateCheckoutSession, CreateCheckoutSessionCustomerCreation, CreateCheckoutSessionDiscounts,
-    CreateCheckoutSessionInvoiceCreation, CreateCheckoutSessionLineItems,
-    CreateCheckoutSessionPaymentIntentData, CreateCheckoutSessionPaymentIntentDataSetupFutureUsage,
-    CreateCheckoutSessionSubscriptionData, CreateCheckoutSessionTaxIdCollection,
+    CreateCheckoutSession, CreateCheckoutSessionCustomerCreation,
+    CreateCheckoutSessionCustomerUpdate, CreateCheckoutSessionCustomerUpdateName,
+    CreateCheckoutSessionDiscounts, CreateCheckoutSessionInvoiceCreation,
+    CreateCheckoutSessionLineItems, CreateCheckoutSessionPaymentIntentData,
+    CreateCheckoutSessionPaymentIntentDataSetupFutureUsage, CreateCheckoutSessionSubscriptionData,
+    CreateCheckoutSessionTaxIdCollection,
 };
 use stripe_shared::CheckoutSessionMode;
 
@@ -373,8 +375,19 @@ async fn send(
             ..CreateCheckoutSessionSubscriptionData::new()
         });
     }
+    // Business buyers can give a tax ID whether they are new or returning. A returning customer's
+    // name is then updated from what they enter: Stripe saves a tax ID with the name it is
+    // registered to, and refuses tax ID collection for a customer otherwise.
+    session = session.tax_id_collection(CreateCheckoutSessionTaxIdCollection::new(true));
     match customer {
-        Some(id) => session = session.customer(id),
+        Some(id) => {
+            session = session
+                .customer(id)
+                .customer_update(CreateCheckoutSessionCustomerUpdate {
+                    name: Some(CreateCheckoutSessionCustomerUpdateName::Auto),
+                    ..CreateCheckoutSessionCustomerUpdate::new()
+                })
+        }
         None => {
             if *mode == CheckoutSessionMode::Payment {
                 session = session
@@ -389,7 +402,6 @@ async fn send(
             if let Some(u) = user {
                 session = session.customer_email(u.email.as_str());
             }
-            session = session.tax_id_collection(CreateCheckoutSessionTaxIdCollection::new(true));
         }
     }
     // Stripe refuses promotion codes together with a discount: one or the other.

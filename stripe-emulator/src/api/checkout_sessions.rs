@@ -134,12 +134,14 @@ fn validate(store: &Store, p: &Value) -> Result<NewSession, ApiError> {
         .and_then(|d| d.get("setup_future_usage"))
         .and_then(Value::as_str)
         .map(str::to_string);
+    let tax_id_collection = nested_flag(p, "tax_id_collection")?;
+    customer_update(p, customer.is_some(), tax_id_collection)?;
     let coupons = coupons(store, &discounts)?;
     let items = line_items(store, p, &mode)?;
     let trial_period_days = trial_period_days(p, subscription)?;
     Ok(NewSession {
         client_reference_id: string(p, "client_reference_id"),
-        tax_id_collection: nested_flag(p, "tax_id_collection")?,
+        tax_id_collection,
         expires_at: integer(p, "expires_at")?,
         metadata: metadata(p),
         mode,
@@ -155,6 +157,33 @@ fn validate(store: &Store, p: &Value) -> Result<NewSession, ApiError> {
         items,
         trial_period_days,
     })
+}
+
+/// `customer_update[name]` (`auto` saves the name the buyer enters on the customer, `never` does
+/// not): only with an existing `customer`, and `auto` to collect a tax ID from one (the ID is
+/// saved with the name it is registered to). Address and shipping updates are not emulated.
+fn customer_update(p: &Value, has_customer: bool, tax_ids: bool) -> Result<(), ApiError> {
+    let update = p.get("customer_update");
+    if update.is_some() && !has_customer {
+        return Err(ApiError::invalid_param(
+            "customer_update",
+            "`customer_update` can only be used with `customer`.",
+        ));
+    }
+    let name = update.and_then(|u| u.get("name")).and_then(Value::as_str);
+    if name.is_some_and(|n| !matches!(n, "auto" | "never")) {
+        return Err(ApiError::invalid_param(
+            "customer_update[name]",
+            "Invalid customer_update[name]: must be one of auto or never",
+        ));
+    }
+    if tax_ids && has_customer && name != Some("auto") {
+        return Err(ApiError::invalid_param(
+            "tax_id_collection[enabled]",
+            "Tax ID collection requires updating business name on the customer. To enable tax ID collection for an existing customer, please set `customer_update[name]` to `auto`.",
+        ));
+    }
+    Ok(())
 }
 
 /// `<key>[enabled]`, false when absent.

@@ -77,7 +77,7 @@ const ENDPOINTS: &[(&str, &str, &[&[&str]])] = &[
         "mode", "success_url", "cancel_url", "customer", "customer_email", "customer_creation",
         "client_reference_id", "allow_promotion_codes", "discounts[][coupon]",
         "line_items[][price]", "line_items[][quantity]", "subscription_data[trial_period_days]",
-        "invoice_creation[enabled]", "tax_id_collection[enabled]",
+        "invoice_creation[enabled]", "tax_id_collection[enabled]", "customer_update[name]",
         "payment_intent_data[setup_future_usage]", "expires_at", METADATA,
     ]]),
     ("GET", "/v1/checkout/sessions", &[&["customer", "status"], PAGE]),
