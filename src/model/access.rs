@@ -26,12 +26,13 @@ pub struct PurchaseFacts<'a> {
 
 impl PurchaseFacts<'_> {
     /// Paid and kept: not refunded in full, and not disputed (a dispute the bank decided for
-    /// us, or an inquiry closed without one, gives it back). A partial refund keeps it.
+    /// us, one `prevented` before any chargeback, or an inquiry closed without one, gives it
+    /// back). A partial refund keeps it; a refund that failed is not counted by Stripe.
     pub fn holds(&self) -> bool {
         let refunded = self.amount_refunded > 0 && self.amount_refunded >= self.amount;
         let disputed = self
             .dispute_status
-            .is_some_and(|s| !matches!(s, "won" | "warning_closed"));
+            .is_some_and(|s| !matches!(s, "won" | "prevented" | "warning_closed"));
         self.status == "paid" && !refunded && !disputed
     }
 }
@@ -201,6 +202,7 @@ mod tests {
         }
         assert!(open(with(0, Some("won"))), "a won dispute gives it back");
         assert!(open(with(0, Some("warning_closed"))));
+        assert!(open(with(0, Some("prevented"))), "no chargeback happened");
         // A free purchase (a 100% coupon) is not "refunded in full".
         let free = PurchaseFacts {
             amount: 0,

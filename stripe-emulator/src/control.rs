@@ -70,7 +70,7 @@ pub async fn pay_invoice(State(state): State<AppState>, Path(id): Path<String>) 
     reply(flows::pay_invoice(&mut store, &state.api.base_url, &id))
 }
 
-/// `outcome=won` or `outcome=lost`: the bank's decision on a dispute.
+/// `outcome=won`, `lost` or `prevented`: the bank's decision on a dispute.
 pub async fn close_dispute(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -78,20 +78,25 @@ pub async fn close_dispute(
 ) -> Response {
     let run = || -> Result<Value, ApiError> {
         let p = params(&body)?;
-        let won = match p.get("outcome").and_then(Value::as_str) {
-            Some("won") => true,
-            Some("lost") => false,
+        let outcome = match p.get("outcome").and_then(Value::as_str) {
+            Some(o @ ("won" | "lost" | "prevented")) => o.to_string(),
             _ => {
                 return Err(ApiError::invalid_param(
                     "outcome",
-                    "Give outcome=won or outcome=lost.",
+                    "Give outcome=won, outcome=lost or outcome=prevented.",
                 ))
             }
         };
         let mut store = state.api.store.lock().expect("store lock");
-        flows::close_dispute(&mut store, &id, won)
+        flows::close_dispute(&mut store, &id, &outcome)
     };
     reply(run())
+}
+
+/// The bank could not complete a refund: `charge.refund.updated` with `status=failed`.
+pub async fn fail_refund(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+    let mut store = state.api.store.lock().expect("store lock");
+    reply(flows::fail_refund(&mut store, &id))
 }
 
 /// Delivers one event again to every endpoint, now, and answers with what happened.

@@ -178,6 +178,7 @@ pub async fn spawn(options: Options) -> Result<Emulator, StartError> {
             "/_emulator/disputes/{id}/close",
             post(control::close_dispute),
         )
+        .route("/_emulator/refunds/{id}/fail", post(control::fail_refund))
         .route("/_emulator/events/{id}/resend", post(control::resend))
         .route("/_emulator/replay", post(control::replay))
         .route(

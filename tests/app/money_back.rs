@@ -9,7 +9,74 @@ on_both_databases!(
     backend;
     a_partial_refund_keeps_lifetime_and_a_full_one_ends_it,
     a_dispute_suspends_lifetime_until_it_is_won_and_a_lost_one_ends_it,
+    a_refund_that_fails_gives_access_back_and_a_prevented_dispute_counts_as_won,
 );
+
+/// A refund the bank could not complete leaves the money with us: Lifetime comes back. A dispute
+/// `prevented` (settled before any chargeback) takes nothing away either.
+async fn a_refund_that_fails_gives_access_back_and_a_prevented_dispute_counts_as_won(
+    backend: Backend,
+) {
+    let app = TestApp::spawn_webhooks(backend, &[]).await;
+    let cookie = app
+        .lifetime_buyer("failed-refund@example.com", "4242424242424242")
+        .await;
+    let pi = app.payment_intent_of("failed-refund@example.com").await;
+    let refund = app
+        .stripe_call(
+            reqwest::Method::POST,
+            "/v1/refunds",
+            &[("payment_intent", &pi)],
+        )
+        .await;
+    app.settle().await;
+    assert_eq!(
+        app.plan_in_force(&cookie).await,
+        Value::Null,
+        "refunded in full"
+    );
+    let id = refund["id"].as_str().unwrap();
+    let failed = app.control(&format!("refunds/{id}/fail"), &[]).await;
+    assert_eq!(failed["status"], "failed");
+    app.settle().await;
+    assert_eq!(
+        app.plan_in_force(&cookie).await,
+        "lifetime",
+        "the money stayed with us: access is back"
+    );
+    assert!(!app.page("/billing", &cookie).await.contains("Refunded"));
+
+    let disputed = app
+        .lifetime_buyer("prevented@example.com", "4000000000000259")
+        .await;
+    assert_eq!(app.plan_in_force(&disputed).await, Value::Null, "suspended");
+    let pi = app.payment_intent_of("prevented@example.com").await;
+    let dispute = app
+        .stripe_events()
+        .await
+        .into_iter()
+        .find(|e| {
+            e["type"] == "charge.dispute.created"
+                && e["data"]["object"]["payment_intent"] == pi.as_str()
+        })
+        .map(|e| e["data"]["object"]["id"].as_str().unwrap().to_string())
+        .unwrap();
+    app.control(
+        &format!("disputes/{dispute}/close"),
+        &[("outcome", "prevented")],
+    )
+    .await;
+    app.settle().await;
+    assert_eq!(
+        app.plan_in_force(&disputed).await,
+        "lifetime",
+        "no chargeback happened"
+    );
+    assert!(app
+        .page("/billing", &disputed)
+        .await
+        .contains("no chargeback"));
+}
 
 async fn a_partial_refund_keeps_lifetime_and_a_full_one_ends_it(backend: Backend) {
     let app = TestApp::spawn_webhooks(backend, &[]).await;

@@ -10,8 +10,10 @@ use stripe_billing::subscription::{
 };
 use stripe_checkout::checkout_session::{ListCheckoutSession, RetrieveCheckoutSession};
 
-use super::client::{Stripe, StripeError};
-use super::objects::{Charge, CheckoutSession, Customer, Dispute, Invoice, List, Subscription};
+use super::client::{Call, Stripe, StripeError};
+use super::objects::{
+    Charge, CheckoutSession, Customer, Dispute, Invoice, List, Refund, Subscription,
+};
 
 /// An object as Stripe returned it, and when (unix ms) the read was sent.
 #[derive(Debug, Clone)]
@@ -80,6 +82,10 @@ pub async fn charge(client: &Stripe, id: &str) -> Result<Read<Charge>, FetchErro
 
 pub async fn dispute(client: &Stripe, id: &str) -> Result<Read<Dispute>, FetchError> {
     read(client, &stripe_core::dispute::RetrieveDispute::new(id)).await
+}
+
+pub async fn refund(client: &Stripe, id: &str) -> Result<Read<Refund>, FetchError> {
+    read(client, &Call::get(format!("/refunds/{id}"))).await
 }
 
 /// The email Stripe has for a customer (none for a deleted one, or one Stripe does not know).

@@ -264,6 +264,12 @@ pub struct Dispute {
     pub reason: Option<String>,
 }
 
+/// A refund: what is read of it is the charge it belongs to, which then says how much went back.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Refund {
+    pub charge: Ref,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 pub struct Price {
     pub id: String,

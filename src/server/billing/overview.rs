@@ -101,6 +101,7 @@ fn purchase_status(p: &PurchaseRow) -> String {
     let refunded = format_amount(p.amount_refunded, &p.currency);
     match p.dispute_status.as_deref() {
         Some("won") => return "paid (dispute won)".into(),
+        Some("prevented") => return "paid (dispute closed with no chargeback)".into(),
         Some("lost") => return "disputed and lost: access ended".into(),
         Some("warning_closed") | None => {}
         Some(_) => return "disputed: access suspended until the bank decides".into(),

@@ -38,12 +38,38 @@ pub fn refund(store: &mut Store, charge_id: &str, amount: Option<i64>) -> Result
         currency: charge.currency.clone(),
         payment_intent: charge.payment_intent.clone(),
         created: now,
+        status: "succeeded".into(),
     };
     let charge_json = charge.json();
     let json = refund.json();
     store.refunds.insert(refund.id.clone(), refund);
     store.emit("refund.created", json.clone(), None);
     store.emit("charge.refunded", charge_json, None);
+    Ok(json)
+}
+
+/// A refund the bank could not complete (the card closed meanwhile): the money stays with the
+/// merchant, the charge counts it as refunded no more, and Stripe says so with
+/// `charge.refund.updated` and `refund.failed`.
+pub fn fail_refund(store: &mut Store, refund_id: &str) -> Result<Value, ApiError> {
+    let refund = store
+        .refunds
+        .get_mut(refund_id)
+        .ok_or_else(|| ApiError::not_found("refund", refund_id))?;
+    if refund.status != "succeeded" {
+        return Err(ApiError::invalid_param(
+            "refund",
+            format!("This refund is already {}.", refund.status),
+        ));
+    }
+    refund.status = "failed".into();
+    let (charge_id, amount) = (refund.charge.clone(), refund.amount);
+    let json = refund.json();
+    if let Some(charge) = store.charges.get_mut(&charge_id) {
+        charge.amount_refunded = (charge.amount_refunded - amount).max(0);
+    }
+    store.emit("charge.refund.updated", json.clone(), None);
+    store.emit("refund.failed", json.clone(), None);
     Ok(json)
 }
 
@@ -72,18 +98,24 @@ pub fn open_dispute(store: &mut Store, charge_id: &str) -> Result<Value, ApiErro
 }
 
 /// The bank decides a dispute (`won` or `lost`): `charge.dispute.closed`.
-pub fn close_dispute(store: &mut Store, dispute_id: &str, won: bool) -> Result<Value, ApiError> {
+/// The bank's decision: `won`, `lost`, or `prevented` (the payment was refunded or otherwise
+/// settled before a chargeback happened).
+pub fn close_dispute(
+    store: &mut Store,
+    dispute_id: &str,
+    outcome: &str,
+) -> Result<Value, ApiError> {
     let dispute = store
         .disputes
         .get_mut(dispute_id)
         .ok_or_else(|| ApiError::not_found("dispute", dispute_id))?;
-    if matches!(dispute.status.as_str(), "won" | "lost") {
+    if matches!(dispute.status.as_str(), "won" | "lost" | "prevented") {
         return Err(ApiError::invalid_param(
             "dispute",
             format!("This dispute is already {}.", dispute.status),
         ));
     }
-    dispute.status = if won { "won" } else { "lost" }.into();
+    dispute.status = outcome.into();
     let json = dispute.json();
     store.emit("charge.dispute.closed", json.clone(), None);
     Ok(json)

@@ -82,6 +82,8 @@ pub struct Refund {
     pub currency: String,
     pub payment_intent: String,
     pub created: i64,
+    /// `succeeded`, or `failed` when the bank could not return the money (a closed card).
+    pub status: String,
 }
 
 impl Refund {
@@ -95,7 +97,8 @@ impl Refund {
             "currency": self.currency,
             "metadata": {},
             "payment_intent": self.payment_intent,
-            "status": "succeeded",
+            "status": self.status,
+            "failure_reason": (self.status == "failed").then_some("expired_or_canceled_card"),
         })
     }
 }

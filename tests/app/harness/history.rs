@@ -258,7 +258,8 @@ pub async fn make_history(app: &TestApp, target: usize) -> usize {
             pay_at(&url, &email).await;
         }
     }
-    // Money going back: some purchases refunded in part or in full, every dispute decided.
+    // Money going back: some purchases refunded in part or in full (and some of those refunds
+    // failing at the bank), every dispute decided: won, lost or prevented.
     let (charges, disputes) = {
         let stripe = app.stripe.as_ref().unwrap();
         let store = stripe.store.lock().unwrap();
@@ -278,11 +279,16 @@ pub async fn make_history(app: &TestApp, target: usize) -> usize {
             1 => vec![("charge", charge.as_str()), ("amount", "5000")],
             _ => continue,
         };
-        app.stripe_call(reqwest::Method::POST, "/v1/refunds", &amount)
+        let refund = app
+            .stripe_call(reqwest::Method::POST, "/v1/refunds", &amount)
             .await;
+        if j % 4 == 0 {
+            let id = refund["id"].as_str().expect("a refund");
+            app.control(&format!("refunds/{id}/fail"), &[]).await;
+        }
     }
     for (j, dispute) in disputes.iter().enumerate() {
-        let outcome = if j % 2 == 0 { "won" } else { "lost" };
+        let outcome = ["won", "lost", "prevented"][j % 3];
         app.control(
             &format!("disputes/{dispute}/close"),
             &[("outcome", outcome)],

@@ -48,6 +48,8 @@ pub(super) enum Reads {
     SubscriptionAndEmail,
     Invoice,
     Charge,
+    /// A refund's event: its charge is what is stored.
+    Refund,
     Dispute,
 }
 
@@ -89,6 +91,7 @@ const HANDLED: &[(&str, Reads)] = &[
     ("invoice.voided", Reads::Invoice),
     ("invoice.marked_uncollectible", Reads::Invoice),
     ("charge.refunded", Reads::Charge),
+    ("charge.refund.updated", Reads::Refund),
     ("charge.dispute.created", Reads::Dispute),
     ("charge.dispute.updated", Reads::Dispute),
     ("charge.dispute.closed", Reads::Dispute),

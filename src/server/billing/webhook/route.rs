@@ -53,6 +53,12 @@ async fn read_fresh(client: &Stripe, event: &Envelope) -> Result<Fresh, FetchErr
             Fresh::Invoice(Box::new(invoice), sub)
         }
         Reads::Charge => Fresh::Charge(Box::new(fetch::charge(client, id).await?), None),
+        // A refund that changed (failed): its charge says how much is refunded now.
+        Reads::Refund => {
+            let refund = fetch::refund(client, id).await?;
+            let charge = fetch::charge(client, refund.object.charge.id()).await?;
+            Fresh::Charge(Box::new(charge), None)
+        }
         Reads::Dispute => {
             let dispute = fetch::dispute(client, id).await?;
             let charge = fetch::charge(client, dispute.object.charge.id()).await?;
