@@ -6,10 +6,9 @@
 
 use std::time::Duration;
 
-use reqwest::header::RETRY_AFTER;
 use serde_json::{json, Value};
 
-use crate::harness::{on_both_databases, pay, Backend, TestApp};
+use crate::harness::{answer_of, on_both_databases, pay, Backend, TestApp};
 
 on_both_databases!(
     backend;
@@ -102,12 +101,7 @@ async fn post_json(
         req = req.header("cookie", c);
     }
     let res = req.send().await.unwrap();
-    let status = res.status().as_u16();
-    let retry_after = res
-        .headers()
-        .get(RETRY_AFTER)
-        .map(|v| v.to_str().unwrap().to_string());
-    (status, retry_after, res.json().await.unwrap_or(Value::Null))
+    answer_of(res).await
 }
 
 /// A server function posted as the hydrated page does: status, `Retry-After`, JSON answer.
@@ -118,12 +112,7 @@ async fn server_fn(
     cookie: &str,
 ) -> (u16, Option<String>, Value) {
     let res = app.post_form(path, form, Some(cookie)).await;
-    let status = res.status().as_u16();
-    let retry_after = res
-        .headers()
-        .get(RETRY_AFTER)
-        .map(|v| v.to_str().unwrap().to_string());
-    (status, retry_after, res.json().await.unwrap_or(Value::Null))
+    answer_of(res).await
 }
 
 async fn a_checkout_survives_each_fault_and_creates_one_session(backend: Backend) {

@@ -4,10 +4,10 @@
 use std::time::Duration;
 
 use landing::server::db::events;
-use reqwest::header::{ACCEPT, COOKIE, ORIGIN, RETRY_AFTER};
+use reqwest::header::{ACCEPT, COOKIE, ORIGIN};
 use serde_json::{json, Value};
 
-use super::{pay, pay_with_card, TestApp, WEBHOOK_SECRET};
+use super::{answer_of, pay, pay_with_card, TestApp, WEBHOOK_SECRET};
 
 /// Now, as the app's tokens and Stripe's signatures count time.
 pub fn now() -> i64 {
@@ -81,12 +81,7 @@ impl TestApp {
             .send()
             .await
             .unwrap();
-        let status = res.status().as_u16();
-        let retry_after = res
-            .headers()
-            .get(RETRY_AFTER)
-            .map(|v| v.to_str().unwrap().to_string());
-        (status, retry_after, res.json().await.unwrap_or(Value::Null))
+        answer_of(res).await
     }
 
     /// The JSON API's portal (`POST /api/stripe/create-portal`) for `cookie`, from the client
@@ -106,12 +101,7 @@ impl TestApp {
             .send()
             .await
             .unwrap();
-        let status = res.status().as_u16();
-        let retry_after = res
-            .headers()
-            .get(RETRY_AFTER)
-            .map(|v| v.to_str().unwrap().to_string());
-        (status, retry_after, res.json().await.unwrap_or(Value::Null))
+        answer_of(res).await
     }
 
     // ---- Plans and entitlements ----

@@ -211,3 +211,18 @@ pub fn session_cookie(res: &reqwest::Response) -> String {
         .map(|v| v.split(';').next().unwrap().to_string())
         .expect("session cookie")
 }
+
+/// An answer as the tests read it: its status, its `Retry-After` and its JSON body (null when it
+/// has none).
+pub async fn answer_of(res: reqwest::Response) -> (u16, Option<String>, serde_json::Value) {
+    let status = res.status().as_u16();
+    let retry_after = res
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .map(|v| v.to_str().unwrap().to_string());
+    (
+        status,
+        retry_after,
+        res.json().await.unwrap_or(serde_json::Value::Null),
+    )
+}
