@@ -274,6 +274,12 @@ pub struct Price {
     pub product: Option<Ref>,
 }
 
+impl HasId for Price {
+    fn id(&self) -> &str {
+        &self.id
+    }
+}
+
 fn yes() -> bool {
     true
 }
@@ -305,6 +311,12 @@ pub struct Product {
     pub name: String,
     #[serde(default)]
     pub metadata: std::collections::HashMap<String, String>,
+}
+
+impl HasId for Product {
+    fn id(&self) -> &str {
+        &self.id
+    }
 }
 
 /// A customer-portal configuration, as `landing stripe setup` and `landing doctor` compare it.
