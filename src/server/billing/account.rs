@@ -8,8 +8,10 @@
 //!   checked per request: the pages and Checkout only clone the index they find, and no request
 //!   waits for Stripe because the index grew old;
 //! - at once, when a webhook names a price the index does not know ([`Billing::reread`]), before
-//!   the event is called not ours: at most one read per [`REREAD_AT_MOST_EVERY`], however many
-//!   such events arrive, so a flood of foreign events cannot spend the API budget.
+//!   the event is called not ours, or Stripe refuses a Checkout for a price archived since: at
+//!   most one read per [`REREAD_AT_MOST_EVERY`], however many such events arrive, so a flood of
+//!   them cannot spend the API budget. (A price of another business's product needs no read at
+//!   all: see `PriceIndex::may_be_ours`.)
 
 use std::sync::{Arc, Weak};
 use std::time::Duration;

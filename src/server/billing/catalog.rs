@@ -310,6 +310,10 @@ pub struct PlanPrice {
 pub struct PriceIndex {
     by_key: HashMap<String, StripePrice>,
     by_id: HashMap<String, PlanPrice>,
+    /// The plans' products: product id → plan id.
+    products: HashMap<String, String>,
+    /// Every plan of the catalog has a product here.
+    every_plan_has_a_product: bool,
 }
 
 impl PriceIndex {
@@ -329,6 +333,17 @@ impl PriceIndex {
     /// now or a subscriber kept it after it was replaced.
     pub fn plan_price(&self, price_id: &str) -> Option<&PlanPrice> {
         self.by_id.get(price_id)
+    }
+
+    /// Could a price this index does not know, of `product`, be a plan's? Yes on a plan's
+    /// product (a price made since the index was read), and on any product while some plan has
+    /// none here (setup may have made it since). Otherwise the price is another business's
+    /// on the same account, and reading the catalog again could not make it ours.
+    pub fn may_be_ours(&self, product: Option<&str>) -> bool {
+        match product {
+            Some(product) => self.products.contains_key(product) || !self.every_plan_has_a_product,
+            None => true,
+        }
     }
 
     /// Active prices of the plans' products that no lookup key of the catalog names: Checkout
@@ -491,7 +506,16 @@ pub async fn resolve(client: &Stripe, catalog: &Catalog) -> Result<PriceIndex, S
             );
         }
     }
-    Ok(PriceIndex { by_key, by_id })
+    let every_plan_has_a_product = catalog
+        .plans
+        .iter()
+        .all(|plan| plan_of_product.values().any(|p| *p == plan.id));
+    Ok(PriceIndex {
+        by_key,
+        by_id,
+        products: plan_of_product,
+        every_plan_has_a_product,
+    })
 }
 
 /// Compares the file with Stripe, and returns the catalog as the page should show it (Stripe's

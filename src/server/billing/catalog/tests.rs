@@ -47,7 +47,7 @@ fn reconcile_shows_stripes_amounts_and_names_every_difference() {
     by_key.remove("starter_yearly");
     let index = PriceIndex {
         by_key,
-        by_id: HashMap::new(),
+        ..PriceIndex::default()
     };
     let (shown, drift) = reconcile(&catalog, &index);
     let pro = shown.plans.iter().find(|p| p.id == "pro").unwrap();
@@ -322,6 +322,7 @@ fn a_replaced_price_keeps_its_plan_and_only_an_active_one_no_key_names_is_a_stra
         .into_iter()
         .map(|p| (p.id.clone(), p))
         .collect(),
+        ..PriceIndex::default()
     };
     assert_eq!(index.plan_price("price_archived").unwrap().plan, "pro");
     assert!(
@@ -330,4 +331,19 @@ fn a_replaced_price_keeps_its_plan_and_only_an_active_one_no_key_names_is_a_stra
     );
     let strays: Vec<&str> = index.strays().iter().map(|p| p.id.as_str()).collect();
     assert_eq!(strays, ["price_left_active"]);
+}
+
+#[test]
+fn an_unknown_price_may_be_ours_unless_its_product_is_another_business_s() {
+    let mut index = PriceIndex {
+        products: HashMap::from([("prod_pro".to_string(), "pro".to_string())]),
+        every_plan_has_a_product: true,
+        ..PriceIndex::default()
+    };
+    assert!(index.may_be_ours(Some("prod_pro")), "a price made since");
+    assert!(!index.may_be_ours(Some("prod_theirs")));
+    assert!(index.may_be_ours(None), "nothing says whose it is");
+    // A plan without a product yet: setup may have made it since the index was read.
+    index.every_plan_has_a_product = false;
+    assert!(index.may_be_ours(Some("prod_new")));
 }

@@ -2,8 +2,6 @@
 //! was applied lately, read the object again from Stripe, check it concerns what the site
 //! sells, then hand it to the writer and answer once it is committed.
 
-use std::sync::Arc;
-
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::HeaderMap;
@@ -13,7 +11,6 @@ use serde_json::json;
 use tokio::time::Instant;
 
 use super::super::account::Billing;
-use super::super::catalog::PriceIndex;
 use super::super::client::{Stripe, StripeError};
 use super::super::fetch::{self, FetchError};
 use super::apply::{EventJob, EventRecord, Fresh, Outcome};
@@ -141,8 +138,10 @@ async fn apply(
 /// Does the object concern what the site sells? A checkout or a new subscription must be for a
 /// price of a catalog plan's product (sold now, or replaced by `landing stripe setup`); a
 /// subscription already stored stays ours whatever its price became. Charges are matched to
-/// stored purchases when applied, so they need no check here. A price the index does not know
-/// may be one setup made since it was read: it is read again before the event is called not
+/// stored purchases when applied, so they need no check here.
+///
+/// A price the index does not know may be one setup made since the index was read: unless its
+/// product is another business's, the catalog is read again before the event is called not
 /// ours, since a "not ours" is answered 2xx and Stripe never delivers the event again.
 async fn is_ours(state: &AppState, billing: &Billing, fresh: &Fresh) -> Result<bool, ServerError> {
     let (price, subscription) = match fresh {
@@ -152,16 +151,11 @@ async fn is_ours(state: &AppState, billing: &Billing, fresh: &Fresh) -> Result<b
                 .line_items
                 .as_ref()
                 .and_then(|l| l.data.first())
-                .and_then(|i| i.price.as_ref())
-                .map(|p| p.id().to_string());
+                .and_then(|i| i.price.as_ref());
             (price, None)
         }
         Fresh::Subscription(read, _) | Fresh::Invoice(_, Some(read)) => (
-            read.object
-                .items
-                .data
-                .first()
-                .map(|i| i.price.id().to_string()),
+            read.object.items.data.first().map(|i| &i.price),
             Some(&read.object.id),
         ),
         _ => return Ok(true),
@@ -170,7 +164,8 @@ async fn is_ours(state: &AppState, billing: &Billing, fresh: &Fresh) -> Result<b
         return Ok(true);
     };
     let seen = Instant::now();
-    if knows(billing.prices().await, &price)? {
+    let index = billing.prices().await.map_err(prices_unread)?;
+    if index.plan_price(price.id()).is_some() {
         return Ok(true);
     }
     if let Some(id) = subscription {
@@ -181,14 +176,15 @@ async fn is_ours(state: &AppState, billing: &Billing, fresh: &Fresh) -> Result<b
             return Ok(true);
         }
     }
-    knows(billing.reread(seen).await, &price)
+    if !index.may_be_ours(price.product()) {
+        return Ok(false);
+    }
+    let index = billing.reread(seen).await.map_err(prices_unread)?;
+    Ok(index.plan_price(price.id()).is_some())
 }
 
-/// Is `price` one of a catalog plan's, by this index?
-fn knows(index: Result<Arc<PriceIndex>, StripeError>, price: &str) -> Result<bool, ServerError> {
-    let index = index
-        .map_err(|e| ServerError::internal("webhook: the catalog's prices", format!("{e:?}")))?;
-    Ok(index.plan_price(price).is_some())
+fn prices_unread(e: StripeError) -> ServerError {
+    ServerError::internal("webhook: the catalog's prices", format!("{e:?}"))
 }
 
 /// The axum route. The body is taken raw: the signature covers the exact bytes.
