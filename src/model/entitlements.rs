@@ -21,14 +21,15 @@ pub struct InForce {
     pub entitlements: BTreeMap<String, i64>,
 }
 
-/// The entitlements `access` gives. `lookup_key_of` names the catalog price of a Stripe price
-/// id. Access that holds (a past-due subscription within its grace included) keeps its plan's
-/// entitlements; access from a price the catalog no longer sells keeps access but entitles to
-/// nothing, since no plan says what it is worth.
+/// The entitlements `access` gives. `plan_of` names the catalog plan of a Stripe price id (the
+/// plan whose product the price is on, so a replaced price keeps its plan). Access that holds
+/// (a past-due subscription within its grace included) keeps its plan's entitlements; access
+/// from a price of no plan keeps access but entitles to nothing, since no plan says what it is
+/// worth.
 pub fn in_force(
     access: &Access,
     catalog: &Catalog,
-    lookup_key_of: impl Fn(&str) -> Option<String>,
+    plan_of: impl Fn(&str) -> Option<String>,
 ) -> InForce {
     let (price_id, status) = match access {
         Access::Subscription {
@@ -38,8 +39,8 @@ pub fn in_force(
         Access::None => (None, "none".to_string()),
     };
     let plan = price_id
-        .and_then(|id| lookup_key_of(id))
-        .and_then(|key| catalog.plan_of(&key));
+        .and_then(|id| plan_of(id))
+        .and_then(|plan| catalog.plans.iter().find(|p| p.id == plan));
     let none = || {
         catalog
             .plans
@@ -107,9 +108,13 @@ mod tests {
         }
     }
 
-    /// Stripe price ids as the emulator names them: `price_<lookup key>`.
-    fn key_of(id: &str) -> Option<String> {
-        id.strip_prefix("price_").map(str::to_string)
+    /// Stripe price ids named `price_<lookup key>`, and one more of Pro's (replaced).
+    fn plan_of(id: &str) -> Option<String> {
+        if id == "price_pro_replaced" {
+            return Some("pro".into());
+        }
+        let key = id.strip_prefix("price_")?;
+        catalog().plan_of(key).map(|p| p.id.clone())
     }
 
     fn subscription(price: &str, status: &str, grace_until: Option<i64>) -> Access {
@@ -153,7 +158,7 @@ mod tests {
             ),
             (Access::None, None, "none", 0),
         ] {
-            let got = in_force(&access, &c, key_of);
+            let got = in_force(&access, &c, plan_of);
             assert_eq!(got.plan.as_deref(), plan, "{access:?}");
             assert_eq!(got.status, status);
             assert_eq!(got.entitlements["monitors"], monitors);
@@ -166,11 +171,22 @@ mod tests {
         let got = in_force(
             &subscription("price_legacy", "active", None),
             &catalog(),
-            key_of,
+            plan_of,
         );
         assert_eq!(got.plan, None);
         assert_eq!(got.status, "active");
         assert!(got.entitlements.values().all(|v| *v == 0));
+    }
+
+    #[test]
+    fn a_replaced_price_of_a_plans_product_gives_that_plans_entitlements() {
+        let got = in_force(
+            &subscription("price_pro_replaced", "active", None),
+            &catalog(),
+            plan_of,
+        );
+        assert_eq!(got.plan.as_deref(), Some("pro"));
+        assert_eq!(got.entitlements["monitors"], 100);
     }
 
     #[test]

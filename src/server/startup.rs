@@ -85,7 +85,11 @@ pub async fn build_state(config: Config) -> Result<AppState, StartupError> {
             super::db::Backend::Postgres => "postgres",
         }))
     });
+    let catalog = Arc::new(catalog);
     let (billing, shown) = start_billing(&config, &catalog, metrics.clone()).await;
+    if let Some(billing) = &billing {
+        Billing::spawn_refresh(billing);
+    }
     let mail_wake = Arc::new(tokio::sync::Notify::new());
     let webhook_writer = super::infra::group_commit::Writer::spawn(
         db.clone(),
@@ -122,7 +126,7 @@ pub async fn build_state(config: Config) -> Result<AppState, StartupError> {
         db,
         leptos_options: config.leptos.clone(),
         catalog: Arc::new(shown),
-        source_catalog: Arc::new(catalog),
+        source_catalog: catalog,
         limits: Arc::new(AuthLimits::new(
             config.sign_ups_per_address,
             config.checkouts_per_address,
@@ -213,11 +217,11 @@ impl Background {
 /// not stop the site: pages show the file's prices and checkout looks the prices up again.
 async fn start_billing(
     config: &Config,
-    file: &Catalog,
+    file: &Arc<Catalog>,
     metrics: Option<Arc<Metrics>>,
 ) -> (Option<Arc<Billing>>, Catalog) {
     let Some(mut client) = billing::client::Stripe::from_config(config) else {
-        return (None, file.clone());
+        return (None, Catalog::clone(file));
     };
     if let Some(metrics) = metrics {
         client = client.with_metrics(metrics);
@@ -228,11 +232,17 @@ async fn start_billing(
             for d in &drift {
                 tracing::warn!("catalog drift: {d}");
             }
-            (Some(Arc::new(Billing::new(client, Some(index)))), shown)
+            (
+                Some(Arc::new(Billing::new(client, file.clone(), Some(index)))),
+                shown,
+            )
         }
         Err(e) => {
             tracing::error!(error = %e, "cannot look the catalog up in Stripe; showing plans.toml's prices");
-            (Some(Arc::new(Billing::new(client, None))), file.clone())
+            (
+                Some(Arc::new(Billing::new(client, file.clone(), None))),
+                Catalog::clone(file),
+            )
         }
     }
 }

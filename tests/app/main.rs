@@ -20,6 +20,7 @@ mod metrics;
 mod money_back;
 mod pages;
 mod plans;
+mod replaced_prices;
 mod scale_out;
 mod setup;
 mod storage;

@@ -5,8 +5,9 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use super::client::{Stripe, StripeError};
+use super::client::{Call, Stripe, StripeError};
 use super::objects::{self, List};
+use super::setup::PLAN_KEY;
 use crate::model::catalog::{Catalog, Coupon, Interval, Plan, Price, Product};
 use crate::model::checkout::is_coupon_code;
 
@@ -275,7 +276,7 @@ fn parse(text: &str) -> Result<Catalog, ParseError> {
     })
 }
 
-/// A catalog price as Stripe has it.
+/// A catalog price as Stripe sells it now: the price its lookup key names.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StripePrice {
     pub id: String,
@@ -285,10 +286,34 @@ pub struct StripePrice {
     pub recurring: bool,
 }
 
-/// The catalog's prices in the configured Stripe, by lookup key.
+/// Any price of a plan's product, sold now or replaced by `landing stripe setup`: what a
+/// subscriber on it has, with the amount and interval Stripe bills them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlanPrice {
+    pub id: String,
+    /// The catalog plan whose product the price is on.
+    pub plan: String,
+    /// `None` for an interval the catalog does not speak of (weekly, every two months).
+    pub interval: Option<Interval>,
+    pub amount: i64,
+    pub currency: String,
+    /// Whether Checkout may still sell it: setup archives a price it replaces.
+    pub active: bool,
+    /// The catalog price it counts as: its own lookup key while sold, else its plan's price
+    /// for the same interval (a subscriber on a replaced monthly Pro is on Pro, monthly).
+    pub lookup_key: Option<String>,
+}
+
+/// The catalog's prices in the configured Stripe: those sold now, by lookup key, and every
+/// price of the plans' products, by id.
 #[derive(Clone, Debug, Default)]
 pub struct PriceIndex {
     by_key: HashMap<String, StripePrice>,
+    by_id: HashMap<String, PlanPrice>,
+    /// The plans' products: product id → plan id.
+    products: HashMap<String, String>,
+    /// Every plan of the catalog has a product here.
+    every_plan_has_a_product: bool,
 }
 
 impl PriceIndex {
@@ -296,11 +321,53 @@ impl PriceIndex {
         self.by_key.get(key)
     }
 
-    /// Finds a catalog price named either way: by lookup key or by Stripe price id.
+    /// Finds a price the catalog sells now, named either way: by lookup key or by Stripe price
+    /// id. A replaced price is not found: nothing sells it any more.
     pub fn find(&self, reference: &str) -> Option<&StripePrice> {
         self.by_key
             .get(reference)
             .or_else(|| self.by_key.values().find(|p| p.id == reference))
+    }
+
+    /// The plan a Stripe price belongs to, through its product, whether the catalog sells it
+    /// now or a subscriber kept it after it was replaced.
+    pub fn plan_price(&self, price_id: &str) -> Option<&PlanPrice> {
+        self.by_id.get(price_id)
+    }
+
+    /// Could a price this index does not know, of `product`, be a plan's? Yes on a plan's
+    /// product (a price made since the index was read), and on any product while some plan has
+    /// none here (setup may have made it since). Otherwise the price is another business's
+    /// on the same account, and reading the catalog again could not make it ours.
+    pub fn may_be_ours(&self, product: Option<&str>) -> bool {
+        match product {
+            Some(product) => self.products.contains_key(product) || !self.every_plan_has_a_product,
+            None => true,
+        }
+    }
+
+    /// Active prices of the plans' products that no lookup key of the catalog names: Checkout
+    /// can still sell them (a Payment Link, an old page), though the site does not.
+    pub fn strays(&self) -> Vec<&PlanPrice> {
+        let mut strays: Vec<&PlanPrice> = self
+            .by_id
+            .values()
+            .filter(|p| p.active && !self.by_key.values().any(|sold| sold.id == p.id))
+            .collect();
+        strays.sort_by(|a, b| a.id.cmp(&b.id));
+        strays
+    }
+}
+
+fn interval_of(price: &objects::Price) -> Option<Interval> {
+    match price.recurring.as_ref() {
+        None => Some(Interval::OneTime),
+        Some(r) if r.interval_count != 1 => None,
+        Some(r) => match r.interval.as_str() {
+            "month" => Some(Interval::Month),
+            "year" => Some(Interval::Year),
+            _ => None,
+        },
     }
 }
 
@@ -340,7 +407,30 @@ impl std::fmt::Display for Drift {
     }
 }
 
-/// Looks every catalog price up in Stripe by lookup key (ten per request, Stripe's limit).
+/// Stripe's lists, page by page.
+async fn every_page<T: serde::de::DeserializeOwned + objects::HasId>(
+    client: &Stripe,
+    call: Call,
+) -> Result<Vec<T>, StripeError> {
+    let mut all: Vec<T> = Vec::new();
+    loop {
+        let mut page = call.clone().param("limit", "100");
+        if let Some(last) = all.last() {
+            page = page.param("starting_after", last.id());
+        }
+        let list: List<T> = client.send(&page).await?;
+        let more = list.has_more && !list.data.is_empty();
+        all.extend(list.data);
+        if !more {
+            return Ok(all);
+        }
+    }
+}
+
+/// Looks the catalog up in Stripe: the prices its lookup keys name (ten keys per request,
+/// Stripe's limit), then every price of each plan's product. A product is a plan's when
+/// `landing stripe setup` tagged it so (`metadata[landing_plan]`) or when a price the plan
+/// sells is on it, so a price keeps its plan after its lookup key moved to another.
 pub async fn resolve(client: &Stripe, catalog: &Catalog) -> Result<PriceIndex, StripeError> {
     let keys: Vec<String> = catalog
         .plans
@@ -348,19 +438,22 @@ pub async fn resolve(client: &Stripe, catalog: &Catalog) -> Result<PriceIndex, S
         .flat_map(|p| p.prices.iter().map(|price| price.lookup_key.clone()))
         .collect();
     let mut by_key = HashMap::new();
+    let mut plan_of_product: HashMap<String, String> = HashMap::new();
     for chunk in keys.chunks(10) {
-        let list: List<objects::Price> = client
-            .send(
-                &stripe_product::price::ListPrice::new()
-                    .lookup_keys(chunk.to_vec())
-                    .active(true)
-                    .limit(100i64),
-            )
-            .await?;
-        for price in list.data {
+        let sold: Vec<objects::Price> = every_page(
+            client,
+            Call::get("/prices")
+                .list("lookup_keys", chunk)
+                .param("active", "true"),
+        )
+        .await?;
+        for price in sold {
             let Some(key) = price.lookup_key.clone() else {
                 continue;
             };
+            if let (Some(plan), Some(product)) = (catalog.plan_of(&key), &price.product) {
+                plan_of_product.insert(product.id().to_string(), plan.id.clone());
+            }
             by_key.insert(
                 key.clone(),
                 StripePrice {
@@ -373,7 +466,56 @@ pub async fn resolve(client: &Stripe, catalog: &Catalog) -> Result<PriceIndex, S
             );
         }
     }
-    Ok(PriceIndex { by_key })
+    let products: Vec<objects::Product> = every_page(client, Call::get("/products")).await?;
+    for product in products {
+        if let Some(plan) = product
+            .metadata
+            .get(PLAN_KEY)
+            .filter(|id| catalog.plans.iter().any(|p| &p.id == *id))
+        {
+            plan_of_product.insert(product.id, plan.clone());
+        }
+    }
+    let mut by_id = HashMap::new();
+    for (product, plan_id) in &plan_of_product {
+        let prices: Vec<objects::Price> = every_page(
+            client,
+            Call::get("/prices").param("product", product.as_str()),
+        )
+        .await?;
+        let plan = catalog.plans.iter().find(|p| &p.id == plan_id);
+        for price in prices {
+            let interval = interval_of(&price);
+            let lookup_key = match &price.lookup_key {
+                Some(key) if by_key.contains_key(key) => Some(key.clone()),
+                _ => plan
+                    .and_then(|p| p.prices.iter().find(|p| Some(p.interval) == interval))
+                    .map(|p| p.lookup_key.clone()),
+            };
+            by_id.insert(
+                price.id.clone(),
+                PlanPrice {
+                    id: price.id,
+                    plan: plan_id.clone(),
+                    interval,
+                    amount: price.unit_amount.unwrap_or(0),
+                    currency: price.currency,
+                    active: price.active,
+                    lookup_key,
+                },
+            );
+        }
+    }
+    let every_plan_has_a_product = catalog
+        .plans
+        .iter()
+        .all(|plan| plan_of_product.values().any(|p| *p == plan.id));
+    Ok(PriceIndex {
+        by_key,
+        by_id,
+        products: plan_of_product,
+        every_plan_has_a_product,
+    })
 }
 
 /// Compares the file with Stripe, and returns the catalog as the page should show it (Stripe's

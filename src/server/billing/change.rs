@@ -22,7 +22,7 @@ use stripe_billing::subscription::{
     UpdateSubscriptionProrationBehavior as Proration,
 };
 
-use super::catalog::StripePrice;
+use super::catalog::PlanPrice;
 use super::client::{Patience, StripeError};
 use super::fetch::{self, FetchError};
 use super::objects::{Invoice, List, Subscription};
@@ -126,29 +126,30 @@ pub enum Confirmed {
 struct Change {
     subscription: Subscription,
     item_id: String,
-    from: StripePrice,
-    to: StripePrice,
+    /// The subscription's price as Stripe bills it: a catalog price, or one `landing stripe
+    /// setup` replaced, with its own amount and interval.
+    from: PlanPrice,
+    to: PlanPrice,
+    /// The lookup key `to` is sold under.
+    to_key: String,
     period: (i64, i64),
     charged_now: bool,
     new_interval: bool,
 }
 
-/// A catalog price and its plan and interval, for words on the page.
-fn describe(catalog: &Catalog, lookup_key: &str) -> (String, Option<Interval>) {
-    let Some(plan) = catalog.plan_of(lookup_key) else {
-        return (lookup_key.to_string(), None);
-    };
-    let interval = plan
-        .prices
+/// A plan and its interval, for words on the page: "Pro, monthly".
+fn describe(catalog: &Catalog, price: &PlanPrice) -> String {
+    let name = catalog
+        .plans
         .iter()
-        .find(|p| p.lookup_key == lookup_key)
-        .map(|p| p.interval);
-    let billing = match interval {
+        .find(|p| p.id == price.plan)
+        .map_or(price.plan.as_str(), |p| p.name.as_str());
+    let billing = match price.interval {
         Some(Interval::Month) => ", monthly",
         Some(Interval::Year) => ", yearly",
         _ => "",
     };
-    (format!("{}{billing}", plan.name), interval)
+    format!("{name}{billing}")
 }
 
 async fn prepare(
@@ -158,18 +159,16 @@ async fn prepare(
 ) -> Result<Change, ChangeError> {
     let billing = state.billing.as_ref().ok_or(ChangeError::BillingOff)?;
     let index = billing
-        .prices(&state.source_catalog)
+        .prices()
         .await
         .map_err(|_| ChangeError::Stripe("Stripe's prices could not be read".into()))?;
-    let to = index
-        .by_lookup_key(lookup_key.trim())
-        .cloned()
-        .ok_or_else(|| ChangeError::UnknownPrice(lookup_key.to_string()))?;
-    if !to.recurring {
-        return Err(ChangeError::OneTime(
-            describe(&state.source_catalog, &to.lookup_key).0,
-        ));
+    let unknown = || ChangeError::UnknownPrice(lookup_key.to_string());
+    let sold = index.by_lookup_key(lookup_key.trim()).ok_or_else(unknown)?;
+    let to = index.plan_price(&sold.id).cloned().ok_or_else(unknown)?;
+    if !sold.recurring {
+        return Err(ChangeError::OneTime(describe(&state.source_catalog, &to)));
     }
+    let to_key = sold.lookup_key.clone();
     let rows = db_billing::subscriptions_for_user(&state.db, user.id)
         .await
         .context("plan change: subscriptions")
@@ -203,19 +202,24 @@ async fn prepare(
         .id
         .clone()
         .ok_or_else(|| ChangeError::Stripe("the subscription item has no id".into()))?;
-    let from = index.find(item.price.id()).cloned().unwrap_or(StripePrice {
-        id: item.price.id().to_string(),
-        lookup_key: item.price.id().to_string(),
-        amount: 0,
-        currency: to.currency.clone(),
-        recurring: true,
-    });
+    // A price of no catalog plan's product (made by hand in the Dashboard): nothing says what
+    // it is worth or how often it bills, so the change is charged now, as one to a new interval.
+    let from = index
+        .plan_price(item.price.id())
+        .cloned()
+        .unwrap_or_else(|| PlanPrice {
+            id: item.price.id().to_string(),
+            plan: item.price.id().to_string(),
+            interval: None,
+            amount: 0,
+            currency: to.currency.clone(),
+            active: true,
+            lookup_key: None,
+        });
     if from.id == to.id {
         return Err(ChangeError::SamePrice);
     }
-    let (_, from_interval) = describe(&state.source_catalog, &from.lookup_key);
-    let (_, to_interval) = describe(&state.source_catalog, &to.lookup_key);
-    let new_interval = from_interval != to_interval;
+    let new_interval = from.interval != to.interval;
     let period = (item.current_period_start, item.current_period_end);
     Ok(Change {
         charged_now: new_interval || to.amount > from.amount,
@@ -223,6 +227,7 @@ async fn prepare(
         item_id,
         from,
         to,
+        to_key,
         period,
         subscription,
     })
@@ -291,8 +296,10 @@ pub async fn preview(
     let currency = shown.invoice.currency.clone();
     let money = |amount: i64| format_amount(amount, &currency);
     let catalog = &state.source_catalog;
-    let (from, _) = describe(catalog, &change.from.lookup_key);
-    let (to, _) = describe(catalog, &change.to.lookup_key);
+    let (from, to) = (
+        describe(catalog, &change.from),
+        describe(catalog, &change.to),
+    );
     let due_today = if change.charged_now {
         shown.invoice.amount_due
     } else {
@@ -333,7 +340,7 @@ pub async fn preview(
     Ok(ChangePreview {
         from,
         to,
-        price: change.to.lookup_key.clone(),
+        price: change.to_key.clone(),
         charged_now: change.charged_now,
         due_today: due,
         next_amount: next,

@@ -11,6 +11,7 @@ use stripe_checkout::checkout_session::{
     CreateCheckoutSessionTaxIdCollection,
 };
 use stripe_shared::CheckoutSessionMode;
+use tokio::time::Instant;
 
 use super::account::Billing;
 use super::catalog::{PriceIndex, StripePrice};
@@ -197,10 +198,8 @@ pub async fn create(
     request: CheckoutRequest,
 ) -> Result<String, CheckoutError> {
     let billing = state.billing.as_ref().ok_or(CheckoutError::BillingOff)?;
-    let index = billing
-        .prices(&state.source_catalog)
-        .await
-        .map_err(CheckoutError::from_stripe)?;
+    let read_before = Instant::now();
+    let index = billing.prices().await.map_err(CheckoutError::from_stripe)?;
     let price = index
         .find(request.price.trim())
         .cloned()
@@ -256,18 +255,24 @@ pub async fn create(
         coupon,
         trial_days,
     };
-    let first = send(billing, &offer, user, customer.as_deref(), &request).await;
-    let session = match first {
-        // A stored customer Stripe no longer knows (deleted, or a reset emulator): start afresh.
-        Err(StripeError::Api {
-            param: Some(param), ..
-        }) if customer.is_some() && param == "customer" => {
-            tracing::warn!("stored Stripe customer is unknown to Stripe; checking out without it");
-            send(billing, &offer, user, None, &request).await
+    let mut opened = open(billing, &offer, user, customer.as_deref(), &request).await;
+    // A price archived since the index was read (`landing stripe setup` replaced it): its
+    // lookup key names another price now, which the buyer is offered instead.
+    if matches!(&opened, Err(e) if e.is_about(&["line_items"])) {
+        if let Ok(fresh) = billing.reread(read_before).await {
+            if let Some(newer) = fresh
+                .by_lookup_key(&price.lookup_key)
+                .filter(|p| p.id != price.id && p.recurring == price.recurring)
+            {
+                let offer = Offer {
+                    price: newer,
+                    ..offer
+                };
+                opened = open(billing, &offer, user, customer.as_deref(), &request).await;
+            }
         }
-        other => other,
     }
-    .map_err(|e| {
+    let session = opened.map_err(|e| {
         if e.is_transient() {
             CheckoutError::from_stripe(e)
         } else if e.is_about(&["discounts"]) {
@@ -305,9 +310,16 @@ async fn refuse_second_subscription(
     let Some(live) = live else {
         return Ok(());
     };
-    let current_key = index.find(&live).map(|p| p.lookup_key.as_str());
-    let plan = current_key
-        .and_then(|key| state.source_catalog.plan_of(key))
+    let current = index.plan_price(&live);
+    let current_key = current.and_then(|p| p.lookup_key.as_deref());
+    let plan = current
+        .and_then(|p| {
+            state
+                .source_catalog
+                .plans
+                .iter()
+                .find(|plan| plan.id == p.plan)
+        })
         .map_or_else(|| "a plan".to_string(), |p| p.name.clone());
     let change_url = if current_key == Some(wanted.lookup_key.as_str()) {
         "/billing".to_string()
@@ -340,6 +352,26 @@ async fn had_subscription(
         .map(|rows| !rows.is_empty())
         .context("checkout: earlier subscriptions")
         .map_err(CheckoutError::Internal)
+}
+
+/// Opens the session, without the stored customer if Stripe no longer knows it (deleted, or a
+/// reset emulator).
+async fn open(
+    billing: &Billing,
+    offer: &Offer<'_>,
+    user: Option<&AuthUser>,
+    customer: Option<&str>,
+    request: &CheckoutRequest,
+) -> Result<CheckoutSession, StripeError> {
+    match send(billing, offer, user, customer, request).await {
+        Err(StripeError::Api {
+            param: Some(param), ..
+        }) if customer.is_some() && param == "customer" => {
+            tracing::warn!("stored Stripe customer is unknown to Stripe; checking out without it");
+            send(billing, offer, user, None, request).await
+        }
+        other => other,
+    }
 }
 
 async fn send(
@@ -506,10 +538,13 @@ pub async fn current_price(state: &AppState, user: DbUuid) -> Result<Option<Stri
     let Some(billing) = state.billing.as_ref() else {
         return Ok(None);
     };
-    let Ok(index) = billing.prices(&state.source_catalog).await else {
+    let Ok(index) = billing.prices().await else {
         return Ok(None);
     };
-    Ok(index.find(&price_id).map(|p| p.lookup_key.clone()))
+    // A price setup replaced marks the catalog price that took its place.
+    Ok(index
+        .plan_price(&price_id)
+        .and_then(|p| p.lookup_key.clone()))
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use super::client::{Call, Stripe};
 use super::objects::List;
 use super::setup::{self, Account, WantedPortal};
 use super::webhook;
-use crate::model::catalog::Catalog;
+use crate::model::catalog::{Catalog, Interval};
 use crate::server::secret::Secret;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -90,6 +90,7 @@ pub async fn check(client: &Stripe, catalog: &Catalog, site: &Site<'_>) -> Vec<F
         }
     };
     let mut out = prices(catalog, &account);
+    out.extend(stray_prices(client, catalog).await);
     out.push(portal(catalog, &account, site.url));
     out.extend(endpoint(client, &account, site).await);
     out.push(api_version(client).await);
@@ -125,6 +126,41 @@ fn prices(catalog: &Catalog, account: &Account) -> Vec<Finding> {
         )));
     }
     out
+}
+
+/// Active prices of the plans' products that no lookup key of `plans.toml` names: Checkout can
+/// still sell them (a Payment Link, an old page) although the site no longer does. Setup
+/// archives what it replaces; one left active was made by hand, or by a setup cut short.
+async fn stray_prices(client: &Stripe, catalog: &Catalog) -> Vec<Finding> {
+    let index = match super::catalog::resolve(client, catalog).await {
+        Ok(index) => index,
+        Err(e) => {
+            return vec![Finding::fail(
+                format!("prices: cannot read the plans' products: {}", e.describe()),
+                "check STRIPE_SECRET_KEY and STRIPE_API_BASE",
+            )]
+        }
+    };
+    index
+        .strays()
+        .into_iter()
+        .map(|price| {
+            let every = match price.interval {
+                Some(Interval::Month) => " / month",
+                Some(Interval::Year) => " / year",
+                Some(Interval::OneTime) => "",
+                None => " (another interval)",
+            };
+            Finding::warn(
+                format!(
+                    "price {} of plan {} ({} {}{every}): active, but plans.toml no longer names \
+                     it, so Checkout can still sell it; its subscribers keep the plan either way",
+                    price.id, price.plan, price.amount, price.currency
+                ),
+                "archive it in the Stripe Dashboard unless it is sold on purpose",
+            )
+        })
+        .collect()
 }
 
 fn portal(catalog: &Catalog, account: &Account, site_url: &str) -> Finding {

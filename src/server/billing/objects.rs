@@ -105,6 +105,60 @@ impl<'de> Deserialize<'de> for Ref {
     }
 }
 
+/// A price where Stripe sends it whole (a checkout's line item, a subscription's item): its id,
+/// and its product, which says whose it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PriceRef {
+    id: String,
+    product: Option<String>,
+}
+
+impl PriceRef {
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// `None` when Stripe sent only the price's id.
+    pub fn product(&self) -> Option<&str> {
+        self.product.as_deref()
+    }
+}
+
+impl<'de> Deserialize<'de> for PriceRef {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct PriceVisitor;
+        impl<'de> Visitor<'de> for PriceVisitor {
+            type Value = PriceRef;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a price id or a price")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<PriceRef, E> {
+                Ok(PriceRef {
+                    id: v.to_string(),
+                    product: None,
+                })
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<PriceRef, A::Error> {
+                let (mut id, mut product) = (None, None);
+                while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                    match key.as_ref() {
+                        "id" if id.is_none() => id = Some(map.next_value::<String>()?),
+                        "product" if product.is_none() => {
+                            product = map.next_value::<Option<Ref>>()?.map(|r| r.0)
+                        }
+                        _ => {
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                    }
+                }
+                let id = id.ok_or_else(|| de::Error::missing_field("id"))?;
+                Ok(PriceRef { id, product })
+            }
+        }
+        deserializer.deserialize_any(PriceVisitor)
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 pub struct CheckoutSession {
     pub id: String,
@@ -163,7 +217,7 @@ pub struct LineItem {
     pub description: Option<String>,
     pub amount_total: i64,
     pub currency: String,
-    pub price: Option<Ref>,
+    pub price: Option<PriceRef>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -198,7 +252,7 @@ pub struct SubscriptionItem {
     /// `si_…`: a plan change names the item whose price it replaces.
     #[serde(default)]
     pub id: Option<String>,
-    pub price: Ref,
+    pub price: PriceRef,
     pub quantity: Option<u64>,
     pub current_period_start: i64,
     pub current_period_end: i64,
@@ -284,6 +338,12 @@ pub struct Price {
     pub product: Option<Ref>,
 }
 
+impl HasId for Price {
+    fn id(&self) -> &str {
+        &self.id
+    }
+}
+
 fn yes() -> bool {
     true
 }
@@ -315,6 +375,12 @@ pub struct Product {
     pub name: String,
     #[serde(default)]
     pub metadata: std::collections::HashMap<String, String>,
+}
+
+impl HasId for Product {
+    fn id(&self) -> &str {
+        &self.id
+    }
 }
 
 /// A customer-portal configuration, as `landing stripe setup` and `landing doctor` compare it.

@@ -9,7 +9,7 @@ use crate::model::access::{access, Access, PurchaseFacts, SubscriptionFacts};
 use crate::model::billing::{
     AppAccess, BillingOverview, InvoiceView, PurchaseView, SubscriptionView,
 };
-use crate::model::catalog::format_amount;
+use crate::model::catalog::{format_amount, Interval};
 use crate::model::entitlements::{in_force, label, InForce};
 use crate::model::error::AppError;
 use crate::server::auth::session::AuthUser;
@@ -28,41 +28,47 @@ pub(crate) fn date(unix: i64) -> String {
         .unwrap_or_default()
 }
 
-/// Names Stripe price ids by the catalog's lookup keys, as far as Stripe's prices are known
-/// (with billing off, or Stripe unreachable, an id is taken for a key).
-async fn lookup_keys(state: &AppState) -> impl Fn(&str) -> Option<String> {
+/// Names the catalog plan (and interval) of Stripe price ids: through the price's product, so a
+/// price `landing stripe setup` replaced keeps its plan. With billing off, Stripe unreachable,
+/// or a price Stripe's index does not have, the id is taken for a lookup key.
+async fn plans_of(state: &AppState) -> impl Fn(&str) -> Option<(String, Option<Interval>)> {
     let index = match state.billing.as_ref() {
-        Some(billing) => billing.prices(&state.source_catalog).await.ok(),
+        Some(billing) => billing.prices().await.ok(),
         None => None,
     };
+    let catalog = state.source_catalog.clone();
     move |price_id: &str| {
-        Some(
-            index
-                .as_ref()
-                .and_then(|index| index.find(price_id))
-                .map_or_else(|| price_id.to_string(), |p| p.lookup_key.clone()),
-        )
+        index
+            .as_ref()
+            .and_then(|index| index.plan_price(price_id))
+            .map(|p| (p.plan.clone(), p.interval))
+            .or_else(|| {
+                let plan = catalog.plan_of(price_id)?;
+                let price = plan.prices.iter().find(|p| p.lookup_key == price_id)?;
+                Some((plan.id.clone(), Some(price.interval)))
+            })
     }
 }
 
-/// The plan a Stripe price belongs to, as the catalog names it ("Pro, yearly"), else the id.
+/// The plan ids of Stripe price ids, for `model::entitlements`.
+async fn plan_ids(state: &AppState) -> impl Fn(&str) -> Option<String> {
+    let plans_of = plans_of(state).await;
+    move |price_id: &str| plans_of(price_id).map(|(plan, _)| plan)
+}
+
+/// The plan a Stripe price belongs to, as the catalog names it ("Pro (yearly)"), else the id.
 async fn plan_name(state: &AppState, price_id: &str) -> String {
-    let key = lookup_keys(state).await(price_id).unwrap_or_default();
-    state
-        .catalog
-        .plans
-        .iter()
-        .find_map(|plan| {
-            plan.prices
-                .iter()
-                .find(|p| p.lookup_key == key)
-                .map(|p| match p.interval {
-                    crate::model::catalog::Interval::Month => format!("{} (monthly)", plan.name),
-                    crate::model::catalog::Interval::Year => format!("{} (yearly)", plan.name),
-                    crate::model::catalog::Interval::OneTime => plan.name.clone(),
-                })
-        })
-        .unwrap_or_else(|| price_id.to_string())
+    let Some((plan, interval)) = plans_of(state).await(price_id) else {
+        return price_id.to_string();
+    };
+    let Some(plan) = state.catalog.plans.iter().find(|p| p.id == plan) else {
+        return price_id.to_string();
+    };
+    match interval {
+        Some(Interval::Month) => format!("{} (monthly)", plan.name),
+        Some(Interval::Year) => format!("{} (yearly)", plan.name),
+        _ => plan.name.clone(),
+    }
 }
 
 fn grace_secs(state: &AppState) -> i64 {
@@ -256,7 +262,7 @@ async fn access_of(state: &AppState, user: &AuthUser) -> Result<Access, ServerEr
 /// What the user may use now: `GET /api/entitlements`.
 pub async fn entitlements(state: &AppState, user: &AuthUser) -> Result<InForce, ServerError> {
     let access = access_of(state, user).await?;
-    Ok(in_force(&access, &state.catalog, lookup_keys(state).await))
+    Ok(in_force(&access, &state.catalog, plan_ids(state).await))
 }
 
 /// Refuses what the user's plan does not include: `wanted` of entitlement `name` (the 11th
@@ -284,7 +290,7 @@ pub async fn require_entitlement(
 
 pub async fn app_access(state: &AppState, user: &AuthUser) -> Result<AppAccess, ServerError> {
     let access = access_of(state, user).await?;
-    let in_force = in_force(&access, &state.catalog, lookup_keys(state).await);
+    let in_force = in_force(&access, &state.catalog, plan_ids(state).await);
     let monitors_allowed = in_force.entitlements.get("monitors").copied().unwrap_or(0);
     let entitlements = in_force
         .entitlements

@@ -3,7 +3,9 @@
 //! then applies them:
 //! - the products and prices of `plans.toml`, found by lookup key (a price whose amount,
 //!   currency or interval changed is replaced by a new one that takes over the lookup key, since
-//!   Stripe's prices cannot change);
+//!   Stripe's prices cannot change, and the old one is archived so that Checkout sells it no
+//!   more; its subscribers keep it, and keep their plan, which the site finds through the
+//!   price's product);
 //! - the customer-portal configuration the site's portal sessions use (ours carries
 //!   `metadata[landing]=site`);
 //! - the webhook endpoint `SITE_URL/api/stripe/webhook`, subscribed to exactly the events the
@@ -22,7 +24,7 @@ use crate::model::catalog::Catalog;
 /// The portal configuration that is ours carries this metadata.
 pub const PORTAL_TAG: (&str, &str) = ("landing", "site");
 /// Products made for a plan carry its id under this metadata key.
-const PLAN_KEY: &str = "landing_plan";
+pub const PLAN_KEY: &str = "landing_plan";
 /// The webhook route, under `SITE_URL`.
 pub const WEBHOOK_PATH: &str = "/api/stripe/webhook";
 
@@ -91,7 +93,8 @@ impl fmt::Display for Step {
             } => write!(
                 f,
                 "+ price {lookup_key}, replacing {old} ({why}); the lookup key moves to the new \
-                 price, subscriptions on the old one keep it"
+                 price and the old one is archived: Checkout sells it no more, subscriptions on \
+                 it keep it"
             ),
             Step::ActivatePrice { id, lookup_key } => {
                 write!(f, "~ price {lookup_key} ({id}): activate")
@@ -301,6 +304,14 @@ pub async fn apply(
                     call = call.param("recurring[interval]", interval);
                 }
                 client.send::<Price>(&call).await?;
+                // After the new price exists, so that the lookup key never names nothing.
+                if let Some((old, _)) = replaces {
+                    client
+                        .send::<Price>(
+                            &Call::post(format!("/prices/{old}")).param("active", "false"),
+                        )
+                        .await?;
+                }
             }
             Step::ActivatePrice { id, .. } => {
                 client

@@ -45,7 +45,11 @@ fn reconcile_shows_stripes_amounts_and_names_every_difference() {
     by_key.get_mut("pro_monthly").unwrap().amount = 3900;
     by_key.get_mut("lifetime_once").unwrap().recurring = true;
     by_key.remove("starter_yearly");
-    let (shown, drift) = reconcile(&catalog, &PriceIndex { by_key });
+    let index = PriceIndex {
+        by_key,
+        ..PriceIndex::default()
+    };
+    let (shown, drift) = reconcile(&catalog, &index);
     let pro = shown.plans.iter().find(|p| p.id == "pro").unwrap();
     assert_eq!(
         pro.prices
@@ -285,4 +289,61 @@ fn unknown_fields_and_intervals_are_toml_errors() {
         matches!(r, Err(ParseError::Toml(ref m)) if m.contains("colour")),
         "{r:?}"
     );
+}
+
+fn plan_price(id: &str, active: bool, lookup_key: Option<&str>) -> PlanPrice {
+    PlanPrice {
+        id: id.into(),
+        plan: "pro".into(),
+        interval: Some(Interval::Month),
+        amount: 2900,
+        currency: "usd".into(),
+        active,
+        lookup_key: lookup_key.map(str::to_string),
+    }
+}
+
+#[test]
+fn a_replaced_price_keeps_its_plan_and_only_an_active_one_no_key_names_is_a_stray() {
+    let sold = StripePrice {
+        id: "price_new".into(),
+        lookup_key: "pro_monthly".into(),
+        amount: 3900,
+        currency: "usd".into(),
+        recurring: true,
+    };
+    let index = PriceIndex {
+        by_key: HashMap::from([("pro_monthly".to_string(), sold)]),
+        by_id: [
+            plan_price("price_new", true, Some("pro_monthly")),
+            plan_price("price_archived", false, Some("pro_monthly")),
+            plan_price("price_left_active", true, Some("pro_monthly")),
+        ]
+        .into_iter()
+        .map(|p| (p.id.clone(), p))
+        .collect(),
+        ..PriceIndex::default()
+    };
+    assert_eq!(index.plan_price("price_archived").unwrap().plan, "pro");
+    assert!(
+        index.find("price_archived").is_none(),
+        "a replaced price is not sold"
+    );
+    let strays: Vec<&str> = index.strays().iter().map(|p| p.id.as_str()).collect();
+    assert_eq!(strays, ["price_left_active"]);
+}
+
+#[test]
+fn an_unknown_price_may_be_ours_unless_its_product_is_another_business_s() {
+    let mut index = PriceIndex {
+        products: HashMap::from([("prod_pro".to_string(), "pro".to_string())]),
+        every_plan_has_a_product: true,
+        ..PriceIndex::default()
+    };
+    assert!(index.may_be_ours(Some("prod_pro")), "a price made since");
+    assert!(!index.may_be_ours(Some("prod_theirs")));
+    assert!(index.may_be_ours(None), "nothing says whose it is");
+    // A plan without a product yet: setup may have made it since the index was read.
+    index.every_plan_has_a_product = false;
+    assert!(index.may_be_ours(Some("prod_new")));
 }

@@ -13,6 +13,21 @@ fn a_reference_reads_from_an_id_or_an_expanded_object() {
 }
 
 #[test]
+fn a_price_where_stripe_sends_it_whole_names_its_product_expanded_or_not() {
+    let p: PriceRef = serde_json::from_str(r#""price_1""#).unwrap();
+    assert_eq!((p.id(), p.product()), ("price_1", None));
+    let p: PriceRef = serde_json::from_str(
+        r#"{"id":"price_2","object":"price","product":"prod_1","unit_amount":900}"#,
+    )
+    .unwrap();
+    assert_eq!((p.id(), p.product()), ("price_2", Some("prod_1")));
+    let p: PriceRef =
+        serde_json::from_str(r#"{"id":"price_3","product":{"id":"prod_2","name":"Pro"}}"#).unwrap();
+    assert_eq!(p.product(), Some("prod_2"));
+    assert!(serde_json::from_str::<PriceRef>(r#"{"product":"prod_1"}"#).is_err());
+}
+
+#[test]
 fn an_expandable_subscription_reads_either_way_and_unknown_fields_are_skipped() {
     let sub = r#"{"id":"sub_1","object":"subscription","customer":"cus_1","status":"a_status_from_the_future",
             "items":{"object":"list","data":[{"id":"si_1","price":{"id":"price_1","nickname":null},"quantity":2,

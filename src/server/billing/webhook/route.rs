@@ -8,8 +8,10 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
+use tokio::time::Instant;
 
-use super::super::client::Stripe;
+use super::super::account::Billing;
+use super::super::client::{Stripe, StripeError};
 use super::super::fetch::{self, FetchError};
 use super::apply::{EventJob, EventRecord, Fresh, Outcome};
 use super::events::{reads, type_label, Envelope, Reads};
@@ -140,56 +142,55 @@ async fn apply(
 }
 
 /// Does the object concern what the site sells? A checkout or a new subscription must be for a
-/// catalog price; a subscription already stored stays ours whatever its price became (a price
-/// replaced by `landing stripe setup` keeps its subscribers). Charges are matched to stored
-/// purchases when applied, so they need no check here.
-async fn is_ours(
-    state: &AppState,
-    billing: &super::super::account::Billing,
-    fresh: &Fresh,
-) -> Result<bool, ServerError> {
-    let subscription = match fresh {
+/// price of a catalog plan's product (sold now, or replaced by `landing stripe setup`); a
+/// subscription already stored stays ours whatever its price became. Charges are matched to
+/// stored purchases when applied, so they need no check here.
+///
+/// A price the index does not know may be one setup made since the index was read: unless its
+/// product is another business's, the catalog is read again before the event is called not
+/// ours, since a "not ours" is answered 2xx and Stripe never delivers the event again.
+async fn is_ours(state: &AppState, billing: &Billing, fresh: &Fresh) -> Result<bool, ServerError> {
+    let (price, subscription) = match fresh {
         Fresh::Session(read) => {
             let price = read
                 .object
                 .line_items
                 .as_ref()
                 .and_then(|l| l.data.first())
-                .and_then(|i| i.price.as_ref())
-                .map(|p| p.id().to_string());
-            return Ok(match price {
-                Some(price) => sells(state, billing, &price).await?,
-                None => true,
-            });
+                .and_then(|i| i.price.as_ref());
+            (price, None)
         }
-        Fresh::Subscription(read, _) => Some(&read.object),
-        Fresh::Invoice(_, Some(read)) => Some(&read.object),
-        _ => None,
+        Fresh::Subscription(read, _) | Fresh::Invoice(_, Some(read)) => (
+            read.object.items.data.first().map(|i| &i.price),
+            Some(&read.object.id),
+        ),
+        _ => return Ok(true),
     };
-    let Some(sub) = subscription else {
+    let Some(price) = price else {
         return Ok(true);
     };
-    let Some(price) = sub.items.data.first().map(|i| i.price.id().to_string()) else {
-        return Ok(true);
-    };
-    if sells(state, billing, &price).await? {
+    let seen = Instant::now();
+    let index = billing.prices().await.map_err(prices_unread)?;
+    if index.plan_price(price.id()).is_some() {
         return Ok(true);
     }
-    crate::server::db::billing::subscription_known(&state.db, &sub.id)
-        .await
-        .context("webhook: is the subscription ours")
+    if let Some(id) = subscription {
+        if crate::server::db::billing::subscription_known(&state.db, id)
+            .await
+            .context("webhook: is the subscription ours")?
+        {
+            return Ok(true);
+        }
+    }
+    if !index.may_be_ours(price.product()) {
+        return Ok(false);
+    }
+    let index = billing.reread(seen).await.map_err(prices_unread)?;
+    Ok(index.plan_price(price.id()).is_some())
 }
 
-async fn sells(
-    state: &AppState,
-    billing: &super::super::account::Billing,
-    price: &str,
-) -> Result<bool, ServerError> {
-    let index = billing
-        .prices(&state.catalog)
-        .await
-        .map_err(|e| ServerError::internal("webhook: the catalog's prices", format!("{e:?}")))?;
-    Ok(index.find(price).is_some())
+fn prices_unread(e: StripeError) -> ServerError {
+    ServerError::internal("webhook: the catalog's prices", format!("{e:?}"))
 }
 
 /// The axum route. The body is taken raw: the signature covers the exact bytes.
