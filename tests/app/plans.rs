@@ -11,6 +11,7 @@ on_both_databases!(
     a_subscriber_is_sent_to_change_plan_instead_of_a_second_checkout,
     upgrades_are_charged_now_and_downgrades_at_renewal_as_previewed,
     a_trial_converts_or_fails_at_its_end_and_is_given_once,
+    a_trialing_subscriber_who_changes_plan_keeps_the_trial_and_pays_the_new_price_at_its_end,
     the_plan_decides_how_many_monitors_and_the_eleventh_on_starter_is_refused,
     a_card_that_always_authenticates_gets_one_mail_per_renewal_and_the_invoice_page_on_upgrade,
 );
@@ -290,6 +291,78 @@ async fn a_trial_converts_or_fails_at_its_end_and_is_given_once(backend: Backend
     crate::harness::pay(&app, url["url"].as_str().unwrap(), "converts@example.com").await;
     app.settle().await;
     assert_eq!(app.in_force(&converts).await["status"], "active");
+}
+
+async fn a_trialing_subscriber_who_changes_plan_keeps_the_trial_and_pays_the_new_price_at_its_end(
+    backend: Backend,
+) {
+    let app = TestApp::spawn_webhooks(backend, &[]).await;
+    let email = "upgrades-on-trial@example.com";
+    let cookie = app.subscriber(email, "pro_monthly", "subscription").await;
+    app.settle().await;
+    let before = app.subscription_of(email).await;
+    assert_eq!(before["status"], "trialing");
+    let trial_end = before["trial_end"].as_i64().unwrap();
+    let invoices = app.stripe_invoices().await.len();
+
+    // The preview: nothing today, the yearly price at the trial's end.
+    let (status, preview) = app.change_preview("pro_yearly", &cookie).await;
+    assert_eq!(status, 200, "{preview}");
+    assert_eq!(preview["charged_now"], false);
+    assert_eq!(preview["due_today"], format_amount(0, "usd"));
+    assert_eq!(preview["next_amount"], format_amount(29_000, "usd"));
+    let until = preview["next_date"].as_str().unwrap();
+    let summary = preview["summary"].as_str().unwrap();
+    assert!(
+        summary.contains(&format!("no charge until {until}")),
+        "{summary}"
+    );
+    let page = app.page("/billing/change?price=pro_yearly", &cookie).await;
+    assert!(page.contains("no charge until"), "{page}");
+
+    // The confirmation charges nothing and keeps the trial and its end.
+    let when = preview["proration_date"].as_i64().unwrap().to_string();
+    let (status, to) = app.change_plan("pro_yearly", &when, &cookie).await;
+    assert_eq!(status, 200, "{to}");
+    let after = app.subscription_of(email).await;
+    assert_eq!(after["status"], "trialing");
+    assert_eq!(after["trial_end"].as_i64(), Some(trial_end));
+    assert_eq!(
+        after["items"]["data"][0]["price"]["lookup_key"],
+        "pro_yearly"
+    );
+    assert_eq!(
+        app.stripe_invoices().await.len(),
+        invoices,
+        "nothing invoiced"
+    );
+    app.settle().await;
+    let body = app.in_force(&cookie).await;
+    assert_eq!(
+        (body["plan"].as_str(), body["status"].as_str()),
+        (Some("pro"), Some("trialing"))
+    );
+
+    // At the trial's end, the yearly price is billed.
+    app.control("advance", &[("days", "15")]).await;
+    app.settle().await;
+    assert_eq!(app.in_force(&cookie).await["status"], "active");
+    let renewed = app.subscription_of(email).await;
+    let first = app
+        .stripe_call(
+            reqwest::Method::GET,
+            &format!(
+                "/v1/invoices/{}",
+                renewed["latest_invoice"].as_str().unwrap()
+            ),
+            &[],
+        )
+        .await;
+    assert_eq!(first["billing_reason"], "subscription_cycle");
+    assert_eq!(
+        format_amount(first["amount_paid"].as_i64().unwrap(), "usd"),
+        preview["next_amount"].as_str().unwrap()
+    );
 }
 
 async fn the_plan_decides_how_many_monitors_and_the_eleventh_on_starter_is_refused(

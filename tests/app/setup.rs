@@ -100,6 +100,7 @@ async fn stripe_setup_makes_the_account_once_then_follows_plans_toml() {
         );
         assert_eq!(config.cancel_mode, "at_period_end");
         assert_eq!(config.update_proration, "always_invoice");
+        assert_eq!(config.trial_update, "continue_trial");
         assert_eq!(
             config.default_return_url.as_deref(),
             Some("http://127.0.0.1:3000/billing")
@@ -365,6 +366,25 @@ async fn the_doctor_passes_a_healthy_set_up_and_names_each_broken_one() {
                 .next()
                 .unwrap()
                 .cancel_mode = "at_period_end".into()
+        },
+    )
+    .await;
+    // A portal whose plan switch ends a trial.
+    h.broken(
+        |s| {
+            s.portal_configurations
+                .values_mut()
+                .next()
+                .unwrap()
+                .trial_update = "end_trial".into()
+        },
+        "keeps a trial going through a plan switch",
+        |s| {
+            s.portal_configurations
+                .values_mut()
+                .next()
+                .unwrap()
+                .trial_update = "continue_trial".into()
         },
     )
     .await;

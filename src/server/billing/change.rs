@@ -9,17 +9,21 @@
 //!   invoiced at the new price;
 //! - to a price that costs less in the same interval, nothing is charged or credited
 //!   (`proration_behavior=none`): the plan changes now and the next renewal bills the new price.
-//!   No money is paid back for a downgrade, and the page says so before the buyer confirms.
+//!   No money is paid back for a downgrade, and the page says so before the buyer confirms;
+//! - while trialing, nothing is charged whatever the change: the preview and the update send the
+//!   trial's end as it is (`trial_end`), so the trial goes on and its end bills the new price.
+//!   Without it, Stripe may end the trial or invoice the change at once.
 
 use chrono::Utc;
 use stripe_billing::invoice::{
     CreatePreviewInvoice, CreatePreviewInvoiceSubscriptionDetails,
     CreatePreviewInvoiceSubscriptionDetailsItems,
     CreatePreviewInvoiceSubscriptionDetailsProrationBehavior as PreviewProration,
+    CreatePreviewInvoiceSubscriptionDetailsTrialEnd as PreviewTrialEnd,
 };
 use stripe_billing::subscription::{
     UpdateSubscription, UpdateSubscriptionItems, UpdateSubscriptionPaymentBehavior,
-    UpdateSubscriptionProrationBehavior as Proration,
+    UpdateSubscriptionProrationBehavior as Proration, UpdateSubscriptionTrialEnd,
 };
 
 use super::catalog::PlanPrice;
@@ -135,6 +139,8 @@ struct Change {
     period: (i64, i64),
     charged_now: bool,
     new_interval: bool,
+    /// The end of the trial the subscription is on, which the change keeps.
+    trial_end: Option<i64>,
 }
 
 /// A plan and its interval, for words on the page: "Pro, monthly".
@@ -221,8 +227,12 @@ async fn prepare(
     }
     let new_interval = from.interval != to.interval;
     let period = (item.current_period_start, item.current_period_end);
+    let trial_end = subscription
+        .trial_end
+        .filter(|_| subscription.status == "trialing");
     Ok(Change {
-        charged_now: new_interval || to.amount > from.amount,
+        charged_now: trial_end.is_none() && (new_interval || to.amount > from.amount),
+        trial_end,
         new_interval,
         item_id,
         from,
@@ -290,6 +300,7 @@ pub async fn preview(
             }]),
             proration_behavior: Some(proration),
             proration_date: Some(at),
+            trial_end: change.trial_end.map(PreviewTrialEnd::Timestamp),
             ..CreatePreviewInvoiceSubscriptionDetails::new()
         });
     let shown: PreviewInvoice = billing.client.send(&request).await?;
@@ -305,8 +316,11 @@ pub async fn preview(
     } else {
         0
     };
-    // A new interval starts a new period today; otherwise the current one renews as before.
-    let next_date = if change.new_interval {
+    // A trial's end is the first payment; a new interval starts a new period today; otherwise
+    // the current one renews as before.
+    let next_date = if let Some(end) = change.trial_end {
+        end
+    } else if change.new_interval {
         shown
             .lines
             .data
@@ -324,7 +338,11 @@ pub async fn preview(
         shown.invoice.amount_due
     };
     let (due, next, when) = (money(due_today), money(next_amount), date(next_date));
-    let summary = if change.new_interval {
+    let summary = if change.trial_end.is_some() {
+        format!(
+            "Your plan becomes {to} now and your free trial goes on: no charge until {when}, when you pay {next}."
+        )
+    } else if change.new_interval {
         format!(
             "A new billing period on {to} starts today: you pay {due} now, with the unused part of your current period taken off. It renews on {when} at {next}."
         )
@@ -383,6 +401,9 @@ pub async fn confirm(
     } else {
         request.proration_behavior(Proration::None)
     };
+    if let Some(end) = change.trial_end {
+        request = request.trial_end(UpdateSubscriptionTrialEnd::Timestamp(end));
+    }
     // One key for this confirmed change: a buyer who confirms the same preview again (after a
     // "try again") gets Stripe's first answer, not a second change or a second charge.
     let key = format!(

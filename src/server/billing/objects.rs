@@ -448,6 +448,8 @@ pub struct PortalUpdate {
     #[serde(default)]
     pub products: Option<Vec<PortalProduct>>,
     pub proration_behavior: String,
+    /// `end_trial` (Stripe's default) or `continue_trial`.
+    pub trial_update_behavior: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]

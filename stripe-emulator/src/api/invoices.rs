@@ -38,7 +38,8 @@ fn list(api: &Api, store: &Store, p: &Value) -> Value {
 }
 
 /// `POST /v1/invoices/create_preview` for a subscription's price change
-/// (`subscription_details[items][0][…]`, `[proration_behavior]`, `[proration_date]`).
+/// (`subscription_details[items][0][…]`, `[proration_behavior]`, `[proration_date]`,
+/// `[trial_end]`).
 fn preview(api: &Api, store: &Store, p: &Value) -> ApiResult {
     let sub_id = required(p, "subscription")?;
     let sub = get(&store.subscriptions, "subscription", &sub_id)?;
@@ -63,6 +64,8 @@ fn preview(api: &Api, store: &Store, p: &Value) -> ApiResult {
         ));
     };
     let change = price_change(store, &sub_id, item, &details)?;
-    flows::preview_change(store, &api.base_url, &change)
-        .map_err(|e| e.for_param("subscription_details[items][0][price]"))
+    flows::preview_change(store, &api.base_url, &change).map_err(|e| match e.param.as_deref() {
+        Some("trial_end") => e.for_param("subscription_details[trial_end]"),
+        _ => e.for_param("subscription_details[items][0][price]"),
+    })
 }

@@ -40,6 +40,7 @@ const PORTAL_CONFIGURATION: &[&str] = &[
     "features[subscription_update][proration_behavior]",
     "features[subscription_update][products][][product]",
     "features[subscription_update][products][][prices][]",
+    "features[subscription_update][trial_update_behavior]",
 ];
 
 /// A list's page (see `params::page`).
@@ -95,7 +96,7 @@ const ENDPOINTS: &[(&str, &str, &[&[&str]])] = &[
     ("GET", "/v1/subscriptions/{id}", &[]),
     ("POST", "/v1/subscriptions/{id}", &[&[
         "cancel_at", "cancel_at_period_end", "items[][id]", "items[][price]", "proration_behavior",
-        "proration_date", "payment_behavior",
+        "proration_date", "payment_behavior", "trial_end",
     ]]),
     ("DELETE", "/v1/subscriptions/{id}", &[]),
 
@@ -103,7 +104,7 @@ const ENDPOINTS: &[(&str, &str, &[&[&str]])] = &[
     ("POST", "/v1/invoices/create_preview", &[&[
         "customer", "subscription", "subscription_details[items][][id]",
         "subscription_details[items][][price]", "subscription_details[proration_behavior]",
-        "subscription_details[proration_date]",
+        "subscription_details[proration_date]", "subscription_details[trial_end]",
     ]]),
     ("GET", "/v1/invoices/{id}", &[]),
 

@@ -88,16 +88,26 @@ fn update(store: &mut Store, base_url: &str, id: &str, p: &Value) -> ApiResult {
                 .map_err(|e| e.for_param("cancel_at_period_end"))?,
         );
     }
-    if let Some(item) = p
+    let item = p
         .get("items")
         .and_then(Value::as_array)
-        .and_then(|items| items.first())
-    {
+        .and_then(|items| items.first());
+    if item.is_none() && p.get("trial_end").is_some() {
+        return Err(ApiError::invalid_param(
+            "trial_end",
+            "This emulator takes trial_end only with a price change (items[0][price]).",
+        ));
+    }
+    if let Some(item) = item {
         let change = price_change(store, id, item, p)?;
-        result = Some(
-            flows::change_price(store, base_url, &change)
-                .map_err(|e| e.for_param("items[0][price]"))?,
-        );
+        result =
+            Some(flows::change_price(store, base_url, &change).map_err(
+                |e| match e.param.as_deref() {
+                    // The flow's refusal of the trial's end names it already.
+                    Some("trial_end") => e,
+                    _ => e.for_param("items[0][price]"),
+                },
+            )?);
     }
     match result {
         Some(json) => Ok(json),
@@ -106,8 +116,8 @@ fn update(store: &mut Store, base_url: &str, id: &str, p: &Value) -> ApiResult {
 }
 
 /// A subscription item's new price (`items[0][price]`, with `items[0][id]` naming the item if
-/// given) and how to bill it (`proration_behavior`, `proration_date`), as the update and the
-/// invoice preview take them.
+/// given) and how to bill it (`proration_behavior`, `proration_date`, `trial_end`), as the
+/// update and the invoice preview take them.
 pub(super) fn price_change(
     store: &Store,
     sub_id: &str,
@@ -137,5 +147,14 @@ pub(super) fn price_change(
         at: integer(p, "proration_date")?,
         pending_if_incomplete: string(p, "payment_behavior").as_deref()
             == Some("pending_if_incomplete"),
+        trial_end: trial_end(p)?,
     })
+}
+
+/// `trial_end`: `now`, or a timestamp.
+fn trial_end(p: &Value) -> Result<Option<flows::TrialEnd>, ApiError> {
+    match string(p, "trial_end").as_deref() {
+        Some("now") => Ok(Some(flows::TrialEnd::Now)),
+        _ => Ok(integer(p, "trial_end")?.map(flows::TrialEnd::At)),
+    }
 }

@@ -37,6 +37,15 @@ impl Proration {
     }
 }
 
+/// A trial's end as an update sets it (Stripe's `trial_end`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TrialEnd {
+    /// `now`: the trial ends with the change, and the new price is billed from now.
+    Now,
+    /// The trial runs until then (a timestamp in the future).
+    At(i64),
+}
+
 /// A change of a subscription's price, as Stripe bills it.
 pub struct PriceChange {
     pub sub_id: String,
@@ -48,10 +57,25 @@ pub struct PriceChange {
     /// Stripe's `payment_behavior=pending_if_incomplete`: a change invoiced now applies only
     /// once its invoice is paid.
     pub pending_if_incomplete: bool,
+    /// Stripe's `trial_end`, taken only while the subscription is trialing: without it, a
+    /// trial keeps its end.
+    pub trial_end: Option<TrialEnd>,
 }
 
 /// How long Stripe keeps a pending update waiting for its payment.
 const PENDING_UPDATE_LIFETIME: i64 = 23 * 60 * 60;
+
+/// Stripe's limit on a trial set by an update: two years.
+const MAX_TRIAL: i64 = 730 * 24 * 60 * 60;
+
+/// What a change does to a trialing subscription's trial.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Trial {
+    /// Still trialing, until then: nothing is billed before it ends.
+    Kept(i64),
+    /// Ended at this moment, which starts the new price's first paid period.
+    Ended(i64),
+}
 
 /// What a price change does to the bill.
 struct Repricing {
@@ -63,6 +87,8 @@ struct Repricing {
     invoice_now: bool,
     /// The period the lines cover.
     period: (i64, i64),
+    /// Set when the subscription was trialing.
+    trial: Option<Trial>,
 }
 
 /// `amount` × the share of `start..end` left at `at`, rounded to the nearest minor unit.
@@ -109,14 +135,37 @@ fn reprice(store: &Store, change: &PriceChange) -> Result<Repricing, ApiError> {
         amount,
         quantity,
     };
-    // A trial is free whatever its plan: the new price starts with the first paid period.
-    if sub.status == "trialing" {
-        return Ok(Repricing {
-            lines: Vec::new(),
-            new_period: None,
-            invoice_now: false,
-            period,
-        });
+    // A trial is free whatever its plan: the new price starts with the first paid period,
+    // at the trial's end, or now when the change ends the trial.
+    match trial_after(store, sub, change)? {
+        None => {}
+        Some(Trial::Kept(end)) => {
+            return Ok(Repricing {
+                lines: Vec::new(),
+                new_period: Some((period.0, end)),
+                invoice_now: false,
+                period: (period.0, end),
+                trial: Some(Trial::Kept(end)),
+            })
+        }
+        Some(Trial::Ended(now)) => {
+            let recurring = new.recurring.as_ref().expect("checked recurring");
+            let new_period = (
+                now,
+                now + interval_seconds(&recurring.interval, recurring.interval_count),
+            );
+            return Ok(Repricing {
+                lines: vec![line(
+                    new,
+                    format!("{quantity} × {}", store.product_name(new)),
+                    new.unit_amount * quantity,
+                )],
+                new_period: Some(new_period),
+                invoice_now: true,
+                period: new_period,
+                trial: Some(Trial::Ended(now)),
+            });
+        }
     }
     let mut lines = Vec::new();
     if change.proration != Proration::None {
@@ -142,6 +191,7 @@ fn reprice(store: &Store, change: &PriceChange) -> Result<Repricing, ApiError> {
             new_period: Some(new_period),
             invoice_now: true,
             period: new_period,
+            trial: None,
         });
     }
     if change.proration != Proration::None {
@@ -156,7 +206,45 @@ fn reprice(store: &Store, change: &PriceChange) -> Result<Repricing, ApiError> {
         new_period: None,
         invoice_now: change.proration == Proration::AlwaysInvoice,
         period: (at, period.1),
+        trial: None,
     })
+}
+
+/// What the change does to the trial, if the subscription is trialing: kept until its end (or
+/// the `trial_end` asked), or ended now (`trial_end=now`).
+fn trial_after(
+    store: &Store,
+    sub: &Subscription,
+    change: &PriceChange,
+) -> Result<Option<Trial>, ApiError> {
+    let now = store.now();
+    match (sub.status == "trialing", change.trial_end) {
+        (false, None) => Ok(None),
+        (false, Some(_)) => Err(ApiError::invalid_param(
+            "trial_end",
+            "This emulator takes trial_end only for a trialing subscription.",
+        )),
+        (true, None) => Ok(Some(Trial::Kept(
+            sub.trial_end.unwrap_or(sub.current_period_end),
+        ))),
+        (true, Some(TrialEnd::At(end))) if end <= now => Err(ApiError::invalid_param(
+            "trial_end",
+            "Invalid timestamp: must be an integer Unix timestamp in the future.",
+        )),
+        (true, Some(TrialEnd::At(end))) if end > now + MAX_TRIAL => Err(ApiError::invalid_param(
+            "trial_end",
+            "trial_end can be at most two years from now.",
+        )),
+        (true, Some(TrialEnd::At(end))) => Ok(Some(Trial::Kept(end))),
+        // A pending update would have to keep the trial until its payment: not emulated.
+        (true, Some(TrialEnd::Now)) if change.pending_if_incomplete => {
+            Err(ApiError::invalid_param(
+                "trial_end",
+                "This emulator does not end a trial with payment_behavior=pending_if_incomplete.",
+            ))
+        }
+        (true, Some(TrialEnd::Now)) => Ok(Some(Trial::Ended(now))),
+    }
 }
 
 /// The invoice a price change would bring, as `POST /v1/invoices/create_preview` shows it: the
@@ -174,7 +262,8 @@ pub fn preview_change(
         let new = &store.prices[&change.price_id];
         let recurring = new.recurring.as_ref().expect("checked recurring");
         let quantity = sub.items.first().map_or(1, |i| i.quantity);
-        let start = sub.current_period_end;
+        // The renewal after the change: at the period's end, or at the (new) trial's end.
+        let start = repricing.period.1;
         let mut lines = sub.pending_prorations.clone();
         lines.extend(repricing.lines);
         lines.push(InvoiceLine {
@@ -232,6 +321,7 @@ pub fn change_price(
         new_period,
         invoice_now,
         period,
+        trial,
     } = repricing;
     let pending = if invoice_now {
         Vec::new()
@@ -247,7 +337,16 @@ pub fn change_price(
     if !waits {
         change_subscription(store, sub_id, |sub, _| {
             sub.pending_prorations.extend(pending);
-            switch_price(sub, &change.price_id, new_period)
+            let mut previous = switch_price(sub, &change.price_id, new_period);
+            if let Some(trial) = trial {
+                set_trial(
+                    sub,
+                    trial,
+                    payment == Payment::Paid || total <= 0,
+                    &mut previous,
+                );
+            }
+            previous
         })?;
     }
     if invoice_now {
@@ -282,6 +381,26 @@ pub fn change_price(
         }
     }
     Ok(store.subscriptions[sub_id].json(store))
+}
+
+/// Keeps the trial (until its possibly new end) or ends it, active if its first invoice is
+/// `paid`, past due if not; records the old values in `previous`.
+fn set_trial(sub: &mut Subscription, trial: Trial, paid: bool, previous: &mut Value) {
+    match trial {
+        Trial::Kept(end) if sub.trial_end == Some(end) => {}
+        Trial::Kept(end) => {
+            previous["trial_end"] = json!(sub.trial_end);
+            sub.trial_end = Some(end);
+            // A moved end gets its own warning, three days before it.
+            sub.trial_will_end_sent = false;
+        }
+        Trial::Ended(now) => {
+            previous["trial_end"] = json!(sub.trial_end);
+            previous["status"] = json!(sub.status);
+            sub.trial_end = Some(now);
+            sub.status = if paid { "active" } else { "past_due" }.into();
+        }
+    }
 }
 
 /// Puts the first item on `price` (and the subscription on `new_period`, if any); returns the

@@ -215,6 +215,8 @@ pub async fn portal_action(
         )),
         "switch" => {
             let price = field("price");
+            // Stripe's default ends a trial with the switch; `continue_trial` keeps its end.
+            let trialing = store.subscriptions[&sub_id].status == "trialing";
             match &config {
                 Some(c) if c.allows_price(&price) => flows::change_price(
                     &mut store,
@@ -230,6 +232,8 @@ pub async fn portal_action(
                         at: None,
                         // A switch in the portal is no API update: nothing asks it to wait.
                         pending_if_incomplete: false,
+                        trial_end: (trialing && c.trial_update != "continue_trial")
+                            .then_some(flows::TrialEnd::Now),
                     },
                 ),
                 _ => Err(ApiError::invalid_param(

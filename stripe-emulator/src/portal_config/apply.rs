@@ -148,6 +148,15 @@ impl Configuration {
                 )?;
                 self.update_proration = pb;
             }
+            // Read here, not with the API's helpers: the API layer depends on this module.
+            if let Some(behavior) = su.get("trial_update_behavior").and_then(Value::as_str) {
+                check_all(
+                    &[behavior.to_string()],
+                    &["end_trial", "continue_trial"],
+                    "features[subscription_update][trial_update_behavior]",
+                )?;
+                self.trial_update = behavior.to_string();
+            }
             if let Some(products) = su.get("products") {
                 self.products = parse_products(store, products)?;
             }

@@ -49,6 +49,8 @@ pub struct Configuration {
     pub products: Vec<Product>,
     /// `none`, `create_prorations` or `always_invoice`.
     pub update_proration: String,
+    /// What a switch does to a trial: `end_trial` (Stripe's default) or `continue_trial`.
+    pub trial_update: String,
     pub metadata: Map<String, Value>,
     pub created: i64,
     pub updated: i64,
@@ -78,6 +80,7 @@ impl Configuration {
             default_allowed_updates: Vec::new(),
             products: Vec::new(),
             update_proration: "none".into(),
+            trial_update: "end_trial".into(),
             metadata: Map::new(),
             created: now,
             updated: now,
@@ -168,7 +171,7 @@ impl Configuration {
                     })).collect::<Vec<_>>(),
                     "proration_behavior": self.update_proration,
                     "schedule_at_period_end": { "conditions": [] },
-                    "trial_update_behavior": "end_trial",
+                    "trial_update_behavior": self.trial_update,
                 },
             },
             "is_default": self.is_default,

@@ -32,6 +32,7 @@ mod clock;
 mod deliveries;
 mod money;
 mod portal;
+mod trials;
 
 const SECRET: &str = "whsec_flowtests0123456789";
 

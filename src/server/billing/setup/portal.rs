@@ -22,6 +22,9 @@ const CANCEL_REASONS: [&str; 6] = [
 /// The site's change-plan rule charges an upgrade's difference at once (`always_invoice`); the
 /// portal takes one behaviour for every change, and this one never gives a plan away unpaid.
 const PORTAL_PRORATION: &str = "always_invoice";
+/// A plan switch in the portal keeps a trial going, as a change on the site does (Stripe's
+/// default, `end_trial`, would bill the new plan at once).
+const PORTAL_TRIAL: &str = "continue_trial";
 /// Stripe's limit for the portal's headline.
 const HEADLINE_MAX: usize = 60;
 
@@ -126,6 +129,10 @@ impl WantedPortal {
             update.proration_behavior == PORTAL_PRORATION,
             &format!("prorates plan switches with {PORTAL_PRORATION}"),
         );
+        check(
+            update.trial_update_behavior == PORTAL_TRIAL,
+            "keeps a trial going through a plan switch (continue_trial)",
+        );
         let offered: BTreeSet<&str> = update
             .products
             .iter()
@@ -195,6 +202,10 @@ impl WantedPortal {
             .param(
                 "features[subscription_update][proration_behavior]",
                 PORTAL_PRORATION,
+            )
+            .param(
+                "features[subscription_update][trial_update_behavior]",
+                PORTAL_TRIAL,
             );
         let mut i = 0;
         for (plan_id, keys) in &self.products {
