@@ -12,6 +12,7 @@ pub mod flows;
 pub mod form;
 pub mod objects;
 pub mod pages;
+pub mod params;
 pub mod portal_config;
 pub mod signing;
 pub mod store;

@@ -11,7 +11,6 @@ mod customers;
 mod events;
 mod invoices;
 mod known;
-pub(crate) mod params;
 mod payments;
 mod prices;
 mod products;
@@ -42,7 +41,9 @@ pub struct Api {
     pub secret_key: Option<Arc<str>>,
 }
 
-pub(crate) type ApiResult = Result<Value, ApiError>;
+pub(crate) use crate::error::ApiResult;
+/// The parameter readers every resource's module uses, as `super::params`.
+pub(crate) use crate::params;
 
 pub async fn handle(
     State(api): State<Api>,

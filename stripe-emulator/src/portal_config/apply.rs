@@ -3,8 +3,8 @@
 use serde_json::Value;
 
 use super::{Configuration, Product};
-use crate::api::params::{boolean, string};
 use crate::error::ApiError;
+use crate::params::{boolean, string};
 use crate::store::Store;
 
 impl Configuration {

@@ -14,9 +14,8 @@ mod apply;
 
 use serde_json::{json, Map, Value};
 
-use crate::api::params::get;
-use crate::api::ApiResult;
-use crate::error::ApiError;
+use crate::error::{ApiError, ApiResult};
+use crate::params::get;
 use crate::store::{self, Store};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
