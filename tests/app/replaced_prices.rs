@@ -73,7 +73,15 @@ async fn a_price_replaced_while_the_site_runs_is_sold_at_once_and_its_subscriber
     let kept = app
         .subscriber("kept@example.com", "pro_monthly", "subscription")
         .await;
+    // Past Pro's free trial (a trialing subscriber's change is never charged now), paying $29.
+    let sub = app.subscription_of("kept@example.com").await;
+    let id = sub["id"].as_str().unwrap().to_string();
+    app.control(&format!("subscriptions/{id}/renew"), &[]).await;
     app.settle().await;
+    assert_eq!(
+        app.subscription_of("kept@example.com").await["status"],
+        "active"
+    );
     assert_eq!(app.plan_in_force(&kept).await, "pro");
     let old = price_id(&app, "pro_monthly");
 

@@ -229,7 +229,12 @@ impl Stripe {
             Some(k) => k.to_string(),
             None => uuid::Uuid::new_v4().to_string(),
         });
-        let operation = metrics::operation(method.as_str(), &first.path);
+        // The operation's name (`GET /subscriptions/:id`) costs an allocation and a scan of the
+        // path: made on the answer path only when metrics count it, otherwise when a try fails.
+        let mut operation = self
+            .metrics
+            .as_ref()
+            .map(|_| metrics::operation(method.as_str(), &first.path));
         let policy = self.patience.policy(self.timeout);
         let started = Instant::now();
         let mut built = Some(first);
@@ -240,11 +245,14 @@ impl Stripe {
             let this = built.take().unwrap_or_else(|| request.build());
             let sent = Instant::now();
             let result = self.exchange(this, key.as_deref(), timeout).await;
-            self.count(&operation, &result, sent.elapsed());
+            self.count(operation.as_deref(), &result, sent.elapsed());
             let failure = match result {
                 Ok(bytes) => return Ok(bytes),
                 Err(failure) => failure,
             };
+            let operation = operation
+                .get_or_insert_with(|| metrics::operation(method.as_str(), &request.build().path))
+                .as_str();
             let delay = policy.delay(tries + 1);
             let out_of_time = started.elapsed() + delay >= policy.budget;
             if !failure.retryable() || tries >= policy.tries || out_of_time {
@@ -255,15 +263,15 @@ impl Stripe {
             }
             tracing::warn!(%operation, try_ = tries, wait_ms = delay.as_millis() as u64, request_id = failure.request_id.as_deref().unwrap_or("-"), error = %failure.error, "Stripe call failed; trying again");
             if let Some(counts) = &self.metrics {
-                counts.stripe_retry(operation.clone(), failure.reason());
+                counts.stripe_retry(operation.to_string(), failure.reason());
             }
             tokio::time::sleep(delay).await;
             tries += 1;
         }
     }
 
-    fn count(&self, operation: &str, result: &Result<Bytes, Failure>, took: Duration) {
-        let Some(counts) = &self.metrics else {
+    fn count(&self, operation: Option<&str>, result: &Result<Bytes, Failure>, took: Duration) {
+        let (Some(counts), Some(operation)) = (&self.metrics, operation) else {
             return;
         };
         let outcome = match result {
