@@ -219,6 +219,22 @@ mod tests {
     }
 
     #[test]
+    fn one_try_of_a_stripe_call_waits_8_s_unless_told_within_100_ms_to_60_s() {
+        assert_eq!(
+            parse(&[]).unwrap().stripe_timeout,
+            std::time::Duration::from_secs(8)
+        );
+        let set = parse(&[("STRIPE_TIMEOUT_MS", "500")]).unwrap();
+        assert_eq!(set.stripe_timeout, std::time::Duration::from_millis(500));
+        for bad in ["99", "60001", "2s", "-1"] {
+            assert_eq!(
+                error_var(&[("STRIPE_TIMEOUT_MS", bad)]),
+                "STRIPE_TIMEOUT_MS"
+            );
+        }
+    }
+
+    #[test]
     fn the_billing_mode_follows_the_key_and_the_api_base() {
         assert_eq!(parse(&[]).unwrap().billing_mode(), BillingMode::Off);
         let key = ("STRIPE_SECRET_KEY", "sk_test_FAKE_key_1");
