@@ -48,8 +48,10 @@ fn size() -> Size {
 }
 
 /// HAProxy in front of instances on loopback: round robin, `/readyz` checked every 100 ms (an
-/// instance that answers 503 or refuses connections is out at once), and a request that
-/// found a closed connection or a 503 retried on another instance.
+/// instance that answers 503 or refuses connections twice is out), and a request that found a
+/// closed connection or a 503 retried on another instance. A check may take a second: without
+/// `timeout check` it gets the 100 ms interval, and on a loaded machine one slow check of the
+/// instance still up took it out too, leaving no instance and answering buyers 503.
 struct Balancer {
     child: tokio::process::Child,
     port: u16,
@@ -67,10 +69,10 @@ impl Balancer {
         let config = format!(
             "global\n    maxconn 4096\n\
              defaults\n    mode http\n    timeout connect 1s\n    timeout client 60s\n    \
-             timeout server 60s\n    timeout queue 10s\n    option http-buffer-request\n    \
+             timeout server 60s\n    timeout queue 10s\n    timeout check 1s\n    option http-buffer-request\n    \
              retries 3\n    option redispatch 1\n    \
              retry-on conn-failure empty-response junk-response response-timeout 503\n    \
-             default-server inter 100ms fall 1 rise 2\n\
+             default-server inter 100ms fall 2 rise 2\n\
              frontend site\n    bind 127.0.0.1:{port}\n    option forwardfor\n    \
              default_backend instances\n\
              backend instances\n    balance roundrobin\n    option httpchk GET /readyz\n    \
