@@ -336,15 +336,13 @@ impl Stripe {
                 .request(http_request)
                 .await
                 .map_err(|e| StripeError::Unreachable(e.to_string()))?;
-            let status = response.status();
-            let headers = response.headers().clone();
-            let body = response
-                .into_body()
+            let (parts, body) = response.into_parts();
+            let body = body
                 .collect()
                 .await
                 .map_err(|e| StripeError::Unreachable(e.to_string()))?
                 .to_bytes();
-            Ok::<_, StripeError>((status, headers, body))
+            Ok::<_, StripeError>((parts.status, parts.headers, body))
         };
         let (status, headers, body) = tokio::time::timeout(timeout, exchange)
             .await
