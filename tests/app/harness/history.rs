@@ -460,27 +460,28 @@ pub async fn assert_as_stripe_has_it(app: &TestApp, db: &Db) {
         .map(|s| (s.id.clone(), s))
         .collect();
     let stripe = app.stripe.as_ref().unwrap();
-    let store = stripe.store.lock().unwrap();
-    assert_eq!(
-        ours.len(),
-        store.subscriptions.len(),
-        "every subscription stored"
-    );
-    for (id, theirs) in &store.subscriptions {
-        let mine = &ours[id];
-        assert_eq!(mine.status, theirs.status, "{id}");
+    {
+        let store = stripe.store.lock().unwrap();
         assert_eq!(
-            mine.cancel_at_period_end, theirs.cancel_at_period_end,
-            "{id}"
+            ours.len(),
+            store.subscriptions.len(),
+            "every subscription stored"
         );
-        assert_eq!(mine.price_id, theirs.items[0].price, "{id}");
-        assert_eq!(
-            mine.current_period_end,
-            Some(theirs.current_period_end),
-            "{id}"
-        );
+        for (id, theirs) in &store.subscriptions {
+            let mine = &ours[id];
+            assert_eq!(mine.status, theirs.status, "{id}");
+            assert_eq!(
+                mine.cancel_at_period_end, theirs.cancel_at_period_end,
+                "{id}"
+            );
+            assert_eq!(mine.price_id, theirs.items[0].price, "{id}");
+            assert_eq!(
+                mine.current_period_end,
+                Some(theirs.current_period_end),
+                "{id}"
+            );
+        }
     }
-    drop(store);
     let ours: HashMap<String, landing::server::db::schedules::ScheduleRow> =
         landing::server::db::schedules::all(db)
             .await
