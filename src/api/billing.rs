@@ -52,6 +52,13 @@ pub async fn change_plan(price: String, proration_date: i64) -> Result<String, A
     crate::server::billing::api::change_from_page(price, proration_date).await
 }
 
+/// Keeps the current plan: the change scheduled for the end of the period is dropped. Returns
+/// where to go next; a plain form post is redirected there.
+#[server(prefix = "/api", endpoint = "billing/keep")]
+pub async fn keep_plan() -> Result<String, AppError> {
+    crate::server::billing::api::keep_from_page().await
+}
+
 /// Whether the product is open to the signed-in user, and through which plan.
 #[server(prefix = "/api", endpoint = "app/access")]
 pub async fn load_app_access() -> Result<AppAccess, AppError> {

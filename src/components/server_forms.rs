@@ -1,6 +1,6 @@
 //! Forms whose server function answers with the URL to go to: the buy button
-//! (`create_checkout`), "Manage billing" (`create_portal`) and the change-plan confirmation
-//! (`change_plan`).
+//! (`create_checkout`), "Manage billing" (`create_portal`), the change-plan confirmation
+//! (`change_plan`) and keeping the plan a change is scheduled away from (`keep_plan`).
 //!
 //! Each is a plain HTML form posting to its server function's route (taken from the generated
 //! `ServerFn::PATH`, so it cannot drift), wrapped in a small island. With JavaScript off (or
@@ -23,7 +23,7 @@
 use leptos::prelude::*;
 use server_fn::ServerFn;
 
-use crate::api::billing::{ChangePlan, CreatePortal};
+use crate::api::billing::{ChangePlan, CreatePortal, KeepPlan};
 use crate::api::checkout::CreateCheckout;
 
 /// `create_checkout`'s route: the buy form posts there.
@@ -32,6 +32,8 @@ const CHECKOUT: &str = <CreateCheckout as ServerFn>::PATH;
 pub const PORTAL: &str = <CreatePortal as ServerFn>::PATH;
 /// `change_plan`'s route.
 pub const CHANGE_PLAN: &str = <ChangePlan as ServerFn>::PATH;
+/// `keep_plan`'s route.
+pub const KEEP_PLAN: &str = <KeepPlan as ServerFn>::PATH;
 
 #[component]
 pub fn BuyButton(
@@ -71,6 +73,12 @@ pub fn ChangePlanForm(children: Children) -> impl IntoView {
     view! { <div class="island" on:submit=client::change_plan>{children()}</div> }
 }
 
+/// Takes over the "Keep …" form of a change scheduled for the period's end.
+#[island]
+pub fn KeepPlanForm(children: Children) -> impl IntoView {
+    view! { <div class="island" on:submit=client::keep_plan>{children()}</div> }
+}
+
 /// The server renders the forms; only the browser handles their submit.
 #[cfg(not(feature = "hydrate"))]
 mod client {
@@ -79,6 +87,7 @@ mod client {
     pub fn checkout(_: SubmitEvent) {}
     pub fn portal(_: SubmitEvent) {}
     pub fn change_plan(_: SubmitEvent) {}
+    pub fn keep_plan(_: SubmitEvent) {}
 }
 
 #[cfg(feature = "hydrate")]
@@ -101,6 +110,10 @@ mod client {
 
     pub fn change_plan(ev: SubmitEvent) {
         submit(ev, "Changing your plan…");
+    }
+
+    pub fn keep_plan(ev: SubmitEvent) {
+        submit(ev, "Keeping your plan…");
     }
 
     /// Takes the form's submit: marks its button busy, calls the form's server function with

@@ -49,6 +49,18 @@ pub struct SubscriptionView {
     /// "Renews on …", "Cancels on …", "Ended on …", "Payment failed: access until …".
     pub when: Option<String>,
     pub trial_ends: Option<String>,
+    /// A change scheduled for the end of the paid period, which the subscriber may drop.
+    #[serde(default)]
+    pub scheduled: Option<ScheduledChange>,
+}
+
+/// "Changes to Starter (yearly) on January 14, 2027", and the plan **Keep** holds on to.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScheduledChange {
+    pub to: String,
+    pub on: String,
+    /// The plan now ("Pro (yearly)"), for the Keep control's words.
+    pub keep: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

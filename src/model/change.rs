@@ -10,8 +10,13 @@ pub struct ChangePreview {
     pub to: String,
     /// The new price's lookup key, as the confirmation sends it back.
     pub price: String,
-    /// An upgrade (or a change of interval) is charged now; a downgrade at renewal.
+    /// An upgrade (or a longer interval) is charged now; a downgrade (or a shorter interval)
+    /// waits for the end of the paid period.
     pub charged_now: bool,
+    /// The change is scheduled for the end of the paid period (`next_date`): the current plan
+    /// stays until then.
+    #[serde(default)]
+    pub at_period_end: bool,
     /// What is charged today ("$10.00"; "$0.00" for a downgrade).
     pub due_today: String,
     /// The renewal after the change: its amount and date.

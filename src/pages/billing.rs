@@ -6,7 +6,9 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
 use crate::api::billing::{load_billing, preview_change};
-use crate::components::server_forms::{ChangePlanForm, PortalForm, CHANGE_PLAN, PORTAL};
+use crate::components::server_forms::{
+    ChangePlanForm, KeepPlanForm, PortalForm, CHANGE_PLAN, KEEP_PLAN, PORTAL,
+};
 use crate::model::billing::BillingOverview;
 use crate::model::change::ChangePreview;
 use crate::model::error::AppError;
@@ -17,6 +19,8 @@ pub fn BillingPage() -> impl IntoView {
     let refresh = query.get("from").as_deref() == Some("portal");
     let error = query.get("error");
     let changed = query.get("changed").is_some();
+    let scheduled = query.get("scheduled").is_some();
+    let kept = query.get("kept").is_some();
     let overview = Resource::new_blocking(move || refresh, load_billing);
     view! {
         <Title text="Billing"/>
@@ -24,6 +28,8 @@ pub fn BillingPage() -> impl IntoView {
             <h1>"Billing"</h1>
             {error.map(|e| view! { <p class="error" role="alert">{e}</p> })}
             {changed.then(|| view! { <p class="notice" role="status">"Your plan has been changed."</p> })}
+            {scheduled.then(|| view! { <p class="notice" role="status">"Your plan change is scheduled for the end of the period you have paid for."</p> })}
+            {kept.then(|| view! { <p class="notice" role="status">"You keep your current plan."</p> })}
             <Suspense fallback=|| view! { <p>"Loading your billing…"</p> }>
                 {move || Suspend::new(async move {
                     match overview.await {
@@ -96,6 +102,14 @@ fn Overview(o: BillingOverview) -> impl IntoView {
                                 <span class=format!("status {}", s.status)>{s.status_label}</span>
                                 {s.when.map(|w| view! { <p>{w}</p> })}
                                 {s.trial_ends.map(|t| view! { <p>"Trial ends on " {t}</p> })}
+                                {s.scheduled.map(|c| view! {
+                                    <p class="scheduled">{format!("Changes to {} on {}", c.to, c.on)}</p>
+                                    <KeepPlanForm>
+                                        <form method="post" action=KEEP_PLAN>
+                                            <button class="button" type="submit">{format!("Keep {}", c.keep)}</button>
+                                        </form>
+                                    </KeepPlanForm>
+                                })}
                             </li>
                         })
                         .collect_view()}
@@ -196,6 +210,9 @@ fn ChangeSummary(p: ChangePreview) -> impl IntoView {
     let confirm = format!("Switch to {}", p.to);
     view! {
         <p class="lead">{p.from} " → " <strong>{p.to.clone()}</strong></p>
+        {p.at_period_end.then(|| view! {
+            <p class="notice" role="status">"Scheduled for " {p.next_date.clone()} ": nothing changes before then."</p>
+        })}
         <dl class="change-amounts">
             <dt>"Due today"</dt>
             <dd class="due-today">{p.due_today}</dd>

@@ -137,6 +137,7 @@ pub struct Store {
     pub coupons: BTreeMap<String, Coupon>,
     pub promotion_codes: BTreeMap<String, crate::objects::PromotionCode>,
     pub subscriptions: BTreeMap<String, crate::objects::Subscription>,
+    pub subscription_schedules: BTreeMap<String, crate::objects::SubscriptionSchedule>,
     pub invoices: BTreeMap<String, crate::objects::Invoice>,
     pub payment_intents: BTreeMap<String, crate::objects::PaymentIntent>,
     pub charges: BTreeMap<String, crate::objects::Charge>,

@@ -22,6 +22,7 @@ mod pages;
 mod plans;
 mod replaced_prices;
 mod scale_out;
+mod schedules;
 mod setup;
 mod storage;
 mod storm;

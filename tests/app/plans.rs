@@ -9,7 +9,7 @@ use crate::harness::{billing_mails, on_both_databases, pay_with_card, Backend, T
 on_both_databases!(
     backend;
     a_subscriber_is_sent_to_change_plan_instead_of_a_second_checkout,
-    upgrades_are_charged_now_and_downgrades_at_renewal_as_previewed,
+    upgrades_are_charged_now_and_downgrades_wait_for_the_renewal_as_previewed,
     a_trial_converts_or_fails_at_its_end_and_is_given_once,
     a_trialing_subscriber_who_changes_plan_keeps_the_trial_and_pays_the_new_price_at_its_end,
     the_plan_decides_how_many_monitors_and_the_eleventh_on_starter_is_refused,
@@ -86,7 +86,9 @@ async fn a_subscriber_is_sent_to_change_plan_instead_of_a_second_checkout(backen
     );
 }
 
-async fn upgrades_are_charged_now_and_downgrades_at_renewal_as_previewed(backend: Backend) {
+async fn upgrades_are_charged_now_and_downgrades_wait_for_the_renewal_as_previewed(
+    backend: Backend,
+) {
     let app = TestApp::spawn_webhooks(backend, &[]).await;
     let cookie = app
         .subscriber("changes@example.com", "starter_monthly", "subscription")
@@ -133,10 +135,12 @@ async fn upgrades_are_charged_now_and_downgrades_at_renewal_as_previewed(backend
     assert_eq!(app.change_preview("pro_monthly", &cookie).await.0, 409);
     assert_eq!(app.change_preview("lifetime_once", &cookie).await.0, 400);
 
-    // Downgrade: nothing today, and the renewal charges what the preview said. A plain form
-    // (JavaScript off) is redirected to the billing page.
+    // Downgrade: scheduled for the period's end, nothing today, Pro until then, and the
+    // renewal charges what the preview said. A plain form (JavaScript off) is redirected to the
+    // billing page.
     let (_, preview) = app.change_preview("starter_monthly", &cookie).await;
     assert_eq!(preview["charged_now"], false);
+    assert_eq!(preview["at_period_end"], true);
     assert_eq!(preview["due_today"], "$0");
     let when = preview["proration_date"].as_i64().unwrap().to_string();
     let to = app
@@ -146,8 +150,8 @@ async fn upgrades_are_charged_now_and_downgrades_at_renewal_as_previewed(backend
             &cookie,
         )
         .await;
-    assert_eq!(to, "/billing?changed=1");
-    assert_eq!(app.plan_in_force(&cookie).await, "starter");
+    assert_eq!(to, "/billing?scheduled=1");
+    assert_eq!(app.plan_in_force(&cookie).await, "pro");
     let subs = app
         .stripe_call(reqwest::Method::GET, "/v1/subscriptions", &[])
         .await;
@@ -169,6 +173,8 @@ async fn upgrades_are_charged_now_and_downgrades_at_renewal_as_previewed(backend
         format_amount(renewal["amount_paid"].as_i64().unwrap(), "usd"),
         preview["next_amount"].as_str().unwrap()
     );
+    app.settle().await;
+    assert_eq!(app.plan_in_force(&cookie).await, "starter");
 
     // Monthly to yearly is the same flow: a new yearly period, charged now as previewed.
     let (_, preview) = app.change_preview("starter_yearly", &cookie).await;

@@ -101,6 +101,11 @@ async fn stripe_setup_makes_the_account_once_then_follows_plans_toml() {
         assert_eq!(config.cancel_mode, "at_period_end");
         assert_eq!(config.update_proration, "always_invoice");
         assert_eq!(config.trial_update, "continue_trial");
+        // Downgrades and shorter intervals wait for the period's end, as on the site.
+        assert_eq!(
+            config.schedule_conditions,
+            ["decreasing_item_amount", "shortening_interval"]
+        );
         assert_eq!(
             config.default_return_url.as_deref(),
             Some("http://127.0.0.1:3000/billing")
@@ -385,6 +390,29 @@ async fn the_doctor_passes_a_healthy_set_up_and_names_each_broken_one() {
                 .next()
                 .unwrap()
                 .trial_update = "continue_trial".into()
+        },
+    )
+    .await;
+    // A portal that applies downgrades at once.
+    h.broken(
+        |s| {
+            s.portal_configurations
+                .values_mut()
+                .next()
+                .unwrap()
+                .schedule_conditions
+                .clear()
+        },
+        "schedules downgrades and shorter intervals for the period's end",
+        |s| {
+            s.portal_configurations
+                .values_mut()
+                .next()
+                .unwrap()
+                .schedule_conditions = vec![
+                "decreasing_item_amount".into(),
+                "shortening_interval".into(),
+            ]
         },
     )
     .await;

@@ -15,6 +15,7 @@ on_both_databases!(
     a_checkout_survives_each_fault_and_creates_one_session,
     a_portal_session_survives_each_fault,
     a_plan_change_survives_each_fault_and_changes_the_plan_once,
+    a_scheduled_downgrade_survives_each_fault_in_front_of_each_schedule_call,
     resync_waits_out_stripes_rate_limit,
 );
 
@@ -209,17 +210,18 @@ async fn change_invoices(app: &TestApp) -> (usize, usize) {
 
 async fn a_plan_change_survives_each_fault_and_changes_the_plan_once(backend: Backend) {
     let app = app(backend, true).await;
-    let cookie = app
-        .subscriber(
-            "change-faults@example.com",
-            "starter_monthly",
-            "subscription",
-        )
-        .await;
-    app.settle().await;
-    // Up and down again, one fault per call: each change is made, and charged, once.
-    let mut to = "pro_monthly";
+    // An upgrade per fault, each by a Starter subscriber of its own (a downgrade waits for the
+    // period's end: see the schedules' test): each change is made, and charged, once.
+    let to = "pro_monthly";
     for (kind, extra) in FAULTS {
+        let cookie = app
+            .subscriber(
+                &format!("change-faults-{kind}@example.com"),
+                "starter_monthly",
+                "subscription",
+            )
+            .await;
+        app.settle().await;
         plan(&app, kind, "POST", "/v1/invoices/create_preview", 1, extra).await;
         let (status, preview) = app.change_preview(to, &cookie).await;
         assert_eq!(status, 200, "{kind} preview: {preview}");
@@ -230,31 +232,25 @@ async fn a_plan_change_survives_each_fault_and_changes_the_plan_once(backend: Ba
         let (status, answer) = app.change_plan(to, &when, &cookie).await;
         assert_eq!(status, 200, "{kind} confirm: {answer}");
         clear(&app).await;
-        let plan_now = if to == "pro_monthly" {
-            "pro"
-        } else {
-            "starter"
-        };
-        assert_eq!(app.plan_in_force(&cookie).await, plan_now, "{kind}");
+        assert_eq!(app.plan_in_force(&cookie).await, "pro", "{kind}");
         let after = change_invoices(&app).await;
-        if to == "pro_monthly" {
-            assert_eq!(
-                after,
-                (before.0 + 1, before.1 + 1),
-                "{kind}: one upgrade, charged once"
-            );
-        } else {
-            assert_eq!(after, before, "{kind}: a downgrade charges nothing");
-        }
-        to = if to == "pro_monthly" {
-            "starter_monthly"
-        } else {
-            "pro_monthly"
-        };
+        assert_eq!(
+            after,
+            (before.0 + 1, before.1 + 1),
+            "{kind}: one upgrade, charged once"
+        );
     }
 
     // Lasting faults: the preview and the confirmation say "try again", and change nothing
     // twice.
+    let cookie = app
+        .subscriber(
+            "change-faults-lasting@example.com",
+            "starter_monthly",
+            "subscription",
+        )
+        .await;
+    app.settle().await;
     plan(
         &app,
         "rate_limit",
@@ -286,6 +282,178 @@ async fn a_plan_change_survives_each_fault_and_changes_the_plan_once(backend: Ba
     assert!(
         after.0 - before.0 <= 1 && after.1 - before.1 <= 1,
         "at most one change: {before:?} → {after:?}"
+    );
+}
+
+/// The live schedules (`not_started` or `active`) of one subscription, and all it ever had.
+fn schedules_of(app: &TestApp, sub: &str) -> (usize, usize) {
+    let store = app.stripe.as_ref().unwrap().store.lock().unwrap();
+    let ours: Vec<_> = store
+        .subscription_schedules
+        .values()
+        .filter(|s| {
+            s.subscription.as_deref() == Some(sub)
+                || s.released_subscription.as_deref() == Some(sub)
+        })
+        .collect();
+    (ours.iter().filter(|s| s.is_live()).count(), ours.len())
+}
+
+/// The live schedule of `sub` has a phase after the current one (the change is scheduled).
+fn change_scheduled(app: &TestApp, sub: &str) -> bool {
+    let store = app.stripe.as_ref().unwrap().store.lock().unwrap();
+    store.schedule_of(sub).is_some_and(|s| s.phases.len() == 2)
+}
+
+async fn a_scheduled_downgrade_survives_each_fault_in_front_of_each_schedule_call(
+    backend: Backend,
+) {
+    let app = app(backend, true).await;
+    let email = "schedule-faults@example.com";
+    let cookie = app.subscriber(email, "pro_yearly", "subscription").await;
+    app.settle().await;
+    let sub = app.subscription_of(email).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // Past the free trial: a trialing subscriber's change is never scheduled.
+    app.control(&format!("subscriptions/{sub}/renew"), &[])
+        .await;
+    app.settle().await;
+    let invoices = app.stripe_invoices().await.len();
+    let confirm = |cookie: String| {
+        let app = &app;
+        async move {
+            let (status, preview) = app.change_preview("starter_yearly", &cookie).await;
+            assert_eq!(status, 200, "{preview}");
+            let when = preview["proration_date"].as_i64().unwrap().to_string();
+            let fields = [
+                ("price", "starter_yearly"),
+                ("proration_date", when.as_str()),
+            ];
+            server_fn(app, "/api/billing/change", &fields, &cookie).await
+        }
+    };
+    let keep = |cookie: String| {
+        let app = &app;
+        async move { server_fn(app, "/api/billing/keep", &[], &cookie).await }
+    };
+    for (kind, extra) in FAULTS {
+        // Creating the schedule.
+        let (_, made) = schedules_of(&app, &sub);
+        plan(&app, kind, "POST", "/v1/subscription_schedules", 1, extra).await;
+        let (status, _, answer) = confirm(cookie.clone()).await;
+        assert_eq!(
+            (status, answer),
+            (200, json!("/billing?scheduled=1")),
+            "{kind} create"
+        );
+        clear(&app).await;
+        assert_eq!(
+            schedules_of(&app, &sub),
+            (1, made + 1),
+            "{kind}: one schedule"
+        );
+        assert!(change_scheduled(&app, &sub), "{kind}");
+
+        // Releasing it (Keep).
+        let schedule = app
+            .stripe
+            .as_ref()
+            .unwrap()
+            .store
+            .lock()
+            .unwrap()
+            .schedule_of(&sub)
+            .unwrap()
+            .id
+            .clone();
+        let release = format!("/v1/subscription_schedules/{schedule}/release");
+        plan(&app, kind, "POST", &release, 1, extra).await;
+        let (status, _, answer) = keep(cookie.clone()).await;
+        assert_eq!(
+            (status, answer),
+            (200, json!("/billing?kept=1")),
+            "{kind} release"
+        );
+        clear(&app).await;
+        assert_eq!(
+            schedules_of(&app, &sub),
+            (0, made + 1),
+            "{kind}: released once"
+        );
+
+        // Updating a schedule the subscription already has (made in the Dashboard, say).
+        let made_by_hand = app
+            .stripe_call(
+                reqwest::Method::POST,
+                "/v1/subscription_schedules",
+                &[("from_subscription", sub.as_str())],
+            )
+            .await;
+        let id = made_by_hand["id"].as_str().unwrap().to_string();
+        plan(
+            &app,
+            kind,
+            "POST",
+            &format!("/v1/subscription_schedules/{id}"),
+            1,
+            extra,
+        )
+        .await;
+        let (status, _, answer) = confirm(cookie.clone()).await;
+        assert_eq!(
+            (status, answer),
+            (200, json!("/billing?scheduled=1")),
+            "{kind} update"
+        );
+        clear(&app).await;
+        assert_eq!(
+            schedules_of(&app, &sub),
+            (1, made + 2),
+            "{kind}: the same schedule"
+        );
+        assert!(change_scheduled(&app, &sub), "{kind}");
+        let (status, _, _) = keep(cookie.clone()).await;
+        assert_eq!(status, 200);
+    }
+    // No card charged for any of it, and Pro still in force.
+    assert_eq!(
+        app.stripe_invoices().await.len(),
+        invoices,
+        "nothing invoiced"
+    );
+    assert_eq!(app.plan_in_force(&cookie).await, "pro");
+
+    // A lasting fault on each call: "try again", and never more than one live schedule.
+    for path in ["/v1/subscription_schedules", "/v1/subscription_schedules/"] {
+        plan(&app, "error", "POST", path, 20, &[]).await;
+        let (status, retry_after, answer) = confirm(cookie.clone()).await;
+        assert_try_again(status, retry_after.as_deref(), &answer, path);
+        clear(&app).await;
+        assert!(schedules_of(&app, &sub).0 <= 1, "{path}");
+    }
+    // A schedule left with its current phase only: confirming again finishes the change.
+    let (status, _, answer) = confirm(cookie.clone()).await;
+    assert_eq!((status, answer), (200, json!("/billing?scheduled=1")));
+    assert_eq!(schedules_of(&app, &sub).0, 1);
+    assert!(change_scheduled(&app, &sub));
+    plan(
+        &app,
+        "error",
+        "POST",
+        "/v1/subscription_schedules/",
+        20,
+        &[],
+    )
+    .await;
+    let (status, retry_after, answer) = keep(cookie.clone()).await;
+    assert_try_again(status, retry_after.as_deref(), &answer, "keep");
+    clear(&app).await;
+    assert_eq!(
+        app.stripe_invoices().await.len(),
+        invoices,
+        "nothing invoiced"
     );
 }
 

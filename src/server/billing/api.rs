@@ -193,6 +193,7 @@ pub async fn change_from_page(price: String, proration_date: i64) -> Result<Stri
     };
     let to = match &result {
         Ok(Confirmed::Changed) => "/billing?changed=1".to_string(),
+        Ok(Confirmed::Scheduled) => "/billing?scheduled=1".to_string(),
         Ok(Confirmed::NeedsAction(url)) => url.clone(),
         Err(AppError::Unauthorized(_)) => "/sign-in".to_string(),
         Err(error) => {
@@ -208,6 +209,40 @@ pub async fn change_from_page(price: String, proration_date: i64) -> Result<Stri
     }
     match result {
         Ok(_) => Ok(to),
+        Err(error) => {
+            answer_with(&error);
+            Err(error)
+        }
+    }
+}
+
+/// `/billing`'s **Keep** control: the change scheduled for the period's end is dropped, then
+/// `/billing` again (with the reason, when refused). A plain form post is redirected.
+pub async fn keep_from_page() -> Result<String, AppError> {
+    let state = expect_context::<AppState>();
+    let MaybeAuthUser(user) = leptos_axum::extract_with_state(&state).await.map_err(|_| {
+        AppError::Unauthorized("Not signed in: the session token is invalid.".into())
+    })?;
+    let browser = is_browser_form();
+    let result = match user {
+        None => Err(AppError::Unauthorized("Sign in to keep your plan.".into())),
+        Some(user) => change::keep(&state, &user).await.map_err(AppError::from),
+    };
+    let to = match &result {
+        Ok(()) => "/billing?kept=1".to_string(),
+        Err(AppError::Unauthorized(_)) => "/sign-in".to_string(),
+        Err(error) => {
+            let query: String = url::form_urlencoded::Serializer::new(String::new())
+                .append_pair("error", &error.to_string())
+                .finish();
+            format!("/billing?{query}")
+        }
+    };
+    if browser {
+        leptos_axum::redirect(&to);
+    }
+    match result {
+        Ok(()) => Ok(to),
         Err(error) => {
             answer_with(&error);
             Err(error)

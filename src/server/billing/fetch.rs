@@ -13,6 +13,7 @@ use stripe_checkout::checkout_session::{ListCheckoutSession, RetrieveCheckoutSes
 use super::client::{Call, Stripe, StripeError};
 use super::objects::{
     Charge, CheckoutSession, Customer, Dispute, Invoice, List, Refund, Subscription,
+    SubscriptionSchedule,
 };
 
 /// An object as Stripe returned it, and when (unix ms) the read was sent.
@@ -88,6 +89,10 @@ pub async fn refund(client: &Stripe, id: &str) -> Result<Read<Refund>, FetchErro
     read(client, &Call::get(format!("/refunds/{id}"))).await
 }
 
+pub async fn schedule(client: &Stripe, id: &str) -> Result<Read<SubscriptionSchedule>, FetchError> {
+    read(client, &Call::get(format!("/subscription_schedules/{id}"))).await
+}
+
 /// The email Stripe has for a customer (none for a deleted one, or one Stripe does not know).
 pub async fn customer_email(client: &Stripe, id: &str) -> Result<Option<String>, FetchError> {
     match client
@@ -124,12 +129,15 @@ macro_rules! every_page {
     }};
 }
 
-/// Everything Stripe holds for one customer: subscriptions (canceled too), invoices, and the
-/// complete Checkout Sessions (each read with its expansions), all stamped with one time.
+/// Everything Stripe holds for one customer: subscriptions (canceled too) and their schedules,
+/// invoices, and the complete Checkout Sessions (each read with its expansions), all stamped
+/// with one time.
 pub struct CustomerState {
     pub subscriptions: Vec<Subscription>,
     pub invoices: Vec<Invoice>,
     pub sessions: Vec<CheckoutSession>,
+    /// The schedules managing its subscriptions (changes at the period's end).
+    pub schedules: Vec<SubscriptionSchedule>,
     pub at_ms: i64,
 }
 
@@ -162,10 +170,19 @@ pub async fn customer(client: &Stripe, customer: &str) -> Result<CustomerState, 
                 .await?,
         );
     }
+    let mut schedules = Vec::new();
+    for id in subscriptions.iter().filter_map(|s| s.schedule.as_ref()) {
+        schedules.push(
+            client
+                .send(&Call::get(format!("/subscription_schedules/{}", id.id())))
+                .await?,
+        );
+    }
     Ok(CustomerState {
         subscriptions,
         invoices,
         sessions,
+        schedules,
         at_ms,
     })
 }

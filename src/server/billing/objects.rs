@@ -238,11 +238,72 @@ pub struct Subscription {
     /// The newest invoice: a plan change's, right after it.
     #[serde(default)]
     pub latest_invoice: Option<Ref>,
+    /// The subscription schedule managing it, while one does (a change at the period's end).
+    #[serde(default)]
+    pub schedule: Option<Ref>,
 }
 
 impl HasId for Subscription {
     fn id(&self) -> &str {
         &self.id
+    }
+}
+
+/// A subscription schedule: the subscription's phases, each billing its items from its start.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SubscriptionSchedule {
+    pub id: String,
+    /// `not_started`, `active`, `completed`, `released` or `canceled`.
+    pub status: String,
+    /// The subscription it manages; `None` once released.
+    pub subscription: Option<Ref>,
+    #[serde(default)]
+    pub released_subscription: Option<Ref>,
+    pub current_phase: Option<SchedulePhaseDates>,
+    #[serde(default)]
+    pub phases: Vec<SchedulePhase>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct SchedulePhaseDates {
+    pub start_date: i64,
+    pub end_date: i64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct SchedulePhase {
+    pub start_date: i64,
+    pub end_date: i64,
+    pub items: Vec<SchedulePhaseItem>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct SchedulePhaseItem {
+    pub price: PriceRef,
+    pub quantity: Option<u64>,
+}
+
+impl SubscriptionSchedule {
+    /// Still managing its subscription.
+    pub fn is_live(&self) -> bool {
+        matches!(self.status.as_str(), "not_started" | "active")
+    }
+
+    /// The subscription it manages or managed.
+    pub fn subscription_id(&self) -> Option<&str> {
+        self.subscription
+            .as_ref()
+            .or(self.released_subscription.as_ref())
+            .map(Ref::id)
+    }
+
+    /// The phase after the current one (the change to come), while the schedule is live.
+    pub fn next_phase(&self) -> Option<&SchedulePhase> {
+        if !self.is_live() {
+            return None;
+        }
+        let current_end = self.current_phase.as_ref().map(|p| p.end_date)?;
+        self.phases.iter().find(|p| p.start_date >= current_end)
     }
 }
 
@@ -450,6 +511,22 @@ pub struct PortalUpdate {
     pub proration_behavior: String,
     /// `end_trial` (Stripe's default) or `continue_trial`.
     pub trial_update_behavior: String,
+    /// Which switches wait for the period's end (a subscription schedule).
+    #[serde(default)]
+    pub schedule_at_period_end: Option<PortalScheduleAtPeriodEnd>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct PortalScheduleAtPeriodEnd {
+    #[serde(default)]
+    pub conditions: Vec<PortalScheduleCondition>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct PortalScheduleCondition {
+    /// `decreasing_item_amount` or `shortening_interval`.
+    #[serde(rename = "type")]
+    pub type_: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -7,14 +7,14 @@ use super::client::Patience;
 use super::resync;
 use crate::model::access::{access, Access, PurchaseFacts, SubscriptionFacts};
 use crate::model::billing::{
-    AppAccess, BillingOverview, InvoiceView, PurchaseView, SubscriptionView,
+    AppAccess, BillingOverview, InvoiceView, PurchaseView, ScheduledChange, SubscriptionView,
 };
 use crate::model::catalog::{format_amount, Interval};
 use crate::model::entitlements::{in_force, label, InForce};
 use crate::model::error::AppError;
 use crate::server::auth::session::AuthUser;
 use crate::server::db::billing::{self, PurchaseRow, SubscriptionRow};
-use crate::server::db::customers;
+use crate::server::db::{customers, schedules};
 use crate::server::error::{Context, ServerError};
 use crate::server::state::AppState;
 
@@ -209,9 +209,28 @@ pub async fn billing(
         }
         Access::None => "You have no active plan.".to_string(),
     };
+    let pending = schedules::pending_for_user(&state.db, user.id)
+        .await
+        .context("billing: schedules")?;
     let mut subscription_views = Vec::with_capacity(subs.len());
     for s in &subs {
+        // A change its schedule makes at the period's end, until it applies (the stored price
+        // becomes the scheduled one) or the subscription ends.
+        let scheduled = match pending.iter().find(|p| p.subscription_id == s.id) {
+            Some(p) if matches!(s.status.as_str(), "active" | "trialing" | "past_due") => {
+                match (&p.next_price_id, p.next_starts_at) {
+                    (Some(price), Some(at)) if *price != s.price_id => Some(ScheduledChange {
+                        to: plan_name(state, price).await,
+                        on: date(at),
+                        keep: plan_name(state, &s.price_id).await,
+                    }),
+                    _ => None,
+                }
+            }
+            _ => None,
+        };
         subscription_views.push(SubscriptionView {
+            scheduled,
             plan: plan_name(state, &s.price_id).await,
             status: s.status.clone(),
             status_label: status_label(&s.status).to_string(),

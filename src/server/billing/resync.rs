@@ -76,6 +76,9 @@ pub async fn customer(
     for invoice in &read.invoices {
         sync::apply_invoice(&mut tx, invoice, read.at_ms).await?;
     }
+    for schedule in &read.schedules {
+        sync::apply_schedule(&mut tx, schedule, read.at_ms).await?;
+    }
     tx.commit().await.context("resync: commit")?;
     Ok(Report {
         customers: 1,

@@ -2,9 +2,12 @@
 //! result is the same however often and in whatever order it is applied. The webhook, the
 //! success page and `landing resync` all store Stripe's objects through here.
 
-use super::objects::{Charge, CheckoutSession, Dispute, Expandable, Invoice, Subscription};
+use super::objects::{
+    Charge, CheckoutSession, Dispute, Expandable, Invoice, Subscription, SubscriptionSchedule,
+};
 use crate::server::auth::email::Email;
 use crate::server::db::billing::{self, InvoiceRow, NewPurchase, SubscriptionRow};
+use crate::server::db::schedules::{self, ScheduleRow};
 use crate::server::db::{accounts, customers, profiles, DbError, DbUuid, Tx};
 use crate::server::error::{Context, ServerError};
 
@@ -267,6 +270,33 @@ pub async fn apply_subscription(
     at_ms: i64,
 ) -> Result<(), ServerError> {
     store_subscription(tx, sub, at_ms, None).await
+}
+
+/// Applies a subscription schedule read at `at_ms`: the change it makes next (price and
+/// date), while it manages its subscription. A schedule of no subscription is not stored.
+pub async fn apply_schedule(
+    tx: &mut Tx,
+    schedule: &SubscriptionSchedule,
+    at_ms: i64,
+) -> Result<(), ServerError> {
+    let Some(subscription_id) = schedule.subscription_id() else {
+        return Ok(());
+    };
+    let next = schedule.next_phase();
+    let row = ScheduleRow {
+        id: schedule.id.clone(),
+        subscription_id: subscription_id.to_string(),
+        status: schedule.status.clone(),
+        next_price_id: next
+            .and_then(|p| p.items.first())
+            .map(|i| i.price.id().to_string()),
+        next_starts_at: next.map(|p| p.start_date),
+        synced_at_ms: at_ms,
+    };
+    schedules::upsert(tx, &row)
+        .await
+        .context("sync: store subscription schedule")?;
+    Ok(())
 }
 
 /// Applies an invoice read at `at_ms`. Invoices without a customer are not ours to show.

@@ -41,6 +41,7 @@ const PORTAL_CONFIGURATION: &[&str] = &[
     "features[subscription_update][products][][product]",
     "features[subscription_update][products][][prices][]",
     "features[subscription_update][trial_update_behavior]",
+    "features[subscription_update][schedule_at_period_end][conditions][][type]",
 ];
 
 /// A list's page (see `params::page`).
@@ -99,6 +100,15 @@ const ENDPOINTS: &[(&str, &str, &[&[&str]])] = &[
         "proration_date", "payment_behavior", "trial_end",
     ]]),
     ("DELETE", "/v1/subscriptions/{id}", &[]),
+
+    ("POST", "/v1/subscription_schedules", &[&["from_subscription"]]),
+    ("GET", "/v1/subscription_schedules/{id}", &[]),
+    ("POST", "/v1/subscription_schedules/{id}", &[&[
+        "end_behavior", "phases[][items][][price]", "phases[][items][][quantity]",
+        "phases[][start_date]", "phases[][end_date]", "phases[][proration_behavior]",
+    ]]),
+    ("POST", "/v1/subscription_schedules/{id}/release", &[]),
+    ("POST", "/v1/subscription_schedules/{id}/cancel", &[]),
 
     ("GET", "/v1/invoices", &[&["customer", "subscription"], PAGE]),
     ("POST", "/v1/invoices/create_preview", &[&[

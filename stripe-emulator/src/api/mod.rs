@@ -15,6 +15,7 @@ mod payments;
 mod prices;
 mod products;
 mod promotion_codes;
+mod subscription_schedules;
 mod subscriptions;
 mod webhook_endpoints;
 
@@ -190,6 +191,9 @@ fn route(api: &Api, store: &mut Store, method: &Method, path: &str, p: &Value) -
         }
         ["v1", "billing_portal", rest @ ..] => billing_portal::route(api, store, m, rest, p),
         ["v1", "subscriptions", rest @ ..] => subscriptions::route(api, store, m, rest, p),
+        ["v1", "subscription_schedules", rest @ ..] => {
+            subscription_schedules::route(store, m, rest, p)
+        }
         ["v1", "invoices", rest @ ..] => invoices::route(api, store, m, rest, p),
         ["v1", resource @ ("payment_intents" | "charges" | "disputes" | "refunds"), rest @ ..] => {
             payments::route(store, m, resource, rest, p)

@@ -4,6 +4,7 @@
 use serde_json::{json, Value};
 
 use super::invoicing::{bill, Payment};
+use super::schedules::{at_period_end, AtPeriodEnd};
 use super::subscriptions::{change_subscription, ensure_live};
 use super::{period_of, DAY};
 use crate::error::ApiError;
@@ -51,7 +52,9 @@ pub fn advance(store: &mut Store, base_url: &str, seconds: i64) {
             if sub.current_period_end > now {
                 break;
             }
-            if sub.cancel_at_period_end {
+            if sub.cancel_at_period_end
+                || at_period_end(store, &id, sub.current_period_end, now) == AtPeriodEnd::Cancel
+            {
                 end_at_period_end(store, &id);
                 break;
             }
@@ -66,16 +69,21 @@ pub fn advance(store: &mut Store, base_url: &str, seconds: i64) {
 pub fn renew_now(store: &mut Store, base_url: &str, sub_id: &str) -> Result<Value, ApiError> {
     ensure_live(store, sub_id)?;
     let now = store.now();
-    let sub = store.subscriptions.get_mut(sub_id).expect("checked live");
+    let sub = &store.subscriptions[sub_id];
     if !matches!(sub.status.as_str(), "active" | "trialing") {
         return Err(ApiError::invalid_param(
             "subscription",
             format!("A {} subscription does not renew.", sub.status),
         ));
     }
-    sub.current_period_end = now;
+    let (boundary, cancels) = (sub.current_period_end, sub.cancel_at_period_end);
+    // A schedule's phase ending with this period gives way to the next one now.
+    let ends = cancels || at_period_end(store, sub_id, boundary, now) == AtPeriodEnd::Cancel;
+    if let Some(sub) = store.subscriptions.get_mut(sub_id) {
+        sub.current_period_end = now;
+    }
     // A subscription set to cancel at the period's end ends, as it would on Stripe's clock.
-    if sub.cancel_at_period_end {
+    if ends {
         end_at_period_end(store, sub_id);
     } else {
         renew(store, base_url, sub_id);

@@ -5,12 +5,14 @@
 mod events;
 mod invoices;
 mod payments;
+mod schedules;
 mod sessions;
 mod subscriptions;
 
 pub use events::{Delivery, Endpoint, Event};
 pub use invoices::{Invoice, InvoiceLine};
 pub use payments::{Charge, Dispute, PaymentIntent, Refund};
+pub use schedules::{Phase, PhaseItem, SubscriptionSchedule};
 pub use sessions::{PortalSession, PromotionCode};
 pub use subscriptions::{PendingUpdate, Subscription, SubscriptionItem};
 

@@ -150,6 +150,7 @@ impl Subscription {
             "livemode": false,
             "metadata": {},
             "pending_update": pending_update,
+            "schedule": store.schedule_of(&self.id).map(|s| s.id.clone()),
             "start_date": self.created,
             "status": self.status,
             "trial_end": self.trial_end,

@@ -87,6 +87,11 @@ fn portal_html(
             ),
             _ => format!("Renews on {}", date(sub.current_period_end)),
         };
+        // A change its schedule makes at a phase's start: "Changes to Starter on 14 January".
+        let state = match scheduled_change(store, &sub.id) {
+            Some((to, at)) => format!("{state}. Changes to {to} on {}", date(at)),
+            None => state,
+        };
         let action = |name: &str, label: &str, class: &str| {
             format!(
                 r#"<form method="post" action="/p/session/{portal_id}/subscriptions/{sub}"><input type="hidden" name="action" value="{name}"><button class="{class}" type="submit">{label}</button></form>"#,
@@ -213,6 +218,16 @@ pub async fn portal_action(
             "action",
             "This portal does not allow cancelling that way.",
         )),
+        "switch" if store.schedule_of(&sub_id).is_some() => Err(ApiError::invalid_param(
+            "price",
+            "This subscription has a change scheduled: it cannot be switched again here until it applies.",
+        )),
+        "switch" if config.as_ref().is_some_and(|c| {
+            c.allows_price(&field("price")) && waits_for_period_end(&store, c, &sub_id, &field("price"))
+        }) =>
+        {
+            flows::change_at_period_end(&mut store, &sub_id, &field("price"))
+        }
         "switch" => {
             let price = field("price");
             // Stripe's default ends a trial with the switch; `continue_trial` keeps its end.
@@ -260,4 +275,42 @@ pub async fn portal_action(
         )
             .into_response(),
     }
+}
+
+/// Does the configuration schedule this switch for the period's end? `decreasing_item_amount`:
+/// the new price costs less per period; `shortening_interval`: it bills more often.
+fn waits_for_period_end(store: &Store, config: &Configuration, sub_id: &str, to: &str) -> bool {
+    let from = store.subscriptions[sub_id]
+        .items
+        .first()
+        .and_then(|i| store.prices.get(&i.price));
+    let (Some(from), Some(to)) = (from, store.prices.get(to)) else {
+        return false;
+    };
+    let length = |p: &crate::store::Price| {
+        p.recurring.as_ref().map_or(0, |r| {
+            flows::interval_seconds(&r.interval, r.interval_count)
+        })
+    };
+    config.schedule_conditions.iter().any(|c| match c.as_str() {
+        "decreasing_item_amount" => to.unit_amount < from.unit_amount,
+        "shortening_interval" => length(to) < length(from),
+        _ => false,
+    })
+}
+
+/// The plan a subscription's schedule changes it to next, and when.
+fn scheduled_change(store: &Store, sub_id: &str) -> Option<(String, i64)> {
+    let schedule = store.schedule_of(sub_id)?;
+    let price = &store.subscriptions.get(sub_id)?.items.first()?.price;
+    let now = store.now();
+    let next = schedule
+        .phases
+        .iter()
+        .find(|p| p.start_date > now && p.items.first().is_some_and(|i| &i.price != price))?;
+    let to = store.prices.get(&next.items.first()?.price)?;
+    Some((
+        format!("{} ({})", store.product_name(to), recurring_label(to)),
+        next.start_date,
+    ))
 }

@@ -157,6 +157,28 @@ impl Configuration {
                 )?;
                 self.trial_update = behavior.to_string();
             }
+            if let Some(schedule) = su.get("schedule_at_period_end") {
+                let conditions = schedule
+                    .get("conditions")
+                    .and_then(Value::as_array)
+                    .map(|list| {
+                        list.iter()
+                            .map(|c| {
+                                c.get("type")
+                                    .and_then(Value::as_str)
+                                    .unwrap_or("")
+                                    .to_string()
+                            })
+                            .collect::<Vec<_>>()
+                    })
+                    .unwrap_or_default();
+                check_all(
+                    &conditions,
+                    &["decreasing_item_amount", "shortening_interval"],
+                    "features[subscription_update][schedule_at_period_end][conditions][][type]",
+                )?;
+                self.schedule_conditions = conditions;
+            }
             if let Some(products) = su.get("products") {
                 self.products = parse_products(store, products)?;
             }

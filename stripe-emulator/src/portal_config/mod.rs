@@ -50,6 +50,9 @@ pub struct Configuration {
     pub update_proration: String,
     /// What a switch does to a trial: `end_trial` (Stripe's default) or `continue_trial`.
     pub trial_update: String,
+    /// `schedule_at_period_end[conditions]`: `decreasing_item_amount` and/or
+    /// `shortening_interval`; a switch that meets one waits for the period's end (a schedule).
+    pub schedule_conditions: Vec<String>,
     pub metadata: Map<String, Value>,
     pub created: i64,
     pub updated: i64,
@@ -80,6 +83,7 @@ impl Configuration {
             products: Vec::new(),
             update_proration: "none".into(),
             trial_update: "end_trial".into(),
+            schedule_conditions: Vec::new(),
             metadata: Map::new(),
             created: now,
             updated: now,
@@ -169,7 +173,9 @@ impl Configuration {
                         "product": p.product,
                     })).collect::<Vec<_>>(),
                     "proration_behavior": self.update_proration,
-                    "schedule_at_period_end": { "conditions": [] },
+                    "schedule_at_period_end": {
+                        "conditions": self.schedule_conditions.iter().map(|c| json!({ "type": c })).collect::<Vec<_>>(),
+                    },
                     "trial_update_behavior": self.trial_update,
                 },
             },

@@ -32,6 +32,7 @@ mod clock;
 mod deliveries;
 mod money;
 mod portal;
+mod schedules;
 mod trials;
 
 const SECRET: &str = "whsec_flowtests0123456789";
@@ -243,6 +244,27 @@ impl Setup {
             .unwrap();
         assert!(res.status().is_success(), "{path}: {}", res.status());
         serde_json::from_str(&res.text().await.unwrap()).unwrap()
+    }
+
+    /// An API call that may be refused: its status and JSON answer.
+    async fn post_form_api(&self, path: &str, fields: &[(&str, &str)]) -> (u16, Value) {
+        let body: String = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(fields)
+            .finish();
+        let res = self
+            .http
+            .post(format!("{}{path}", self.emulator.base_url))
+            .bearer_auth("sk_test_flows")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let status = res.status().as_u16();
+        (
+            status,
+            serde_json::from_str(&res.text().await.unwrap()).unwrap(),
+        )
     }
 
     /// Subscribes with 4242 and returns (customer, subscription) once its events have arrived.

@@ -226,6 +226,41 @@ async fn every_object_the_emulator_sends_parses_with_stripes_generated_types() {
     )
     .await;
     api.control("/_emulator/advance", &[("days", "32")]).await;
+    // A downgrade at the period's end: a schedule made from the subscription, given a second
+    // phase, read, then released.
+    let schedule = api
+        .post("/v1/subscription_schedules", &[("from_subscription", &sub)])
+        .await;
+    let phase = &schedule["phases"][0];
+    let (start, end) = (
+        phase["start_date"].to_string(),
+        phase["end_date"].to_string(),
+    );
+    api.post(
+        &format!("/v1/subscription_schedules/{}", id(&schedule)),
+        &[
+            ("phases[0][items][0][price]", &pro),
+            ("phases[0][items][0][quantity]", "1"),
+            ("phases[0][start_date]", &start),
+            ("phases[0][end_date]", &end),
+            ("phases[1][items][0][price]", &starter),
+            ("phases[1][items][0][quantity]", "1"),
+            ("phases[1][proration_behavior]", "none"),
+            ("end_behavior", "release"),
+        ],
+    )
+    .await;
+    api.get(
+        &format!("/v1/subscription_schedules/{}", id(&schedule)),
+        &[],
+    )
+    .await;
+    api.get(&format!("/v1/subscriptions/{sub}"), &[]).await;
+    api.post(
+        &format!("/v1/subscription_schedules/{}/release", id(&schedule)),
+        &[],
+    )
+    .await;
     api.get("/v1/subscriptions", &[("customer", &sub_customer)])
         .await;
     let invoices = api
@@ -268,6 +303,10 @@ async fn every_object_the_emulator_sends_parses_with_stripes_generated_types() {
                 (
                     "features[subscription_update][products][0][prices][0]",
                     &starter,
+                ),
+                (
+                    "features[subscription_update][schedule_at_period_end][conditions][0][type]",
+                    "decreasing_item_amount",
                 ),
                 ("features[subscription_cancel][enabled]", "true"),
                 ("features[subscription_cancel][mode]", "at_period_end"),

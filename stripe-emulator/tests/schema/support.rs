@@ -104,6 +104,7 @@ pub fn parse(object: &str, json: &str) -> Option<Result<(), String>> {
         "item" => read::<stripe_shared::CheckoutSessionItem>(json),
         "subscription" => read::<stripe_shared::Subscription>(json),
         "subscription_item" => read::<stripe_shared::SubscriptionItem>(json),
+        "subscription_schedule" => read::<stripe_shared::SubscriptionSchedule>(json),
         "invoice" => read::<stripe_shared::Invoice>(json),
         "line_item" => read::<stripe_shared::InvoiceLineItem>(json),
         "payment_intent" => read::<stripe_shared::PaymentIntent>(json),

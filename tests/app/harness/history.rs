@@ -50,6 +50,12 @@ pub async fn stored_state(db: &Db) -> Vec<String> {
             i.id, i.stripe_customer_id, i.subscription_id, i.status, i.amount_due, i.amount_paid
         ));
     }
+    for s in landing::server::db::schedules::all(db).await.unwrap() {
+        lines.push(format!(
+            "schedule {} of {}: {} next {:?} at {:?}",
+            s.id, s.subscription_id, s.status, s.next_price_id, s.next_starts_at
+        ));
+    }
     for m in billing_mails(db).await {
         lines.push(format!("mail {} to {}", m.dedupe_key, m.to_email));
     }
@@ -213,7 +219,7 @@ pub fn expected_mail(events: &[Value]) -> usize {
 }
 
 /// A history of Stripe events at the emulator, across many customers: one-time purchases (some
-/// refunded in full or in part, some disputed, each dispute won or lost), subscriptions (some with a trial), upgrades, cancellations at period end (some undone),
+/// refunded in full or in part, some disputed, each dispute won or lost), subscriptions (some with a trial), upgrades, downgrades scheduled for the period's end (some kept, some released), cancellations at period end (some undone),
 /// cancellations now, failed renewals, and renewals month after month until there are at
 /// least `target` events. Returns how many there are.
 pub async fn make_history(app: &TestApp, target: usize) -> usize {
@@ -230,6 +236,7 @@ pub async fn make_history(app: &TestApp, target: usize) -> usize {
             .to_string()
     };
     let pro_yearly = price("pro_yearly").await;
+    let starter_monthly = price("starter_monthly").await;
     // A third of the history is purchases; renewals make the rest.
     let customers = (target / 30).max(8);
     for i in 0..customers {
@@ -331,6 +338,49 @@ pub async fn make_history(app: &TestApp, target: usize) -> usize {
                 app.control(&format!("subscriptions/{sub}/fail_next_renewal"), &[])
                     .await;
             }
+            // A downgrade scheduled for the period's end; kept, or given up again (Keep).
+            5 | 6 => {
+                let made = app
+                    .stripe_call(
+                        post.clone(),
+                        "/v1/subscription_schedules",
+                        &[("from_subscription", sub)],
+                    )
+                    .await;
+                let id = made["id"].as_str().unwrap().to_string();
+                let phase = &made["phases"][0];
+                let current = phase["items"][0]["price"].as_str().unwrap().to_string();
+                let (start, end) = (
+                    phase["start_date"].to_string(),
+                    phase["end_date"].to_string(),
+                );
+                let next = if current == starter_monthly {
+                    &pro_yearly
+                } else {
+                    &starter_monthly
+                };
+                app.stripe_call(
+                    post.clone(),
+                    &format!("/v1/subscription_schedules/{id}"),
+                    &[
+                        ("phases[0][items][0][price]", &current),
+                        ("phases[0][start_date]", &start),
+                        ("phases[0][end_date]", &end),
+                        ("phases[1][items][0][price]", next),
+                        ("phases[1][proration_behavior]", "none"),
+                        ("end_behavior", "release"),
+                    ],
+                )
+                .await;
+                if i % 8 == 6 {
+                    app.stripe_call(
+                        post.clone(),
+                        &format!("/v1/subscription_schedules/{id}/release"),
+                        &[],
+                    )
+                    .await;
+                }
+            }
             _ => {}
         }
     }
@@ -410,25 +460,43 @@ pub async fn assert_as_stripe_has_it(app: &TestApp, db: &Db) {
         .map(|s| (s.id.clone(), s))
         .collect();
     let stripe = app.stripe.as_ref().unwrap();
+    {
+        let store = stripe.store.lock().unwrap();
+        assert_eq!(
+            ours.len(),
+            store.subscriptions.len(),
+            "every subscription stored"
+        );
+        for (id, theirs) in &store.subscriptions {
+            let mine = &ours[id];
+            assert_eq!(mine.status, theirs.status, "{id}");
+            assert_eq!(
+                mine.cancel_at_period_end, theirs.cancel_at_period_end,
+                "{id}"
+            );
+            assert_eq!(mine.price_id, theirs.items[0].price, "{id}");
+            assert_eq!(
+                mine.current_period_end,
+                Some(theirs.current_period_end),
+                "{id}"
+            );
+        }
+    }
+    let ours: HashMap<String, landing::server::db::schedules::ScheduleRow> =
+        landing::server::db::schedules::all(db)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|s| (s.id.clone(), s))
+            .collect();
     let store = stripe.store.lock().unwrap();
     assert_eq!(
         ours.len(),
-        store.subscriptions.len(),
-        "every subscription stored"
+        store.subscription_schedules.len(),
+        "every schedule stored"
     );
-    for (id, theirs) in &store.subscriptions {
-        let mine = &ours[id];
-        assert_eq!(mine.status, theirs.status, "{id}");
-        assert_eq!(
-            mine.cancel_at_period_end, theirs.cancel_at_period_end,
-            "{id}"
-        );
-        assert_eq!(mine.price_id, theirs.items[0].price, "{id}");
-        assert_eq!(
-            mine.current_period_end,
-            Some(theirs.current_period_end),
-            "{id}"
-        );
+    for (id, theirs) in &store.subscription_schedules {
+        assert_eq!(ours[id].status, theirs.status, "{id}");
     }
 }
 

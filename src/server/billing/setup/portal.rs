@@ -19,12 +19,16 @@ const CANCEL_REASONS: [&str; 6] = [
     "too_complex",
     "other",
 ];
-/// The site's change-plan rule charges an upgrade's difference at once (`always_invoice`); the
-/// portal takes one behaviour for every change, and this one never gives a plan away unpaid.
+/// The site's change-plan rule charges an upgrade's difference at once (`always_invoice`); a
+/// downgrade or a shorter interval waits for the period's end (`PORTAL_SCHEDULE_CONDITIONS`),
+/// so this behaviour bills only changes made now, and never gives a plan away unpaid.
 const PORTAL_PRORATION: &str = "always_invoice";
 /// A plan switch in the portal keeps a trial going, as a change on the site does (Stripe's
 /// default, `end_trial`, would bill the new plan at once).
 const PORTAL_TRIAL: &str = "continue_trial";
+/// The change-plan rule's switches that wait for the period's end, as on the site: to a price
+/// that costs less per period, or that bills more often (`server::billing::change`).
+const PORTAL_SCHEDULE_CONDITIONS: [&str; 2] = ["decreasing_item_amount", "shortening_interval"];
 /// Stripe's limit for the portal's headline.
 const HEADLINE_MAX: usize = 60;
 
@@ -133,6 +137,15 @@ impl WantedPortal {
             update.trial_update_behavior == PORTAL_TRIAL,
             "keeps a trial going through a plan switch (continue_trial)",
         );
+        let conditions: BTreeSet<&str> = update
+            .schedule_at_period_end
+            .iter()
+            .flat_map(|s| s.conditions.iter().map(|c| c.type_.as_str()))
+            .collect();
+        check(
+            conditions == PORTAL_SCHEDULE_CONDITIONS.into_iter().collect(),
+            "schedules downgrades and shorter intervals for the period's end",
+        );
         let offered: BTreeSet<&str> = update
             .products
             .iter()
@@ -207,6 +220,14 @@ impl WantedPortal {
                 "features[subscription_update][trial_update_behavior]",
                 PORTAL_TRIAL,
             );
+        for (i, condition) in PORTAL_SCHEDULE_CONDITIONS.iter().enumerate() {
+            call = call.param(
+                format!(
+                    "features[subscription_update][schedule_at_period_end][conditions][{i}][type]"
+                ),
+                *condition,
+            );
+        }
         let mut i = 0;
         for (plan_id, keys) in &self.products {
             let Some(plan) = catalog.plans.iter().find(|p| &p.id == plan_id) else {

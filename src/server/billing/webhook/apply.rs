@@ -4,7 +4,9 @@
 
 use super::super::emails::{self, Mail};
 use super::super::fetch::Read;
-use super::super::objects::{Charge, CheckoutSession, Dispute, Invoice, Subscription};
+use super::super::objects::{
+    Charge, CheckoutSession, Dispute, Invoice, Subscription, SubscriptionSchedule,
+};
 use super::super::sync::{self, Applied, Source};
 use crate::server::db::events::{self, NewEvent};
 use crate::server::db::outbox::{self, NewMail};
@@ -85,6 +87,8 @@ pub enum Fresh {
     Invoice(Box<Read<Invoice>>, Option<Box<Read<Subscription>>>),
     /// A charge's refunds, and (for a dispute's events) its dispute.
     Charge(Box<Read<Charge>>, Option<Box<Read<Dispute>>>),
+    /// A subscription schedule: the change its subscription makes at the period's end.
+    Schedule(Box<Read<SubscriptionSchedule>>),
     /// A type we do not act on: recorded, answered 2xx.
     Nothing,
     /// Stripe no longer has the object (or the event names none): nothing to apply.
@@ -196,6 +200,9 @@ pub async fn apply_claimed(
                     mailed |= queue(tx, Some(operator), &mail).await?;
                 }
             }
+        }
+        Fresh::Schedule(read) => {
+            sync::apply_schedule(tx, &read.object, read.at_ms).await?;
         }
         Fresh::Invoice(read, sub) => {
             let invoice = &read.object;

@@ -51,6 +51,8 @@ pub(super) enum Reads {
     /// A refund's event: its charge is what is stored.
     Refund,
     Dispute,
+    /// A subscription schedule: the change its subscription makes at the period's end.
+    Schedule,
 }
 
 /// Every event type the site acts on, and what it reads for each: the handler dispatches on
@@ -97,6 +99,11 @@ const HANDLED: &[(&str, Reads)] = &[
     ("charge.dispute.closed", Reads::Dispute),
     ("charge.dispute.funds_withdrawn", Reads::Dispute),
     ("charge.dispute.funds_reinstated", Reads::Dispute),
+    ("subscription_schedule.created", Reads::Schedule),
+    ("subscription_schedule.updated", Reads::Schedule),
+    ("subscription_schedule.released", Reads::Schedule),
+    ("subscription_schedule.canceled", Reads::Schedule),
+    ("subscription_schedule.completed", Reads::Schedule),
 ];
 
 /// The event types the site acts on, for the webhook endpoint's `enabled_events`.

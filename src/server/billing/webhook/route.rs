@@ -66,6 +66,7 @@ async fn read_fresh(client: &Stripe, event: &Envelope) -> Result<Fresh, FetchErr
             let charge = fetch::charge(client, dispute.object.charge.id()).await?;
             Fresh::Charge(Box::new(charge), Some(Box::new(dispute)))
         }
+        Reads::Schedule => Fresh::Schedule(Box::new(fetch::schedule(client, id).await?)),
     };
     Ok(fresh)
 }

@@ -2,17 +2,27 @@
 //! costs, and the confirmation changes the subscription item's price as of the preview's moment,
 //! so the buyer is charged what they were shown.
 //!
-//! The rule, one for the page and the confirmation:
-//! - to a price that costs more per period, or to another interval (monthly ↔ yearly), the
-//!   change is charged now (`proration_behavior=always_invoice`): the unused part of the current
-//!   period is credited, and the rest of it (or, for a new interval, a new period from today) is
-//!   invoiced at the new price;
-//! - to a price that costs less in the same interval, nothing is charged or credited
-//!   (`proration_behavior=none`): the plan changes now and the next renewal bills the new price.
-//!   No money is paid back for a downgrade, and the page says so before the buyer confirms;
+//! The rule, one for the page, the confirmation and the portal (`landing stripe setup`
+//! configures the portal's `schedule_at_period_end` with the same two conditions):
+//! - to a price that costs less per period (`decreasing_item_amount`), or that bills more often
+//!   (`shortening_interval`), the change waits for the end of the paid period: a subscription
+//!   schedule (`schedule`) bills the current price until then and the new one after. Nothing is
+//!   charged or credited now, nothing of the paid period is lost, and access stays the current
+//!   plan's until the switch;
+//! - any other change (a dearer price, or a longer interval) is charged now
+//!   (`proration_behavior=always_invoice`): the unused part of the current period is credited,
+//!   and the rest of it (or, for a new interval, a new period from today) is invoiced at the
+//!   new price;
 //! - while trialing, nothing is charged whatever the change: the preview and the update send the
 //!   trial's end as it is (`trial_end`), so the trial goes on and its end bills the new price.
 //!   Without it, Stripe may end the trial or invoice the change at once.
+//!
+//! A change made now releases a schedule the subscription has first, so a downgrade scheduled
+//! earlier does not undo it at the period's end.
+
+mod schedule;
+
+pub use schedule::keep;
 
 use chrono::Utc;
 use stripe_billing::invoice::{
@@ -122,6 +132,8 @@ impl From<StripeError> for ChangeError {
 #[derive(Debug, PartialEq, Eq)]
 pub enum Confirmed {
     Changed,
+    /// Scheduled for the end of the paid period: nothing changed yet.
+    Scheduled,
     /// The charge needs the buyer (3-D Secure): Stripe's hosted invoice page takes them through.
     NeedsAction(String),
 }
@@ -138,7 +150,11 @@ struct Change {
     to_key: String,
     period: (i64, i64),
     charged_now: bool,
+    /// A downgrade or a shorter interval: scheduled for the period's end (see the rule above).
+    at_period_end: bool,
     new_interval: bool,
+    /// The item's quantity, which a scheduled phase keeps.
+    quantity: u64,
     /// The end of the trial the subscription is on, which the change keeps.
     trial_end: Option<i64>,
 }
@@ -230,8 +246,15 @@ async fn prepare(
     let trial_end = subscription
         .trial_end
         .filter(|_| subscription.status == "trialing");
+    // A price no catalog plan sells (amount and interval unknown) is never scheduled.
+    let known = from.interval.is_some();
+    let at_period_end = trial_end.is_none()
+        && known
+        && (to.amount < from.amount || interval_days(to.interval) < interval_days(from.interval));
     Ok(Change {
-        charged_now: trial_end.is_none() && (new_interval || to.amount > from.amount),
+        charged_now: trial_end.is_none() && !at_period_end,
+        at_period_end,
+        quantity: item.quantity.unwrap_or(1),
         trial_end,
         new_interval,
         item_id,
@@ -241,6 +264,15 @@ async fn prepare(
         period,
         subscription,
     })
+}
+
+/// An interval's length in days, to tell a shorter one (a one-time price has none).
+fn interval_days(interval: Option<Interval>) -> i64 {
+    match interval {
+        Some(Interval::Month) => 30,
+        Some(Interval::Year) => 365,
+        Some(Interval::OneTime) | None => 0,
+    }
 }
 
 /// Live: it bills, so it is what a change changes (a `past_due` one is refused, see `prepare`).
@@ -284,6 +316,9 @@ pub async fn preview(
     let change = prepare(state, user, lookup_key).await?;
     let billing = state.billing.as_ref().ok_or(ChangeError::BillingOff)?;
     let at = now_in(change.period);
+    if change.at_period_end {
+        return Ok(schedule::preview(state, &change, at));
+    }
     let proration = if change.charged_now {
         PreviewProration::AlwaysInvoice
     } else {
@@ -352,7 +387,7 @@ pub async fn preview(
         )
     } else {
         format!(
-            "Your plan becomes {to} now, with nothing to pay today and no refund for the rest of this period. From {when}, you pay {next}."
+            "Your plan becomes {to} now, with nothing to pay today. From {when}, you pay {next}."
         )
     };
     Ok(ChangePreview {
@@ -360,6 +395,7 @@ pub async fn preview(
         to,
         price: change.to_key.clone(),
         charged_now: change.charged_now,
+        at_period_end: false,
         due_today: due,
         next_amount: next,
         next_date: when,
@@ -385,6 +421,12 @@ pub async fn confirm(
     {
         return Err(ChangeError::Expired);
     }
+    if change.at_period_end {
+        schedule::schedule(state, &change, proration_date).await?;
+        return Ok(Confirmed::Scheduled);
+    }
+    // A change scheduled earlier would undo this one at the period's end.
+    schedule::release_before_change(state, &change, proration_date).await?;
     let mut request = UpdateSubscription::new(change.subscription.id.as_str())
         .items(vec![UpdateSubscriptionItems {
             id: Some(change.item_id.clone()),
