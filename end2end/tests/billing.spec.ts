@@ -203,6 +203,42 @@ test("a Starter subscriber switches to Pro yearly on the change page and sees it
   await expect(page.getByText("Plan: Pro (yearly)")).toBeVisible();
 });
 
+test("a Pro yearly subscriber schedules a downgrade for the period's end, sees it, and keeps Pro", async ({ page }) => {
+  const email = uniqueEmail("downgrade");
+  await signUp(page, email);
+  await subscribeTo(page, email, "Starter");
+  await page.goto("/billing/change?price=pro_yearly");
+  await page.getByRole("button", { name: "Switch to Pro, yearly" }).click();
+  await expect(page).toHaveURL(/\/billing\?changed=1/);
+  await expect(page.locator(".subscription")).toContainText("Pro (yearly)");
+
+  // A cheaper plan waits for the end of the paid year: nothing is due, nothing is forfeited.
+  await page.goto("/pricing?interval=year");
+  await page.getByRole("article", { name: "Starter" }).getByRole("link", { name: "Switch to Starter" }).click();
+  await expect(page).toHaveURL(/\/billing\/change\?price=starter_yearly/);
+  await expect(page.getByText(/Scheduled for \w+ \d+, \d{4}: nothing changes before then/)).toBeVisible();
+  await expect(page.locator(".due-today")).toHaveText("$0.00");
+  await expect(page.locator(".next-renewal")).toContainText("$90 on");
+  await expectAccessible(page);
+  await page.getByRole("button", { name: "Switch to Starter, yearly" }).click();
+  await expect(page).toHaveURL(/\/billing\?scheduled=1/);
+  const subscription = page.locator(".subscription");
+  await expect(subscription).toContainText("Pro (yearly)");
+  await expect(subscription).toContainText(/Changes to Starter \(yearly\) on \w+ \d+, \d{4}/);
+  await expectAccessible(page);
+  await page.goto("/app");
+  await expect(page.getByText("Plan: Pro (yearly)")).toBeVisible();
+
+  // Changed their mind: the schedule is released and Pro renews as before.
+  await page.goto("/billing");
+  await page.getByRole("button", { name: "Keep Pro (yearly)" }).click();
+  await expect(page).toHaveURL(/\/billing\?kept=1/);
+  await expect(page.getByText("You keep your current plan.")).toBeVisible();
+  await expect(subscription).toContainText("Pro (yearly)");
+  await expect(subscription).not.toContainText("Changes to");
+  await expect(page.getByRole("button", { name: /^Keep / })).toHaveCount(0);
+});
+
 test("a Lifetime buyer refunded in full through Stripe loses /app, and billing says so", async ({ page }) => {
   const email = uniqueEmail("refund");
   await signUp(page, email);
