@@ -49,6 +49,22 @@ pub struct SubscriptionView {
     /// "Renews on …", "Cancels on …", "Ended on …", "Payment failed: access until …".
     pub when: Option<String>,
     pub trial_ends: Option<String>,
+    /// A plan change waiting for the buyer's bank ("Pro is waiting for your payment"), with
+    /// the invoice's page where they complete it.
+    pub waiting: Option<WaitingChange>,
+    /// A payment of this subscription is disputed: what that does to access, in words.
+    pub dispute: Option<String>,
+}
+
+/// A change of plan that applies once its invoice is paid (Stripe's pending update).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WaitingChange {
+    /// "Pro is waiting for your payment".
+    pub text: String,
+    /// "Stripe drops the change on January 14, 2027 if it is not paid by then."
+    pub until: Option<String>,
+    /// The invoice's hosted page, once stored.
+    pub url: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -96,6 +96,14 @@ fn Overview(o: BillingOverview) -> impl IntoView {
                                 <span class=format!("status {}", s.status)>{s.status_label}</span>
                                 {s.when.map(|w| view! { <p>{w}</p> })}
                                 {s.trial_ends.map(|t| view! { <p>"Trial ends on " {t}</p> })}
+                                {s.waiting.map(|w| view! {
+                                    <p class="notice" role="status">
+                                        {w.text}
+                                        {w.url.map(|url| view! { " " <a href=url>"Complete the payment"</a> })}
+                                        {w.until.map(|u| view! { " " {u} })}
+                                    </p>
+                                })}
+                                {s.dispute.map(|d| view! { <p class="notice" role="status">{d}</p> })}
                             </li>
                         })
                         .collect_view()}

@@ -12,6 +12,7 @@ pub mod limits;
 pub mod monitors;
 pub mod outbox;
 pub mod profiles;
+pub mod subscription_holds;
 mod uuid;
 
 use std::str::FromStr;

@@ -191,6 +191,7 @@ fn route(api: &Api, store: &mut Store, method: &Method, path: &str, p: &Value) -
         ["v1", "billing_portal", rest @ ..] => billing_portal::route(api, store, m, rest, p),
         ["v1", "subscriptions", rest @ ..] => subscriptions::route(api, store, m, rest, p),
         ["v1", "invoices", rest @ ..] => invoices::route(api, store, m, rest, p),
+        ["v1", "invoice_payments", rest @ ..] => invoices::route_payments(api, store, m, rest, p),
         ["v1", resource @ ("payment_intents" | "charges" | "disputes" | "refunds"), rest @ ..] => {
             payments::route(store, m, resource, rest, p)
         }
