@@ -52,6 +52,11 @@ pub struct SubscriptionView {
     /// A change scheduled for the end of the paid period, which the subscriber may drop.
     #[serde(default)]
     pub scheduled: Option<ScheduledChange>,
+    /// A plan change waiting for the buyer's bank ("Pro is waiting for your payment"), with
+    /// the invoice's page where they complete it.
+    pub waiting: Option<WaitingChange>,
+    /// A payment of this subscription is disputed: what that does to access, in words.
+    pub dispute: Option<String>,
 }
 
 /// "Changes to Starter (yearly) on January 14, 2027", and the plan **Keep** holds on to.
@@ -61,6 +66,17 @@ pub struct ScheduledChange {
     pub on: String,
     /// The plan now ("Pro (yearly)"), for the Keep control's words.
     pub keep: String,
+}
+
+/// A change of plan that applies once its invoice is paid (Stripe's pending update).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WaitingChange {
+    /// "Pro is waiting for your payment".
+    pub text: String,
+    /// "Stripe drops the change on January 14, 2027 if it is not paid by then."
+    pub until: Option<String>,
+    /// The invoice's hosted page, once stored.
+    pub url: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

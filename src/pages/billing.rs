@@ -110,6 +110,14 @@ fn Overview(o: BillingOverview) -> impl IntoView {
                                         </form>
                                     </KeepPlanForm>
                                 })}
+                                {s.waiting.map(|w| view! {
+                                    <p class="notice" role="status">
+                                        {w.text}
+                                        {w.url.map(|url| view! { " " <a href=url>"Complete the payment"</a> })}
+                                        {w.until.map(|u| view! { " " {u} })}
+                                    </p>
+                                })}
+                                {s.dispute.map(|d| view! { <p class="notice" role="status">{d}</p> })}
                             </li>
                         })
                         .collect_view()}

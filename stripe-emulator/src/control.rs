@@ -93,6 +93,45 @@ pub async fn close_dispute(
     reply(run())
 }
 
+/// `status=…`: the dispute moves on as Stripe moves it (see `flows::move_dispute`): an
+/// inquiry to `warning_under_review`, `warning_closed` or `needs_response` (a chargeback); a
+/// chargeback to `under_review`, `won`, `lost` or `prevented`.
+pub async fn update_dispute(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let run = || -> Result<Value, ApiError> {
+        let p = params(&body)?;
+        let status = p
+            .get("status")
+            .and_then(Value::as_str)
+            .ok_or_else(|| ApiError::invalid_param("status", "Give status=…"))?;
+        let mut store = state.api.store.lock().expect("store lock");
+        flows::move_dispute(&mut store, &id, status)
+    };
+    reply(run())
+}
+
+/// The cardholder disputes a charge (a renewal's, say): `status=needs_response` (a
+/// chargeback, the default) or `warning_needs_response` (an inquiry).
+pub async fn dispute_charge(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let run = || -> Result<Value, ApiError> {
+        let p = params(&body)?;
+        let status = p
+            .get("status")
+            .and_then(Value::as_str)
+            .unwrap_or("needs_response");
+        let mut store = state.api.store.lock().expect("store lock");
+        flows::open_dispute(&mut store, &id, status)
+    };
+    reply(run())
+}
+
 /// The bank could not complete a refund: `charge.refund.updated` with `status=failed`.
 pub async fn fail_refund(State(state): State<AppState>, Path(id): Path<String>) -> Response {
     let mut store = state.api.store.lock().expect("store lock");

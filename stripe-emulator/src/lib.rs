@@ -179,6 +179,14 @@ pub async fn spawn(options: Options) -> Result<Emulator, StartError> {
             "/_emulator/disputes/{id}/close",
             post(control::close_dispute),
         )
+        .route(
+            "/_emulator/disputes/{id}/update",
+            post(control::update_dispute),
+        )
+        .route(
+            "/_emulator/charges/{id}/dispute",
+            post(control::dispute_charge),
+        )
         .route("/_emulator/refunds/{id}/fail", post(control::fail_refund))
         .route("/_emulator/events/{id}/resend", post(control::resend))
         .route("/_emulator/replay", post(control::replay))

@@ -51,6 +51,9 @@ pub struct Customer {
     /// Its card's bank asks for authentication on every payment: renewals and plan changes
     /// wait on the invoice's page (`invoice.payment_action_required`).
     pub authenticates_every_payment: bool,
+    /// Its card's holder disputes every payment (Stripe's 4000 0000 0000 0259): each invoice
+    /// it pays is disputed at once.
+    pub disputes_payments: bool,
 }
 
 #[derive(Debug, Clone)]

@@ -11,6 +11,7 @@ mod coupons;
 mod faults;
 mod hardening;
 mod health;
+mod held_subscriptions;
 mod hostile;
 mod identity;
 mod jwks;

@@ -3,12 +3,12 @@
 //! reused; never a pair of parameters Stripe rejects together.
 
 use stripe_checkout::checkout_session::{
-    CreateCheckoutSession, CreateCheckoutSessionCustomerCreation,
-    CreateCheckoutSessionCustomerUpdate, CreateCheckoutSessionCustomerUpdateName,
-    CreateCheckoutSessionDiscounts, CreateCheckoutSessionInvoiceCreation,
-    CreateCheckoutSessionLineItems, CreateCheckoutSessionPaymentIntentData,
-    CreateCheckoutSessionPaymentIntentDataSetupFutureUsage, CreateCheckoutSessionSubscriptionData,
-    CreateCheckoutSessionTaxIdCollection,
+    CreateCheckoutSession, CreateCheckoutSessionAllowedPaymentMethodTypes,
+    CreateCheckoutSessionCustomerCreation, CreateCheckoutSessionCustomerUpdate,
+    CreateCheckoutSessionCustomerUpdateName, CreateCheckoutSessionDiscounts,
+    CreateCheckoutSessionInvoiceCreation, CreateCheckoutSessionLineItems,
+    CreateCheckoutSessionPaymentIntentData, CreateCheckoutSessionPaymentIntentDataSetupFutureUsage,
+    CreateCheckoutSessionSubscriptionData, CreateCheckoutSessionTaxIdCollection,
 };
 use stripe_shared::CheckoutSessionMode;
 use tokio::time::Instant;
@@ -400,6 +400,12 @@ async fn send(
     if *mode == CheckoutSessionMode::Payment {
         // A one-time purchase gets a paid invoice too: the receipt `/billing` lists.
         session = session.invoice_creation(CreateCheckoutSessionInvoiceCreation::new(true));
+    } else {
+        // Cards only for subscriptions: a plan change waits for its payment
+        // (`pending_if_incomplete`), which Stripe does not offer for bank debits.
+        session = session.allowed_payment_method_types(vec![
+            CreateCheckoutSessionAllowedPaymentMethodTypes::Card,
+        ]);
     }
     if let Some(days) = trial_days {
         session = session.subscription_data(CreateCheckoutSessionSubscriptionData {

@@ -12,8 +12,8 @@ use stripe_checkout::checkout_session::{ListCheckoutSession, RetrieveCheckoutSes
 
 use super::client::{Call, Stripe, StripeError};
 use super::objects::{
-    Charge, CheckoutSession, Customer, Dispute, Invoice, List, Refund, Subscription,
-    SubscriptionSchedule,
+    Charge, CheckoutSession, Customer, Dispute, Expandable, Invoice, InvoicePayment, List, Refund,
+    Subscription, SubscriptionSchedule,
 };
 
 /// An object as Stripe returned it, and when (unix ms) the read was sent.
@@ -91,6 +91,25 @@ pub async fn refund(client: &Stripe, id: &str) -> Result<Read<Refund>, FetchErro
 
 pub async fn schedule(client: &Stripe, id: &str) -> Result<Read<SubscriptionSchedule>, FetchError> {
     read(client, &Call::get(format!("/subscription_schedules/{id}"))).await
+}
+
+/// The invoice a payment intent paid, if it paid one (a subscription's payment): this API
+/// version names no invoice on the charge, so its invoice payment is listed, invoice expanded.
+pub async fn invoice_paid_by(
+    client: &Stripe,
+    payment_intent: &str,
+) -> Result<Option<Invoice>, FetchError> {
+    let request = Call::get("/invoice_payments")
+        .param("payment[type]", "payment_intent")
+        .param("payment[payment_intent]", payment_intent)
+        .param("expand[0]", "data.invoice");
+    let page: List<InvoicePayment> = client.send(&request).await?;
+    let invoice = match page.data.into_iter().next().map(|p| p.invoice) {
+        Some(Expandable::Object(invoice)) => Some(*invoice),
+        Some(Expandable::Id(id)) => Some(self::invoice(client, &id).await?.object),
+        None => None,
+    };
+    Ok(invoice)
 }
 
 /// The email Stripe has for a customer (none for a deleted one, or one Stripe does not know).

@@ -8,6 +8,7 @@ pub mod catalog;
 pub mod change;
 pub mod checkout;
 pub mod client;
+pub mod dispute_holds;
 pub mod doctor;
 pub mod emails;
 pub mod fetch;

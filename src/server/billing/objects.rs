@@ -241,6 +241,38 @@ pub struct Subscription {
     /// The subscription schedule managing it, while one does (a change at the period's end).
     #[serde(default)]
     pub schedule: Option<Ref>,
+    /// A change made with `payment_behavior=pending_if_incomplete` that waits for
+    /// `latest_invoice` to be paid; the items are the old ones until it is.
+    #[serde(default)]
+    pub pending_update: Option<PendingUpdate>,
+    /// Set while collection is paused (the site pauses it while a payment is disputed).
+    #[serde(default)]
+    pub pause_collection: Option<PauseCollection>,
+    /// Ours: `landing_disputed_charge` names the charge whose dispute paused collection.
+    #[serde(default)]
+    pub metadata: std::collections::HashMap<String, String>,
+}
+
+/// Stripe's `pending_update`: the items the subscription will have once its invoice is paid,
+/// and when Stripe discards the change (voiding the invoice) if it is not.
+#[derive(Debug, Clone, Deserialize)]
+pub struct PendingUpdate {
+    pub expires_at: i64,
+    #[serde(default)]
+    pub subscription_items: Option<Vec<SubscriptionItem>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct PauseCollection {
+    /// `keep_as_draft`, `mark_uncollectible` or `void`.
+    pub behavior: String,
+}
+
+/// A payment of an invoice (`/v1/invoice_payments`): how this API version links a payment
+/// intent, and so a charge, to the invoice it paid.
+#[derive(Debug, Clone, Deserialize)]
+pub struct InvoicePayment {
+    pub invoice: Expandable<Invoice>,
 }
 
 impl HasId for Subscription {
@@ -334,6 +366,12 @@ pub struct Invoice {
     pub hosted_invoice_url: Option<String>,
     pub created: i64,
     pub parent: Option<InvoiceParent>,
+}
+
+impl HasId for Invoice {
+    fn id(&self) -> &str {
+        self.id.as_deref().unwrap_or_default()
+    }
 }
 
 impl Invoice {

@@ -4,16 +4,19 @@
 use chrono::{DateTime, Utc};
 
 use super::client::Patience;
+use super::dispute_holds::Hold;
 use super::resync;
 use crate::model::access::{access, Access, PurchaseFacts, SubscriptionFacts};
 use crate::model::billing::{
     AppAccess, BillingOverview, InvoiceView, PurchaseView, ScheduledChange, SubscriptionView,
+    WaitingChange,
 };
 use crate::model::catalog::{format_amount, Interval};
 use crate::model::entitlements::{in_force, label, InForce};
 use crate::model::error::AppError;
 use crate::server::auth::session::AuthUser;
 use crate::server::db::billing::{self, PurchaseRow, SubscriptionRow};
+use crate::server::db::subscription_holds::{self, SubscriptionDispute};
 use crate::server::db::{customers, schedules};
 use crate::server::error::{Context, ServerError};
 use crate::server::state::AppState;
@@ -75,9 +78,22 @@ fn grace_secs(state: &AppState) -> i64 {
     state.config.past_due_grace_days * 86_400
 }
 
-fn decide(state: &AppState, subs: &[SubscriptionRow], purchases: &[PurchaseRow]) -> Access {
+/// A subscription whose payment is disputed gives no access until the bank decides for us
+/// (`dispute_holds::Hold`): the subscription is left out of the facts.
+fn decide(
+    state: &AppState,
+    subs: &[SubscriptionRow],
+    purchases: &[PurchaseRow],
+    disputes: &[SubscriptionDispute],
+) -> Access {
+    let held = |s: &SubscriptionRow| {
+        disputes
+            .iter()
+            .any(|d| d.subscription_id == s.id && Hold::of(&d.dispute_status) != Hold::Released)
+    };
     let subs: Vec<_> = subs
         .iter()
+        .filter(|s| !held(s))
         .map(|s| SubscriptionFacts {
             status: &s.status,
             price_id: &s.price_id,
@@ -117,6 +133,19 @@ fn purchase_status(p: &PurchaseRow) -> String {
         r if r >= p.amount_total => "Refunded".into(),
         _ => format!("paid, {refunded} refunded"),
     }
+}
+
+/// A disputed payment of a subscription, in words, from its latest dispute's status.
+fn dispute_text(id: &str, disputes: &[SubscriptionDispute]) -> Option<String> {
+    let latest = disputes.iter().rev().find(|d| d.subscription_id == id)?;
+    Some(
+        match Hold::of(&latest.dispute_status) {
+            Hold::Paused => "A payment is disputed: access is suspended and nothing more is charged until the bank decides",
+            Hold::Released => "A disputed payment was settled in our favour: access and renewals go on",
+            Hold::Ended => "A payment was disputed and lost: the subscription has ended",
+        }
+        .to_string(),
+    )
 }
 
 fn status_label(status: &str) -> &'static str {
@@ -193,7 +222,13 @@ pub async fn billing(
     let invoices = billing::invoices_for_user(&state.db, user.id, INVOICES_SHOWN)
         .await
         .context("billing: invoices")?;
-    let decided = decide(state, &subs, &purchases);
+    let disputes = subscription_holds::disputes_for_user(&state.db, user.id)
+        .await
+        .context("billing: disputes")?;
+    let pending = subscription_holds::pending_changes_for_user(&state.db, user.id)
+        .await
+        .context("billing: pending changes")?;
+    let decided = decide(state, &subs, &purchases, &disputes);
     let access_text = match &decided {
         Access::Subscription { price_id, .. } => {
             format!(
@@ -209,14 +244,14 @@ pub async fn billing(
         }
         Access::None => "You have no active plan.".to_string(),
     };
-    let pending = schedules::pending_for_user(&state.db, user.id)
+    let scheduled_changes = schedules::pending_for_user(&state.db, user.id)
         .await
         .context("billing: schedules")?;
     let mut subscription_views = Vec::with_capacity(subs.len());
     for s in &subs {
         // A change its schedule makes at the period's end, until it applies (the stored price
         // becomes the scheduled one) or the subscription ends.
-        let scheduled = match pending.iter().find(|p| p.subscription_id == s.id) {
+        let scheduled = match scheduled_changes.iter().find(|p| p.subscription_id == s.id) {
             Some(p) if matches!(s.status.as_str(), "active" | "trialing" | "past_due") => {
                 match (&p.next_price_id, p.next_starts_at) {
                     (Some(price), Some(at)) if *price != s.price_id => Some(ScheduledChange {
@@ -236,6 +271,20 @@ pub async fn billing(
             status_label: status_label(&s.status).to_string(),
             when: when(state, s),
             trial_ends: s.trial_end.filter(|_| s.status == "trialing").map(date),
+            waiting: match pending.iter().find(|p| p.subscription_id == s.id) {
+                Some(p) => Some(WaitingChange {
+                    text: format!(
+                        "{} is waiting for your payment.",
+                        plan_name(state, &p.price_id).await
+                    ),
+                    until: p
+                        .expires_at
+                        .map(|t| format!("Unpaid, the change is dropped on {}.", date(t))),
+                    url: p.hosted_invoice_url.clone(),
+                }),
+                None => None,
+            },
+            dispute: dispute_text(&s.id, &disputes),
         });
     }
     let mut purchase_views = Vec::with_capacity(purchases.len());
@@ -275,7 +324,10 @@ async fn access_of(state: &AppState, user: &AuthUser) -> Result<Access, ServerEr
     let purchases = billing::purchases_for_user(&state.db, user.id)
         .await
         .context("access: purchases")?;
-    Ok(decide(state, &subs, &purchases))
+    let disputes = subscription_holds::disputes_for_user(&state.db, user.id)
+        .await
+        .context("access: disputes")?;
+    Ok(decide(state, &subs, &purchases, &disputes))
 }
 
 /// What the user may use now: `GET /api/entitlements`.

@@ -8,7 +8,7 @@ use super::objects::{
 use crate::server::auth::email::Email;
 use crate::server::db::billing::{self, InvoiceRow, NewPurchase, SubscriptionRow};
 use crate::server::db::schedules::{self, ScheduleRow};
-use crate::server::db::{accounts, customers, profiles, DbError, DbUuid, Tx};
+use crate::server::db::{accounts, customers, profiles, subscription_holds, DbError, DbUuid, Tx};
 use crate::server::error::{Context, ServerError};
 
 /// Who asks for a Checkout Session to be applied.
@@ -259,7 +259,43 @@ async fn store_subscription(
     billing::upsert_subscription(tx, &owned_subscription_row(sub, at_ms, user))
         .await
         .context("sync: store subscription")?;
-    Ok(())
+    apply_pending_update(tx, sub, at_ms).await
+}
+
+/// Stores the subscription's pending update as read at `at_ms`: the price its items will have
+/// once `latest_invoice` is paid, or none (applied, expired, or never made).
+pub async fn apply_pending_update(
+    tx: &mut Tx,
+    sub: &Subscription,
+    at_ms: i64,
+) -> Result<(), ServerError> {
+    let pending = sub.pending_update.as_ref();
+    let price = pending
+        .and_then(|p| p.subscription_items.as_ref())
+        .and_then(|items| items.first())
+        .map(|item| item.price.id());
+    let row = subscription_holds::PendingUpdateRow {
+        subscription_id: &sub.id,
+        price_id: price,
+        invoice_id: price.and(sub.latest_invoice.as_ref().map(|i| i.id())),
+        expires_at: price.and(pending.map(|p| p.expires_at)),
+        synced_at_ms: at_ms,
+    };
+    subscription_holds::store_pending_update(tx, &row)
+        .await
+        .context("sync: store pending update")
+}
+
+/// Records that a disputed charge paid one of this subscription's invoices, so its dispute
+/// holds the subscription's access.
+pub async fn link_charge_to_subscription(
+    tx: &mut Tx,
+    charge: &Charge,
+    sub: &Subscription,
+) -> Result<(), ServerError> {
+    subscription_holds::link_charge(tx, &charge.id, &sub.id)
+        .await
+        .context("sync: link charge to subscription")
 }
 
 /// Applies a subscription read at `at_ms`; its owner is whoever its customer belongs to (or

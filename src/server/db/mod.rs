@@ -13,6 +13,7 @@ pub mod monitors;
 pub mod outbox;
 pub mod profiles;
 pub mod schedules;
+pub mod subscription_holds;
 mod uuid;
 
 use std::str::FromStr;

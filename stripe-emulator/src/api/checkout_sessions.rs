@@ -134,6 +134,18 @@ fn validate(store: &Store, p: &Value) -> Result<NewSession, ApiError> {
         .and_then(|d| d.get("setup_future_usage"))
         .and_then(Value::as_str)
         .map(str::to_string);
+    // The hosted page takes cards only, as every session's `payment_method_types` says: an
+    // `allowed_payment_method_types` naming another method asks for what the emulator does not
+    // do.
+    if let Some(types) = p.get("allowed_payment_method_types") {
+        let types = types.as_array().map(Vec::as_slice).unwrap_or_default();
+        if types.is_empty() || types.iter().any(|t| t.as_str() != Some("card")) {
+            return Err(ApiError::invalid_param(
+                "allowed_payment_method_types",
+                "This emulator's Checkout takes allowed_payment_method_types[]=card only.",
+            ));
+        }
+    }
     let tax_id_collection = nested_flag(p, "tax_id_collection")?;
     customer_update(p, customer.is_some(), tax_id_collection)?;
     let coupons = coupons(store, &discounts)?;

@@ -32,6 +32,7 @@ fn create(store: &mut Store, p: &Value) -> ApiResult {
         created: store.now(),
         seq: store.next_seq(),
         authenticates_every_payment: false,
+        disputes_payments: false,
     };
     let json = customer.json();
     store.customers.insert(customer.id.clone(), customer);

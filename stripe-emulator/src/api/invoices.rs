@@ -2,11 +2,12 @@
 
 use serde_json::Value;
 
-use super::params::{get, required, string};
+use super::params::{expands, get, required, string};
 use super::subscriptions::price_change;
 use super::{Api, ApiResult};
 use crate::error::ApiError;
 use crate::flows;
+use crate::objects::invoice_payment_json;
 use crate::store::{self, Store};
 
 pub(super) fn route(
@@ -22,6 +23,56 @@ pub(super) fn route(
         ("GET", [id]) => get(&store.invoices, "invoice", id).map(|i| i.json(&api.base_url)),
         _ => return None,
     })
+}
+
+/// `GET /v1/invoice_payments`: the payments of subscription invoices, by `invoice` or by the
+/// payment intent that paid (`payment[type]=payment_intent&payment[payment_intent]=pi_…`), the
+/// way this API version links a charge to its invoice. `expand[]=data.invoice` gives the
+/// invoice itself.
+pub(super) fn route_payments(
+    api: &Api,
+    store: &Store,
+    method: &str,
+    path: &[&str],
+    p: &Value,
+) -> Option<ApiResult> {
+    if (method, path) != ("GET", &[][..]) {
+        return None;
+    }
+    let invoice = p.get("invoice").and_then(Value::as_str);
+    let payment = p.get("payment");
+    let kind = payment.and_then(|q| q.get("type")).and_then(Value::as_str);
+    let intent = payment
+        .and_then(|q| q.get("payment_intent"))
+        .and_then(Value::as_str);
+    if kind.is_some_and(|k| k != "payment_intent") {
+        return Some(Err(ApiError::invalid_param(
+            "payment[type]",
+            "This emulator lists payments of type payment_intent only.",
+        )));
+    }
+    if intent.is_some() && kind.is_none() {
+        return Some(Err(ApiError::invalid_param(
+            "payment[type]",
+            "Missing required param: payment[type].",
+        )));
+    }
+    let expand_invoice = expands(p).contains(&"data.invoice");
+    let items = store
+        .charges
+        .values()
+        .filter_map(|c| Some((c, store.invoices.get(c.invoice.as_deref()?)?)))
+        .filter(|(_, i)| invoice.is_none_or(|id| i.id == id))
+        .filter(|(c, _)| intent.is_none_or(|pi| c.payment_intent == pi))
+        .map(|(c, i)| {
+            let mut json = invoice_payment_json(c, &i.id, i.paid_at.unwrap_or(c.created));
+            if expand_invoice {
+                json["invoice"] = i.json(&api.base_url);
+            }
+            (i.seq, json)
+        })
+        .collect();
+    Some(Ok(store::list("/v1/invoice_payments", items)))
 }
 
 fn list(api: &Api, store: &Store, p: &Value) -> Value {

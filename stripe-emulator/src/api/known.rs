@@ -80,7 +80,7 @@ const ENDPOINTS: &[(&str, &str, &[&[&str]])] = &[
         "client_reference_id", "allow_promotion_codes", "discounts[][coupon]",
         "line_items[][price]", "line_items[][quantity]", "subscription_data[trial_period_days]",
         "invoice_creation[enabled]", "tax_id_collection[enabled]", "customer_update[name]",
-        "payment_intent_data[setup_future_usage]", "expires_at", METADATA,
+        "payment_intent_data[setup_future_usage]", "expires_at", "allowed_payment_method_types[]", METADATA,
     ]]),
     ("GET", "/v1/checkout/sessions", &[&["customer", "status"], PAGE]),
     ("GET", "/v1/checkout/sessions/{id}", &[]),
@@ -97,7 +97,7 @@ const ENDPOINTS: &[(&str, &str, &[&[&str]])] = &[
     ("GET", "/v1/subscriptions/{id}", &[]),
     ("POST", "/v1/subscriptions/{id}", &[&[
         "cancel_at", "cancel_at_period_end", "items[][id]", "items[][price]", "proration_behavior",
-        "proration_date", "payment_behavior", "trial_end",
+        "proration_date", "payment_behavior", "trial_end", "pause_collection[behavior]", METADATA,
     ]]),
     ("DELETE", "/v1/subscriptions/{id}", &[]),
 
@@ -117,6 +117,7 @@ const ENDPOINTS: &[(&str, &str, &[&[&str]])] = &[
         "subscription_details[proration_date]", "subscription_details[trial_end]",
     ]]),
     ("GET", "/v1/invoices/{id}", &[]),
+    ("GET", "/v1/invoice_payments", &[&["invoice", "payment[type]", "payment[payment_intent]"], PAGE]),
 
     ("GET", "/v1/payment_intents/{id}", &[]),
     ("GET", "/v1/charges/{id}", &[]),

@@ -195,6 +195,7 @@ fn route(api: &Api, store: &mut Store, method: &Method, path: &str, p: &Value) -
             subscription_schedules::route(store, m, rest, p)
         }
         ["v1", "invoices", rest @ ..] => invoices::route(api, store, m, rest, p),
+        ["v1", "invoice_payments", rest @ ..] => invoices::route_payments(api, store, m, rest, p),
         ["v1", resource @ ("payment_intents" | "charges" | "disputes" | "refunds"), rest @ ..] => {
             payments::route(store, m, resource, rest, p)
         }

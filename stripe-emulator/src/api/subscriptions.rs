@@ -88,6 +88,39 @@ fn update(store: &mut Store, base_url: &str, id: &str, p: &Value) -> ApiResult {
                 .map_err(|e| e.for_param("cancel_at_period_end"))?,
         );
     }
+    // `pause_collection[behavior]=void` pauses; `pause_collection=` (empty) resumes.
+    match p.get("pause_collection") {
+        None => {}
+        Some(Value::String(empty)) if empty.is_empty() => {
+            result = Some(flows::set_pause_collection(store, id, None, p)?)
+        }
+        Some(pause) => {
+            let behavior = pause.get("behavior").and_then(Value::as_str);
+            match behavior {
+                Some("void") => {
+                    result = Some(flows::set_pause_collection(store, id, Some("void"), p)?)
+                }
+                Some("keep_as_draft" | "mark_uncollectible") => {
+                    return Err(ApiError::invalid_param(
+                        "pause_collection[behavior]",
+                        "This emulator pauses collection with behavior=void only.",
+                    ))
+                }
+                _ => {
+                    return Err(ApiError::invalid_param(
+                        "pause_collection[behavior]",
+                        "Invalid pause_collection[behavior]: must be one of keep_as_draft, mark_uncollectible, or void.",
+                    ))
+                }
+            }
+        }
+    }
+    if p.get("metadata").is_some() && p.get("pause_collection").is_none() {
+        return Err(ApiError::invalid_param(
+            "metadata",
+            "This emulator updates a subscription's metadata only with pause_collection.",
+        ));
+    }
     let item = p
         .get("items")
         .and_then(Value::as_array)

@@ -44,6 +44,7 @@ pub fn complete_checkout(
                 created: now,
                 seq: store.next_seq(),
                 authenticates_every_payment: false,
+                disputes_payments: false,
             };
             let json = customer.json();
             let id = customer.id.clone();
@@ -85,6 +86,7 @@ pub fn complete_checkout(
             payment_intent: String::new(),
             dispute: None,
             created: now,
+            invoice: None,
         };
         let pi = PaymentIntent {
             latest_charge: Some(charge.id.clone()),
@@ -182,6 +184,8 @@ pub fn complete_checkout(
             trial_will_end_sent: false,
             pending_prorations: Vec::new(),
             pending_update: None,
+            pause_collection: None,
+            metadata: Default::default(),
         };
         let sub_id = sub.id.clone();
         store.subscriptions.insert(sub_id.clone(), sub);

@@ -4,6 +4,7 @@
 use serde_json::{json, Value};
 
 use super::invoicing::{bill, Payment};
+use super::price_change::expire_pending_updates;
 use super::schedules::{at_period_end, AtPeriodEnd};
 use super::subscriptions::{change_subscription, ensure_live};
 use super::{period_of, DAY};
@@ -18,6 +19,7 @@ const TRIAL_WARNING: i64 = 3 * DAY;
 pub fn advance(store: &mut Store, base_url: &str, seconds: i64) {
     store.clock_offset += seconds.max(0);
     let now = store.now();
+    expire_pending_updates(store, base_url);
     let mut ids: Vec<(u64, String)> = store
         .subscriptions
         .values()
@@ -126,9 +128,12 @@ fn renew(store: &mut Store, base_url: &str, sub_id: &str) {
         s.current_period_start = sub.current_period_end;
         s.current_period_end = sub.current_period_end + period;
     }
-    let payment = Payment::of(store, &sub.customer, sub.fail_next_renewal);
+    let payment = match sub.pause_collection {
+        Some(_) => Payment::Voided,
+        None => Payment::of(store, &sub.customer, sub.fail_next_renewal),
+    };
     // A declined card, or one whose bank wants the customer first: past due until paid.
-    let fails = payment != Payment::Paid && amount > 0;
+    let fails = matches!(payment, Payment::Declined | Payment::NeedsAction) && amount > 0;
     bill(
         store,
         base_url,

@@ -3,6 +3,7 @@
 
 use serde_json::{json, Value};
 
+use super::payments::charge_invoice;
 use super::price_change::switch_price;
 use super::subscriptions::change_subscription;
 use crate::error::ApiError;
@@ -79,6 +80,8 @@ pub(super) enum Payment {
     Declined,
     /// The bank asks the customer to authenticate: the invoice waits on its hosted page.
     NeedsAction,
+    /// Collection is paused (`pause_collection[behavior]=void`): the invoice is voided at once.
+    Voided,
 }
 
 impl Payment {
@@ -161,8 +164,16 @@ pub(super) fn issue_invoice(
                 None,
             );
         }
+        Payment::Voided => {
+            invoice.status = "void".into();
+            invoice.attempt_count = 0;
+            store.emit("invoice.voided", invoice.json(base_url), None);
+        }
     }
     let id = invoice.id.clone();
+    if payment == Payment::Paid {
+        charge_invoice(store, &invoice);
+    }
     store.invoices.insert(id.clone(), invoice);
     id
 }
@@ -186,6 +197,8 @@ pub fn pay_invoice(store: &mut Store, base_url: &str, invoice_id: &str) -> Resul
     invoice.paid_at = Some(now);
     let json = invoice.json(base_url);
     let sub_id = invoice.subscription.clone();
+    let paid = invoice.clone();
+    charge_invoice(store, &paid);
     store.emit("invoice.paid", json.clone(), None);
     store.emit("invoice.payment_succeeded", json.clone(), None);
     if let Some(sub_id) = sub_id {

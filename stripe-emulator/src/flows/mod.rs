@@ -18,13 +18,18 @@ pub use cards::{card_outcome, CardOutcome};
 pub use checkout::complete_checkout;
 pub use clock::{advance, renew_now};
 pub use invoicing::pay_invoice;
-pub use payments::{close_dispute, fail_refund, open_dispute, refund};
+pub use payments::{
+    close_dispute, dispute_checkout, fail_refund, move_dispute, open_dispute, refund,
+    OPENING_STATUSES,
+};
 pub use price_change::{change_price, preview_change, PriceChange, Proration, TrialEnd};
 pub use schedules::{
     cancel as cancel_schedule, change_at_period_end, create_from_subscription,
     release as release_schedule, update as update_schedule, PhaseSpec,
 };
-pub use subscriptions::{cancel_now, fail_next_renewal, set_cancel_at, set_cancel_at_period_end};
+pub use subscriptions::{
+    cancel_now, fail_next_renewal, set_cancel_at, set_cancel_at_period_end, set_pause_collection,
+};
 
 use crate::objects::SubscriptionItem;
 use crate::store::Store;

@@ -62,7 +62,8 @@ pub struct PriceChange {
     pub trial_end: Option<TrialEnd>,
 }
 
-/// How long Stripe keeps a pending update waiting for its payment.
+/// How long Stripe keeps a pending update waiting for its payment at most: 23 hours, or less
+/// when the period (or the trial) ends sooner.
 const PENDING_UPDATE_LIFETIME: i64 = 23 * 60 * 60;
 
 /// Stripe's limit on a trial set by an update: two years.
@@ -361,7 +362,14 @@ pub fn change_price(
         let id = issue_invoice(store, base_url, draft, payment);
         if waits {
             // Stripe keeps the items as they were and records what their payment will apply.
-            let expires_at = store.now() + PENDING_UPDATE_LIFETIME;
+            let sub = &store.subscriptions[sub_id];
+            let expires_at = (store.now() + PENDING_UPDATE_LIFETIME)
+                .min(sub.current_period_end)
+                .min(
+                    sub.trial_end
+                        .filter(|_| sub.status == "trialing")
+                        .unwrap_or(i64::MAX),
+                );
             change_subscription(store, sub_id, |sub, _| {
                 let previous = json!({
                     "latest_invoice": sub.latest_invoice,
@@ -381,6 +389,44 @@ pub fn change_price(
         }
     }
     Ok(store.subscriptions[sub_id].json(store))
+}
+
+/// Pending updates whose `expires_at` the clock has passed are discarded, as Stripe discards
+/// them: their invoice is voided (`invoice.voided`), the subscription keeps its items, and
+/// `customer.subscription.pending_update_expired` says so.
+pub(super) fn expire_pending_updates(store: &mut Store, base_url: &str) {
+    let now = store.now();
+    let mut due: Vec<(u64, String)> = store
+        .subscriptions
+        .values()
+        .filter(|s| {
+            s.pending_update
+                .as_ref()
+                .is_some_and(|u| u.expires_at <= now)
+        })
+        .map(|s| (s.seq, s.id.clone()))
+        .collect();
+    due.sort();
+    for (_, sub_id) in due {
+        let Some(update) = store
+            .subscriptions
+            .get_mut(&sub_id)
+            .and_then(|s| s.pending_update.take())
+        else {
+            continue;
+        };
+        if let Some(invoice) = store
+            .invoices
+            .get_mut(&update.invoice)
+            .filter(|i| i.status == "open")
+        {
+            invoice.status = "void".into();
+            let json = invoice.json(base_url);
+            store.emit("invoice.voided", json, None);
+        }
+        let json = store.subscriptions[&sub_id].json(store);
+        store.emit("customer.subscription.pending_update_expired", json, None);
+    }
 }
 
 /// Keeps the trial (until its possibly new end) or ends it, active if its first invoice is

@@ -96,6 +96,27 @@ pub fn cancel_now(store: &mut Store, sub_id: &str) -> Result<Value, ApiError> {
     })
 }
 
+/// `pause_collection`: while paused (`Some("void")`), renewals void their invoices instead of
+/// charging; `None` resumes collection. The status does not change, as on Stripe. The
+/// update's `metadata` (keys set, or removed when empty) changes with it.
+pub fn set_pause_collection(
+    store: &mut Store,
+    sub_id: &str,
+    behavior: Option<&str>,
+    metadata: &Value,
+) -> Result<Value, ApiError> {
+    ensure_live(store, sub_id)?;
+    change_subscription(store, sub_id, |sub, _| {
+        let previous = json!({
+            "pause_collection": sub.pause_collection.as_ref().map(|b| json!({ "behavior": b, "resumes_at": null })),
+            "metadata": sub.metadata,
+        });
+        sub.pause_collection = behavior.map(str::to_string);
+        crate::params::merge_metadata(&mut sub.metadata, metadata);
+        previous
+    })
+}
+
 /// Marks a subscription's next renewal to fail (the test-clock way to see `past_due`).
 pub fn fail_next_renewal(store: &mut Store, sub_id: &str) -> Result<(), ApiError> {
     let sub = store

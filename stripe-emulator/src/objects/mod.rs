@@ -11,7 +11,7 @@ mod subscriptions;
 
 pub use events::{Delivery, Endpoint, Event};
 pub use invoices::{Invoice, InvoiceLine};
-pub use payments::{Charge, Dispute, PaymentIntent, Refund};
+pub use payments::{invoice_payment_json, Charge, Dispute, PaymentIntent, Refund};
 pub use schedules::{Phase, PhaseItem, SubscriptionSchedule};
 pub use sessions::{PortalSession, PromotionCode};
 pub use subscriptions::{PendingUpdate, Subscription, SubscriptionItem};

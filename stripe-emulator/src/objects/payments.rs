@@ -48,6 +48,9 @@ pub struct Charge {
     pub payment_intent: String,
     pub dispute: Option<String>,
     pub created: i64,
+    /// The subscription invoice this charge paid, if any. This API version no longer names it
+    /// on the charge: `/v1/invoice_payments` links the two.
+    pub invoice: Option<String>,
 }
 
 impl Charge {
@@ -110,9 +113,41 @@ pub struct Dispute {
     pub charge: String,
     pub currency: String,
     pub payment_intent: String,
-    /// `needs_response`, then `won` or `lost`.
+    /// Stripe's statuses: an inquiry (`warning_needs_response`, `warning_under_review`,
+    /// `warning_closed`) takes no money; a chargeback (`needs_response`, `under_review`) has
+    /// taken it until it is `won` (given back) or `lost`. `prevented`: settled before any
+    /// chargeback.
     pub status: String,
     pub created: i64,
+}
+
+impl Dispute {
+    /// A chargeback took the money (`charge.dispute.funds_withdrawn`); an inquiry did not.
+    pub fn is_chargeback(&self) -> bool {
+        matches!(
+            self.status.as_str(),
+            "needs_response" | "under_review" | "won" | "lost"
+        )
+    }
+}
+
+/// A payment of an invoice, as `/v1/invoice_payments` lists it: which invoice a payment
+/// intent paid.
+pub fn invoice_payment_json(charge: &Charge, invoice: &str, paid_at: i64) -> Value {
+    json!({
+        "id": format!("inpay_{}", &charge.id[3..]),
+        "object": "invoice_payment",
+        "amount_paid": charge.amount,
+        "amount_requested": charge.amount,
+        "created": charge.created,
+        "currency": charge.currency,
+        "invoice": invoice,
+        "is_default": true,
+        "livemode": false,
+        "payment": { "type": "payment_intent", "payment_intent": charge.payment_intent },
+        "status": "paid",
+        "status_transitions": { "canceled_at": null, "paid_at": paid_at },
+    })
 }
 
 impl Dispute {

@@ -41,6 +41,10 @@ pub struct Subscription {
     /// A price change made with `payment_behavior=pending_if_incomplete` whose invoice is not
     /// paid yet: the items keep their price until it is.
     pub pending_update: Option<PendingUpdate>,
+    /// `pause_collection[behavior]`: while set (`void` is the one emulated), renewals issue
+    /// invoices that are voided at once, charging nothing.
+    pub pause_collection: Option<String>,
+    pub metadata: serde_json::Map<String, Value>,
 }
 
 #[derive(Debug, Clone)]
@@ -148,7 +152,11 @@ impl Subscription {
             },
             "latest_invoice": self.latest_invoice,
             "livemode": false,
-            "metadata": {},
+            "metadata": self.metadata,
+            "pause_collection": self.pause_collection.as_ref().map(|behavior| json!({
+                "behavior": behavior,
+                "resumes_at": null,
+            })),
             "pending_update": pending_update,
             "schedule": store.schedule_of(&self.id).map(|s| s.id.clone()),
             "start_date": self.created,

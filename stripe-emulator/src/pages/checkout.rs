@@ -251,15 +251,7 @@ pub async fn checkout_submit(
             match flows::complete_checkout(&mut store, &api.base_url, &id, details) {
                 Ok(url) => {
                     if outcome == CardOutcome::Disputed {
-                        let charge = store
-                            .sessions
-                            .get(&id)
-                            .and_then(|s| s.payment_intent.as_ref())
-                            .and_then(|pi| store.payment_intents.get(pi))
-                            .and_then(|pi| pi.latest_charge.clone());
-                        if let Some(charge) = charge {
-                            let _ = flows::open_dispute(&mut store, &charge);
-                        }
+                        flows::dispute_checkout(&mut store, &id);
                     }
                     Redirect::to(&url).into_response()
                 }

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
-use landing::server::db::{billing, outbox, Db};
+use landing::server::db::{billing, outbox, subscription_holds, Db};
 use serde_json::{json, Value};
 
 use super::{emulator_checkout, emulator_session, owner_of, pay_at, pay_with_card, TestApp};
@@ -54,6 +54,21 @@ pub async fn stored_state(db: &Db) -> Vec<String> {
         lines.push(format!(
             "schedule {} of {}: {} next {:?} at {:?}",
             s.id, s.subscription_id, s.status, s.next_price_id, s.next_starts_at
+        ));
+    }
+    for p in subscription_holds::all_pending_changes(db).await.unwrap() {
+        lines.push(format!(
+            "pending change of {} to {} until {:?}, invoice {:?}",
+            p.subscription_id, p.price_id, p.expires_at, p.hosted_invoice_url
+        ));
+    }
+    for d in subscription_holds::all_subscription_disputes(db)
+        .await
+        .unwrap()
+    {
+        lines.push(format!(
+            "dispute of {}'s payment: {}",
+            d.subscription_id, d.dispute_status
         ));
     }
     for m in billing_mails(db).await {
@@ -201,7 +216,8 @@ impl DeliveryLog {
 }
 
 /// The mail a history should cause: one receipt per completed checkout, one "payment did not go
-/// through" per failed invoice, one "trial ends soon" per trial end.
+/// through" per failed invoice, one "please confirm" per invoice the bank wants confirmed, one
+/// "trial ends soon" per trial end.
 pub fn expected_mail(events: &[Value]) -> usize {
     let mut causes = std::collections::BTreeSet::new();
     for e in events {
@@ -209,6 +225,7 @@ pub fn expected_mail(events: &[Value]) -> usize {
         match e["type"].as_str().unwrap_or("") {
             "checkout.session.completed" => causes.insert(format!("receipt {}", object["id"])),
             "invoice.payment_failed" => causes.insert(format!("failed {}", object["id"])),
+            "invoice.payment_action_required" => causes.insert(format!("confirm {}", object["id"])),
             "customer.subscription.trial_will_end" => {
                 causes.insert(format!("trial {} {}", object["id"], object["trial_end"]))
             }
@@ -258,11 +275,25 @@ pub async fn make_history(app: &TestApp, target: usize) -> usize {
             2 => emulator_checkout(&base, "pro_monthly", &email, &[]).await,
             _ => emulator_checkout(&base, "starter_monthly", &email, &[]).await,
         };
-        // Now and then a one-time buyer's bank disputes the payment (Stripe's card 0259).
-        if i % 15 == 0 {
-            pay_with_card(&url, &email, "4000000000000259").await;
-        } else {
-            pay_at(&url, &email).await;
+        // Now and then a buyer's bank disputes the payment (Stripe's card 0259): a one-time
+        // purchase's, or a subscription's first. Some subscribers' banks ask for 3-D Secure on
+        // every payment (3184): their upgrades wait for it (pending updates).
+        match i % 15 {
+            0 | 7 => {
+                pay_with_card(&url, &email, "4000000000000259").await;
+            }
+            8 => {
+                let to = pay_with_card(&url, &email, "4000002760003184").await;
+                app.client
+                    .post(format!("{base}{to}"))
+                    .form(&[("action", "complete")])
+                    .send()
+                    .await
+                    .unwrap();
+            }
+            _ => {
+                pay_at(&url, &email).await;
+            }
         }
     }
     // Money going back: some purchases refunded in part or in full (and some of those refunds
@@ -273,7 +304,7 @@ pub async fn make_history(app: &TestApp, target: usize) -> usize {
         let mut charges: Vec<_> = store
             .charges
             .values()
-            .filter(|c| c.dispute.is_none())
+            .filter(|c| c.dispute.is_none() && c.invoice.is_none())
             .map(|c| (c.created, c.id.clone()))
             .collect();
         charges.sort();
@@ -295,24 +326,118 @@ pub async fn make_history(app: &TestApp, target: usize) -> usize {
         }
     }
     for (j, dispute) in disputes.iter().enumerate() {
-        let outcome = ["won", "lost", "prevented"][j % 3];
+        // Some are reviewed first (`charge.dispute.updated`); a reviewed one is won or lost.
+        let reviewed = j % 4 == 1;
+        if reviewed {
+            app.control(
+                &format!("disputes/{dispute}/update"),
+                &[("status", "under_review")],
+            )
+            .await;
+        }
+        let outcome = match ["won", "lost", "prevented"][j % 3] {
+            "prevented" if reviewed => "won",
+            outcome => outcome,
+        };
         app.control(
             &format!("disputes/{dispute}/close"),
             &[("outcome", outcome)],
         )
         .await;
     }
-    let subs = {
+    // Inquiries about subscriptions' payments: one closed without a chargeback, one escalated
+    // to a chargeback (its money withdrawn) and then won (reinstated).
+    let (quiet, disputing, authenticating) = {
+        let stripe = app.stripe.as_ref().unwrap();
+        let store = stripe.store.lock().unwrap();
+        let customers = |pick: fn(&stripe_emulator::store::Customer) -> bool| {
+            store
+                .customers
+                .values()
+                .filter(|c| pick(c))
+                .map(|c| c.id.clone())
+                .collect::<std::collections::HashSet<_>>()
+        };
+        let disputing = customers(|c| c.disputes_payments);
+        let authenticating = customers(|c| c.authenticates_every_payment);
+        let mut quiet: Vec<_> = store
+            .charges
+            .values()
+            .filter(|c| c.invoice.is_some() && c.dispute.is_none())
+            .filter(|c| {
+                c.customer
+                    .as_ref()
+                    .is_some_and(|id| !disputing.contains(id))
+            })
+            .map(|c| (c.created, c.id.clone()))
+            .collect();
+        quiet.sort();
+        (quiet, disputing, authenticating)
+    };
+    for (j, (_, charge)) in quiet.iter().take(2).enumerate() {
+        let inquiry = app
+            .control(
+                &format!("charges/{charge}/dispute"),
+                &[("status", "warning_needs_response")],
+            )
+            .await;
+        let id = inquiry["id"].as_str().unwrap();
+        let steps: &[&str] = if j == 0 {
+            &["warning_under_review", "warning_closed"]
+        } else {
+            &["needs_response", "won"]
+        };
+        for status in steps {
+            app.control(&format!("disputes/{id}/update"), &[("status", status)])
+                .await;
+        }
+    }
+    // The subscriptions the history changes: not those held for a dispute (the site pauses
+    // and cancels them meanwhile) nor those whose bank wants every payment confirmed.
+    let (subs, waiting) = {
         let stripe = app.stripe.as_ref().unwrap();
         let store = stripe.store.lock().unwrap();
         let mut subs: Vec<_> = store
             .subscriptions
             .values()
+            .filter(|s| !disputing.contains(&s.customer) && !authenticating.contains(&s.customer))
             .map(|s| (s.seq, s.id.clone()))
             .collect();
         subs.sort();
-        subs.into_iter().map(|(_, id)| id).collect::<Vec<_>>()
+        let mut waiting: Vec<_> = store
+            .subscriptions
+            .values()
+            .filter(|s| authenticating.contains(&s.customer))
+            .map(|s| (s.seq, s.id.clone(), s.items[0].id.clone()))
+            .collect();
+        waiting.sort();
+        (
+            subs.into_iter().map(|(_, id)| id).collect::<Vec<_>>(),
+            waiting,
+        )
     };
+    // Upgrades that wait for 3-D Secure: half are paid on the invoice's page (the update
+    // applies), half left until Stripe drops them (the first month below expires them).
+    let pro_monthly = price("pro_monthly").await;
+    for (j, (_, sub, item)) in waiting.iter().enumerate() {
+        let updated = app
+            .stripe_call(
+                reqwest::Method::POST,
+                &format!("/v1/subscriptions/{sub}"),
+                &[
+                    ("items[0][id]", item),
+                    ("items[0][price]", &pro_monthly),
+                    ("proration_behavior", "always_invoice"),
+                    ("payment_behavior", "pending_if_incomplete"),
+                ],
+            )
+            .await;
+        assert!(updated["pending_update"].is_object(), "{updated}");
+        if j % 2 == 0 {
+            let invoice = updated["latest_invoice"].as_str().unwrap();
+            app.control(&format!("invoices/{invoice}/pay"), &[]).await;
+        }
+    }
     let post = reqwest::Method::POST;
     for (i, sub) in subs.iter().enumerate() {
         let path = format!("/v1/subscriptions/{sub}");
@@ -385,7 +510,7 @@ pub async fn make_history(app: &TestApp, target: usize) -> usize {
         }
     }
     let mut months = 0;
-    while event_count(app).await < target && months < 60 {
+    while (event_count(app).await < target || months == 0) && months < 60 {
         app.control("advance", &[("days", "31")]).await;
         months += 1;
         // Now and then a renewal fails.
@@ -401,7 +526,16 @@ pub async fn make_history(app: &TestApp, target: usize) -> usize {
             }
         }
     }
-    event_count(app).await
+    // The site holds disputed subscriptions by calling Stripe, which makes events of its own:
+    // the history ends once the live app has applied every event and made no new one.
+    loop {
+        let made = event_count(app).await;
+        wait_applied(&app.state.db, made, Duration::from_secs(600)).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        if event_count(app).await == made {
+            return made;
+        }
+    }
 }
 
 async fn event_count(app: &TestApp) -> usize {
@@ -442,6 +576,7 @@ pub async fn assert_as_stripe_has_it(app: &TestApp, db: &Db) {
         let mut theirs_back: Vec<(i64, Option<String>)> = store
             .charges
             .values()
+            .filter(|c| c.invoice.is_none())
             .map(|c| {
                 let dispute = c.dispute.as_ref().map(|d| store.disputes[d].status.clone());
                 (c.amount_refunded, dispute)

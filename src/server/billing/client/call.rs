@@ -21,6 +21,14 @@ impl Call {
         }
     }
 
+    pub fn delete(path: impl Into<String>) -> Call {
+        Call {
+            method: StripeMethod::Delete,
+            path: path.into(),
+            params: Vec::new(),
+        }
+    }
+
     pub fn post(path: impl Into<String>) -> Call {
         Call {
             method: StripeMethod::Post,

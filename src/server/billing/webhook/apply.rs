@@ -89,6 +89,13 @@ pub enum Fresh {
     Charge(Box<Read<Charge>>, Option<Box<Read<Dispute>>>),
     /// A subscription schedule: the change its subscription makes at the period's end.
     Schedule(Box<Read<SubscriptionSchedule>>),
+    /// A dispute of a subscription's payment: the charge, its dispute, and the subscription as
+    /// it is once held (or released) for the dispute (`billing::dispute_holds`).
+    DisputedSubscription(
+        Box<Read<Charge>>,
+        Box<Read<Dispute>>,
+        Box<Read<Subscription>>,
+    ),
     /// A type we do not act on: recorded, answered 2xx.
     Nothing,
     /// Stripe no longer has the object (or the event names none): nothing to apply.
@@ -181,6 +188,7 @@ pub async fn apply_claimed(
         // Stored by the claim (`ApplyEvents::run`).
         Fresh::Subscription(read, stripe_email) => {
             let sub = &read.object;
+            sync::apply_pending_update(tx, sub, read.at_ms).await?;
             if event_type == "customer.subscription.trial_will_end" {
                 if let Some(trial_end) = sub.trial_end {
                     let to = recipient_of_customer(tx, sub.customer.id(), stripe_email.as_deref())
@@ -193,16 +201,19 @@ pub async fn apply_claimed(
         Fresh::Charge(charge, dispute) => {
             let dispute = dispute.as_deref().map(|d| (&d.object, d.at_ms));
             sync::apply_charge(tx, &charge.object, charge.at_ms, dispute).await?;
-            // A dispute needs an answer (evidence) within days: the operators are told.
-            if let (Some((dispute, _)), "charge.dispute.created") = (dispute, event_type) {
-                for operator in &context.operators {
-                    let mail = emails::dispute_opened(dispute, operator, site);
-                    mailed |= queue(tx, Some(operator), &mail).await?;
-                }
+            if let Some((dispute, _)) = dispute {
+                mailed |= tell_operators(tx, context, event_type, dispute).await?;
             }
         }
         Fresh::Schedule(read) => {
             sync::apply_schedule(tx, &read.object, read.at_ms).await?;
+        }
+        Fresh::DisputedSubscription(charge, dispute, sub) => {
+            let read = (&dispute.object, dispute.at_ms);
+            sync::apply_charge(tx, &charge.object, charge.at_ms, Some(read)).await?;
+            sync::apply_subscription(tx, &sub.object, sub.at_ms).await?;
+            sync::link_charge_to_subscription(tx, &charge.object, &sub.object).await?;
+            mailed |= tell_operators(tx, context, event_type, &dispute.object).await?;
         }
         Fresh::Invoice(read, sub) => {
             let invoice = &read.object;
@@ -238,6 +249,24 @@ pub async fn apply_claimed(
         outcome: Outcome::Applied,
         mailed,
     })
+}
+
+/// A dispute needs an answer (evidence) within days: on `charge.dispute.created` each operator
+/// is told, once per dispute.
+async fn tell_operators(
+    tx: &mut Tx,
+    context: &MailContext,
+    event_type: &str,
+    dispute: &Dispute,
+) -> Result<bool, ServerError> {
+    let mut mailed = false;
+    if event_type == "charge.dispute.created" {
+        for operator in &context.operators {
+            let mail = emails::dispute_opened(dispute, operator, &context.site);
+            mailed |= queue(tx, Some(operator), &mail).await?;
+        }
+    }
+    Ok(mailed)
 }
 
 /// A mail about an invoice: its id, amount due, currency, hosted page and our site.

@@ -12,6 +12,7 @@ use tokio::time::Instant;
 
 use super::super::account::Billing;
 use super::super::client::{Stripe, StripeError};
+use super::super::dispute_holds;
 use super::super::fetch::{self, FetchError};
 use super::apply::{EventJob, EventRecord, Fresh, Outcome};
 use super::events::{reads, type_label, Envelope, Reads};
@@ -64,7 +65,17 @@ async fn read_fresh(client: &Stripe, event: &Envelope) -> Result<Fresh, FetchErr
         Reads::Dispute => {
             let dispute = fetch::dispute(client, id).await?;
             let charge = fetch::charge(client, dispute.object.charge.id()).await?;
-            Fresh::Charge(Box::new(charge), Some(Box::new(dispute)))
+            // A subscription's payment: the subscription is held while the bank decides.
+            let held = match charge.object.payment_intent.as_ref() {
+                Some(pi) => dispute_holds::subscription_paid_by(client, pi.id()).await?,
+                None => None,
+            };
+            match held {
+                Some(sub) => {
+                    Fresh::DisputedSubscription(Box::new(charge), Box::new(dispute), Box::new(sub))
+                }
+                None => Fresh::Charge(Box::new(charge), Some(Box::new(dispute))),
+            }
         }
         Reads::Schedule => Fresh::Schedule(Box::new(fetch::schedule(client, id).await?)),
     };
@@ -132,6 +143,22 @@ async fn apply(
     } else {
         Fresh::NotOurs
     };
+    // Only a subscription of ours is held for its payment's dispute.
+    let fresh = match fresh {
+        Fresh::DisputedSubscription(charge, dispute, sub) => {
+            let sub = dispute_holds::enforce(&billing.webhook_client, &dispute.object, *sub)
+                .await
+                .map_err(|e| match e {
+                    FetchError::Stripe(e) => ServerError::stripe("webhook: hold a subscription", e),
+                    FetchError::NotFound => ServerError::internal(
+                        "webhook: hold a subscription",
+                        "Stripe no longer has the subscription".into(),
+                    ),
+                })?;
+            Fresh::DisputedSubscription(charge, dispute, Box::new(sub))
+        }
+        other => other,
+    };
     // The claim decides for real, in the transaction that applies it.
     state
         .webhook_writer
@@ -161,7 +188,9 @@ async fn is_ours(state: &AppState, billing: &Billing, fresh: &Fresh) -> Result<b
                 .and_then(|i| i.price.as_ref());
             (price, None)
         }
-        Fresh::Subscription(read, _) | Fresh::Invoice(_, Some(read)) => (
+        Fresh::Subscription(read, _)
+        | Fresh::Invoice(_, Some(read))
+        | Fresh::DisputedSubscription(_, _, read) => (
             read.object.items.data.first().map(|i| &i.price),
             Some(&read.object.id),
         ),
