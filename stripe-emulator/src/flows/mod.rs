@@ -18,7 +18,9 @@ pub use checkout::complete_checkout;
 pub use clock::{advance, renew_now};
 pub use invoicing::pay_invoice;
 pub use payments::{close_dispute, fail_refund, open_dispute, refund};
-pub use price_change::{change_price, preview_change, PriceChange, Proration, TrialEnd};
+pub use price_change::{
+    change_price, preview_change, PreviewMode, PriceChange, Proration, TrialEnd,
+};
 pub use subscriptions::{cancel_now, fail_next_renewal, set_cancel_at, set_cancel_at_period_end};
 
 use crate::objects::SubscriptionItem;

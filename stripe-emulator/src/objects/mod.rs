@@ -9,9 +9,9 @@ mod sessions;
 mod subscriptions;
 
 pub use events::{Delivery, Endpoint, Event};
-pub use invoices::{Invoice, InvoiceLine};
+pub use invoices::{settle, Invoice, InvoiceLine};
 pub use payments::{Charge, Dispute, PaymentIntent, Refund};
 pub use sessions::{PortalSession, PromotionCode};
-pub use subscriptions::{PendingUpdate, Subscription, SubscriptionItem};
+pub use subscriptions::{Discount, PendingUpdate, Subscription, SubscriptionItem};
 
 pub const API_VERSION: &str = "2026-09-30.endive";

@@ -41,6 +41,26 @@ pub struct Subscription {
     /// A price change made with `payment_behavior=pending_if_incomplete` whose invoice is not
     /// paid yet: the items keep their price until it is.
     pub pending_update: Option<PendingUpdate>,
+    /// A coupon's discount on the subscription's invoices, while its duration lasts.
+    pub discount: Option<Discount>,
+}
+
+/// A coupon applied to a subscription (Stripe's `discount` object).
+#[derive(Debug, Clone)]
+pub struct Discount {
+    pub id: String,
+    pub coupon: String,
+    pub start: i64,
+    /// When a `repeating` coupon stops discounting; `None` for `once` (removed after the
+    /// first invoice it discounts) and `forever`.
+    pub end: Option<i64>,
+}
+
+impl Discount {
+    /// Does it take something off an invoice made at `at`?
+    pub fn applies_at(&self, at: i64) -> bool {
+        self.end.is_none_or(|end| at < end)
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -137,7 +157,7 @@ impl Subscription {
             "created": self.created,
             "currency": currency,
             "customer": self.customer,
-            "discounts": [],
+            "discounts": self.discount.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(),
             "ended_at": self.ended_at,
             "invoice_settings": { "issuer": { "type": "self" } },
             "items": {
