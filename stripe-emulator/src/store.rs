@@ -54,6 +54,11 @@ pub struct Customer {
     /// Its card's holder disputes every payment (Stripe's 4000 0000 0000 0259): each invoice
     /// it pays is disputed at once.
     pub disputes_payments: bool,
+    /// Stripe's customer balance, in the smallest unit: negative is credit the next invoices
+    /// use up before anything is charged, positive is owed and added to the next invoice.
+    pub balance: i64,
+    /// The currency its balance is in, set by the first movement of the balance.
+    pub currency: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -116,6 +121,36 @@ pub struct Coupon {
     pub currency: Option<String>,
     pub valid: bool,
     pub created: i64,
+    /// Stripe's `duration`: how many of a subscription's invoices it takes off.
+    pub duration: Duration,
+}
+
+/// How long a coupon keeps discounting a subscription (Stripe's `duration`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Duration {
+    /// The first invoice only.
+    Once,
+    /// Every invoice issued within this many months of the discount's start.
+    Repeating(i64),
+    Forever,
+}
+
+/// A change of a customer's balance (Stripe's `customer_balance_transaction`).
+#[derive(Debug, Clone)]
+pub struct BalanceTransaction {
+    pub id: String,
+    pub customer: String,
+    /// Negative credits the customer, positive debits them.
+    pub amount: i64,
+    pub currency: String,
+    pub description: Option<String>,
+    pub ending_balance: i64,
+    /// `adjustment` (given by hand or through the API) or `applied_to_invoice`.
+    pub kind: &'static str,
+    pub invoice: Option<String>,
+    pub metadata: Map<String, Value>,
+    pub created: i64,
+    pub seq: u64,
 }
 
 /// A POST answered under an `Idempotency-Key`: replayed as is for the same parameters.
@@ -138,6 +173,7 @@ pub struct Store {
     pub customers: BTreeMap<String, Customer>,
     pub sessions: BTreeMap<String, Session>,
     pub coupons: BTreeMap<String, Coupon>,
+    pub balance_transactions: BTreeMap<String, BalanceTransaction>,
     pub promotion_codes: BTreeMap<String, crate::objects::PromotionCode>,
     pub subscriptions: BTreeMap<String, crate::objects::Subscription>,
     pub subscription_schedules: BTreeMap<String, crate::objects::SubscriptionSchedule>,
@@ -247,6 +283,8 @@ impl Customer {
             "id": self.id,
             "object": "customer",
             "created": self.created,
+            "balance": self.balance,
+            "currency": self.currency,
             "email": self.email,
             "name": self.name,
             "livemode": false,
@@ -322,12 +360,93 @@ impl Coupon {
             "amount_off": self.amount_off,
             "created": self.created,
             "currency": self.currency,
-            "duration": "once",
+            "duration": match self.duration {
+                Duration::Once => "once",
+                Duration::Repeating(_) => "repeating",
+                Duration::Forever => "forever",
+            },
+            "duration_in_months": match self.duration {
+                Duration::Repeating(months) => Some(months),
+                _ => None,
+            },
             "livemode": false,
             "metadata": {},
             "percent_off": self.percent_off,
             "times_redeemed": 0,
             "valid": self.valid,
         })
+    }
+}
+
+impl BalanceTransaction {
+    pub fn json(&self) -> Value {
+        json!({
+            "id": self.id,
+            "object": "customer_balance_transaction",
+            "amount": self.amount,
+            "checkout_session": null,
+            "created": self.created,
+            "credit_note": null,
+            "currency": self.currency,
+            "customer": self.customer,
+            "customer_account": null,
+            "description": self.description,
+            "ending_balance": self.ending_balance,
+            "invoice": self.invoice,
+            "livemode": false,
+            "metadata": self.metadata,
+            "type": self.kind,
+        })
+    }
+}
+
+/// What moves a customer's balance: see [`Store::move_balance`].
+#[derive(Debug, Clone)]
+pub struct BalanceChange {
+    /// Negative credits the customer, positive debits them.
+    pub amount: i64,
+    pub currency: String,
+    pub kind: &'static str,
+    pub invoice: Option<String>,
+    pub description: Option<String>,
+    pub metadata: Map<String, Value>,
+}
+
+impl Store {
+    /// Moves a customer's balance, records the transaction and sends `customer.updated` with
+    /// the balance it had, as Stripe does. Nothing happens for a zero amount or a customer the
+    /// store does not have.
+    pub fn move_balance(
+        &mut self,
+        customer: &str,
+        change: BalanceChange,
+    ) -> Option<BalanceTransaction> {
+        if change.amount == 0 || !self.customers.contains_key(customer) {
+            return None;
+        }
+        let now = self.now();
+        let seq = self.next_seq();
+        let c = self.customers.get_mut(customer)?;
+        let before = c.balance;
+        c.balance += change.amount;
+        c.currency.get_or_insert_with(|| change.currency.clone());
+        let transaction = BalanceTransaction {
+            id: new_id("cbtxn"),
+            customer: customer.to_string(),
+            amount: change.amount,
+            currency: change.currency,
+            description: change.description,
+            ending_balance: c.balance,
+            kind: change.kind,
+            invoice: change.invoice,
+            metadata: change.metadata,
+            created: now,
+            seq,
+        };
+        let json = c.json();
+        self.balance_transactions
+            .insert(transaction.id.clone(), transaction.clone());
+        self.emit("customer.updated", json, Some(json!({ "balance": before })));
+        Some(transaction)
     }
 }

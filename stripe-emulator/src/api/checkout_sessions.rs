@@ -395,6 +395,17 @@ fn render(api: &Api, store: &Store, session: &Session, p: &Value) -> Value {
     let mut json = session.json(&api.base_url);
     let expand = expands(p);
     if expand.contains(&"line_items") {
+        let amounts: Vec<i64> = session
+            .line_items
+            .iter()
+            .map(|item| {
+                store
+                    .prices
+                    .get(&item.price)
+                    .map_or(0, |p| p.unit_amount * item.quantity)
+            })
+            .collect();
+        let discounts = split_discount(session, &amounts);
         let items: Vec<(u64, Value)> = session
             .line_items
             .iter()
@@ -402,16 +413,17 @@ fn render(api: &Api, store: &Store, session: &Session, p: &Value) -> Value {
             .filter_map(|(i, item)| {
                 let price = store.prices.get(&item.price)?;
                 let name = store.product_name(price);
-                let amount = price.unit_amount * item.quantity;
+                let amount = amounts[i];
+                let discount = discounts[i];
                 Some((
                     u64::MAX - i as u64,
                     json!({
                         "id": format!("li_{}_{i}", &session.id[8..]),
                         "object": "item",
-                        "amount_discount": 0,
+                        "amount_discount": discount,
                         "amount_subtotal": amount,
                         "amount_tax": 0,
-                        "amount_total": amount,
+                        "amount_total": amount - discount,
                         "currency": price.currency,
                         "description": name,
                         "price": price.json(),
@@ -464,4 +476,24 @@ fn expire(api: &Api, store: &mut Store, id: &str) -> ApiResult {
     let json = session.json(&api.base_url);
     store.emit("checkout.session.expired", json.clone(), None);
     Ok(json)
+}
+
+/// The session's discount (its subtotal less its total) shared among its line items in
+/// proportion to their amounts, the last one taking what rounding leaves, so the items'
+/// `amount_discount` add up to the session's.
+fn split_discount(session: &Session, amounts: &[i64]) -> Vec<i64> {
+    let discount = (session.amount_subtotal - session.amount_total).max(0);
+    let sum: i64 = amounts.iter().sum();
+    let mut left = discount;
+    let mut shares = Vec::with_capacity(amounts.len());
+    for (i, amount) in amounts.iter().enumerate() {
+        let share = if i + 1 == amounts.len() || sum == 0 {
+            left
+        } else {
+            (discount as i128 * *amount as i128 / sum as i128) as i64
+        };
+        left -= share;
+        shares.push(share);
+    }
+    shares
 }

@@ -5,7 +5,7 @@ use serde_json::Value;
 use super::params::{get, integer, string};
 use super::ApiResult;
 use crate::error::ApiError;
-use crate::store::{self, Coupon, Store};
+use crate::store::{self, Coupon, Duration, Store};
 
 pub(super) fn route(
     store: &mut Store,
@@ -43,6 +43,7 @@ fn create(store: &mut Store, p: &Value) -> ApiResult {
     if amount_off.is_some() && currency.is_none() {
         return Err(ApiError::missing("currency"));
     }
+    let coupon_duration = duration(p)?;
     let coupon = Coupon {
         id: string(p, "id").unwrap_or_else(|| store::new_id("co")),
         percent_off,
@@ -50,6 +51,7 @@ fn create(store: &mut Store, p: &Value) -> ApiResult {
         currency,
         valid: true,
         created: store.now(),
+        duration: coupon_duration,
     };
     if store.coupons.contains_key(&coupon.id) {
         return Err(ApiError::invalid_param(
@@ -61,4 +63,32 @@ fn create(store: &mut Store, p: &Value) -> ApiResult {
     store.coupons.insert(coupon.id.clone(), coupon);
     store.emit("coupon.created", json.clone(), None);
     Ok(json)
+}
+
+/// `duration` (`once` unless given) and, for `repeating` only, `duration_in_months`.
+fn duration(p: &Value) -> Result<Duration, ApiError> {
+    let months = integer(p, "duration_in_months")?;
+    match (string(p, "duration").as_deref(), months) {
+        (None | Some("once"), None) => Ok(Duration::Once),
+        (Some("forever"), None) => Ok(Duration::Forever),
+        (Some("repeating"), Some(m)) if m > 0 => Ok(Duration::Repeating(m)),
+        (Some("repeating"), Some(_)) => Err(ApiError::invalid_param(
+            "duration_in_months",
+            "duration_in_months must be a positive integer.",
+        )),
+        (Some("repeating"), None) => Err(ApiError::invalid_param(
+            "duration_in_months",
+            "You must specify duration_in_months when duration is repeating.",
+        )),
+        (None | Some("once" | "forever"), Some(_)) => Err(ApiError::invalid_param(
+            "duration_in_months",
+            "duration_in_months can only be set when duration is repeating.",
+        )),
+        (Some(other), _) => Err(ApiError::invalid_param(
+            "duration",
+            format!(
+                "Invalid duration: must be one of forever, once, or repeating (got `{other}`)."
+            ),
+        )),
+    }
 }

@@ -2,11 +2,11 @@
 
 use serde_json::Value;
 
-use super::params::{get, merge_metadata, metadata, string};
+use super::params::{get, integer, merge_metadata, metadata, string};
 use super::ApiResult;
 use crate::error::ApiError;
 use crate::portal_config;
-use crate::store::{self, Customer, Store};
+use crate::store::{self, BalanceChange, Customer, Store};
 
 pub(super) fn route(
     store: &mut Store,
@@ -19,6 +19,8 @@ pub(super) fn route(
         ("GET", []) => Ok(list(store, p)),
         ("GET", [id]) => get(&store.customers, "customer", id).map(Customer::json),
         ("POST", [id]) => update(store, id, p),
+        ("POST", [id, "balance_transactions"]) => credit(store, id, p),
+        ("GET", [id, "balance_transactions"]) => balance_transactions(store, id),
         _ => return None,
     })
 }
@@ -33,6 +35,8 @@ fn create(store: &mut Store, p: &Value) -> ApiResult {
         seq: store.next_seq(),
         authenticates_every_payment: false,
         disputes_payments: false,
+        balance: 0,
+        currency: None,
     };
     let json = customer.json();
     store.customers.insert(customer.id.clone(), customer);
@@ -74,4 +78,59 @@ fn list(store: &Store, p: &Value) -> Value {
         .map(|c| (c.seq, c.json()))
         .collect();
     store::list("/v1/customers", items)
+}
+
+/// `POST /v1/customers/{id}/balance_transactions`: credit (negative `amount`) or debit a
+/// customer's balance by hand, as the Dashboard does. The next invoices use it.
+fn credit(store: &mut Store, id: &str, p: &Value) -> ApiResult {
+    if !store.customers.contains_key(id) {
+        return Err(ApiError::not_found("customer", id));
+    }
+    let amount = integer(p, "amount")?.ok_or_else(|| ApiError::missing("amount"))?;
+    let currency = string(p, "currency").ok_or_else(|| ApiError::missing("currency"))?;
+    let currency = currency.to_lowercase();
+    if let Some(own) = store.customers[id]
+        .currency
+        .as_deref()
+        .filter(|c| *c != currency)
+    {
+        return Err(ApiError::invalid_param(
+            "currency",
+            format!("The customer's balance is in `{own}`: a transaction in `{currency}` cannot change it."),
+        ));
+    }
+    if amount == 0 {
+        return Err(ApiError::invalid_param(
+            "amount",
+            "The amount must be a non-zero integer.",
+        ));
+    }
+    let change = BalanceChange {
+        amount,
+        currency,
+        kind: "adjustment",
+        invoice: None,
+        description: string(p, "description"),
+        metadata: metadata(p),
+    };
+    store
+        .move_balance(id, change)
+        .map(|t| t.json())
+        .ok_or_else(|| ApiError::not_found("customer", id))
+}
+
+fn balance_transactions(store: &Store, id: &str) -> ApiResult {
+    if !store.customers.contains_key(id) {
+        return Err(ApiError::not_found("customer", id));
+    }
+    let items = store
+        .balance_transactions
+        .values()
+        .filter(|t| t.customer == id)
+        .map(|t| (t.seq, t.json()))
+        .collect();
+    Ok(store::list(
+        &format!("/v1/customers/{id}/balance_transactions"),
+        items,
+    ))
 }

@@ -90,7 +90,8 @@ fn list(api: &Api, store: &Store, p: &Value) -> Value {
 
 /// `POST /v1/invoices/create_preview` for a subscription's price change
 /// (`subscription_details[items][0][…]`, `[proration_behavior]`, `[proration_date]`,
-/// `[trial_end]`).
+/// `[trial_end]`), showing the next invoice or (`preview_mode=recurring`) the first renewal
+/// after the change.
 fn preview(api: &Api, store: &Store, p: &Value) -> ApiResult {
     let sub_id = required(p, "subscription")?;
     let sub = get(&store.subscriptions, "subscription", &sub_id)?;
@@ -114,9 +115,21 @@ fn preview(api: &Api, store: &Store, p: &Value) -> ApiResult {
             "This emulator previews price changes only: give subscription_details[items][0][price].",
         ));
     };
+    let mode = match string(p, "preview_mode").as_deref() {
+        None | Some("next") => flows::PreviewMode::Next,
+        Some("recurring") => flows::PreviewMode::Recurring,
+        Some(other) => {
+            return Err(ApiError::invalid_param(
+                "preview_mode",
+                format!("Invalid preview_mode: must be one of next or recurring (got `{other}`)."),
+            ))
+        }
+    };
     let change = price_change(store, &sub_id, item, &details)?;
-    flows::preview_change(store, &api.base_url, &change).map_err(|e| match e.param.as_deref() {
-        Some("trial_end") => e.for_param("subscription_details[trial_end]"),
-        _ => e.for_param("subscription_details[items][0][price]"),
+    flows::preview_change(store, &api.base_url, &change, mode).map_err(|e| {
+        match e.param.as_deref() {
+            Some("trial_end") => e.for_param("subscription_details[trial_end]"),
+            _ => e.for_param("subscription_details[items][0][price]"),
+        }
     })
 }

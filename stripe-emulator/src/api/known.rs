@@ -68,8 +68,14 @@ const ENDPOINTS: &[(&str, &str, &[&[&str]])] = &[
     ("GET", "/v1/customers", &[&["email"], PAGE]),
     ("GET", "/v1/customers/{id}", &[]),
     ("POST", "/v1/customers/{id}", &[&["email", "name", METADATA]]),
+    ("POST", "/v1/customers/{id}/balance_transactions", &[&[
+        "amount", "currency", "description", METADATA,
+    ]]),
+    ("GET", "/v1/customers/{id}/balance_transactions", &[PAGE]),
 
-    ("POST", "/v1/coupons", &[&["id", "percent_off", "amount_off", "currency"]]),
+    ("POST", "/v1/coupons", &[&[
+        "id", "percent_off", "amount_off", "currency", "duration", "duration_in_months",
+    ]]),
     ("GET", "/v1/coupons/{id}", &[]),
 
     ("POST", "/v1/promotion_codes", &[&["promotion[type]", "promotion[coupon]", "code", "active"]]),
@@ -115,6 +121,7 @@ const ENDPOINTS: &[(&str, &str, &[&[&str]])] = &[
         "customer", "subscription", "subscription_details[items][][id]",
         "subscription_details[items][][price]", "subscription_details[proration_behavior]",
         "subscription_details[proration_date]", "subscription_details[trial_end]",
+        "preview_mode",
     ]]),
     ("GET", "/v1/invoices/{id}", &[]),
     ("GET", "/v1/invoice_payments", &[&["invoice", "payment[type]", "payment[payment_intent]"], PAGE]),

@@ -6,8 +6,10 @@ use serde_json::json;
 use super::invoicing::{bill, issue_invoice, Draft, Payment};
 use super::{period_of, DAY};
 use crate::error::ApiError;
-use crate::objects::{Charge, InvoiceLine, PaymentIntent, Subscription, SubscriptionItem};
-use crate::store::{self, Customer, CustomerDetails, Store};
+use crate::objects::{
+    Charge, Discount, InvoiceLine, PaymentIntent, Subscription, SubscriptionItem,
+};
+use crate::store::{self, Customer, CustomerDetails, Duration, Store};
 
 /// Completes a paid Checkout Session: customer, payment or subscription (with its first
 /// invoice), then `checkout.session.completed`. Returns the URL to send the buyer to.
@@ -45,6 +47,8 @@ pub fn complete_checkout(
                 seq: store.next_seq(),
                 authenticates_every_payment: false,
                 disputes_payments: false,
+                balance: 0,
+                currency: None,
             };
             let json = customer.json();
             let id = customer.id.clone();
@@ -127,13 +131,15 @@ pub fn complete_checkout(
                     })
                 })
                 .collect();
+            let off = session.amount_subtotal - session.amount_total;
             let draft = Draft {
                 customer,
                 subscription: None,
                 reason: "manual",
                 lines,
-                total: session.amount_total,
+                discount: (off > 0).then(|| (store::new_id("di"), off)),
                 period: (now, now),
+                uses_balance: false,
             };
             updated.invoice = Some(issue_invoice(store, base_url, draft, Payment::Paid));
         }
@@ -186,22 +192,30 @@ pub fn complete_checkout(
             pending_update: None,
             pause_collection: None,
             metadata: Default::default(),
+            // The session's coupon discounts the subscription's invoices for its duration.
+            discount: session.coupons.first().and_then(|id| {
+                let coupon = store.coupons.get(id)?;
+                Some(Discount {
+                    id: store::new_id("di"),
+                    coupon: id.clone(),
+                    start: now,
+                    end: match coupon.duration {
+                        Duration::Repeating(months) => Some(now + months * 30 * DAY),
+                        Duration::Once | Duration::Forever => None,
+                    },
+                })
+            }),
         };
         let sub_id = sub.id.clone();
         store.subscriptions.insert(sub_id.clone(), sub);
         let sub_json = store.subscriptions[&sub_id].json(store);
         store.emit("customer.subscription.created", sub_json, None);
-        let amount = if trial_end.is_some() {
-            0
-        } else {
-            session.amount_total
-        };
         let invoice_id = bill(
             store,
             base_url,
             &sub_id,
             "subscription_create",
-            amount,
+            trial_end.is_some(),
             Payment::Paid,
         );
         updated.subscription = Some(sub_id);

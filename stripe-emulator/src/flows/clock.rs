@@ -112,17 +112,6 @@ fn end_at(store: &mut Store, id: &str, at: i64) {
 fn renew(store: &mut Store, base_url: &str, sub_id: &str) {
     let sub = store.subscriptions[sub_id].clone();
     let period = period_of(store, &sub.items);
-    let amount: i64 = sub
-        .items
-        .iter()
-        .filter_map(|i| {
-            store
-                .prices
-                .get(&i.price)
-                .map(|p| p.unit_amount * i.quantity)
-        })
-        .sum::<i64>()
-        + sub.pending_prorations.iter().map(|l| l.amount).sum::<i64>();
     {
         let s = store.subscriptions.get_mut(sub_id).expect("exists");
         s.current_period_start = sub.current_period_end;
@@ -132,16 +121,18 @@ fn renew(store: &mut Store, base_url: &str, sub_id: &str) {
         Some(_) => Payment::Voided,
         None => Payment::of(store, &sub.customer, sub.fail_next_renewal),
     };
-    // A declined card, or one whose bank wants the customer first: past due until paid.
-    let fails = matches!(payment, Payment::Declined | Payment::NeedsAction) && amount > 0;
-    bill(
+    let invoice = bill(
         store,
         base_url,
         sub_id,
         "subscription_cycle",
-        amount,
+        false,
         payment,
     );
+    // A declined card, or one whose bank wants the customer first: past due until paid. What
+    // the balance's credit paid needs no card; a paused subscription's invoice is voided.
+    let fails = matches!(payment, Payment::Declined | Payment::NeedsAction)
+        && store.invoices[&invoice].amount_due > 0;
     let _ = change_subscription(store, sub_id, |s, _| {
         let previous = json!({
             "status": sub.status,

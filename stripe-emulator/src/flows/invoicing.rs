@@ -7,17 +7,18 @@ use super::payments::charge_invoice;
 use super::price_change::switch_price;
 use super::subscriptions::change_subscription;
 use crate::error::ApiError;
-use crate::objects::{Invoice, InvoiceLine};
-use crate::store::{self, Store};
+use crate::objects::{settle, Invoice, InvoiceLine, Subscription};
+use crate::store::{self, BalanceChange, Duration, Store};
 
-/// Creates, finalises and charges an invoice for a subscription's current period, emitting the
-/// events Stripe would; returns its id.
+/// Creates, finalises and charges an invoice for a subscription's current period (nothing for
+/// its items when `free`: a trial), with the subscription's discount and the prorations of
+/// changes since the last invoice, emitting the events Stripe would; returns its id.
 pub(super) fn bill(
     store: &mut Store,
     base_url: &str,
     sub_id: &str,
     reason: &str,
-    amount: i64,
+    free: bool,
     payment: Payment,
 ) -> String {
     let sub = store.subscriptions[sub_id].clone();
@@ -30,7 +31,7 @@ pub(super) fn bill(
             Some(InvoiceLine {
                 price: price.id.clone(),
                 description: format!("{} × {name}", item.quantity),
-                amount: if amount == 0 {
+                amount: if free {
                     0
                 } else {
                     price.unit_amount * item.quantity
@@ -43,6 +44,7 @@ pub(super) fn bill(
     if let Some(s) = store.subscriptions.get_mut(sub_id) {
         lines.append(&mut s.pending_prorations);
     }
+    let discount = use_discount(store, sub_id, lines.iter().map(|l| l.amount).sum());
     let id = issue_invoice(
         store,
         base_url,
@@ -51,9 +53,9 @@ pub(super) fn bill(
             subscription: Some(sub.id.clone()),
             reason,
             lines,
-            // What is charged: the checkout's total (after any coupon) or the renewal's sum.
-            total: amount.max(0),
+            discount,
             period: (sub.current_period_start, sub.current_period_end),
+            uses_balance: true,
         },
         payment,
     );
@@ -63,14 +65,61 @@ pub(super) fn bill(
     id
 }
 
+/// What the subscription's discount takes off an invoice of `subtotal` made at `at`: its id
+/// and the amount. A percentage takes its share of the subtotal, credits included; an amount
+/// takes at most what is charged.
+pub(super) fn discount_of(
+    store: &Store,
+    sub: &Subscription,
+    subtotal: i64,
+    at: i64,
+) -> Option<(String, i64)> {
+    let discount = sub.discount.as_ref().filter(|d| d.applies_at(at))?;
+    let coupon = store.coupons.get(&discount.coupon)?;
+    let off = match coupon.amount_off {
+        Some(_) => coupon.discount_on(subtotal).min(subtotal.max(0)),
+        None => coupon.discount_on(subtotal),
+    };
+    (off != 0).then(|| (discount.id.clone(), off))
+}
+
+/// The discount an invoice issued now gets, used up as Stripe uses it: a `once` coupon's
+/// discount is removed after the first invoice it takes something off, and a `repeating` one's
+/// once its months are over.
+pub(super) fn use_discount(
+    store: &mut Store,
+    sub_id: &str,
+    subtotal: i64,
+) -> Option<(String, i64)> {
+    let now = store.now();
+    let sub = store.subscriptions.get(sub_id)?;
+    let discount = discount_of(store, sub, subtotal, now);
+    let once = sub
+        .discount
+        .as_ref()
+        .and_then(|d| store.coupons.get(&d.coupon))
+        .is_some_and(|c| c.duration == Duration::Once);
+    let over = sub.discount.as_ref().is_some_and(|d| !d.applies_at(now));
+    if over || (once && discount.is_some()) {
+        if let Some(s) = store.subscriptions.get_mut(sub_id) {
+            s.discount = None;
+        }
+    }
+    discount
+}
+
 /// What an invoice is for, before it is issued.
 pub(super) struct Draft<'a> {
     pub customer: String,
     pub subscription: Option<String>,
     pub reason: &'a str,
     pub lines: Vec<InvoiceLine>,
-    pub total: i64,
+    /// A discount's id and what it takes off the lines' sum.
+    pub discount: Option<(String, i64)>,
     pub period: (i64, i64),
+    /// The customer's balance applies. Not for the receipt of a payment Checkout already
+    /// collected, which has nothing left to pay.
+    pub uses_balance: bool,
 }
 
 /// How an invoice's payment attempt ends.
@@ -95,8 +144,52 @@ impl Payment {
     }
 }
 
+/// The invoice a draft makes, unsaved and not finalised: its currency, subtotal, discount and
+/// total, and the customer's balance as it stands (a preview's starting balance).
+pub(super) fn draft_invoice(store: &Store, draft: Draft<'_>) -> Invoice {
+    let customer = store.customers.get(&draft.customer);
+    let currency = draft
+        .lines
+        .first()
+        .and_then(|l| store.prices.get(&l.price))
+        .map(|p| p.currency.clone())
+        .unwrap_or_else(|| "usd".into());
+    let subtotal: i64 = draft.lines.iter().map(|l| l.amount).sum();
+    let total = subtotal - draft.discount.as_ref().map_or(0, |(_, off)| *off);
+    let balance = customer
+        .filter(|_| draft.uses_balance)
+        .map_or(0, |c| c.balance);
+    Invoice {
+        id: store::new_id("in"),
+        number: String::new(),
+        customer_email: customer.and_then(|c| c.email.clone()),
+        customer: draft.customer,
+        subscription: draft.subscription,
+        status: "draft".into(),
+        billing_reason: draft.reason.into(),
+        currency,
+        lines: draft.lines,
+        subtotal,
+        discount: draft.discount,
+        total,
+        starting_balance: balance,
+        ending_balance: None,
+        amount_due: settle(total, balance).0,
+        amount_paid: 0,
+        attempt_count: 0,
+        period_start: draft.period.0,
+        period_end: draft.period.1,
+        created: store.now(),
+        finalized_at: None,
+        paid_at: None,
+        seq: 0,
+    }
+}
+
 /// Creates, finalises and charges an invoice (as `payment` says the charge goes), emitting the
-/// events Stripe would; returns its id.
+/// events Stripe would; returns its id. Finalising applies the customer's balance: credit pays
+/// what it can, and a negative total (credit for unused time) goes to the balance rather than
+/// being paid out.
 pub(super) fn issue_invoice(
     store: &mut Store,
     base_url: &str,
@@ -104,44 +197,31 @@ pub(super) fn issue_invoice(
     payment: Payment,
 ) -> String {
     let now = store.now();
-    let email = store
-        .customers
-        .get(&draft.customer)
-        .and_then(|c| c.email.clone());
-    let currency = draft
-        .lines
-        .first()
-        .and_then(|l| store.prices.get(&l.price))
-        .map(|p| p.currency.clone())
-        .unwrap_or_else(|| "usd".into());
+    let mut invoice = draft_invoice(store, draft);
     let seq = store.next_seq();
-    let mut invoice = Invoice {
-        id: store::new_id("in"),
-        number: format!("EMU-{seq:06}"),
-        customer: draft.customer,
-        customer_email: email,
-        subscription: draft.subscription,
-        status: "draft".into(),
-        billing_reason: draft.reason.into(),
-        currency,
-        lines: draft.lines,
-        total: draft.total,
-        amount_paid: 0,
-        attempt_count: 0,
-        period_start: draft.period.0,
-        period_end: draft.period.1,
-        created: now,
-        finalized_at: None,
-        paid_at: None,
-        seq,
-    };
+    invoice.number = format!("EMU-{seq:06}");
+    invoice.seq = seq;
     store.emit("invoice.created", invoice.json(base_url), None);
+    let (due, ending) = settle(invoice.total, invoice.starting_balance);
+    invoice.amount_due = due;
+    invoice.ending_balance = Some(ending);
     invoice.status = "open".into();
     invoice.finalized_at = Some(now);
+    store.move_balance(
+        &invoice.customer,
+        BalanceChange {
+            amount: ending - invoice.starting_balance,
+            currency: invoice.currency.clone(),
+            kind: "applied_to_invoice",
+            invoice: Some(invoice.id.clone()),
+            description: None,
+            metadata: Default::default(),
+        },
+    );
     store.emit("invoice.finalized", invoice.json(base_url), None);
     invoice.attempt_count = 1;
     // Nothing to charge (a trial, a credit) needs no card.
-    let payment = if invoice.total <= 0 {
+    let payment = if invoice.amount_due <= 0 {
         Payment::Paid
     } else {
         payment
@@ -149,7 +229,7 @@ pub(super) fn issue_invoice(
     match payment {
         Payment::Paid => {
             invoice.status = "paid".into();
-            invoice.amount_paid = invoice.total.max(0);
+            invoice.amount_paid = invoice.amount_due;
             invoice.paid_at = Some(now);
             store.emit("invoice.paid", invoice.json(base_url), None);
             store.emit("invoice.payment_succeeded", invoice.json(base_url), None);
@@ -192,7 +272,7 @@ pub fn pay_invoice(store: &mut Store, base_url: &str, invoice_id: &str) -> Resul
         ));
     }
     invoice.status = "paid".into();
-    invoice.amount_paid = invoice.total.max(0);
+    invoice.amount_paid = invoice.amount_due;
     invoice.attempt_count += 1;
     invoice.paid_at = Some(now);
     let json = invoice.json(base_url);

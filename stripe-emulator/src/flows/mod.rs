@@ -22,7 +22,9 @@ pub use payments::{
     close_dispute, dispute_checkout, fail_refund, move_dispute, open_dispute, refund,
     OPENING_STATUSES,
 };
-pub use price_change::{change_price, preview_change, PriceChange, Proration, TrialEnd};
+pub use price_change::{
+    change_price, preview_change, PreviewMode, PriceChange, Proration, TrialEnd,
+};
 pub use schedules::{
     cancel as cancel_schedule, change_at_period_end, create_from_subscription,
     release as release_schedule, update as update_schedule, PhaseSpec,

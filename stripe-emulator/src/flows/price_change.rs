@@ -4,11 +4,11 @@
 use serde_json::{json, Value};
 
 use super::interval_seconds;
-use super::invoicing::{issue_invoice, Draft, Payment};
+use super::invoicing::{discount_of, draft_invoice, issue_invoice, use_discount, Draft, Payment};
 use super::subscriptions::{change_subscription, ensure_live};
 use crate::error::ApiError;
-use crate::objects::{Invoice, InvoiceLine, PendingUpdate, Subscription};
-use crate::store::{self, Store};
+use crate::objects::{settle, InvoiceLine, PendingUpdate, Subscription};
+use crate::store::{self, Duration, Store};
 
 /// How a price change is billed: Stripe's `proration_behavior`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -248,64 +248,108 @@ fn trial_after(
     }
 }
 
-/// The invoice a price change would bring, as `POST /v1/invoices/create_preview` shows it: the
-/// one issued at once, or else the next renewal's. Nothing is stored.
+/// Which invoice a preview shows (Stripe's `preview_mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PreviewMode {
+    /// The next invoice the change brings: the one issued at once, or else the next renewal's
+    /// (with the prorations it carries).
+    Next,
+    /// The first invoice of the subscription's recurring charges after the change: its items
+    /// at their new price, no prorations.
+    Recurring,
+}
+
+/// The invoice a price change would bring, as `POST /v1/invoices/create_preview` shows it,
+/// with the subscription's discount where it still applies and the customer's balance as it
+/// stands (its `starting_balance`). Nothing is stored.
 pub fn preview_change(
     store: &Store,
     base_url: &str,
     change: &PriceChange,
+    mode: PreviewMode,
 ) -> Result<Value, ApiError> {
     let repricing = reprice(store, change)?;
     let sub = &store.subscriptions[&change.sub_id];
-    let (lines, period, reason) = if repricing.invoice_now {
-        (repricing.lines, repricing.period, "subscription_update")
+    let now = store.now();
+    let new = &store.prices[&change.price_id];
+    let recurring = new.recurring.as_ref().expect("checked recurring");
+    let quantity = sub.items.first().map_or(1, |i| i.quantity);
+    let renewal_line = InvoiceLine {
+        price: new.id.clone(),
+        description: format!("{quantity} × {}", store.product_name(new)),
+        amount: new.unit_amount * quantity,
+        quantity,
+    };
+    let length = interval_seconds(&recurring.interval, recurring.interval_count);
+    let change_subtotal: i64 = repricing.lines.iter().map(|l| l.amount).sum();
+    let (lines, period, reason, at) = match mode {
+        PreviewMode::Next if repricing.invoice_now => (
+            repricing.lines,
+            repricing.period,
+            "subscription_update",
+            now,
+        ),
+        PreviewMode::Next => {
+            // The renewal after the change: at the period's end, or at the (new) trial's end.
+            let start = repricing.period.1;
+            let mut lines = sub.pending_prorations.clone();
+            lines.extend(repricing.lines);
+            lines.push(renewal_line);
+            (lines, (start, start + length), "subscription_cycle", start)
+        }
+        PreviewMode::Recurring => {
+            // The change's own invoice, if any, comes first: the renewal starts the period
+            // after the one the change leaves running.
+            let start = repricing
+                .new_period
+                .map_or(sub.current_period_end, |(_, end)| end);
+            (
+                vec![renewal_line],
+                (start, start + length),
+                "subscription_cycle",
+                start,
+            )
+        }
+    };
+    let subtotal: i64 = lines.iter().map(|l| l.amount).sum();
+    // A `once` coupon's discount goes to the first invoice it takes something off: the
+    // change's own, when that one is issued at once.
+    let used_by_change = mode == PreviewMode::Recurring
+        && repricing.invoice_now
+        && once(store, sub)
+        && discount_of(store, sub, change_subtotal, now).is_some();
+    let discount = if used_by_change {
+        None
     } else {
-        let new = &store.prices[&change.price_id];
-        let recurring = new.recurring.as_ref().expect("checked recurring");
-        let quantity = sub.items.first().map_or(1, |i| i.quantity);
-        // The renewal after the change: at the period's end, or at the (new) trial's end.
-        let start = repricing.period.1;
-        let mut lines = sub.pending_prorations.clone();
-        lines.extend(repricing.lines);
-        lines.push(InvoiceLine {
-            price: new.id.clone(),
-            description: format!("{quantity} × {}", store.product_name(new)),
-            amount: new.unit_amount * quantity,
-            quantity,
-        });
-        let end = start + interval_seconds(&recurring.interval, recurring.interval_count);
-        (lines, (start, end), "subscription_cycle")
+        discount_of(store, sub, subtotal, at)
     };
-    let currency = store.prices[&change.price_id].currency.clone();
-    let preview = Invoice {
-        id: store::new_id("in"),
-        number: String::new(),
-        customer: sub.customer.clone(),
-        customer_email: store
-            .customers
-            .get(&sub.customer)
-            .and_then(|c| c.email.clone()),
-        subscription: Some(sub.id.clone()),
-        status: "draft".into(),
-        billing_reason: reason.into(),
-        currency,
-        total: lines.iter().map(|l| l.amount).sum(),
-        lines,
-        amount_paid: 0,
-        attempt_count: 0,
-        period_start: period.0,
-        period_end: period.1,
-        created: store.now(),
-        finalized_at: None,
-        paid_at: None,
-        seq: 0,
-    };
+    let mut preview = draft_invoice(
+        store,
+        Draft {
+            customer: sub.customer.clone(),
+            subscription: Some(sub.id.clone()),
+            reason,
+            lines,
+            discount,
+            period,
+            uses_balance: true,
+        },
+    );
+    preview.currency = new.currency.clone();
     let mut json = preview.json(base_url);
     // A preview is no invoice yet: Stripe gives it no id, number or page.
     json["id"] = Value::Null;
     json["number"] = Value::Null;
     json["hosted_invoice_url"] = Value::Null;
     Ok(json)
+}
+
+/// The subscription's discount is a `once` coupon's.
+fn once(store: &Store, sub: &Subscription) -> bool {
+    sub.discount
+        .as_ref()
+        .and_then(|d| store.coupons.get(&d.coupon))
+        .is_some_and(|c| c.duration == Duration::Once)
 }
 
 /// Changes a subscription's price (its first item's), billing the change as Stripe does, and
@@ -331,10 +375,14 @@ pub fn change_price(
     };
     let customer = store.subscriptions[sub_id].customer.clone();
     let payment = Payment::of(store, &customer, false);
-    let total: i64 = lines.iter().map(|l| l.amount).sum();
+    // What the invoice would charge, after the discount and the customer's balance.
+    let subtotal: i64 = lines.iter().map(|l| l.amount).sum();
+    let off = discount_of(store, &store.subscriptions[sub_id], subtotal, store.now())
+        .map_or(0, |(_, off)| off);
+    let balance = store.customers.get(&customer).map_or(0, |c| c.balance);
+    let due = settle(subtotal - off, balance).0;
     // Nothing to charge is paid at once (see `issue_invoice`): only a charge can wait.
-    let waits =
-        invoice_now && change.pending_if_incomplete && total > 0 && payment != Payment::Paid;
+    let waits = invoice_now && change.pending_if_incomplete && due > 0 && payment != Payment::Paid;
     if !waits {
         change_subscription(store, sub_id, |sub, _| {
             sub.pending_prorations.extend(pending);
@@ -343,7 +391,7 @@ pub fn change_price(
                 set_trial(
                     sub,
                     trial,
-                    payment == Payment::Paid || total <= 0,
+                    payment == Payment::Paid || due <= 0,
                     &mut previous,
                 );
             }
@@ -351,13 +399,15 @@ pub fn change_price(
         })?;
     }
     if invoice_now {
+        let discount = use_discount(store, sub_id, subtotal);
         let draft = Draft {
             customer,
             subscription: Some(sub_id.to_string()),
             reason: "subscription_update",
             lines,
-            total,
+            discount,
             period,
+            uses_balance: true,
         };
         let id = issue_invoice(store, base_url, draft, payment);
         if waits {

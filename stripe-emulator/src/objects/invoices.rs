@@ -22,7 +22,17 @@ pub struct Invoice {
     pub billing_reason: String,
     pub currency: String,
     pub lines: Vec<InvoiceLine>,
+    /// The lines' sum, before the discount.
+    pub subtotal: i64,
+    /// What a discount took off the subtotal, and that discount's id.
+    pub discount: Option<(String, i64)>,
+    /// The subtotal less the discount; a negative total is credit for the customer's balance.
     pub total: i64,
+    /// The customer's balance before this invoice used it, and after (`None` until finalised).
+    pub starting_balance: i64,
+    pub ending_balance: Option<i64>,
+    /// What is charged: the total, less the credit the balance held (or plus what it owed).
+    pub amount_due: i64,
     pub amount_paid: i64,
     pub attempt_count: i64,
     pub period_start: i64,
@@ -63,14 +73,19 @@ impl Invoice {
                 "subscription_details": { "subscription": sub, "metadata": {} },
             })
         });
+        let discounts: Vec<&String> = self.discount.iter().map(|(id, _)| id).collect();
+        let discount_amounts: Vec<Value> = self
+            .discount
+            .iter()
+            .map(|(id, amount)| json!({ "amount": amount, "discount": id }))
+            .collect();
         json!({
             "id": self.id,
             "object": "invoice",
-            // A credit (a negative total) goes to the customer's balance: nothing is due.
-            "amount_due": self.total.max(0),
+            "amount_due": self.amount_due,
             "amount_overpaid": 0,
             "amount_paid": self.amount_paid,
-            "amount_remaining": self.total.max(0) - self.amount_paid,
+            "amount_remaining": self.amount_due - self.amount_paid,
             "amount_shipping": 0,
             "attempt_count": self.attempt_count,
             "amount_paid_off_stripe": 0,
@@ -85,7 +100,8 @@ impl Invoice {
             "customer": self.customer,
             "customer_email": self.customer_email,
             "default_tax_rates": [],
-            "discounts": [],
+            "discounts": discounts,
+            "ending_balance": self.ending_balance,
             "hosted_invoice_url": format!("{base_url}/i/{}", self.id),
             "issuer": { "type": "self" },
             "lines": {
@@ -103,11 +119,23 @@ impl Invoice {
             "period_start": self.period_start,
             "post_payment_credit_notes_amount": 0,
             "pre_payment_credit_notes_amount": 0,
-            "starting_balance": 0,
+            "starting_balance": self.starting_balance,
             "status": self.status,
             "status_transitions": { "finalized_at": self.finalized_at, "paid_at": self.paid_at },
-            "subtotal": self.total,
+            "subtotal": self.subtotal,
             "total": self.total,
+            "total_discount_amounts": discount_amounts,
         })
     }
+}
+
+/// What an invoice with `total` charges from a customer whose balance is `balance`, and the
+/// balance it leaves, as Stripe settles them at finalisation: credit (a negative balance) pays
+/// what it can and a debt is added; a negative total is credit added to the balance.
+pub fn settle(total: i64, balance: i64) -> (i64, i64) {
+    if total <= 0 {
+        return (0, balance + total);
+    }
+    let due = (total + balance).max(0);
+    (due, balance + total - due)
 }

@@ -10,10 +10,10 @@ mod sessions;
 mod subscriptions;
 
 pub use events::{Delivery, Endpoint, Event};
-pub use invoices::{Invoice, InvoiceLine};
+pub use invoices::{settle, Invoice, InvoiceLine};
 pub use payments::{invoice_payment_json, Charge, Dispute, PaymentIntent, Refund};
 pub use schedules::{Phase, PhaseItem, SubscriptionSchedule};
 pub use sessions::{PortalSession, PromotionCode};
-pub use subscriptions::{PendingUpdate, Subscription, SubscriptionItem};
+pub use subscriptions::{Discount, PendingUpdate, Subscription, SubscriptionItem};
 
 pub const API_VERSION: &str = "2026-09-30.endive";

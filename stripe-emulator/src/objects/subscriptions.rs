@@ -45,6 +45,26 @@ pub struct Subscription {
     /// invoices that are voided at once, charging nothing.
     pub pause_collection: Option<String>,
     pub metadata: serde_json::Map<String, Value>,
+    /// A coupon's discount on the subscription's invoices, while its duration lasts.
+    pub discount: Option<Discount>,
+}
+
+/// A coupon applied to a subscription (Stripe's `discount` object).
+#[derive(Debug, Clone)]
+pub struct Discount {
+    pub id: String,
+    pub coupon: String,
+    pub start: i64,
+    /// When a `repeating` coupon stops discounting; `None` for `once` (removed after the
+    /// first invoice it discounts) and `forever`.
+    pub end: Option<i64>,
+}
+
+impl Discount {
+    /// Does it take something off an invoice made at `at`?
+    pub fn applies_at(&self, at: i64) -> bool {
+        self.end.is_none_or(|end| at < end)
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -141,7 +161,7 @@ impl Subscription {
             "created": self.created,
             "currency": currency,
             "customer": self.customer,
-            "discounts": [],
+            "discounts": self.discount.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(),
             "ended_at": self.ended_at,
             "invoice_settings": { "issuer": { "type": "self" } },
             "items": {

@@ -30,20 +30,32 @@ pub async fn invoice_page(State(api): State<Api>, Path(id): Path<String>) -> Res
         format!(
             r#"<form method="post" action="/i/{}/pay"><button type="submit">Authenticate and pay {}</button></form>"#,
             escape(&inv.id),
-            money(inv.total.max(0), &inv.currency)
+            money(inv.amount_due, &inv.currency)
         )
     } else {
         String::new()
     };
+    // What the customer's balance paid (or, for a credit, received), as Stripe's page shows it.
+    let applied = inv.amount_due - inv.total;
+    let credit = if applied == 0 {
+        String::new()
+    } else {
+        format!(
+            "<tr><td>Applied balance</td><td>{}{}</td></tr>",
+            if applied < 0 { "−" } else { "" },
+            money(applied.abs(), &inv.currency)
+        )
+    };
     Html(page(
         &format!("Invoice {}", inv.number),
         &format!(
-            "<h1>Invoice {}</h1><p>Status: {}</p><p>Period {} to {}</p><table>{lines}<tr><th scope=row>Total</th><th>{}</th></tr></table>{pay}",
+            "<h1>Invoice {}</h1><p>Status: {}</p><p>Period {} to {}</p><table>{lines}<tr><th scope=row>Total</th><th>{}</th></tr>{credit}<tr><th scope=row>Amount due</th><th>{}</th></tr></table>{pay}",
             escape(&inv.number),
             escape(&inv.status),
             date(inv.period_start),
             date(inv.period_end),
-            money(inv.total, &inv.currency)
+            money(inv.total, &inv.currency),
+            money(inv.amount_due, &inv.currency),
         ),
     ))
     .into_response()

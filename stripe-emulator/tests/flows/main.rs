@@ -29,6 +29,7 @@ use stripe_webhook::Webhook;
 mod api;
 mod checkout;
 mod clock;
+mod credit;
 mod deliveries;
 mod money;
 mod portal;

@@ -79,8 +79,16 @@ async fn every_object_the_emulator_sends_parses_with_stripes_generated_types() {
         &[("active", "false")],
     )
     .await;
-    api.post("/v1/coupons", &[("id", "SCHEMA10"), ("percent_off", "10")])
-        .await;
+    api.post(
+        "/v1/coupons",
+        &[
+            ("id", "SCHEMA10"),
+            ("percent_off", "10"),
+            ("duration", "repeating"),
+            ("duration_in_months", "3"),
+        ],
+    )
+    .await;
     api.post(
         "/v1/promotion_codes",
         &[
@@ -110,6 +118,21 @@ async fn every_object_the_emulator_sends_parses_with_stripes_generated_types() {
     .await;
     api.get("/v1/customers", &[("email", "schema@example.com")])
         .await;
+    // Credit given by hand, as the Dashboard gives it.
+    api.post(
+        &format!("/v1/customers/{}/balance_transactions", id(&customer)),
+        &[
+            ("amount", "-500"),
+            ("currency", "usd"),
+            ("description", "Goodwill"),
+        ],
+    )
+    .await;
+    api.get(
+        &format!("/v1/customers/{}/balance_transactions", id(&customer)),
+        &[],
+    )
+    .await;
 
     let lookup = |api: &Api, key: &str| {
         let store = emulator.store.lock().unwrap();
@@ -213,6 +236,18 @@ async fn every_object_the_emulator_sends_parses_with_stripes_generated_types() {
             ("subscription_details[items][0][id]", &item),
             ("subscription_details[items][0][price]", &pro),
             ("subscription_details[proration_behavior]", "always_invoice"),
+        ],
+    )
+    .await;
+    api.post(
+        "/v1/invoices/create_preview",
+        &[
+            ("customer", &sub_customer),
+            ("subscription", &sub),
+            ("subscription_details[items][0][id]", &item),
+            ("subscription_details[items][0][price]", &pro),
+            ("subscription_details[proration_behavior]", "always_invoice"),
+            ("preview_mode", "recurring"),
         ],
     )
     .await;

@@ -99,6 +99,7 @@ pub fn parse(object: &str, json: &str) -> Option<Result<(), String>> {
         "price" => read::<stripe_shared::Price>(json),
         "customer" => read::<stripe_shared::Customer>(json),
         "coupon" => read::<stripe_shared::Coupon>(json),
+        "customer_balance_transaction" => read::<stripe_shared::CustomerBalanceTransaction>(json),
         "promotion_code" => read::<stripe_shared::PromotionCode>(json),
         "checkout.session" => read::<stripe_shared::CheckoutSession>(json),
         "item" => read::<stripe_shared::CheckoutSessionItem>(json),
