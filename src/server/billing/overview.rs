@@ -5,12 +5,12 @@ use chrono::{DateTime, Utc};
 
 use super::client::Patience;
 use super::resync;
-use crate::model::access::{access, Access, PurchaseFacts, SubscriptionFacts};
+use crate::model::access::{access, sources, Access, PurchaseFacts, SubscriptionFacts};
 use crate::model::billing::{
     AppAccess, BillingOverview, InvoiceView, PurchaseView, SubscriptionView,
 };
 use crate::model::catalog::{format_amount, Interval};
-use crate::model::entitlements::{in_force, label, InForce};
+use crate::model::entitlements::{label, larger, InForce};
 use crate::model::error::AppError;
 use crate::server::auth::session::AuthUser;
 use crate::server::db::billing::{self, PurchaseRow, SubscriptionRow};
@@ -76,7 +76,35 @@ fn grace_secs(state: &AppState) -> i64 {
 }
 
 fn decide(state: &AppState, subs: &[SubscriptionRow], purchases: &[PurchaseRow]) -> Access {
-    let subs: Vec<_> = subs
+    let (subs, purchases) = facts(subs, purchases);
+    access(
+        &subs,
+        &purchases,
+        crate::server::auth::jwt::now(),
+        grace_secs(state),
+    )
+}
+
+/// Every kind of access the rows give now (a subscription's and a purchase's).
+fn decide_sources(
+    state: &AppState,
+    subs: &[SubscriptionRow],
+    purchases: &[PurchaseRow],
+) -> Vec<Access> {
+    let (subs, purchases) = facts(subs, purchases);
+    sources(
+        &subs,
+        &purchases,
+        crate::server::auth::jwt::now(),
+        grace_secs(state),
+    )
+}
+
+fn facts<'a>(
+    subs: &'a [SubscriptionRow],
+    purchases: &'a [PurchaseRow],
+) -> (Vec<SubscriptionFacts<'a>>, Vec<PurchaseFacts<'a>>) {
+    let subs = subs
         .iter()
         .map(|s| SubscriptionFacts {
             status: &s.status,
@@ -84,7 +112,7 @@ fn decide(state: &AppState, subs: &[SubscriptionRow], purchases: &[PurchaseRow])
             current_period_start: s.current_period_start,
         })
         .collect();
-    let purchases: Vec<_> = purchases
+    let purchases = purchases
         .iter()
         .map(|p| PurchaseFacts {
             status: &p.status,
@@ -94,12 +122,7 @@ fn decide(state: &AppState, subs: &[SubscriptionRow], purchases: &[PurchaseRow])
             dispute_status: p.dispute_status.as_deref(),
         })
         .collect();
-    access(
-        &subs,
-        &purchases,
-        crate::server::auth::jwt::now(),
-        grace_secs(state),
-    )
+    (subs, purchases)
 }
 
 /// A purchase's state in words: paid, refunded (all or part), or disputed.
@@ -248,21 +271,23 @@ pub async fn billing(
     })
 }
 
-/// The access a user's stored billing state gives now.
-async fn access_of(state: &AppState, user: &AuthUser) -> Result<Access, ServerError> {
+/// The access in force for a user now, and what it entitles to: of the access their stored
+/// billing state gives (a subscription, a one-time purchase, or both), the one whose plan
+/// entitles to more (`model::entitlements::larger`).
+async fn in_force_of(state: &AppState, user: &AuthUser) -> Result<(Access, InForce), ServerError> {
     let subs = billing::subscriptions_for_user(&state.db, user.id)
         .await
         .context("access: subscriptions")?;
     let purchases = billing::purchases_for_user(&state.db, user.id)
         .await
         .context("access: purchases")?;
-    Ok(decide(state, &subs, &purchases))
+    let found = decide_sources(state, &subs, &purchases);
+    Ok(larger(found, &state.catalog, plan_ids(state).await))
 }
 
 /// What the user may use now: `GET /api/entitlements`.
 pub async fn entitlements(state: &AppState, user: &AuthUser) -> Result<InForce, ServerError> {
-    let access = access_of(state, user).await?;
-    Ok(in_force(&access, &state.catalog, plan_ids(state).await))
+    Ok(in_force_of(state, user).await?.1)
 }
 
 /// Refuses what the user's plan does not include: `wanted` of entitlement `name` (the 11th
@@ -289,8 +314,7 @@ pub async fn require_entitlement(
 }
 
 pub async fn app_access(state: &AppState, user: &AuthUser) -> Result<AppAccess, ServerError> {
-    let access = access_of(state, user).await?;
-    let in_force = in_force(&access, &state.catalog, plan_ids(state).await);
+    let (access, in_force) = in_force_of(state, user).await?;
     let monitors_allowed = in_force.entitlements.get("monitors").copied().unwrap_or(0);
     let entitlements = in_force
         .entitlements

@@ -3,10 +3,10 @@
 
 use serde_json::json;
 
-use super::invoicing::{bill, issue_invoice, Draft, Payment};
-use super::{period_of, DAY};
+use super::invoicing::{issue_invoice, Draft, Payment};
+use super::start::{start_subscription, NewSubscription};
 use crate::error::ApiError;
-use crate::objects::{Charge, InvoiceLine, PaymentIntent, Subscription, SubscriptionItem};
+use crate::objects::{Charge, InvoiceLine, PaymentIntent};
 use crate::store::{self, Customer, CustomerDetails, Store};
 
 /// Completes a paid Checkout Session: customer, payment or subscription (with its first
@@ -139,7 +139,7 @@ pub fn complete_checkout(
         let customer = customer_id
             .clone()
             .ok_or_else(|| ApiError::missing("customer"))?;
-        let items: Vec<SubscriptionItem> = session
+        let items = session
             .line_items
             .iter()
             .filter(|li| {
@@ -148,60 +148,24 @@ pub fn complete_checkout(
                     .get(&li.price)
                     .is_some_and(|p| p.recurring.is_some())
             })
-            .map(|li| SubscriptionItem {
-                id: store::new_id("si"),
-                price: li.price.clone(),
-                quantity: li.quantity,
-                created: now,
-            })
+            .map(|li| (li.price.clone(), li.quantity))
             .collect();
-        let period = period_of(store, &items);
-        let trial_end = session.trial_period_days.map(|d| now + d * DAY);
-        let sub = Subscription {
-            id: store::new_id("sub"),
-            customer: customer.clone(),
-            status: if trial_end.is_some() {
-                "trialing"
-            } else {
-                "active"
-            }
-            .into(),
-            items,
-            current_period_start: now,
-            current_period_end: trial_end.unwrap_or(now + period),
-            cancel_at_period_end: false,
-            cancel_at: None,
-            canceled_at: None,
-            ended_at: None,
-            trial_start: trial_end.map(|_| now),
-            trial_end,
-            latest_invoice: None,
-            created: now,
-            seq: store.next_seq(),
-            fail_next_renewal: false,
-            trial_will_end_sent: false,
-            pending_prorations: Vec::new(),
-            pending_update: None,
-        };
-        let sub_id = sub.id.clone();
-        store.subscriptions.insert(sub_id.clone(), sub);
-        let sub_json = store.subscriptions[&sub_id].json(store);
-        store.emit("customer.subscription.created", sub_json, None);
-        let amount = if trial_end.is_some() {
-            0
-        } else {
-            session.amount_total
-        };
-        let invoice_id = bill(
+        let sub_id = start_subscription(
             store,
             base_url,
-            &sub_id,
-            "subscription_create",
-            amount,
-            Payment::Paid,
+            NewSubscription {
+                customer,
+                items,
+                trial_days: session.trial_period_days,
+                anchor: session.billing_cycle_anchor,
+                // The page charged the session's total (a share of it up to an anchor).
+                first_charge: Some(session.amount_total),
+                paid_at_checkout: true,
+            },
         );
+        let invoice_id = store.subscriptions[&sub_id].latest_invoice.clone();
         updated.subscription = Some(sub_id);
-        updated.invoice = Some(invoice_id);
+        updated.invoice = invoice_id;
     }
 
     let success = updated

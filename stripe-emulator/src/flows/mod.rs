@@ -11,6 +11,7 @@ mod clock;
 mod invoicing;
 mod payments;
 mod price_change;
+mod start;
 mod subscriptions;
 
 pub use cards::{card_outcome, CardOutcome};
@@ -19,6 +20,7 @@ pub use clock::{advance, renew_now};
 pub use invoicing::pay_invoice;
 pub use payments::{close_dispute, fail_refund, open_dispute, refund};
 pub use price_change::{change_price, preview_change, PriceChange, Proration, TrialEnd};
+pub use start::{check_anchor, start_subscription, NewSubscription};
 pub use subscriptions::{cancel_now, fail_next_renewal, set_cancel_at, set_cancel_at_period_end};
 
 use crate::objects::SubscriptionItem;

@@ -12,6 +12,6 @@ pub use events::{Delivery, Endpoint, Event};
 pub use invoices::{Invoice, InvoiceLine};
 pub use payments::{Charge, Dispute, PaymentIntent, Refund};
 pub use sessions::{PortalSession, PromotionCode};
-pub use subscriptions::{PendingUpdate, Subscription, SubscriptionItem};
+pub use subscriptions::{Anchor, PendingUpdate, Subscription, SubscriptionItem};
 
 pub const API_VERSION: &str = "2026-09-30.endive";
