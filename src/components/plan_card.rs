@@ -23,6 +23,10 @@ pub fn PlanCard(
     buying_enabled: bool,
     /// The price the visitor subscribes to (lookup key), if any.
     subscribed: Option<String>,
+    /// For a one-time plan that entitles to at least as much as the visitor's subscription: the
+    /// subscribed plan's name. Buying it sets that subscription to cancel at its period's end,
+    /// which the card says before the buyer pays.
+    ends_subscription: Option<String>,
 ) -> impl IntoView {
     let heading_id = format!("plan-{}", plan.id);
     let labelled_by = heading_id.clone();
@@ -42,6 +46,12 @@ pub fn PlanCard(
         .and_then(|p| p.trial_days)
         .filter(|_| subscribed.is_none())
         .map(|days| format!("{days}-day free trial"));
+    let ends_note = ends_subscription.map(|name| {
+        format!(
+            "Buying {} ends your {name} subscription at the end of its current period: it is not renewed and nothing more is charged for it.",
+            plan.name
+        )
+    });
     // The plan is the subscriber's, at another interval than this view shows.
     let plan_is_current = subscribed
         .as_deref()
@@ -66,6 +76,7 @@ pub fn PlanCard(
                     }
                 })}
             {trial.map(|t| view! { <p class="trial">{t}</p> })}
+            {ends_note.map(|note| view! { <p class="notice">{note}</p> })}
             <ul class="features">
                 {plan.features.into_iter().map(|f| view! { <li>{f}</li> }).collect_view()}
             </ul>

@@ -68,33 +68,50 @@ pub fn access(
     now: i64,
     grace_secs: i64,
 ) -> Access {
-    if let Some(s) = subscriptions
+    sources(subscriptions, purchases, now, grace_secs)
+        .into_iter()
+        .next()
+        .unwrap_or(Access::None)
+}
+
+/// Every kind of access the stored state gives at `now`: the subscription's (as [`access`]
+/// decides it), then the purchase's. Someone who owns a one-time plan and also subscribes has
+/// both, and `model::entitlements::larger` keeps the one that entitles to more.
+pub fn sources(
+    subscriptions: &[SubscriptionFacts<'_>],
+    purchases: &[PurchaseFacts<'_>],
+    now: i64,
+    grace_secs: i64,
+) -> Vec<Access> {
+    let mut found = Vec::new();
+    let live = subscriptions
         .iter()
-        .find(|s| matches!(s.status, "active" | "trialing"))
-    {
-        return Access::Subscription {
+        .find(|s| matches!(s.status, "active" | "trialing"));
+    if let Some(s) = live {
+        found.push(Access::Subscription {
             price_id: s.price_id.to_string(),
             status: s.status.to_string(),
             grace_until: None,
-        };
-    }
-    let in_grace = subscriptions.iter().find_map(|s| {
-        let until = s.current_period_start? + grace_secs;
-        (s.status == "past_due" && now < until).then_some((s, until))
-    });
-    if let Some((s, until)) = in_grace {
-        return Access::Subscription {
-            price_id: s.price_id.to_string(),
-            status: s.status.to_string(),
-            grace_until: Some(until),
-        };
+        });
+    } else {
+        let in_grace = subscriptions.iter().find_map(|s| {
+            let until = s.current_period_start? + grace_secs;
+            (s.status == "past_due" && now < until).then_some((s, until))
+        });
+        if let Some((s, until)) = in_grace {
+            found.push(Access::Subscription {
+                price_id: s.price_id.to_string(),
+                status: s.status.to_string(),
+                grace_until: Some(until),
+            });
+        }
     }
     if let Some(p) = purchases.iter().find(|p| p.holds()) {
-        return Access::Purchase {
+        found.push(Access::Purchase {
             price_id: p.price_id.to_string(),
-        };
+        });
     }
-    Access::None
+    found
 }
 
 #[cfg(test)]
@@ -222,5 +239,14 @@ mod tests {
         assert!(matches!(a, Access::Subscription { .. }));
         let b = access(&[sub("canceled", Some(0))], &[bought("paid")], 0, 0);
         assert!(matches!(b, Access::Purchase { .. }));
+    }
+
+    #[test]
+    fn a_purchase_and_a_subscription_are_both_sources_subscription_first() {
+        let both = sources(&[sub("trialing", Some(0))], &[bought("paid")], 0, 0);
+        assert_eq!(both.len(), 2);
+        assert!(matches!(both[0], Access::Subscription { .. }));
+        assert!(matches!(both[1], Access::Purchase { .. }));
+        assert!(sources(&[sub("canceled", Some(0))], &[bought("failed")], 0, 0).is_empty());
     }
 }

@@ -11,6 +11,13 @@ pub struct PurchaseSummary {
     /// A subscription that starts with a free trial (nothing paid yet).
     #[serde(default)]
     pub trial: bool,
+    /// A subscription offered a trial whose trial the site ended at once: its buyer had a
+    /// subscription before (one trial per person), so the first period is billed now.
+    #[serde(default)]
+    pub trial_refused: bool,
+    /// The subscription is cancelled already (a second live subscription for the same person).
+    #[serde(default)]
+    pub canceled: bool,
     pub email: Option<String>,
     /// (description, amount) per line.
     pub items: Vec<(String, String)>,

@@ -2,6 +2,7 @@
 //! plan's entitlements from `plans.toml`. One pure function, so `/app`, `GET /api/entitlements`
 //! and any check the product makes give the same answer.
 
+use std::cmp::Ordering;
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
@@ -53,6 +54,55 @@ pub fn in_force(
         status,
         entitlements: plan.map_or_else(none, |p| p.entitlements.clone()),
     }
+}
+
+/// Which of two sets of entitlements is larger: the one that gives more in more of them, each
+/// compared as `require_entitlement` compares them (a larger number is more). Equal when each
+/// gives more in as many as the other.
+pub fn compare(a: &BTreeMap<String, i64>, b: &BTreeMap<String, i64>) -> Ordering {
+    let mut balance = 0i64;
+    for (name, mine) in a {
+        let theirs = b.get(name).copied().unwrap_or(0);
+        balance += match mine.cmp(&theirs) {
+            Ordering::Greater => 1,
+            Ordering::Less => -1,
+            Ordering::Equal => 0,
+        };
+    }
+    for (name, theirs) in b {
+        if !a.contains_key(name) && *theirs > 0 {
+            balance -= 1;
+        }
+    }
+    balance.cmp(&0)
+}
+
+/// The access, of all the stored state gives (`model::access::sources`), whose plan entitles to
+/// more, with what it entitles to: a Lifetime owner who also subscribes to a smaller plan keeps
+/// Lifetime's entitlements. On equal entitlements the later source wins (a purchase, kept for
+/// good, over a subscription). Nothing open gives `Access::None` and no entitlements.
+pub fn larger(
+    sources: Vec<Access>,
+    catalog: &Catalog,
+    plan_of: impl Fn(&str) -> Option<String>,
+) -> (Access, InForce) {
+    let mut best: Option<(Access, InForce)> = None;
+    for access in sources {
+        let candidate = in_force(&access, catalog, &plan_of);
+        let wins = match &best {
+            None => true,
+            Some((_, held)) => {
+                compare(&candidate.entitlements, &held.entitlements) != Ordering::Less
+            }
+        };
+        if wins {
+            best = Some((access, candidate));
+        }
+    }
+    best.unwrap_or_else(|| {
+        let none = in_force(&Access::None, catalog, &plan_of);
+        (Access::None, none)
+    })
 }
 
 /// An entitlement's name as people read it: `check_interval_seconds` → "Check interval seconds".
@@ -194,5 +244,56 @@ mod tests {
         assert_eq!(label("check_interval_seconds"), "Check interval seconds");
         assert_eq!(label("monitors"), "Monitors");
         assert_eq!(label(""), "");
+    }
+
+    #[test]
+    fn a_lifetime_owner_who_subscribes_to_a_smaller_plan_keeps_the_larger_entitlements() {
+        let mut c = catalog();
+        c.plans.push(plan("lifetime", "lifetime_once", 100));
+        let owns = Access::Purchase {
+            price_id: "price_lifetime_once".into(),
+        };
+        let (access, got) = larger(
+            vec![
+                subscription("price_starter_monthly", "active", None),
+                owns.clone(),
+            ],
+            &c,
+            plan_of_in(&c),
+        );
+        assert_eq!(access, owns);
+        assert_eq!(got.plan.as_deref(), Some("lifetime"));
+        assert_eq!(got.entitlements["monitors"], 100);
+        // A larger subscription beside a smaller purchase: the subscription's.
+        let (access, got) = larger(
+            vec![
+                subscription("price_pro_monthly", "active", None),
+                Access::Purchase {
+                    price_id: "price_starter_monthly".into(),
+                },
+            ],
+            &c,
+            plan_of_in(&c),
+        );
+        assert!(matches!(access, Access::Subscription { .. }));
+        assert_eq!(got.plan.as_deref(), Some("pro"));
+        assert_eq!(larger(vec![], &c, plan_of_in(&c)).0, Access::None);
+    }
+
+    fn plan_of_in(c: &Catalog) -> impl Fn(&str) -> Option<String> + '_ {
+        |id: &str| {
+            let key = id.strip_prefix("price_")?;
+            c.plan_of(key).map(|p| p.id.clone())
+        }
+    }
+
+    #[test]
+    fn more_of_more_entitlements_is_larger() {
+        let set = |m: i64, s: i64| {
+            BTreeMap::from([("monitors".to_string(), m), ("status_pages".to_string(), s)])
+        };
+        assert_eq!(compare(&set(100, 5), &set(10, 1)), Ordering::Greater);
+        assert_eq!(compare(&set(10, 5), &set(100, 1)), Ordering::Equal);
+        assert_eq!(compare(&set(10, 1), &set(10, 2)), Ordering::Less);
     }
 }

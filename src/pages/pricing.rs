@@ -1,5 +1,6 @@
 //! `/pricing`: the plans from `plans.toml`, rendered on the server so they read without JavaScript.
 
+use std::cmp::Ordering;
 use std::sync::Arc;
 
 use leptos::prelude::*;
@@ -9,7 +10,8 @@ use leptos_router::hooks::use_query_map;
 use crate::api::checkout::current_price;
 use crate::components::plan_card::PlanCard;
 use crate::model::billing::BillingMode;
-use crate::model::catalog::{Billing, Catalog};
+use crate::model::catalog::{Billing, Catalog, Interval, Plan};
+use crate::model::entitlements::compare;
 
 #[component]
 pub fn PricingPage() -> impl IntoView {
@@ -64,6 +66,11 @@ pub fn PricingPage() -> impl IntoView {
                                     .iter()
                                     .cloned()
                                     .map(|plan| {
+                                        let ends_subscription = ends_subscription(
+                                            &catalog,
+                                            &plan,
+                                            current.as_deref(),
+                                        );
                                         view! {
                                             <PlanCard
                                                 plan
@@ -71,6 +78,7 @@ pub fn PricingPage() -> impl IntoView {
                                                 coupon=coupon.clone()
                                                 buying_enabled
                                                 subscribed=current.clone()
+                                                ends_subscription
                                             />
                                         }
                                     })
@@ -82,6 +90,16 @@ pub fn PricingPage() -> impl IntoView {
             </Suspense>
         </section>
     }
+}
+
+/// The name of the plan a subscriber to `subscribed` would stop renewing by buying `plan`: a
+/// one-time plan that entitles to at least as much (`model::entitlements::compare`) replaces the
+/// subscription, which is then set to cancel at its period's end.
+fn ends_subscription(catalog: &Catalog, plan: &Plan, subscribed: Option<&str>) -> Option<String> {
+    let current = catalog.plan_of(subscribed?)?;
+    let one_time = plan.prices.iter().any(|p| p.interval == Interval::OneTime);
+    let at_least = compare(&plan.entitlements, &current.entitlements) != Ordering::Less;
+    (one_time && at_least && current.id != plan.id).then(|| current.name.clone())
 }
 
 /// Monthly / yearly as two links, so it works with JavaScript off and can be shared as a URL.

@@ -51,9 +51,11 @@ pub fn SuccessPage() -> impl IntoView {
                                 <p class="total">"Total paid: " <strong>{s.total}</strong></p>
                                 {s.email.map(|e| view! { <p>"A receipt is on its way to " <strong>{e}</strong> "."</p> })}
                                 <p>
-                                    {match (s.subscription, s.trial) {
-                                        (true, true) => "Your free trial has started: the first payment is at its end, and you can cancel before then from your billing page.",
-                                        (true, false) => "Your subscription is active.",
+                                    {match (s.subscription, s.trial, s.trial_refused, s.canceled) {
+                                        (true, _, _, true) => "This subscription has been cancelled: you already subscribe with this account, and one subscription is all it needs. Nothing more is charged for it, and an email says why.",
+                                        (true, _, true, _) => "Your subscription is active. The free trial is for a first subscription only and you have subscribed before, so the first period is billed today.",
+                                        (true, true, _, _) => "Your free trial has started: the first payment is at its end, and you can cancel before then from your billing page.",
+                                        (true, _, _, _) => "Your subscription is active.",
                                         _ => "It is yours to keep.",
                                     }}
                                     " " <a href="/">"Back to the site"</a>

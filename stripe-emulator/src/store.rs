@@ -98,6 +98,8 @@ pub struct Session {
     pub invoice_creation: bool,
     /// `subscription_data[trial_period_days]`.
     pub trial_period_days: Option<i64>,
+    /// `subscription_data[billing_cycle_anchor]` (with `subscription_data[proration_behavior]`).
+    pub billing_cycle_anchor: Option<crate::objects::Anchor>,
     /// What the buyer typed on the hosted page, once completed.
     pub customer_details: Option<CustomerDetails>,
     /// A 3D Secure card is waiting for the buyer's answer.

@@ -19,6 +19,7 @@ mod limits;
 mod logs;
 mod metrics;
 mod money_back;
+mod one_per_person;
 mod pages;
 mod plans;
 mod replaced_prices;

@@ -16,7 +16,7 @@ use tokio::time::Instant;
 use super::account::Billing;
 use super::catalog::{PriceIndex, StripePrice};
 use super::client::StripeError;
-use super::objects::CheckoutSession;
+use super::objects::{CheckoutSession, Expandable};
 use crate::model::catalog::{format_amount, Coupon};
 use crate::model::checkout::PurchaseSummary;
 use crate::model::error::AppError;
@@ -499,11 +499,17 @@ pub async fn summary(
         e.log();
     }
     let session = read.object;
-    let (paid, subscription, trial) = (
-        session.is_paid(),
-        session.is_subscription(),
-        session.is_trial(),
-    );
+    // Stripe's state of the subscription now: the webhook may have ended its trial or cancelled
+    // it (`billing::overlap`) since Checkout offered it.
+    let status = match session.subscription.as_ref() {
+        Some(Expandable::Object(sub)) => Some(sub.status.clone()),
+        _ => None,
+    };
+    let (paid, subscription) = (session.is_paid(), session.is_subscription());
+    let offered_trial = session.is_trial();
+    let canceled = status.as_deref() == Some("canceled");
+    let trial = offered_trial && status.as_deref().is_none_or(|s| s == "trialing");
+    let trial_refused = offered_trial && !trial && !canceled;
     let currency = session.currency.clone().unwrap_or_else(|| "usd".into());
     let items = session
         .line_items
@@ -521,6 +527,8 @@ pub async fn summary(
         paid,
         subscription,
         trial,
+        trial_refused,
+        canceled,
         status: session.status.unwrap_or_default(),
         email: session
             .customer_details

@@ -99,6 +99,78 @@ pub fn trial_will_end(subscription_id: &str, trial_end: i64, site: &str) -> Mail
     }
 }
 
+/// Once per subscription: what settling a purchase with the buyer's earlier billing did to it
+/// (`billing::overlap`), and why.
+pub fn settled(subscription_id: &str, outcome: &super::overlap::Outcome, site: &str) -> Mail {
+    use super::overlap::Outcome;
+    let (kind, subject, body) = match outcome {
+        Outcome::TrialEnded => (
+            "trial-ended",
+            "Your subscription started without a free trial".to_string(),
+            format!(
+                "You have subscribed with us before, and the free trial is for a first subscription \
+                 only: one per person. Your new subscription therefore starts now, and its first \
+                 period is charged today instead of at the end of a trial.\n\n\
+                 Your plan, invoices and renewal date are at {site}/billing.\n"
+            ),
+        ),
+        Outcome::SecondCancelled { kept, paid } => (
+            "second-cancelled",
+            "Your second subscription was cancelled".to_string(),
+            format!(
+                "You already subscribe to {kept}, so the subscription you just started (while signed \
+                 out) was cancelled at once: one account has one subscription, and a second would \
+                 bill you twice for the same product. It is never renewed. {}\n\n\
+                 To change plan instead, sign in and use {site}/billing.\n",
+                match paid {
+                    Some(p) => format!(
+                        "Its first payment of {} is refunded to your card: our team has been told.",
+                        format_amount(p.amount, &p.currency)
+                    ),
+                    None => "Nothing was charged for it.".to_string(),
+                }
+            ),
+        ),
+        Outcome::EndsAtPeriodEnd { plan, bought, at } => (
+            "replaced-by-purchase",
+            format!("Your {plan} subscription ends on {}", date(*at)),
+            format!(
+                "You bought {bought}, which includes everything {plan} gives you. Your {plan} \
+                 subscription is therefore set to cancel at the end of its current period, on {}: \
+                 it is not renewed and nothing more is charged for it. {bought} is yours from now \
+                 on.\n\nYour billing details are at {site}/billing.\n",
+                date(*at)
+            ),
+        ),
+    };
+    Mail {
+        dedupe_key: format!("{kind}:{subscription_id}"),
+        subject,
+        body,
+    }
+}
+
+/// To one operator, once per cancelled second subscription that had been paid: its payment is
+/// to be refunded (in Stripe's dashboard, from the invoice).
+pub fn second_subscription_refund(
+    subscription_id: &str,
+    paid: &super::overlap::Paid,
+    operator: &str,
+    site: &str,
+) -> Mail {
+    let amount = format_amount(paid.amount, &paid.currency);
+    Mail {
+        dedupe_key: format!("second-cancelled-refund:{subscription_id}:{operator}"),
+        subject: format!("Refund {amount}: a second subscription was cancelled"),
+        body: format!(
+            "A customer who already subscribes bought a second subscription while signed out. \
+             {site} cancelled it at once ({subscription_id}) and told the customer that its first \
+             payment of {amount} is refunded: refund invoice {} in Stripe's dashboard.\n",
+            paid.invoice
+        ),
+    }
+}
+
 /// The purchase confirmation mail, once per Checkout Session.
 pub fn checkout_completed(
     session_id: &str,
@@ -167,5 +239,53 @@ mod tests {
         let b = trial_will_end("sub_1", 1_800_086_400, "https://x.test");
         assert_ne!(a.dedupe_key, b.dedupe_key);
         assert!(a.body.contains("January 15, 2027"), "{}", a.body);
+    }
+
+    #[test]
+    fn a_settled_purchase_is_mailed_once_per_subscription_with_its_reason() {
+        use super::super::overlap::{Outcome, Paid};
+        let ended = settled("sub_1", &Outcome::TrialEnded, "https://x.test");
+        assert_eq!(ended.dedupe_key, "trial-ended:sub_1");
+        assert!(ended.body.contains("one per person"), "{}", ended.body);
+        let free = settled(
+            "sub_2",
+            &Outcome::SecondCancelled {
+                kept: "Starter".into(),
+                paid: None,
+            },
+            "https://x.test",
+        );
+        assert!(free.body.contains("You already subscribe to Starter"));
+        assert!(free.body.contains("Nothing was charged"), "{}", free.body);
+        let paid = Paid {
+            invoice: "in_9".into(),
+            amount: 9000,
+            currency: "usd".into(),
+        };
+        let charged = settled(
+            "sub_3",
+            &Outcome::SecondCancelled {
+                kept: "Pro".into(),
+                paid: Some(paid.clone()),
+            },
+            "https://x.test",
+        );
+        assert!(charged.body.contains("$90 is refunded"), "{}", charged.body);
+        let ops = second_subscription_refund("sub_3", &paid, "ops@x.test", "https://x.test");
+        assert!(ops.body.contains("in_9") && ops.subject.contains("$90"));
+        let ends = settled(
+            "sub_4",
+            &Outcome::EndsAtPeriodEnd {
+                plan: "Starter".into(),
+                bought: "Lifetime".into(),
+                at: 1_800_000_000,
+            },
+            "https://x.test",
+        );
+        assert_eq!(
+            ends.subject,
+            "Your Starter subscription ends on January 15, 2027"
+        );
+        assert!(ends.body.contains("nothing more is charged"));
     }
 }

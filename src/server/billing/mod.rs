@@ -13,6 +13,7 @@ pub mod doctor;
 pub mod emails;
 pub mod fetch;
 pub mod objects;
+pub mod overlap;
 pub mod overview;
 pub mod plan_reads;
 pub mod portal;

@@ -179,6 +179,9 @@ pub struct CheckoutSession {
     pub line_items: Option<List<LineItem>>,
     pub subscription: Option<Expandable<Subscription>>,
     pub url: Option<String>,
+    /// When it was created (unix seconds).
+    #[serde(default)]
+    pub created: Option<i64>,
 }
 
 impl HasId for CheckoutSession {

@@ -6,13 +6,13 @@ use chrono::{DateTime, Utc};
 use super::client::Patience;
 use super::dispute_holds::Hold;
 use super::resync;
-use crate::model::access::{access, Access, PurchaseFacts, SubscriptionFacts};
+use crate::model::access::{access, sources, Access, PurchaseFacts, SubscriptionFacts};
 use crate::model::billing::{
     AppAccess, BillingOverview, InvoiceView, PurchaseView, ScheduledChange, SubscriptionView,
     WaitingChange,
 };
 use crate::model::catalog::{format_amount, Interval};
-use crate::model::entitlements::{in_force, label, InForce};
+use crate::model::entitlements::{label, larger, InForce};
 use crate::model::error::AppError;
 use crate::server::auth::session::AuthUser;
 use crate::server::db::billing::{self, PurchaseRow, SubscriptionRow};
@@ -78,20 +78,50 @@ fn grace_secs(state: &AppState) -> i64 {
     state.config.past_due_grace_days * 86_400
 }
 
-/// A subscription whose payment is disputed gives no access until the bank decides for us
-/// (`dispute_holds::Hold`): the subscription is left out of the facts.
 fn decide(
     state: &AppState,
     subs: &[SubscriptionRow],
     purchases: &[PurchaseRow],
     disputes: &[SubscriptionDispute],
 ) -> Access {
+    let (subs, purchases) = facts(subs, purchases, disputes);
+    access(
+        &subs,
+        &purchases,
+        crate::server::auth::jwt::now(),
+        grace_secs(state),
+    )
+}
+
+/// Every kind of access the rows give now (a subscription's and a purchase's).
+fn decide_sources(
+    state: &AppState,
+    subs: &[SubscriptionRow],
+    purchases: &[PurchaseRow],
+    disputes: &[SubscriptionDispute],
+) -> Vec<Access> {
+    let (subs, purchases) = facts(subs, purchases, disputes);
+    sources(
+        &subs,
+        &purchases,
+        crate::server::auth::jwt::now(),
+        grace_secs(state),
+    )
+}
+
+/// The rows as access reads them. A subscription whose payment is disputed gives no access
+/// until the bank decides for us (`dispute_holds::Hold`): it is left out of the facts.
+fn facts<'a>(
+    subs: &'a [SubscriptionRow],
+    purchases: &'a [PurchaseRow],
+    disputes: &[SubscriptionDispute],
+) -> (Vec<SubscriptionFacts<'a>>, Vec<PurchaseFacts<'a>>) {
     let held = |s: &SubscriptionRow| {
         disputes
             .iter()
             .any(|d| d.subscription_id == s.id && Hold::of(&d.dispute_status) != Hold::Released)
     };
-    let subs: Vec<_> = subs
+    let subs = subs
         .iter()
         .filter(|s| !held(s))
         .map(|s| SubscriptionFacts {
@@ -100,7 +130,7 @@ fn decide(
             current_period_start: s.current_period_start,
         })
         .collect();
-    let purchases: Vec<_> = purchases
+    let purchases = purchases
         .iter()
         .map(|p| PurchaseFacts {
             status: &p.status,
@@ -110,12 +140,7 @@ fn decide(
             dispute_status: p.dispute_status.as_deref(),
         })
         .collect();
-    access(
-        &subs,
-        &purchases,
-        crate::server::auth::jwt::now(),
-        grace_secs(state),
-    )
+    (subs, purchases)
 }
 
 /// A purchase's state in words: paid, refunded (all or part), or disputed.
@@ -316,8 +341,10 @@ pub async fn billing(
     })
 }
 
-/// The access a user's stored billing state gives now.
-async fn access_of(state: &AppState, user: &AuthUser) -> Result<Access, ServerError> {
+/// The access in force for a user now, and what it entitles to: of the access their stored
+/// billing state gives (a subscription, a one-time purchase, or both), the one whose plan
+/// entitles to more (`model::entitlements::larger`).
+async fn in_force_of(state: &AppState, user: &AuthUser) -> Result<(Access, InForce), ServerError> {
     let subs = billing::subscriptions_for_user(&state.db, user.id)
         .await
         .context("access: subscriptions")?;
@@ -327,13 +354,13 @@ async fn access_of(state: &AppState, user: &AuthUser) -> Result<Access, ServerEr
     let disputes = subscription_holds::disputes_for_user(&state.db, user.id)
         .await
         .context("access: disputes")?;
-    Ok(decide(state, &subs, &purchases, &disputes))
+    let found = decide_sources(state, &subs, &purchases, &disputes);
+    Ok(larger(found, &state.catalog, plan_ids(state).await))
 }
 
 /// What the user may use now: `GET /api/entitlements`.
 pub async fn entitlements(state: &AppState, user: &AuthUser) -> Result<InForce, ServerError> {
-    let access = access_of(state, user).await?;
-    Ok(in_force(&access, &state.catalog, plan_ids(state).await))
+    Ok(in_force_of(state, user).await?.1)
 }
 
 /// Refuses what the user's plan does not include: `wanted` of entitlement `name` (the 11th
@@ -360,8 +387,7 @@ pub async fn require_entitlement(
 }
 
 pub async fn app_access(state: &AppState, user: &AuthUser) -> Result<AppAccess, ServerError> {
-    let access = access_of(state, user).await?;
-    let in_force = in_force(&access, &state.catalog, plan_ids(state).await);
+    let (access, in_force) = in_force_of(state, user).await?;
     let monitors_allowed = in_force.entitlements.get("monitors").copied().unwrap_or(0);
     let entitlements = in_force
         .entitlements

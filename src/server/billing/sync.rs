@@ -94,6 +94,15 @@ async fn owner(tx: &mut Tx, session: &CheckoutSession) -> Result<Owner, ServerEr
     )
 }
 
+/// The profile a completed session belongs to, when known: its `client_reference_id`, else the
+/// profile that has proven the checkout's email (the same rule that stores it).
+pub async fn owner_id(
+    tx: &mut Tx,
+    session: &CheckoutSession,
+) -> Result<Option<DbUuid>, ServerError> {
+    Ok(owner(tx, session).await?.user())
+}
+
 /// Links a customer to a profile and hands the profile what the customer bought before the
 /// link existed. A customer that belongs to someone else stays theirs; with `replace` false, a
 /// profile that has a customer keeps it.

@@ -7,6 +7,8 @@ use serde_json::{json, Map, Value};
 use super::params::{absolute_url, boolean, expands, get, integer, metadata, required, string};
 use super::{Api, ApiResult};
 use crate::error::ApiError;
+use crate::flows;
+use crate::objects::Anchor;
 use crate::store::{self, LineItem, Session, Store};
 
 /// How long an open Checkout Session lives, as Stripe's default.
@@ -54,6 +56,7 @@ struct NewSession {
     setup_future_usage: Option<String>,
     items: Items,
     trial_period_days: Option<i64>,
+    billing_cycle_anchor: Option<Anchor>,
     metadata: Map<String, Value>,
     expires_at: Option<i64>,
 }
@@ -151,7 +154,9 @@ fn validate(store: &Store, p: &Value) -> Result<NewSession, ApiError> {
     let coupons = coupons(store, &discounts)?;
     let items = line_items(store, p, &mode)?;
     let trial_period_days = trial_period_days(p, subscription)?;
+    let billing_cycle_anchor = billing_cycle_anchor(store, p, &items, trial_period_days)?;
     Ok(NewSession {
+        billing_cycle_anchor,
         client_reference_id: string(p, "client_reference_id"),
         tax_id_collection,
         expires_at: integer(p, "expires_at")?,
@@ -303,6 +308,70 @@ fn line_items(store: &Store, p: &Value, mode: &str) -> Result<Items, ApiError> {
     })
 }
 
+/// `subscription_data[billing_cycle_anchor]` and `subscription_data[proration_behavior]`
+/// (`create_prorations`, the default: the first invoice charges the share of the price up to
+/// the anchor; `none`: that first period is free). The anchor must be in the future and no later
+/// than the first period's natural end. With a trial, the emulator refuses it (Stripe would start
+/// the anchored cycle after the trial; not emulated).
+fn billing_cycle_anchor(
+    store: &Store,
+    p: &Value,
+    items: &Items,
+    trial: Option<i64>,
+) -> Result<Option<Anchor>, ApiError> {
+    let Some(data) = p.get("subscription_data") else {
+        return Ok(None);
+    };
+    let proration = data.get("proration_behavior").and_then(Value::as_str);
+    let prorated = match proration {
+        None | Some("create_prorations") => true,
+        Some("none") => false,
+        Some(other) => {
+            return Err(ApiError::invalid_param(
+                "subscription_data[proration_behavior]",
+                format!("Invalid subscription_data[proration_behavior]: must be one of create_prorations or none (got `{other}`)."),
+            ))
+        }
+    };
+    let at = integer(data, "billing_cycle_anchor").map_err(|_| {
+        ApiError::invalid_param("subscription_data[billing_cycle_anchor]", "Invalid integer")
+    })?;
+    let Some(at) = at else {
+        if proration.is_some() {
+            return Err(ApiError::invalid_param(
+                "subscription_data[proration_behavior]",
+                "subscription_data[proration_behavior] can only be used with subscription_data[billing_cycle_anchor].",
+            ));
+        }
+        return Ok(None);
+    };
+    if trial.is_some() {
+        return Err(ApiError::invalid_param(
+            "subscription_data[billing_cycle_anchor]",
+            "This emulator does not take billing_cycle_anchor together with a trial.",
+        ));
+    }
+    let price = items
+        .lines
+        .iter()
+        .find(|l| {
+            store
+                .prices
+                .get(&l.price)
+                .is_some_and(|p| p.recurring.is_some())
+        })
+        .map(|l| l.price.clone())
+        .unwrap_or_default();
+    flows::check_anchor(
+        store,
+        at,
+        prorated,
+        &price,
+        "subscription_data[billing_cycle_anchor]",
+    )
+    .map(Some)
+}
+
 /// `subscription_data[trial_period_days]`: subscription mode only, 1 to 730 days.
 fn trial_period_days(p: &Value, subscription: bool) -> Result<Option<i64>, ApiError> {
     let days = match p.get("subscription_data") {
@@ -335,11 +404,25 @@ fn build(store: &mut Store, request: NewSession) -> Session {
         .filter_map(|id| store.coupons.get(id))
         .map(|c| c.discount_on(request.items.subtotal))
         .sum();
-    // A trial's first invoice is free: nothing is due today.
-    let (subtotal, discount) = if request.trial_period_days.is_some() {
-        (0, 0)
-    } else {
-        (request.items.subtotal, discount)
+    // A trial's first invoice is free: nothing is due today. Up to a billing cycle anchor, the
+    // share of the period (of the price and of the discount alike).
+    let (subtotal, discount) = match (request.trial_period_days, request.billing_cycle_anchor) {
+        (Some(_), _) => (0, 0),
+        (None, Some(anchor)) => {
+            let now = store.now();
+            let period = request
+                .items
+                .lines
+                .iter()
+                .find_map(|l| store.prices.get(&l.price)?.recurring.as_ref())
+                .map(|r| flows::interval_seconds(&r.interval, r.interval_count))
+                .unwrap_or(30 * 24 * 60 * 60);
+            (
+                anchor.first_amount(request.items.subtotal, now, period),
+                anchor.first_amount(discount, now, period),
+            )
+        }
+        (None, None) => (request.items.subtotal, discount),
     };
     let now = store.now();
     Session {
@@ -370,6 +453,7 @@ fn build(store: &mut Store, request: NewSession) -> Session {
         invoice: None,
         invoice_creation: request.invoice_creation,
         trial_period_days: request.trial_period_days,
+        billing_cycle_anchor: request.billing_cycle_anchor,
         customer_details: None,
         awaiting_authentication: false,
         card_authenticates_every_payment: false,

@@ -85,6 +85,7 @@ const ENDPOINTS: &[(&str, &str, &[&[&str]])] = &[
         "mode", "success_url", "cancel_url", "customer", "customer_email", "customer_creation",
         "client_reference_id", "allow_promotion_codes", "discounts[][coupon]",
         "line_items[][price]", "line_items[][quantity]", "subscription_data[trial_period_days]",
+        "subscription_data[billing_cycle_anchor]", "subscription_data[proration_behavior]",
         "invoice_creation[enabled]", "tax_id_collection[enabled]", "customer_update[name]",
         "payment_intent_data[setup_future_usage]", "expires_at", "allowed_payment_method_types[]", METADATA,
     ]]),
@@ -100,6 +101,9 @@ const ENDPOINTS: &[(&str, &str, &[&[&str]])] = &[
     ("POST", "/v1/billing_portal/configurations/{id}", &[&["active"], PORTAL_CONFIGURATION]),
 
     ("GET", "/v1/subscriptions", &[&["customer", "status"], PAGE]),
+    ("POST", "/v1/subscriptions", &[&[
+        "customer", "items[][price]", "items[][quantity]", "billing_cycle_anchor", "proration_behavior",
+    ]]),
     ("GET", "/v1/subscriptions/{id}", &[]),
     ("POST", "/v1/subscriptions/{id}", &[&[
         "cancel_at", "cancel_at_period_end", "items[][id]", "items[][price]", "proration_behavior",

@@ -1,5 +1,6 @@
-//! `/v1/subscriptions`: read, cancel, and change the price or the cancellation of one.
-//! Subscriptions are created by Checkout (see `flows::complete_checkout`), not here.
+//! `/v1/subscriptions`: read, cancel, and change the price, the trial or the cancellation of one.
+//! Subscriptions are created by Checkout (see `flows::complete_checkout`) or here, for a
+//! customer, with an optional `billing_cycle_anchor`.
 
 use serde_json::Value;
 
@@ -26,6 +27,7 @@ pub(super) fn route(
 ) -> Option<ApiResult> {
     Some(match (method, path) {
         ("GET", []) => Ok(list(store, p)),
+        ("POST", []) => create(store, &api.base_url, p),
         ("GET", [id]) => get(&store.subscriptions, "subscription", id).map(|s| s.json(store)),
         ("POST", [id]) => update(store, &api.base_url, id, p),
         ("DELETE", [id]) => cancel(store, id),
@@ -48,6 +50,83 @@ fn list(store: &Store, p: &Value) -> Value {
         .map(|s| (s.seq, s.json(store)))
         .collect();
     store::list("/v1/subscriptions", items)
+}
+
+/// `POST /v1/subscriptions`: `customer`, `items[n][price]` (active, recurring) with
+/// `items[n][quantity]`, and optionally `billing_cycle_anchor` with `proration_behavior`
+/// (`create_prorations` or `always_invoice`: the first invoice charges the share of the price up
+/// to the anchor; `none`: that first period is free). The first invoice is charged at once to
+/// the customer's card.
+fn create(store: &mut Store, base_url: &str, p: &Value) -> ApiResult {
+    let customer = string(p, "customer").ok_or_else(|| ApiError::missing("customer"))?;
+    get(&store.customers, "customer", &customer).map_err(|e| e.for_param("customer"))?;
+    let wanted = p
+        .get("items")
+        .and_then(Value::as_array)
+        .filter(|items| !items.is_empty())
+        .ok_or_else(|| ApiError::missing("items"))?;
+    let mut items = Vec::new();
+    for (n, item) in wanted.iter().enumerate() {
+        let param = format!("items[{n}][price]");
+        let price = item
+            .get("price")
+            .and_then(Value::as_str)
+            .ok_or_else(|| ApiError::missing(&param))?;
+        match store.prices.get(price) {
+            Some(found) if found.active && found.recurring.is_some() => {}
+            Some(_) => {
+                return Err(ApiError::invalid_param(
+                    &param,
+                    format!("The price `{price}` is not an active recurring price."),
+                ))
+            }
+            None => return Err(ApiError::no_such_param("price", price, &param)),
+        }
+        let quantity = integer(item, "quantity")
+            .map_err(|e| e.for_param(&format!("items[{n}][quantity]")))?
+            .unwrap_or(1);
+        if quantity < 1 {
+            return Err(ApiError::invalid_param(
+                &format!("items[{n}][quantity]"),
+                "Quantity must be at least 1.",
+            ));
+        }
+        items.push((price.to_string(), quantity));
+    }
+    let prorated = match string(p, "proration_behavior").as_deref() {
+        None | Some("create_prorations") | Some("always_invoice") => true,
+        Some("none") => false,
+        Some(other) => {
+            return Err(ApiError::invalid_param(
+                "proration_behavior",
+                format!("Invalid proration_behavior: must be one of always_invoice, create_prorations, or none (got `{other}`)."),
+            ))
+        }
+    };
+    let anchor = match integer(p, "billing_cycle_anchor")? {
+        Some(at) => Some(flows::check_anchor(
+            store,
+            at,
+            prorated,
+            &items[0].0,
+            "billing_cycle_anchor",
+        )?),
+        None => None,
+    };
+    let id = flows::start_subscription(
+        store,
+        base_url,
+        flows::NewSubscription {
+            customer,
+            items,
+            trial_days: None,
+            anchor,
+            first_charge: None,
+            paid_at_checkout: false,
+            discount: None,
+        },
+    );
+    Ok(store.subscriptions[&id].json(store))
 }
 
 fn cancel(store: &mut Store, id: &str) -> ApiResult {
@@ -126,10 +205,26 @@ fn update(store: &mut Store, base_url: &str, id: &str, p: &Value) -> ApiResult {
         .and_then(Value::as_array)
         .and_then(|items| items.first());
     if item.is_none() && p.get("trial_end").is_some() {
-        return Err(ApiError::invalid_param(
-            "trial_end",
-            "This emulator takes trial_end only with a price change (items[0][price]).",
-        ));
+        // The trial's end alone, as Stripe takes it: `now` ends the trial and bills the price
+        // from now; a future time moves the end. Emulated as a change to the same price.
+        let price = store.subscriptions[id]
+            .items
+            .first()
+            .map(|i| i.price.clone())
+            .ok_or_else(|| {
+                ApiError::invalid_param("trial_end", "This subscription has no items.")
+            })?;
+        let change = flows::PriceChange {
+            sub_id: id.to_string(),
+            price_id: price,
+            proration: flows::Proration::parse(
+                p.get("proration_behavior").and_then(Value::as_str),
+            )?,
+            at: None,
+            pending_if_incomplete: false,
+            trial_end: trial_end(p)?,
+        };
+        result = Some(flows::change_price(store, base_url, &change)?);
     }
     if let Some(item) = item {
         let change = price_change(store, id, item, p)?;

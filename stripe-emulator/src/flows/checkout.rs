@@ -3,12 +3,10 @@
 
 use serde_json::json;
 
-use super::invoicing::{bill, issue_invoice, Draft, Payment};
-use super::{period_of, DAY};
+use super::invoicing::{issue_invoice, Draft, Payment};
+use super::start::{start_subscription, NewSubscription};
 use crate::error::ApiError;
-use crate::objects::{
-    Charge, Discount, InvoiceLine, PaymentIntent, Subscription, SubscriptionItem,
-};
+use crate::objects::{Charge, Discount, InvoiceLine, PaymentIntent};
 use crate::store::{self, Customer, CustomerDetails, Duration, Store};
 
 /// Completes a paid Checkout Session: customer, payment or subscription (with its first
@@ -147,7 +145,7 @@ pub fn complete_checkout(
         let customer = customer_id
             .clone()
             .ok_or_else(|| ApiError::missing("customer"))?;
-        let items: Vec<SubscriptionItem> = session
+        let items = session
             .line_items
             .iter()
             .filter(|li| {
@@ -156,70 +154,37 @@ pub fn complete_checkout(
                     .get(&li.price)
                     .is_some_and(|p| p.recurring.is_some())
             })
-            .map(|li| SubscriptionItem {
-                id: store::new_id("si"),
-                price: li.price.clone(),
-                quantity: li.quantity,
-                created: now,
-            })
+            .map(|li| (li.price.clone(), li.quantity))
             .collect();
-        let period = period_of(store, &items);
-        let trial_end = session.trial_period_days.map(|d| now + d * DAY);
-        let sub = Subscription {
-            id: store::new_id("sub"),
-            customer: customer.clone(),
-            status: if trial_end.is_some() {
-                "trialing"
-            } else {
-                "active"
-            }
-            .into(),
-            items,
-            current_period_start: now,
-            current_period_end: trial_end.unwrap_or(now + period),
-            cancel_at_period_end: false,
-            cancel_at: None,
-            canceled_at: None,
-            ended_at: None,
-            trial_start: trial_end.map(|_| now),
-            trial_end,
-            latest_invoice: None,
-            created: now,
-            seq: store.next_seq(),
-            fail_next_renewal: false,
-            trial_will_end_sent: false,
-            pending_prorations: Vec::new(),
-            pending_update: None,
-            pause_collection: None,
-            metadata: Default::default(),
-            // The session's coupon discounts the subscription's invoices for its duration.
-            discount: session.coupons.first().and_then(|id| {
-                let coupon = store.coupons.get(id)?;
-                Some(Discount {
-                    id: store::new_id("di"),
-                    coupon: id.clone(),
-                    start: now,
-                    end: match coupon.duration {
-                        Duration::Repeating(months) => Some(now + months * 30 * DAY),
-                        Duration::Once | Duration::Forever => None,
-                    },
-                })
-            }),
-        };
-        let sub_id = sub.id.clone();
-        store.subscriptions.insert(sub_id.clone(), sub);
-        let sub_json = store.subscriptions[&sub_id].json(store);
-        store.emit("customer.subscription.created", sub_json, None);
-        let invoice_id = bill(
+        let sub_id = start_subscription(
             store,
             base_url,
-            &sub_id,
-            "subscription_create",
-            trial_end.is_some(),
-            Payment::Paid,
+            NewSubscription {
+                customer,
+                items,
+                trial_days: session.trial_period_days,
+                anchor: session.billing_cycle_anchor,
+                // The page charged the session's total (a share of it up to an anchor).
+                first_charge: Some(session.amount_total),
+                paid_at_checkout: true,
+                // The session's coupon discounts the subscription's invoices for its duration.
+                discount: session.coupons.first().and_then(|id| {
+                    let coupon = store.coupons.get(id)?;
+                    Some(Discount {
+                        id: store::new_id("di"),
+                        coupon: id.clone(),
+                        start: now,
+                        end: match coupon.duration {
+                            Duration::Repeating(months) => Some(now + months * 30 * super::DAY),
+                            Duration::Once | Duration::Forever => None,
+                        },
+                    })
+                }),
+            },
         );
+        let invoice_id = store.subscriptions[&sub_id].latest_invoice.clone();
         updated.subscription = Some(sub_id);
-        updated.invoice = Some(invoice_id);
+        updated.invoice = invoice_id;
     }
 
     let success = updated

@@ -12,6 +12,7 @@ mod invoicing;
 mod payments;
 mod price_change;
 mod schedules;
+mod start;
 mod subscriptions;
 
 pub use cards::{card_outcome, CardOutcome};
@@ -29,6 +30,7 @@ pub use schedules::{
     cancel as cancel_schedule, change_at_period_end, create_from_subscription,
     release as release_schedule, update as update_schedule, PhaseSpec,
 };
+pub use start::{check_anchor, start_subscription, NewSubscription};
 pub use subscriptions::{
     cancel_now, fail_next_renewal, set_cancel_at, set_cancel_at_period_end, set_pause_collection,
 };

@@ -14,6 +14,6 @@ pub use invoices::{settle, Invoice, InvoiceLine};
 pub use payments::{invoice_payment_json, Charge, Dispute, PaymentIntent, Refund};
 pub use schedules::{Phase, PhaseItem, SubscriptionSchedule};
 pub use sessions::{PortalSession, PromotionCode};
-pub use subscriptions::{Discount, PendingUpdate, Subscription, SubscriptionItem};
+pub use subscriptions::{Anchor, Discount, PendingUpdate, Subscription, SubscriptionItem};
 
 pub const API_VERSION: &str = "2026-09-30.endive";

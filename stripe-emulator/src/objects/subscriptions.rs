@@ -22,6 +22,9 @@ pub struct Subscription {
     pub items: Vec<SubscriptionItem>,
     pub current_period_start: i64,
     pub current_period_end: i64,
+    /// Where full billing periods are counted from (Stripe's `billing_cycle_anchor`): the
+    /// creation, a trial's end, or the anchor asked for at creation.
+    pub billing_cycle_anchor: i64,
     pub cancel_at_period_end: bool,
     /// A date set for the cancellation (`cancel_at`, as the Dashboard sets it), other than the
     /// period's end.
@@ -64,6 +67,30 @@ impl Discount {
     /// Does it take something off an invoice made at `at`?
     pub fn applies_at(&self, at: i64) -> bool {
         self.end.is_none_or(|end| at < end)
+    }
+}
+
+/// A new subscription's `billing_cycle_anchor`, as Stripe takes it on creation. Until then the
+/// subscription runs a short first period, invoiced at once: the share of the price from its
+/// start to the anchor (`proration_behavior=create_prorations`, the default), or nothing
+/// (`none`). Full periods start at the anchor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Anchor {
+    pub at: i64,
+    /// The first, short period is charged its share of the price.
+    pub prorated: bool,
+}
+
+impl Anchor {
+    /// What the first period from `now` to the anchor costs, of `full` for a whole period of
+    /// `period` seconds: its share, rounded to the nearest minor unit (nothing unprorated).
+    pub fn first_amount(&self, full: i64, now: i64, period: i64) -> i64 {
+        if !self.prorated {
+            return 0;
+        }
+        let left = (self.at - now).clamp(0, period.max(1)) as i128;
+        let period = period.max(1) as i128;
+        ((full as i128 * left * 2 + period) / (period * 2)) as i64
     }
 }
 
@@ -151,7 +178,7 @@ impl Subscription {
             "id": self.id,
             "object": "subscription",
             "automatic_tax": { "enabled": false },
-            "billing_cycle_anchor": self.created,
+            "billing_cycle_anchor": self.billing_cycle_anchor,
             "billing_mode": { "type": "classic" },
             "billing_schedules": [],
             "cancel_at": self.cancels_at(),

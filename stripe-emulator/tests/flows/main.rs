@@ -26,6 +26,7 @@ use stripe_product::price::ListPrice;
 use stripe_shared::{CheckoutSessionMode, CheckoutSessionPaymentStatus, CheckoutSessionStatus};
 use stripe_webhook::Webhook;
 
+mod anchor;
 mod api;
 mod checkout;
 mod clock;

@@ -7,6 +7,7 @@ use super::super::fetch::Read;
 use super::super::objects::{
     Charge, CheckoutSession, Dispute, Invoice, Subscription, SubscriptionSchedule,
 };
+use super::super::overlap::{Outcome as Settlement, Settled};
 use super::super::sync::{self, Applied, Source};
 use crate::server::db::events::{self, NewEvent};
 use crate::server::db::outbox::{self, NewMail};
@@ -80,7 +81,8 @@ impl Step for ApplyEvents {
 /// What an event is about, read fresh from Stripe.
 #[derive(Debug)]
 pub enum Fresh {
-    Session(Box<Read<CheckoutSession>>),
+    /// With what settling it with the buyer's earlier billing did (`billing::overlap`).
+    Session(Box<Read<CheckoutSession>>, Option<Box<Settled>>),
     /// With, for a trial warning, the email Stripe has for the customer: the warning may
     /// arrive before the checkout that links the customer to a profile.
     Subscription(Box<Read<Subscription>>, Option<String>),
@@ -164,7 +166,7 @@ pub async fn apply_claimed(
                 mailed,
             })
         }
-        Fresh::Session(read) => {
+        Fresh::Session(read, settled) => {
             let failed = event_type == "checkout.session.async_payment_failed";
             let session = &read.object;
             let applied =
@@ -183,6 +185,27 @@ pub async fn apply_claimed(
                     site,
                 );
                 mailed |= queue(tx, to.as_deref(), &mail).await?;
+            }
+            if let Some(settled) = settled {
+                let sub = &settled.subscription;
+                sync::apply_subscription(tx, &sub.object, sub.at_ms).await?;
+                let to = recipient(tx, Some(settled.owner), None).await?;
+                let mail = emails::settled(&sub.object.id, &settled.outcome, site);
+                mailed |= queue(tx, to.as_deref(), &mail).await?;
+                if let Settlement::SecondCancelled {
+                    paid: Some(paid), ..
+                } = &settled.outcome
+                {
+                    for operator in &context.operators {
+                        let mail = emails::second_subscription_refund(
+                            &sub.object.id,
+                            paid,
+                            operator,
+                            site,
+                        );
+                        mailed |= queue(tx, Some(operator), &mail).await?;
+                    }
+                }
             }
         }
         // Stored by the claim (`ApplyEvents::run`).

@@ -14,6 +14,7 @@ use super::super::account::Billing;
 use super::super::client::{Stripe, StripeError};
 use super::super::dispute_holds;
 use super::super::fetch::{self, FetchError};
+use super::super::overlap;
 use super::apply::{EventJob, EventRecord, Fresh, Outcome};
 use super::events::{reads, type_label, Envelope, Reads};
 use super::signature::verify;
@@ -31,7 +32,7 @@ async fn read_fresh(client: &Stripe, event: &Envelope) -> Result<Fresh, FetchErr
         return Ok(Fresh::Missing);
     };
     let fresh = match reads {
-        Reads::Session => Fresh::Session(Box::new(fetch::session(client, id).await?)),
+        Reads::Session => Fresh::Session(Box::new(fetch::session(client, id).await?), None),
         Reads::Subscription | Reads::SubscriptionAndEmail => {
             let read = fetch::subscription(client, id).await?;
             let email = if reads == Reads::SubscriptionAndEmail {
@@ -157,6 +158,14 @@ async fn apply(
                 })?;
             Fresh::DisputedSubscription(charge, dispute, Box::new(sub))
         }
+        // A completed purchase is settled with what its buyer had before it is stored (one
+        // trial and one live subscription per person; a one-time plan replacing a
+        // subscription): a call to Stripe that fails here answers 5xx, so Stripe delivers the
+        // event again.
+        Fresh::Session(read, _) if settles(&event.type_) => {
+            let settled = overlap::settle(state, billing, &read.object).await?;
+            Fresh::Session(read, settled.map(Box::new))
+        }
         other => other,
     };
     // The claim decides for real, in the transaction that applies it.
@@ -169,6 +178,14 @@ async fn apply(
         .await
 }
 
+/// The events after which a Checkout Session's purchase exists, paid or trialing.
+fn settles(event_type: &str) -> bool {
+    matches!(
+        event_type,
+        "checkout.session.completed" | "checkout.session.async_payment_succeeded"
+    )
+}
+
 /// Does the object concern what the site sells? A checkout or a new subscription must be for a
 /// price of a catalog plan's product (sold now, or replaced by `landing stripe setup`); a
 /// subscription already stored stays ours whatever its price became. Charges are matched to
@@ -179,7 +196,7 @@ async fn apply(
 /// ours, since a "not ours" is answered 2xx and Stripe never delivers the event again.
 async fn is_ours(state: &AppState, billing: &Billing, fresh: &Fresh) -> Result<bool, ServerError> {
     let (price, subscription) = match fresh {
-        Fresh::Session(read) => {
+        Fresh::Session(read, _) => {
             let price = read
                 .object
                 .line_items
