@@ -174,6 +174,25 @@ fn describe(catalog: &Catalog, price: &PlanPrice) -> String {
     format!("{name}{billing}")
 }
 
+/// The user's live subscription (as stored) as Stripe has it now: its item, period, status and
+/// schedule are Stripe's, not what we stored. `what` names the caller in a database error.
+async fn live_subscription(
+    state: &AppState,
+    billing: &super::account::Billing,
+    user: &AuthUser,
+    what: &'static str,
+) -> Result<Subscription, ChangeError> {
+    let rows = db_billing::subscriptions_for_user(&state.db, user.id)
+        .await
+        .context(what)
+        .map_err(ChangeError::Internal)?;
+    let live = rows
+        .iter()
+        .find(|s| is_live(&s.status))
+        .ok_or(ChangeError::NotSubscribed)?;
+    Ok(fetch::subscription(&billing.client, &live.id).await?.object)
+}
+
 async fn prepare(
     state: &AppState,
     user: &AuthUser,
@@ -191,17 +210,8 @@ async fn prepare(
         return Err(ChangeError::OneTime(describe(&state.source_catalog, &to)));
     }
     let to_key = sold.lookup_key.clone();
-    let rows = db_billing::subscriptions_for_user(&state.db, user.id)
-        .await
-        .context("plan change: subscriptions")
-        .map_err(ChangeError::Internal)?;
-    let live = rows
-        .iter()
-        .find(|s| is_live(&s.status))
-        .ok_or(ChangeError::NotSubscribed)?;
-    // Stripe's state now, not what we stored: the item's id and period, and whether it is
-    // still live.
-    let subscription = fetch::subscription(&billing.client, &live.id).await?.object;
+    let subscription =
+        live_subscription(state, billing, user, "plan change: subscriptions").await?;
     if !is_live(&subscription.status) {
         return Err(ChangeError::NotSubscribed);
     }

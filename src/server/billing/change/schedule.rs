@@ -12,11 +12,10 @@ use super::super::fetch::{self, now_ms};
 use super::super::objects::SubscriptionSchedule;
 use super::super::overview::date;
 use super::super::sync;
-use super::{describe, is_live, Change, ChangeError};
+use super::{describe, live_subscription, Change, ChangeError};
 use crate::model::catalog::format_amount;
 use crate::model::change::ChangePreview;
 use crate::server::auth::session::AuthUser;
-use crate::server::db::billing as db_billing;
 use crate::server::error::{Context, ServerError};
 use crate::server::state::AppState;
 
@@ -164,15 +163,7 @@ async fn release(state: &AppState, id: &str, key: &str) -> Result<(), ChangeErro
 /// schedule released), and the renewal bills the current price as before.
 pub async fn keep(state: &AppState, user: &AuthUser) -> Result<(), ChangeError> {
     let billing = state.billing.as_ref().ok_or(ChangeError::BillingOff)?;
-    let rows = db_billing::subscriptions_for_user(&state.db, user.id)
-        .await
-        .context("keep plan: subscriptions")
-        .map_err(ChangeError::Internal)?;
-    let live = rows
-        .iter()
-        .find(|s| is_live(&s.status))
-        .ok_or(ChangeError::NotSubscribed)?;
-    let subscription = fetch::subscription(&billing.client, &live.id).await?.object;
+    let subscription = live_subscription(state, billing, user, "keep plan: subscriptions").await?;
     match subscription.schedule.as_ref() {
         // One key per schedule: keeping the plan twice releases it once.
         Some(id) => release(state, id.id(), &format!("plan-keep:{}", id.id())).await,
