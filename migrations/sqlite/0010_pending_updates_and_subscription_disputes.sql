@@ -1,14 +1,10 @@
 -- A plan change waiting for its invoice's payment (Stripe's `pending_update`, made by
--- `payment_behavior=pending_if_incomplete`), as the subscription's last read showed it. A row
--- with no price says the last read showed none; `synced_at_ms` keeps an older read from
--- bringing back a change that was applied or expired since.
-CREATE TABLE subscription_pending_updates (
-    subscription_id  TEXT PRIMARY KEY NOT NULL,   -- Stripe's sub_…
-    price_id         TEXT,                        -- the price it will have once paid
-    invoice_id       TEXT,                        -- the invoice whose payment applies it
-    expires_at       INTEGER,                     -- unix seconds: Stripe discards it then
-    synced_at_ms     INTEGER NOT NULL
-);
+-- `payment_behavior=pending_if_incomplete`), as the subscription's last read showed it: stored
+-- in the subscription's own row by the same upsert (and under the same `synced_at_ms` guard), so
+-- an older read never brings back a change that was applied or expired since. NULL: none.
+ALTER TABLE subscriptions ADD COLUMN pending_price_id TEXT;     -- the price it will have once paid
+ALTER TABLE subscriptions ADD COLUMN pending_invoice_id TEXT;   -- the invoice whose payment applies it
+ALTER TABLE subscriptions ADD COLUMN pending_expires_at INTEGER;   -- unix seconds: Stripe drops it then
 
 -- The subscription whose invoice a charge paid: a dispute of it suspends that subscription.
 ALTER TABLE charges ADD COLUMN subscription_id TEXT;

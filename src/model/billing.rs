@@ -35,6 +35,9 @@ pub struct BillingOverview {
     pub subscriptions: Vec<SubscriptionView>,
     pub invoices: Vec<InvoiceView>,
     pub purchases: Vec<PurchaseView>,
+    /// The credit on the customer's balance (written out), which their next invoices use
+    /// before anything is charged; `None` without credit.
+    pub credit: Option<String>,
     /// The billing data could not be refreshed from Stripe (it failed, or this address has
     /// refreshed too often lately): shown as stored.
     pub stale: bool,

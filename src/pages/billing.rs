@@ -86,6 +86,9 @@ fn Overview(o: BillingOverview) -> impl IntoView {
             <p class="notice" role="status">"Your billing could not be read from Stripe just now: this may not show your latest change yet."</p>
         })}
         <p class=access_class>{o.access}</p>
+        {o.credit.map(|credit| view! {
+            <p class="credit">"Credit balance: " {credit} " — used by your next invoices"</p>
+        })}
         {manage}
         <h2>"Subscription"</h2>
         {if o.subscriptions.is_empty() {

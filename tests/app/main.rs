@@ -8,6 +8,7 @@ mod binary;
 mod binary_commands;
 mod checkout;
 mod coupons;
+mod credit;
 mod faults;
 mod hardening;
 mod health;

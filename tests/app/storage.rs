@@ -161,6 +161,9 @@ async fn the_live_plans_of_many_people_are_read_in_one_query(app: TestApp) {
                 trial_end: None,
                 stripe_created: created,
                 synced_at_ms: 1,
+                pending_price_id: None,
+                pending_invoice_id: None,
+                pending_expires_at: None,
             }
         };
     let rows = [

@@ -112,6 +112,10 @@ pub async fn invoice_paid_by(
     Ok(invoice)
 }
 
+pub async fn customer_object(client: &Stripe, id: &str) -> Result<Read<Customer>, FetchError> {
+    read(client, &stripe_core::customer::RetrieveCustomer::new(id)).await
+}
+
 /// The email Stripe has for a customer (none for a deleted one, or one Stripe does not know).
 pub async fn customer_email(client: &Stripe, id: &str) -> Result<Option<String>, FetchError> {
     match client
@@ -148,10 +152,12 @@ macro_rules! every_page {
     }};
 }
 
-/// Everything Stripe holds for one customer: subscriptions (canceled too) and their schedules,
-/// invoices, and the complete Checkout Sessions (each read with its expansions), all stamped
-/// with one time.
+/// Everything Stripe holds for one customer: the customer (its balance), subscriptions
+/// (canceled too) and their schedules, invoices, and the complete Checkout Sessions (each read
+/// with its expansions), all stamped with one time.
 pub struct CustomerState {
+    /// `None` when Stripe has no such customer.
+    pub customer: Option<Customer>,
     pub subscriptions: Vec<Subscription>,
     pub invoices: Vec<Invoice>,
     pub sessions: Vec<CheckoutSession>,
@@ -162,6 +168,14 @@ pub struct CustomerState {
 
 pub async fn customer(client: &Stripe, customer: &str) -> Result<CustomerState, FetchError> {
     let at_ms = now_ms();
+    let object = match client
+        .send::<Customer>(&stripe_core::customer::RetrieveCustomer::new(customer))
+        .await
+    {
+        Ok(object) => Some(object),
+        Err(e) if e.status() == Some(404) => None,
+        Err(e) => return Err(e.into()),
+    };
     let subscriptions = every_page!(
         client,
         ListSubscription::new()
@@ -198,6 +212,7 @@ pub async fn customer(client: &Stripe, customer: &str) -> Result<CustomerState, 
         );
     }
     Ok(CustomerState {
+        customer: object,
         subscriptions,
         invoices,
         sessions,

@@ -468,6 +468,12 @@ pub struct Customer {
     /// Absent on a deleted customer.
     #[serde(default)]
     pub email: Option<String>,
+    /// What the customer's next invoices take first, in the smallest unit: negative is credit.
+    /// Absent on a deleted customer.
+    #[serde(default)]
+    pub balance: Option<i64>,
+    #[serde(default)]
+    pub currency: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -253,6 +253,12 @@ pub async fn billing(
     let pending = subscription_holds::pending_changes_for_user(&state.db, user.id)
         .await
         .context("billing: pending changes")?;
+    // As the last read of the customer stored it (`customer.updated`): never read here.
+    let credit = customers::balance_for_user(&state.db, user.id)
+        .await
+        .context("billing: balance")?
+        .filter(|b| b.balance < 0)
+        .map(|b| format_amount(-b.balance, b.currency.as_deref().unwrap_or("usd")));
     let decided = decide(state, &subs, &purchases, &disputes);
     let access_text = match &decided {
         Access::Subscription { price_id, .. } => {
@@ -337,6 +343,7 @@ pub async fn billing(
             })
             .collect(),
         purchases: purchase_views,
+        credit,
         stale,
     })
 }

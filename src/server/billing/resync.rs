@@ -67,6 +67,9 @@ pub async fn customer(
 ) -> Result<Report, ResyncError> {
     let read = fetch::customer(&client(state, patience)?, customer).await?;
     let mut tx = state.db.begin().await.context("resync: begin")?;
+    if let Some(customer) = &read.customer {
+        sync::apply_customer(&mut tx, customer, read.at_ms).await?;
+    }
     for session in &read.sessions {
         sync::apply_checkout_session(&mut tx, session, read.at_ms, Source::Stripe, false).await?;
     }

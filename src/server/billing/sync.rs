@@ -3,7 +3,8 @@
 //! success page and `landing resync` all store Stripe's objects through here.
 
 use super::objects::{
-    Charge, CheckoutSession, Dispute, Expandable, Invoice, Subscription, SubscriptionSchedule,
+    Charge, CheckoutSession, Customer, Dispute, Expandable, Invoice, Subscription,
+    SubscriptionSchedule,
 };
 use crate::server::auth::email::Email;
 use crate::server::db::billing::{self, InvoiceRow, NewPurchase, SubscriptionRow};
@@ -240,6 +241,12 @@ pub fn subscription_row(sub: &Subscription, at_ms: i64) -> SubscriptionRow {
 fn owned_subscription_row(sub: &Subscription, at_ms: i64, user: Option<DbUuid>) -> SubscriptionRow {
     // Since API version 2025-03-31 periods live on the items; we sell one item per subscription.
     let item = sub.items.data.first();
+    // The price a pending update moves the item to once its invoice is paid.
+    let pending = sub.pending_update.as_ref();
+    let pending_price = pending
+        .and_then(|p| p.subscription_items.as_ref())
+        .and_then(|items| items.first())
+        .map(|item| item.price.id().to_string());
     SubscriptionRow {
         id: sub.id.clone(),
         user_id: user,
@@ -255,6 +262,11 @@ fn owned_subscription_row(sub: &Subscription, at_ms: i64, user: Option<DbUuid>) 
         trial_end: sub.trial_end,
         stripe_created: sub.created,
         synced_at_ms: at_ms,
+        pending_invoice_id: pending_price
+            .as_ref()
+            .and(sub.latest_invoice.as_ref().map(|i| i.id().to_string())),
+        pending_expires_at: pending_price.as_ref().and(pending.map(|p| p.expires_at)),
+        pending_price_id: pending_price,
     }
 }
 
@@ -268,31 +280,7 @@ async fn store_subscription(
     billing::upsert_subscription(tx, &owned_subscription_row(sub, at_ms, user))
         .await
         .context("sync: store subscription")?;
-    apply_pending_update(tx, sub, at_ms).await
-}
-
-/// Stores the subscription's pending update as read at `at_ms`: the price its items will have
-/// once `latest_invoice` is paid, or none (applied, expired, or never made).
-pub async fn apply_pending_update(
-    tx: &mut Tx,
-    sub: &Subscription,
-    at_ms: i64,
-) -> Result<(), ServerError> {
-    let pending = sub.pending_update.as_ref();
-    let price = pending
-        .and_then(|p| p.subscription_items.as_ref())
-        .and_then(|items| items.first())
-        .map(|item| item.price.id());
-    let row = subscription_holds::PendingUpdateRow {
-        subscription_id: &sub.id,
-        price_id: price,
-        invoice_id: price.and(sub.latest_invoice.as_ref().map(|i| i.id())),
-        expires_at: price.and(pending.map(|p| p.expires_at)),
-        synced_at_ms: at_ms,
-    };
-    subscription_holds::store_pending_update(tx, &row)
-        .await
-        .context("sync: store pending update")
+    Ok(())
 }
 
 /// Records that a disputed charge paid one of this subscription's invoices, so its dispute
@@ -392,4 +380,23 @@ pub async fn apply_charge(
             .context("sync: store dispute")?;
     }
     Ok(())
+}
+
+/// Stores a customer's balance as read at `at_ms` (a deleted customer has none: nothing is
+/// stored). `/billing` shows credit from this, without reading Stripe.
+pub async fn apply_customer(
+    tx: &mut Tx,
+    customer: &Customer,
+    at_ms: i64,
+) -> Result<(), ServerError> {
+    let Some(balance) = customer.balance else {
+        return Ok(());
+    };
+    let balance = customers::Balance {
+        balance,
+        currency: customer.currency.clone(),
+    };
+    customers::store_balance(tx, &customer.id, &balance, at_ms)
+        .await
+        .context("sync: customer balance")
 }

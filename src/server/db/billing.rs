@@ -75,23 +75,31 @@ pub struct SubscriptionRow {
     /// The subscription's own `created` (unix seconds).
     pub stripe_created: i64,
     pub synced_at_ms: i64,
+    /// A plan change waiting for its invoice's payment (Stripe's `pending_update`, made by
+    /// `payment_behavior=pending_if_incomplete`): the price the item will have once
+    /// `pending_invoice_id` is paid, until `pending_expires_at` (unix seconds), when Stripe
+    /// drops it. All `None` when the read showed none (applied, expired, or never made).
+    pub pending_price_id: Option<String>,
+    pub pending_invoice_id: Option<String>,
+    pub pending_expires_at: Option<i64>,
 }
 
 const SUBSCRIPTION_COLUMNS: &str = "id, user_id, stripe_customer_id, status, price_id, quantity, \
     current_period_start, current_period_end, cancel_at_period_end, canceled_at, trial_end, \
-    stripe_created, synced_at_ms, cancel_at";
+    stripe_created, synced_at_ms, cancel_at, pending_price_id, pending_invoice_id, pending_expires_at";
 
 /// The subscription upsert as `INSERT … SELECT … WHERE <guard>`, so that a statement before it
-/// in the same batch can decide whether it runs (`events::claim`): parameters `$1`–`$15`, bound
+/// in the same batch can decide whether it runs (`events::claim`): parameters `$1`–`$18`, bound
 /// by `bind_subscription!`. A later read already stored wins.
 macro_rules! upsert_subscription_sql {
     ($guard:literal) => {
         concat!(
             "INSERT INTO subscriptions (id, user_id, stripe_customer_id, status, price_id, quantity, \
              current_period_start, current_period_end, cancel_at_period_end, canceled_at, trial_end, \
-             stripe_created, synced_at_ms, cancel_at) \
+             stripe_created, synced_at_ms, cancel_at, pending_price_id, pending_invoice_id, \
+             pending_expires_at) \
              SELECT $1, COALESCE($2, (SELECT user_id FROM stripe_customers WHERE stripe_customer_id = $3)), \
-             $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $15 WHERE ",
+             $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $15, $16, $17, $18 WHERE ",
             $guard,
             " ON CONFLICT (id) DO UPDATE SET \
              user_id = COALESCE(excluded.user_id, subscriptions.user_id), \
@@ -101,14 +109,17 @@ macro_rules! upsert_subscription_sql {
              current_period_end = excluded.current_period_end, \
              cancel_at_period_end = excluded.cancel_at_period_end, canceled_at = excluded.canceled_at, \
              trial_end = excluded.trial_end, stripe_created = excluded.stripe_created, \
-             synced_at_ms = excluded.synced_at_ms, cancel_at = excluded.cancel_at, updated_at = $14 \
+             synced_at_ms = excluded.synced_at_ms, cancel_at = excluded.cancel_at, \
+             pending_price_id = excluded.pending_price_id, \
+             pending_invoice_id = excluded.pending_invoice_id, \
+             pending_expires_at = excluded.pending_expires_at, updated_at = $14 \
              WHERE excluded.synced_at_ms >= subscriptions.synced_at_ms"
         )
     };
 }
 pub(super) use upsert_subscription_sql;
 
-/// Binds a `SubscriptionRow` to `upsert_subscription_sql!`'s `$1`–`$15`.
+/// Binds a `SubscriptionRow` to `upsert_subscription_sql!`'s `$1`–`$18`.
 macro_rules! bind_subscription {
     ($query:expr, $s:expr) => {
         $query
@@ -127,6 +138,9 @@ macro_rules! bind_subscription {
             .bind($s.synced_at_ms)
             .bind(chrono::Utc::now())
             .bind($s.cancel_at)
+            .bind(&$s.pending_price_id)
+            .bind(&$s.pending_invoice_id)
+            .bind($s.pending_expires_at)
     };
 }
 pub(super) use bind_subscription;

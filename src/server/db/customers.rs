@@ -92,3 +92,68 @@ pub async fn all_customer_ids(db: &Db) -> Result<Vec<String>, DbError> {
     })?;
     Ok(ids)
 }
+
+/// A customer's balance as Stripe reported it when read at `synced_at_ms`: negative is credit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Balance {
+    pub balance: i64,
+    pub currency: Option<String>,
+}
+
+/// Stores a customer's balance, unless a later read is stored already.
+pub async fn store_balance(
+    tx: &mut Tx,
+    customer_id: &str,
+    balance: &Balance,
+    synced_at_ms: i64,
+) -> Result<(), DbError> {
+    on_tx!(tx, conn => {
+        sqlx::query(
+            "INSERT INTO customer_balances (stripe_customer_id, balance, currency, synced_at_ms) \
+             VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (stripe_customer_id) DO UPDATE \
+             SET balance = excluded.balance, currency = excluded.currency, \
+                 synced_at_ms = excluded.synced_at_ms \
+             WHERE customer_balances.synced_at_ms <= excluded.synced_at_ms",
+        )
+        .bind(customer_id)
+        .bind(balance.balance)
+        .bind(balance.currency.as_deref())
+        .bind(synced_at_ms)
+        .execute(conn)
+        .await
+        .map(|_| ())
+    })?;
+    Ok(())
+}
+
+/// The stored balance of the user's Stripe customer, if one was ever read.
+pub async fn balance_for_user(db: &Db, user_id: DbUuid) -> Result<Option<Balance>, DbError> {
+    let row = on_pool!(db, pool => {
+        sqlx::query_as::<_, (i64, Option<String>)>(
+            "SELECT b.balance, b.currency FROM customer_balances b \
+             JOIN stripe_customers c ON c.stripe_customer_id = b.stripe_customer_id \
+             WHERE c.user_id = $1",
+        )
+        .bind(user_id)
+        .fetch_optional(pool)
+        .await
+    })?;
+    Ok(row.map(|(balance, currency)| Balance { balance, currency }))
+}
+
+/// Every stored balance, by customer id, for comparing two databases fed the same events.
+pub async fn all_balances(db: &Db) -> Result<Vec<(String, Balance)>, DbError> {
+    let rows = on_pool!(db, pool => {
+        sqlx::query_as::<_, (String, i64, Option<String>)>(
+            "SELECT stripe_customer_id, balance, currency FROM customer_balances \
+             ORDER BY stripe_customer_id",
+        )
+        .fetch_all(pool)
+        .await
+    })?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, balance, currency)| (id, Balance { balance, currency }))
+        .collect())
+}

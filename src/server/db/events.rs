@@ -63,7 +63,7 @@ macro_rules! bind_claim {
 /// SQLite only (PostgreSQL prepares one statement at a time): the claim, then the
 /// subscription's upsert if the claim changed a row. The upsert's parameters come first.
 const CLAIM_STORING_SUBSCRIPTION: &str = concat!(
-    claim_sql!("$16", "$17", "$18", "$19", "$20", "$21", "$22"),
+    claim_sql!("$19", "$20", "$21", "$22", "$23", "$24", "$25"),
     "; ",
     upsert_subscription_sql!("changes() = 1")
 );
@@ -197,6 +197,9 @@ mod tests {
             trial_end: None,
             stripe_created: 1,
             synced_at_ms,
+            pending_price_id: None,
+            pending_invoice_id: None,
+            pending_expires_at: None,
         }
     }
 

@@ -1,46 +1,12 @@
 //! What holds a subscription back from what its items say: a plan change waiting for its
-//! invoice's payment (`subscription_pending_updates`), and a disputed payment of one of its
-//! invoices (`charges.subscription_id` with the charge's dispute).
+//! invoice's payment (the `pending_*` columns of `subscriptions`, written with the rest of the
+//! subscription's row by its upsert), and a disputed payment of one of its invoices
+//! (`charges.subscription_id` with the charge's dispute).
 //!
 //! Both are stored as Stripe last reported them, each write stamped with when its read was
 //! sent and never replacing a later read, so deliveries in any order end at Stripe's state.
 
 use super::{on_pool, on_tx, Db, DbError, DbUuid, Tx};
-
-/// A subscription's pending update as a read at `synced_at_ms` showed it; `price_id` is `None`
-/// when that read showed none (applied, expired, or never made).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PendingUpdateRow<'a> {
-    pub subscription_id: &'a str,
-    pub price_id: Option<&'a str>,
-    pub invoice_id: Option<&'a str>,
-    pub expires_at: Option<i64>,
-    pub synced_at_ms: i64,
-}
-
-/// Stores what a subscription's read says of its pending update, unless a later read is stored.
-pub async fn store_pending_update(tx: &mut Tx, p: &PendingUpdateRow<'_>) -> Result<(), DbError> {
-    on_tx!(tx, conn => {
-        sqlx::query(
-            "INSERT INTO subscription_pending_updates \
-             (subscription_id, price_id, invoice_id, expires_at, synced_at_ms) \
-             VALUES ($1, $2, $3, $4, $5) \
-             ON CONFLICT (subscription_id) DO UPDATE SET \
-             price_id = excluded.price_id, invoice_id = excluded.invoice_id, \
-             expires_at = excluded.expires_at, synced_at_ms = excluded.synced_at_ms \
-             WHERE excluded.synced_at_ms >= subscription_pending_updates.synced_at_ms",
-        )
-        .bind(p.subscription_id)
-        .bind(p.price_id)
-        .bind(p.invoice_id)
-        .bind(p.expires_at)
-        .bind(p.synced_at_ms)
-        .execute(conn)
-        .await
-        .map(drop)
-    })?;
-    Ok(())
-}
 
 /// A change waiting for payment, as `/billing` shows it: the price it moves to, until when,
 /// and the invoice's page where the buyer pays (once the invoice is stored).
@@ -57,13 +23,12 @@ pub async fn pending_changes_for_user(
     db: &Db,
     user: DbUuid,
 ) -> Result<Vec<PendingChange>, DbError> {
-    let sql = "SELECT p.subscription_id, p.price_id, p.expires_at, i.hosted_invoice_url \
-               FROM subscription_pending_updates p \
-               JOIN subscriptions s ON s.id = p.subscription_id \
-               LEFT JOIN invoices i ON i.id = p.invoice_id \
-               WHERE p.price_id IS NOT NULL AND (s.user_id = $1 OR s.stripe_customer_id IN \
+    let sql = "SELECT s.id AS subscription_id, s.pending_price_id AS price_id, \
+               s.pending_expires_at AS expires_at, i.hosted_invoice_url \
+               FROM subscriptions s LEFT JOIN invoices i ON i.id = s.pending_invoice_id \
+               WHERE s.pending_price_id IS NOT NULL AND (s.user_id = $1 OR s.stripe_customer_id IN \
                (SELECT stripe_customer_id FROM stripe_customers WHERE user_id = $1)) \
-               ORDER BY p.subscription_id";
+               ORDER BY s.id";
     let rows = on_pool!(db, pool => {
         sqlx::query_as::<_, PendingChange>(sql).bind(user).fetch_all(pool).await
     })?;
@@ -109,9 +74,10 @@ pub async fn disputes_for_user(db: &Db, user: DbUuid) -> Result<Vec<Subscription
 
 /// Every stored pending change, for comparing stored state (tests).
 pub async fn all_pending_changes(db: &Db) -> Result<Vec<PendingChange>, DbError> {
-    let sql = "SELECT p.subscription_id, p.price_id, p.expires_at, i.hosted_invoice_url \
-               FROM subscription_pending_updates p LEFT JOIN invoices i ON i.id = p.invoice_id \
-               WHERE p.price_id IS NOT NULL ORDER BY p.subscription_id";
+    let sql = "SELECT s.id AS subscription_id, s.pending_price_id AS price_id, \
+               s.pending_expires_at AS expires_at, i.hosted_invoice_url \
+               FROM subscriptions s LEFT JOIN invoices i ON i.id = s.pending_invoice_id \
+               WHERE s.pending_price_id IS NOT NULL ORDER BY s.id";
     let rows = on_pool!(db, pool => {
         sqlx::query_as::<_, PendingChange>(sql).fetch_all(pool).await
     })?;

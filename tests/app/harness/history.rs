@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
-use landing::server::db::{billing, outbox, subscription_holds, Db};
+use landing::server::db::{billing, customers, outbox, subscription_holds, Db};
 use serde_json::{json, Value};
 
 use super::{emulator_checkout, emulator_session, owner_of, pay_at, pay_with_card, TestApp};
@@ -69,6 +69,12 @@ pub async fn stored_state(db: &Db) -> Vec<String> {
         lines.push(format!(
             "dispute of {}'s payment: {}",
             d.subscription_id, d.dispute_status
+        ));
+    }
+    for (customer, b) in customers::all_balances(db).await.unwrap() {
+        lines.push(format!(
+            "balance of {customer}: {} {:?}",
+            b.balance, b.currency
         ));
     }
     for m in billing_mails(db).await {
@@ -401,7 +407,7 @@ pub async fn make_history(app: &TestApp, target: usize) -> usize {
             .subscriptions
             .values()
             .filter(|s| !disputing.contains(&s.customer) && !authenticating.contains(&s.customer))
-            .map(|s| (s.seq, s.id.clone()))
+            .map(|s| (s.seq, s.id.clone(), s.customer.clone()))
             .collect();
         subs.sort();
         let mut waiting: Vec<_> = store
@@ -412,7 +418,9 @@ pub async fn make_history(app: &TestApp, target: usize) -> usize {
             .collect();
         waiting.sort();
         (
-            subs.into_iter().map(|(_, id)| id).collect::<Vec<_>>(),
+            subs.into_iter()
+                .map(|(_, id, customer)| (id, customer))
+                .collect::<Vec<_>>(),
             waiting,
         )
     };
@@ -439,7 +447,7 @@ pub async fn make_history(app: &TestApp, target: usize) -> usize {
         }
     }
     let post = reqwest::Method::POST;
-    for (i, sub) in subs.iter().enumerate() {
+    for (i, (sub, customer)) in subs.iter().enumerate() {
         let path = format!("/v1/subscriptions/{sub}");
         match i % 8 {
             0 => {
@@ -506,6 +514,15 @@ pub async fn make_history(app: &TestApp, target: usize) -> usize {
                     .await;
                 }
             }
+            // Credit given in the Dashboard (`customer.updated`), which renewals then spend.
+            7 => {
+                app.stripe_call(
+                    post.clone(),
+                    &format!("/v1/customers/{customer}/balance_transactions"),
+                    &[("amount", "-1500"), ("currency", "usd")],
+                )
+                .await;
+            }
             _ => {}
         }
     }
@@ -515,7 +532,7 @@ pub async fn make_history(app: &TestApp, target: usize) -> usize {
         months += 1;
         // Now and then a renewal fails.
         if months % 3 == 0 {
-            for sub in subs.iter().skip(months).step_by(9) {
+            for (sub, _) in subs.iter().skip(months).step_by(9) {
                 let _ = app
                     .client
                     .post(format!(
@@ -560,8 +577,9 @@ pub fn all_events(app: &TestApp) -> Vec<Value> {
         .collect()
 }
 
-/// Stripe's own state (the emulator's store) equals ours, subscription by subscription, and
-/// what went back of each payment (refunded amount, dispute status) purchase by purchase.
+/// Stripe's own state (the emulator's store) equals ours, subscription by subscription, what
+/// went back of each payment (refunded amount, dispute status) purchase by purchase, and each
+/// customer's balance.
 pub async fn assert_as_stripe_has_it(app: &TestApp, db: &Db) {
     let mut ours_back: Vec<(i64, Option<String>)> = billing::all_purchases(db)
         .await
@@ -587,6 +605,20 @@ pub async fn assert_as_stripe_has_it(app: &TestApp, db: &Db) {
             ours_back, theirs_back,
             "refunds and disputes as Stripe has them"
         );
+    }
+    // Every customer whose balance ever moved has it stored as Stripe has it now.
+    let balances: HashMap<String, i64> = customers::all_balances(db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(id, b)| (id, b.balance))
+        .collect();
+    {
+        let stripe = app.stripe.as_ref().unwrap();
+        let store = stripe.store.lock().unwrap();
+        for c in store.customers.values().filter(|c| c.currency.is_some()) {
+            assert_eq!(balances.get(&c.id), Some(&c.balance), "{}'s balance", c.id);
+        }
     }
     let ours: HashMap<String, billing::SubscriptionRow> = billing::all_subscriptions(db)
         .await

@@ -19,6 +19,12 @@
 //!
 //! A change made now releases a schedule the subscription has first, so a downgrade scheduled
 //! earlier does not undo it at the period's end.
+//!
+//! The renewal the page announces is Stripe's too, never the catalog's price: a change charged
+//! now is previewed a second time (`preview_mode=recurring`) for the first renewal after it,
+//! with the discounts that will still apply then; the customer's balance (credit, Stripe's
+//! negative `balance`) pays it first, as it stands after the change's own invoice used or added
+//! to it. A change billed at renewal (a trial's) is previewed as that renewal, balance applied.
 
 mod schedule;
 
@@ -26,7 +32,7 @@ pub use schedule::keep;
 
 use chrono::Utc;
 use stripe_billing::invoice::{
-    CreatePreviewInvoice, CreatePreviewInvoiceSubscriptionDetails,
+    CreatePreviewInvoice, CreatePreviewInvoicePreviewMode, CreatePreviewInvoiceSubscriptionDetails,
     CreatePreviewInvoiceSubscriptionDetailsItems,
     CreatePreviewInvoiceSubscriptionDetailsProrationBehavior as PreviewProration,
     CreatePreviewInvoiceSubscriptionDetailsTrialEnd as PreviewTrialEnd,
@@ -302,8 +308,48 @@ fn now_in(period: (i64, i64)) -> i64 {
 struct PreviewInvoice {
     #[serde(flatten)]
     invoice: Invoice,
+    /// After discounts; negative when it credits the customer.
+    total: i64,
+    /// The customer's balance as it stands: the credit (negative) `amount_due` took into account.
+    #[serde(default)]
+    starting_balance: i64,
     #[serde(default)]
     lines: List<PreviewLine>,
+}
+
+impl PreviewInvoice {
+    /// The customer's balance once this invoice is finalised: what it did not use of the
+    /// credit, plus the credit a negative total adds.
+    fn balance_after(&self) -> i64 {
+        self.starting_balance + self.total - self.invoice.amount_due
+    }
+
+    /// The start of the first period its lines bill (a renewal's date).
+    fn first_period_start(&self) -> Option<i64> {
+        self.lines
+            .data
+            .iter()
+            .filter_map(|l| l.period.as_ref().map(|p| p.start))
+            .min()
+    }
+}
+
+/// What an invoice of `total` charges to a customer whose balance is `balance`, as Stripe
+/// settles it: credit pays first, a debt is added, and nothing is charged for a credit.
+fn charged(total: i64, balance: i64) -> i64 {
+    if total <= 0 {
+        0
+    } else {
+        (total + balance).max(0)
+    }
+}
+
+/// The renewal after a change: what it costs (discounts taken off), what is charged of it once
+/// the credit has paid its part, and when.
+struct Renewal {
+    total: i64,
+    due: i64,
+    date: i64,
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -314,6 +360,7 @@ struct PreviewLine {
 
 #[derive(Debug, serde::Deserialize)]
 struct LinePeriod {
+    start: i64,
     end: i64,
 }
 
@@ -334,21 +381,23 @@ pub async fn preview(
     } else {
         PreviewProration::None
     };
-    let request = CreatePreviewInvoice::new()
-        .customer(change.subscription.customer.id())
-        .subscription(change.subscription.id.as_str())
-        .subscription_details(CreatePreviewInvoiceSubscriptionDetails {
-            items: Some(vec![CreatePreviewInvoiceSubscriptionDetailsItems {
-                id: Some(change.item_id.clone()),
-                price: Some(change.to.id.clone()),
-                ..CreatePreviewInvoiceSubscriptionDetailsItems::new()
-            }]),
-            proration_behavior: Some(proration),
-            proration_date: Some(at),
-            trial_end: change.trial_end.map(PreviewTrialEnd::Timestamp),
-            ..CreatePreviewInvoiceSubscriptionDetails::new()
-        });
-    let shown: PreviewInvoice = billing.client.send(&request).await?;
+    let request = || {
+        CreatePreviewInvoice::new()
+            .customer(change.subscription.customer.id())
+            .subscription(change.subscription.id.as_str())
+            .subscription_details(CreatePreviewInvoiceSubscriptionDetails {
+                items: Some(vec![CreatePreviewInvoiceSubscriptionDetailsItems {
+                    id: Some(change.item_id.clone()),
+                    price: Some(change.to.id.clone()),
+                    ..CreatePreviewInvoiceSubscriptionDetailsItems::new()
+                }]),
+                proration_behavior: Some(proration.clone()),
+                proration_date: Some(at),
+                trial_end: change.trial_end.map(PreviewTrialEnd::Timestamp),
+                ..CreatePreviewInvoiceSubscriptionDetails::new()
+            })
+    };
+    let shown: PreviewInvoice = billing.client.send(&request()).await?;
     let currency = shown.invoice.currency.clone();
     let money = |amount: i64| format_amount(amount, &currency);
     let catalog = &state.source_catalog;
@@ -361,31 +410,60 @@ pub async fn preview(
     } else {
         0
     };
-    // A trial's end is the first payment; a new interval starts a new period today; otherwise
-    // the current one renews as before.
-    let next_date = if let Some(end) = change.trial_end {
-        end
-    } else if change.new_interval {
-        shown
-            .lines
-            .data
-            .iter()
-            .filter(|l| l.amount > 0)
-            .filter_map(|l| l.period.as_ref().map(|p| p.end))
-            .max()
-            .unwrap_or(change.period.1)
+    let renewal = if change.charged_now {
+        // Today's invoice is the change's: the renewal after it is Stripe's recurring preview,
+        // paid from the balance today's invoice leaves.
+        let recurring: PreviewInvoice = billing
+            .client
+            .send(&request().preview_mode(CreatePreviewInvoicePreviewMode::Recurring))
+            .await?;
+        // A new interval starts a new period today; otherwise the current one renews as before.
+        let fallback = if change.new_interval {
+            shown
+                .lines
+                .data
+                .iter()
+                .filter(|l| l.amount > 0)
+                .filter_map(|l| l.period.as_ref().map(|p| p.end))
+                .max()
+                .unwrap_or(change.period.1)
+        } else {
+            change.period.1
+        };
+        Renewal {
+            total: recurring.total,
+            due: charged(recurring.total, shown.balance_after()),
+            date: recurring.first_period_start().unwrap_or(fallback),
+        }
     } else {
-        change.period.1
+        // The preview is the renewal itself: at the trial's end.
+        Renewal {
+            total: shown.total,
+            due: shown.invoice.amount_due,
+            date: change.trial_end.unwrap_or(change.period.1),
+        }
     };
-    let next_amount = if change.charged_now {
-        change.to.amount
+    // The renewal's amount, and how the credit pays it: "$9, paid from your credit".
+    let next = if renewal.due >= renewal.total || renewal.total <= 0 {
+        money(renewal.due)
+    } else if renewal.due == 0 {
+        format!("{}, paid from your credit", money(renewal.total))
     } else {
-        shown.invoice.amount_due
+        format!(
+            "{} ({} less your credit)",
+            money(renewal.due),
+            money(renewal.total)
+        )
     };
-    let (due, next, when) = (money(due_today), money(next_amount), date(next_date));
+    let (due, when) = (money(due_today), date(renewal.date));
     let summary = if change.trial_end.is_some() {
         format!(
             "Your plan becomes {to} now and your free trial goes on: no charge until {when}, when you pay {next}."
+        )
+    } else if change.new_interval && shown.total < 0 {
+        let kept = money(-shown.total);
+        format!(
+            "A new billing period on {to} starts today: the unused part of your current period pays for it, you pay {due} now, and {kept} is kept as credit for your next invoices. It renews on {when} at {next}."
         )
     } else if change.new_interval {
         format!(

@@ -5,7 +5,7 @@
 use super::super::emails::{self, Mail};
 use super::super::fetch::Read;
 use super::super::objects::{
-    Charge, CheckoutSession, Dispute, Invoice, Subscription, SubscriptionSchedule,
+    Charge, CheckoutSession, Customer, Dispute, Invoice, Subscription, SubscriptionSchedule,
 };
 use super::super::overlap::{Outcome as Settlement, Settled};
 use super::super::sync::{self, Applied, Source};
@@ -98,6 +98,8 @@ pub enum Fresh {
         Box<Read<Dispute>>,
         Box<Read<Subscription>>,
     ),
+    /// A customer, for its balance.
+    Customer(Box<Read<Customer>>),
     /// A type we do not act on: recorded, answered 2xx.
     Nothing,
     /// Stripe no longer has the object (or the event names none): nothing to apply.
@@ -211,7 +213,6 @@ pub async fn apply_claimed(
         // Stored by the claim (`ApplyEvents::run`).
         Fresh::Subscription(read, stripe_email) => {
             let sub = &read.object;
-            sync::apply_pending_update(tx, sub, read.at_ms).await?;
             if event_type == "customer.subscription.trial_will_end" {
                 if let Some(trial_end) = sub.trial_end {
                     let to = recipient_of_customer(tx, sub.customer.id(), stripe_email.as_deref())
@@ -220,6 +221,9 @@ pub async fn apply_claimed(
                     mailed |= queue(tx, to.as_deref(), &mail).await?;
                 }
             }
+        }
+        Fresh::Customer(read) => {
+            sync::apply_customer(tx, &read.object, read.at_ms).await?;
         }
         Fresh::Charge(charge, dispute) => {
             let dispute = dispute.as_deref().map(|d| (&d.object, d.at_ms));

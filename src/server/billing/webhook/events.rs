@@ -53,6 +53,8 @@ pub(super) enum Reads {
     Dispute,
     /// A subscription schedule: the change its subscription makes at the period's end.
     Schedule,
+    /// A customer's event: its balance is what is stored.
+    Customer,
 }
 
 /// Every event type the site acts on, and what it reads for each: the handler dispatches on
@@ -67,6 +69,8 @@ const HANDLED: &[(&str, Reads)] = &[
     ("checkout.session.completed", Reads::Session),
     ("checkout.session.async_payment_succeeded", Reads::Session),
     ("checkout.session.async_payment_failed", Reads::Session),
+    // Stripe's word for a balance that moved (credit given, or used by an invoice).
+    ("customer.updated", Reads::Customer),
     ("customer.subscription.created", Reads::Subscription),
     ("customer.subscription.updated", Reads::Subscription),
     ("customer.subscription.deleted", Reads::Subscription),

@@ -56,6 +56,7 @@ async fn read_fresh(client: &Stripe, event: &Envelope) -> Result<Fresh, FetchErr
             };
             Fresh::Invoice(Box::new(invoice), sub)
         }
+        Reads::Customer => Fresh::Customer(Box::new(fetch::customer_object(client, id).await?)),
         Reads::Charge => Fresh::Charge(Box::new(fetch::charge(client, id).await?), None),
         // A refund that changed (failed): its charge says how much is refunded now.
         Reads::Refund => {
