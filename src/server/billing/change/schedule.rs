@@ -54,7 +54,14 @@ fn key(change: &Change, proration_date: i64, step: &str) -> String {
 }
 
 /// Stores a schedule Stripe just answered with, so `/billing` shows it before any webhook.
-async fn store(state: &AppState, schedule: &SubscriptionSchedule, at_ms: i64) {
+///
+/// Stamped with when the answer arrived, not when the call was sent: the webhook of an earlier
+/// call on the same schedule (`subscription_schedule.created`, for the `from_subscription`
+/// that came first) may read the schedule between our calls, and that read, sent later than
+/// our first call, would otherwise win over this newer answer and hide the change until the next
+/// event. A read that saw the schedule before this change was answered before it arrived.
+async fn store(state: &AppState, schedule: &SubscriptionSchedule) {
+    let at_ms = now_ms();
     let stored: Result<(), ServerError> = async {
         let mut tx = state.db.begin().await.context("schedule: begin")?;
         sync::apply_schedule(&mut tx, schedule, at_ms).await?;
@@ -83,7 +90,6 @@ pub(super) async fn schedule(
     proration_date: i64,
 ) -> Result<(), ChangeError> {
     let billing = state.billing.as_ref().ok_or(ChangeError::BillingOff)?;
-    let at_ms = now_ms();
     let existing = match change.subscription.schedule.as_ref() {
         Some(id) => Some(fetch::schedule(&billing.client, id.id()).await?.object),
         None => None,
@@ -122,7 +128,7 @@ pub(super) async fn schedule(
         .send_as(&phases, &key(change, proration_date, "phases"))
         .await
         .map_err(refused("schedule"))?;
-    store(state, &scheduled, at_ms).await;
+    store(state, &scheduled).await;
     Ok(())
 }
 
@@ -142,7 +148,6 @@ pub(super) async fn release_before_change(
 /// (by an earlier try, or in the Dashboard) is what was asked for.
 async fn release(state: &AppState, id: &str, key: &str) -> Result<(), ChangeError> {
     let billing = state.billing.as_ref().ok_or(ChangeError::BillingOff)?;
-    let at_ms = now_ms();
     let call = Call::post(format!("/subscription_schedules/{id}/release"));
     let released: SubscriptionSchedule = match billing.client.send_as(&call, key).await {
         Ok(released) => released,
@@ -155,7 +160,7 @@ async fn release(state: &AppState, id: &str, key: &str) -> Result<(), ChangeErro
         }
         Err(e) => return Err(refused("schedule release")(e)),
     };
-    store(state, &released, at_ms).await;
+    store(state, &released).await;
     Ok(())
 }
 
