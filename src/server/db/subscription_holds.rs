@@ -18,17 +18,26 @@ pub struct PendingChange {
     pub hosted_invoice_url: Option<String>,
 }
 
+/// The pending changes as `PendingChange` reads them, up to a `WHERE` that more conditions join.
+macro_rules! pending_changes_where {
+    () => {
+        "SELECT s.id AS subscription_id, s.pending_price_id AS price_id, \
+         s.pending_expires_at AS expires_at, i.hosted_invoice_url \
+         FROM subscriptions s LEFT JOIN invoices i ON i.id = s.pending_invoice_id \
+         WHERE s.pending_price_id IS NOT NULL"
+    };
+}
+
 /// The user's subscriptions' pending changes (their own rows and their customer's).
 pub async fn pending_changes_for_user(
     db: &Db,
     user: DbUuid,
 ) -> Result<Vec<PendingChange>, DbError> {
-    let sql = "SELECT s.id AS subscription_id, s.pending_price_id AS price_id, \
-               s.pending_expires_at AS expires_at, i.hosted_invoice_url \
-               FROM subscriptions s LEFT JOIN invoices i ON i.id = s.pending_invoice_id \
-               WHERE s.pending_price_id IS NOT NULL AND (s.user_id = $1 OR s.stripe_customer_id IN \
-               (SELECT stripe_customer_id FROM stripe_customers WHERE user_id = $1)) \
-               ORDER BY s.id";
+    let sql = concat!(
+        pending_changes_where!(),
+        " AND (s.user_id = $1 OR s.stripe_customer_id IN \
+         (SELECT stripe_customer_id FROM stripe_customers WHERE user_id = $1)) ORDER BY s.id"
+    );
     let rows = on_pool!(db, pool => {
         sqlx::query_as::<_, PendingChange>(sql).bind(user).fetch_all(pool).await
     })?;
@@ -74,10 +83,7 @@ pub async fn disputes_for_user(db: &Db, user: DbUuid) -> Result<Vec<Subscription
 
 /// Every stored pending change, for comparing stored state (tests).
 pub async fn all_pending_changes(db: &Db) -> Result<Vec<PendingChange>, DbError> {
-    let sql = "SELECT s.id AS subscription_id, s.pending_price_id AS price_id, \
-               s.pending_expires_at AS expires_at, i.hosted_invoice_url \
-               FROM subscriptions s LEFT JOIN invoices i ON i.id = s.pending_invoice_id \
-               WHERE s.pending_price_id IS NOT NULL ORDER BY s.id";
+    let sql = concat!(pending_changes_where!(), " ORDER BY s.id");
     let rows = on_pool!(db, pool => {
         sqlx::query_as::<_, PendingChange>(sql).fetch_all(pool).await
     })?;
