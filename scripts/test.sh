@@ -70,6 +70,16 @@ for secret in "$webhook_secret" "$jwt_secret" sk_test_end2end 4242424242424242; 
   ! grep -qF -- "$secret" "$run_dir/server.log" || die "a secret is in the server log"
 done
 [ -s "$run_dir/server.log" ] || die "the server wrote no log"
+# The journeys open live reset and confirmation links and Checkout's return address: their
+# tokens and session ids are logged redacted, never as they are.
+live_token='[?&](token|session_id)=[^[&" ]'
+if grep -qE "$live_token" "$run_dir/server.log"; then
+  grep -E "$live_token" "$run_dir/server.log" | head -3
+  die "a live token is in the server log"
+fi
+for opened in '/verify-email?token=[redacted]' '/reset-password?token=[redacted]' 'session_id=[redacted]'; do
+  grep -qF -- "$opened" "$run_dir/server.log" || die "no $opened in the log: the token check saw nothing"
+done
 echo "ok: $(wc -l <"$run_dir/server.log") lines, no secret"
 
 step "all tests passed in $(( $(date +%s) - started )) s"

@@ -187,6 +187,14 @@ async fn check_the_log(format: &str) -> String {
     ] {
         assert!(!log.contains(secret), "{what} is in the log");
     }
+    // The success page's address is logged without the Checkout Session id it carries.
+    let session_id = success.rsplit("session_id=").next().unwrap();
+    assert!(session_id.starts_with("cs_"), "{success}");
+    assert!(
+        !log.contains(&format!("session_id={session_id}")),
+        "the Checkout Session id is in the log"
+    );
+    assert!(log.contains("/success?session_id=[redacted]"), "{log}");
     // Nor any part of a token: its signature is the secret part.
     let signature = token.rsplit('.').next().unwrap();
     assert!(

@@ -258,7 +258,8 @@ impl<B> tower_http::trace::MakeSpan<B> for RequestSpans {
         let span = tracing::info_span!(
             "request",
             method = %request.method(),
-            uri = %request.uri(),
+            // Credential-bearing parameters (`token`, `session_id`, …) never reach the log.
+            uri = %crate::server::infra::redact::RedactedUri(request.uri()),
             request_id = tracing::field::Empty,
             route = tracing::field::Empty,
         );
