@@ -102,10 +102,10 @@ pub async fn build_state(config: Config) -> Result<AppState, StartupError> {
         mail_wake.clone(),
     );
     let plan_reads = billing::plan_reads::PlanReads::spawn(db.clone());
-    let sessions = Sessions::new(Signer::new(
-        config.auth_jwt_secret.clone(),
-        config.site_url.origin(),
-    ));
+    let sessions = Sessions::new(
+        Signer::new(config.auth_jwt_secret.clone(), config.site_url.origin()),
+        config.session_max_days * 86_400,
+    );
     sessions
         .load(&db)
         .await

@@ -25,6 +25,8 @@ async fn bad_configuration_stops_the_binary_with_one_line_naming_the_variable() 
         ("SMTP_URL", "http://mail.example"),
         ("MAIL_FROM", "not a mailbox <"),
         ("PAST_DUE_GRACE_DAYS", "a week"),
+        ("SESSION_MAX_DAYS", "0"),
+        ("SESSION_MAX_DAYS", "forever"),
     ];
     for (var, value) in cases {
         let out = landing(&env_with(&[(var, value)]), dir.path())

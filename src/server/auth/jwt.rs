@@ -26,6 +26,10 @@ pub struct Claims {
     pub email: Option<String>,
     #[serde(default)]
     pub role: Option<String>,
+    /// When the session began (unix seconds: its sign-in), which every renewal keeps; absent
+    /// from tokens made before sessions had an absolute lifetime (their `iat` stands in).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_time: Option<i64>,
     pub aud: String,
     pub iat: i64,
     pub nbf: i64,
@@ -73,18 +77,28 @@ impl Signer {
         Signer { secret, issuer }
     }
 
-    /// A token for session `sid` of `user`, valid from `now` for `LIFETIME`.
-    pub fn issue(&self, user: DbUuid, email: &str, sid: &str, now: i64) -> String {
+    /// A token for session `sid` of `user`, begun at `started`: valid from `now` for
+    /// `LIFETIME`, and never past `ends` (the session's absolute end).
+    pub fn issue(
+        &self,
+        user: DbUuid,
+        email: &str,
+        sid: &str,
+        now: i64,
+        started: i64,
+        ends: i64,
+    ) -> String {
         let claims = Claims {
             iss: self.issuer.clone(),
             sub: user.to_string(),
             sid: sid.to_string(),
             email: Some(email.to_string()),
             role: Some(AUDIENCE.into()),
+            auth_time: Some(started),
             aud: AUDIENCE.into(),
             iat: now,
             nbf: now,
-            exp: now + LIFETIME,
+            exp: (now + LIFETIME).min(ends),
         };
         encode(
             &Header::new(Algorithm::HS256),
@@ -145,7 +159,7 @@ mod tests {
     #[test]
     fn an_issued_token_verifies_and_names_its_session_and_issuer() {
         let id = DbUuid::new_v4();
-        let token = signer().issue(id, "ada@example.com", "s1", now());
+        let token = signer().issue(id, "ada@example.com", "s1", now(), now(), now() + LIFETIME);
         let (claims, got) = signer().verify(&token).unwrap();
         assert_eq!(got, id);
         assert_eq!(claims.sid, "s1");
@@ -156,7 +170,14 @@ mod tests {
 
     #[test]
     fn another_secret_issuer_expiry_future_and_garbage_are_refused() {
-        let token = signer().issue(DbUuid::new_v4(), "a@b.co", "s", now());
+        let token = signer().issue(
+            DbUuid::new_v4(),
+            "a@b.co",
+            "s",
+            now(),
+            now(),
+            now() + LIFETIME,
+        );
         let other = Signer::new(
             Secret::new("another-secret-0123456789abcdef012345"),
             "https://shop.test".into(),
@@ -170,9 +191,23 @@ mod tests {
             elsewhere.verify(&token).unwrap_err(),
             TokenError::WrongIssuer
         );
-        let old = signer().issue(DbUuid::new_v4(), "a@b.co", "s", now() - LIFETIME - 60);
+        let old = signer().issue(
+            DbUuid::new_v4(),
+            "a@b.co",
+            "s",
+            now() - LIFETIME - 60,
+            now() - LIFETIME - 60,
+            now() - LIFETIME - 60 + LIFETIME,
+        );
         assert_eq!(signer().verify(&old).unwrap_err(), TokenError::Expired);
-        let future = signer().issue(DbUuid::new_v4(), "a@b.co", "s", now() + 600);
+        let future = signer().issue(
+            DbUuid::new_v4(),
+            "a@b.co",
+            "s",
+            now() + 600,
+            now() + 600,
+            now() + 600 + LIFETIME,
+        );
         assert_eq!(
             signer().verify(&future).unwrap_err(),
             TokenError::NotYetValid

@@ -5,6 +5,10 @@
 //! the one second in which another instance must refuse a revoked token). A token lives at most
 //! `jwt::LIFETIME`, so a revocation older than that can be forgotten.
 //!
+//! A session also has an absolute lifetime (`max_age`, `SESSION_MAX_DAYS`): renewal keeps an
+//! active holder signed in a day at a time, but no token outlives its session's sign-in by more
+//! than that, so a stolen cookie used once a day still dies.
+//!
 //! The poll reads revocations newer than `now − WINDOW` by this instance's clock: an instance
 //! whose clock is off from the revoking one's by less than `WINDOW` still sees every revocation.
 
@@ -23,6 +27,8 @@ const WINDOW_MS: i64 = 60_000;
 #[derive(Debug)]
 pub struct Sessions {
     signer: Signer,
+    /// A session's absolute lifetime, in seconds from its sign-in.
+    max_age: i64,
     /// Revoked session id → when (unix ms).
     revoked: RwLock<HashMap<String, i64>>,
 }
@@ -32,9 +38,10 @@ pub fn now_ms() -> i64 {
 }
 
 impl Sessions {
-    pub fn new(signer: Signer) -> Arc<Self> {
+    pub fn new(signer: Signer, max_age: i64) -> Arc<Self> {
         Arc::new(Sessions {
             signer,
+            max_age,
             revoked: RwLock::new(HashMap::new()),
         })
     }
@@ -43,13 +50,19 @@ impl Sessions {
     pub async fn start(&self, db: &Db, user: DbUuid, email: &str) -> Result<String, DbError> {
         let sid = uuid::Uuid::new_v4().simple().to_string();
         accounts::insert_session(db, &sid, user).await?;
-        Ok(self.signer.issue(user, email, &sid, jwt::now()))
+        Ok(self.first_token(user, email, &sid))
     }
 
     /// A token for a session that is not stored (tests and tools): valid until it expires.
     pub fn issue_unstored(&self, user: DbUuid, email: &str) -> String {
         let sid = uuid::Uuid::new_v4().simple().to_string();
-        self.signer.issue(user, email, &sid, jwt::now())
+        self.first_token(user, email, &sid)
+    }
+
+    fn first_token(&self, user: DbUuid, email: &str, sid: &str) -> String {
+        let now = jwt::now();
+        self.signer
+            .issue(user, email, sid, now, now, now + self.max_age)
     }
 
     /// A verified token whose session still stands.
@@ -61,10 +74,20 @@ impl Sessions {
         Ok((claims, id))
     }
 
-    /// The same session, with a fresh lifetime (only ever for a token that `verify` accepted).
+    /// The same session, with a fresh lifetime up to the session's absolute end (only ever for
+    /// a token that `verify` accepted). `None` once that end is reached: its holder signs in
+    /// again when the token expires.
     pub fn renew(&self, claims: &Claims, user: DbUuid) -> Option<String> {
         let email = claims.email.as_deref()?;
-        Some(self.signer.issue(user, email, &claims.sid, jwt::now()))
+        let now = jwt::now();
+        let started = claims.auth_time.unwrap_or(claims.iat);
+        let ends = started.saturating_add(self.max_age);
+        // Renewed only when it lives longer for it: a token already at the end is left alone.
+        let exp = (now + jwt::LIFETIME).min(ends);
+        (exp > claims.exp).then(|| {
+            self.signer
+                .issue(user, email, &claims.sid, now, started, ends)
+        })
     }
 
     fn is_revoked(&self, sid: &str) -> bool {
@@ -134,5 +157,83 @@ impl Sessions {
                 }
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server::secret::Secret;
+
+    const DAY: i64 = 24 * 60 * 60;
+
+    fn sessions(max_days: i64) -> Arc<Sessions> {
+        let signer = Signer::new(
+            Secret::new("test-secret-0123456789abcdef0123456789"),
+            "https://shop.test".into(),
+        );
+        Sessions::new(signer, max_days * DAY)
+    }
+
+    /// Claims of a token of a session signed in `age` seconds ago, issued `issued` seconds ago.
+    fn claims(sessions: &Sessions, user: DbUuid, age: i64, issued: i64) -> Claims {
+        let now = jwt::now();
+        let started = now - age;
+        let token = sessions.signer.issue(
+            user,
+            "ada@example.com",
+            "s1",
+            now - issued,
+            started,
+            started + sessions.max_age,
+        );
+        sessions.verify(&token).unwrap().0
+    }
+
+    #[test]
+    fn renewal_keeps_the_sign_in_time_and_stops_at_the_absolute_lifetime() {
+        let sessions = sessions(30);
+        let user = DbUuid::new_v4();
+        // Three days in, half a day after its last renewal: a full day more, same sign-in.
+        let old = claims(&sessions, user, 3 * DAY, DAY / 2 + 60);
+        let renewed = sessions.renew(&old, user).expect("renewed");
+        let (new, _) = sessions.verify(&renewed).unwrap();
+        assert_eq!(new.auth_time, old.auth_time);
+        assert_eq!(new.sid, old.sid);
+        assert_eq!(new.exp - new.iat, jwt::LIFETIME);
+        // Thirty days less six hours in, an hour before its token expires: the new token ends
+        // with the session, not a day later.
+        let late = claims(&sessions, user, 30 * DAY - 6 * 3600, DAY - 3600);
+        let last = sessions.renew(&late, user).expect("renewed to the end");
+        let (last, _) = sessions.verify(&last).unwrap();
+        assert_eq!(last.exp, last.auth_time.unwrap() + 30 * DAY);
+        // At the end: no renewal, and a token at the end is not renewed again and again.
+        assert_eq!(sessions.renew(&last, user), None);
+        let over = Claims {
+            auth_time: Some(jwt::now() - 30 * DAY - 1),
+            ..last
+        };
+        assert_eq!(sessions.renew(&over, user), None);
+    }
+
+    #[test]
+    fn a_token_from_before_the_absolute_lifetime_counts_from_its_issue() {
+        let sessions = sessions(2);
+        let user = DbUuid::new_v4();
+        let mut old = claims(&sessions, user, DAY / 2 + 60, DAY / 2 + 60);
+        old.auth_time = None;
+        // Issued half a day ago with no sign-in time: renewed, its issue now the sign-in.
+        let renewed = sessions.renew(&old, user).expect("renewed");
+        let (new, _) = sessions.verify(&renewed).unwrap();
+        assert_eq!(new.auth_time, Some(old.iat));
+        assert_eq!(new.exp - new.iat, jwt::LIFETIME);
+        // One issued more than two days ago is not renewed.
+        let now = jwt::now();
+        let ancient = Claims {
+            iat: now - 2 * DAY - 1,
+            exp: now + 60,
+            ..old
+        };
+        assert_eq!(sessions.renew(&ancient, user), None);
     }
 }

@@ -57,6 +57,9 @@ pub struct Config {
     pub log_format: LogFormat,
     /// How long a `past_due` subscription keeps access after the renewal that failed.
     pub past_due_grace_days: i64,
+    /// A session's absolute lifetime in days (`SESSION_MAX_DAYS`): renewal keeps an active
+    /// session for a day at a time, never past this since its sign-in.
+    pub session_max_days: i64,
     /// How long a stopping instance lets requests in flight and the mail being sent finish
     /// (`SHUTDOWN_GRACE_SECONDS`).
     pub shutdown_grace: std::time::Duration,
@@ -126,6 +129,7 @@ impl Config {
         let log_filter = parse::parse_log_filter(get("RUST_LOG"))?;
         let log_format = parse::parse_log_format(get("LOG_FORMAT"))?;
         let past_due_grace_days = parse::parse_grace_days(get("PAST_DUE_GRACE_DAYS"))?;
+        let session_max_days = parse::parse_session_max_days(get("SESSION_MAX_DAYS"))?;
         let shutdown_grace = parse::parse_shutdown_grace(get("SHUTDOWN_GRACE_SECONDS"))?;
         let admin_emails = parse::parse_admin_emails(get("ADMIN_EMAILS"));
         let smtp_url = get("SMTP_URL")
@@ -165,6 +169,7 @@ impl Config {
             log_filter,
             log_format,
             past_due_grace_days,
+            session_max_days,
             shutdown_grace,
             admin_emails,
             smtp_url,

@@ -16,6 +16,8 @@ pub(super) const DEFAULT_DATABASE_URL: &str = "sqlite://data/landing.db";
 const DEFAULT_LOG_FILTER: &str = "info,sqlx=warn";
 const MIN_JWT_SECRET_LEN: usize = 32;
 const DEFAULT_GRACE_DAYS: i64 = 7;
+/// How long a session lasts however active its holder is (`SESSION_MAX_DAYS`).
+const DEFAULT_SESSION_MAX_DAYS: i64 = 30;
 const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
 const DEFAULT_MAIL_FROM: &str = "Billing <billing@localhost>";
 
@@ -89,20 +91,39 @@ pub(super) fn parse_log_format(raw: Option<String>) -> Result<LogFormat, ConfigE
     }
 }
 
-pub(super) fn parse_grace_days(raw: Option<String>) -> Result<i64, ConfigError> {
+/// A whole number of days in `range` (`default` when unset), named `name` in the error.
+fn parse_days(
+    raw: Option<String>,
+    name: &'static str,
+    default: i64,
+    range: std::ops::RangeInclusive<i64>,
+) -> Result<i64, ConfigError> {
     match raw {
-        None => Ok(DEFAULT_GRACE_DAYS),
+        None => Ok(default),
         Some(raw) => raw
             .parse::<i64>()
             .ok()
-            .filter(|d| (0..=60).contains(d))
+            .filter(|d| range.contains(d))
             .ok_or_else(|| {
                 bad(
-                    "PAST_DUE_GRACE_DAYS",
-                    "must be a whole number of days, 0 to 60",
+                    name,
+                    format!(
+                        "must be a whole number of days, {} to {}",
+                        range.start(),
+                        range.end()
+                    ),
                 )
             }),
     }
+}
+
+pub(super) fn parse_grace_days(raw: Option<String>) -> Result<i64, ConfigError> {
+    parse_days(raw, "PAST_DUE_GRACE_DAYS", DEFAULT_GRACE_DAYS, 0..=60)
+}
+
+/// `SESSION_MAX_DAYS`: a session's absolute lifetime, after which its holder signs in again.
+pub(super) fn parse_session_max_days(raw: Option<String>) -> Result<i64, ConfigError> {
+    parse_days(raw, "SESSION_MAX_DAYS", DEFAULT_SESSION_MAX_DAYS, 1..=365)
 }
 
 pub(super) fn parse_shutdown_grace(raw: Option<String>) -> Result<Duration, ConfigError> {
