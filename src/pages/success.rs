@@ -49,7 +49,10 @@ pub fn SuccessPage() -> impl IntoView {
                                         .collect_view()}
                                 </ul>
                                 <p class="total">"Total paid: " <strong>{s.total}</strong></p>
-                                {s.email.map(|e| view! { <p>"A receipt is on its way to " <strong>{e}</strong> "."</p> })}
+                                {match s.email {
+                                    Some(e) => view! { <p>"A receipt is on its way to " <strong>{e}</strong> "."</p> }.into_any(),
+                                    None => view! { <p>"A receipt is on its way to the email you paid with."</p> }.into_any(),
+                                }}
                                 <p>
                                     {match (s.subscription, s.trial, s.trial_refused, s.canceled) {
                                         (true, _, _, true) => "This subscription has been cancelled: you already subscribe with this account, and one subscription is all it needs. Nothing more is charged for it, and an email says why.",

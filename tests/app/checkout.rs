@@ -359,7 +359,23 @@ async fn the_success_page_shows_what_was_bought(app: TestApp) {
     assert_eq!(status, 200);
     assert!(html.contains("Thank you"), "{html}");
     assert!(html.contains("Lifetime") && html.contains("$299"));
-    assert!(html.contains("buyer@example.com"));
+    // The link alone shows what was bought, not who bought it.
+    assert!(!html.contains("buyer@example.com"), "{html}");
+    assert!(html.contains("A receipt is on its way to the email you paid with."));
+    // The account that bought sees where its receipt goes; another account with the link does not.
+    let owner = app.subscriber_without_purchase("owner@example.com").await;
+    let (status, mine) = app.checkout_as(&owner, "lifetime_once", "payment").await;
+    assert_eq!(status, 200, "{mine}");
+    let mine = pay(&app, mine["url"].as_str().unwrap(), "owner@example.com").await;
+    let seen = app.page(&mine, &owner).await;
+    assert!(
+        seen.contains("A receipt is on its way to <strong>owner@example.com</strong>"),
+        "{seen}"
+    );
+    let other = app.subscriber_without_purchase("other@example.com").await;
+    let seen = app.page(&mine, &other).await;
+    assert!(seen.contains("Lifetime"), "{seen}");
+    assert!(!seen.contains("owner@example.com"), "{seen}");
     assert!(
         !html.contains("Signed in as"),
         "a session id never signs anyone in"

@@ -343,6 +343,29 @@ async fn a_password_reset_sets_a_new_password_and_ends_every_other_session(backe
     assert_eq!(known.text().await.unwrap(), unknown.text().await.unwrap());
 
     let link = link_for(&smtp, "ada@example.com", "/reset-password").await;
+    // A second request mails a second link: the reset done with the first uses it up too.
+    app.post_form(
+        "/api/auth/forgot_password",
+        &[("email", "ada@example.com")],
+        None,
+    )
+    .await;
+    let other_link = {
+        let mut found = None;
+        for _ in 0..200 {
+            found = smtp
+                .mails()
+                .iter()
+                .filter(|m| m.contains("To: ada@example.com"))
+                .filter_map(|m| link_in(m, "/reset-password"))
+                .find(|l| *l != link);
+            if found.is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        found.expect("a second reset link")
+    };
     let (status, page) = app.get_text(&link).await;
     assert_eq!(status, 200);
     assert!(page.contains("Set the new password"), "{page}");
@@ -388,6 +411,19 @@ async fn a_password_reset_sets_a_new_password_and_ends_every_other_session(backe
         .await;
     assert_eq!(again.status(), 400, "a reset link works once");
     let (_, page) = app.get_text(&link).await;
+    assert!(page.contains("expired or was already used"), "{page}");
+    let other = app
+        .post_form(
+            "/api/auth/reset_password",
+            &[
+                ("token", &token_of(&other_link)),
+                ("password", "yet another passphrase"),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(other.status(), 400, "the other reset link was used up");
+    let (_, page) = app.get_text(&other_link).await;
     assert!(page.contains("expired or was already used"), "{page}");
 }
 

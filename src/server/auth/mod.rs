@@ -356,6 +356,15 @@ pub async fn reset_password(
         .await
         .context("reset: set the password")?;
     prove_email(&mut tx, used.user_id, &used.email).await?;
+    // The other reset links mailed before this one are of no more use to anyone.
+    accounts::use_up_tokens_of(
+        &mut tx,
+        used.user_id,
+        Purpose::ResetPassword,
+        sessions::now_ms(),
+    )
+    .await
+    .context("reset: use up the other links")?;
     let ended = state
         .sessions
         .end_all(&mut tx, used.user_id, None)

@@ -97,9 +97,7 @@ impl SupabaseConfig {
             }
             s => s.map(Secret::new),
         };
-        let jwks_url = jwks_url
-            .map(|raw| parse_http_url("SUPABASE_JWKS_URL", &raw))
-            .transpose()?;
+        let jwks_url = jwks_url.map(|raw| parse_jwks_url(&raw)).transpose()?;
         let emails_confirmed = match get("SUPABASE_EMAILS_CONFIRMED")
             .map(|v| v.to_ascii_lowercase())
             .as_deref()
@@ -134,6 +132,25 @@ fn parse_http_url(var: &str, raw: &str) -> Result<String, String> {
         ));
     }
     Ok(raw.trim_end_matches('/').to_string())
+}
+
+/// `SUPABASE_JWKS_URL`: the keys every token is checked with, so they are fetched over https;
+/// plain http only from this machine (a local Supabase, `supabase start`).
+fn parse_jwks_url(raw: &str) -> Result<String, String> {
+    let parsed = parse_http_url("SUPABASE_JWKS_URL", raw)?;
+    let url = Url::parse(&parsed).map_err(|e| format!("SUPABASE_JWKS_URL: {e}"))?;
+    let loopback = match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        None => false,
+    };
+    if url.scheme() != "https" && !loopback {
+        return Err(format!(
+            "SUPABASE_JWKS_URL: must be https:// (plain http only on 127.0.0.1, ::1 or localhost), got `{raw}`"
+        ));
+    }
+    Ok(parsed)
 }
 
 /// Who a verified Supabase token is for.

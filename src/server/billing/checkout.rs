@@ -499,6 +499,20 @@ pub async fn summary(
         e.log();
     }
     let session = read.object;
+    // The buyer's email is theirs to see: shown to the account the session was made for, or to
+    // one that has proven that email; anyone else holding the link is told only that a receipt
+    // was sent.
+    let buyer_email = session
+        .customer_details
+        .as_ref()
+        .and_then(|d| d.email.clone())
+        .or_else(|| session.customer_email.clone());
+    let email = buyer_email.filter(|email| {
+        viewer.is_some_and(|v| {
+            session.client_reference_id.as_deref() == Some(v.id.to_string().as_str())
+                || (v.email_verified && v.email.eq_ignore_ascii_case(email))
+        })
+    });
     // Stripe's state of the subscription now: the webhook may have ended its trial or cancelled
     // it (`billing::overlap`) since Checkout offered it.
     let status = match session.subscription.as_ref() {
@@ -530,10 +544,7 @@ pub async fn summary(
         trial_refused,
         canceled,
         status: session.status.unwrap_or_default(),
-        email: session
-            .customer_details
-            .and_then(|d| d.email)
-            .or(session.customer_email),
+        email,
         items,
         total: format_amount(session.amount_total.unwrap_or(0), &currency),
     })

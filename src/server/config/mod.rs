@@ -121,6 +121,18 @@ impl Config {
         let stripe_timeout = stripe::parse_stripe_timeout(get("STRIPE_TIMEOUT_MS"))?;
         let auth_jwt_secret = parse::parse_jwt_secret(get("AUTH_JWT_SECRET"))?;
         let supabase = supabase(get)?;
+        // One key for both would let a Supabase token pass as one of our sessions (and ours as
+        // Supabase's): refused, whatever else is set.
+        let shared = supabase
+            .as_ref()
+            .and_then(|s| s.jwt_secret.as_ref())
+            .is_some_and(|s| s.expose() == auth_jwt_secret.expose());
+        if shared {
+            return Err(env::bad(
+                "AUTH_JWT_SECRET",
+                "must not be SUPABASE_JWT_SECRET: give the site a random value of its own (openssl rand -hex 32)",
+            ));
+        }
         let plans_file = PathBuf::from(get("PLANS_FILE").unwrap_or_else(|| "plans.toml".into()));
         let allowed_redirect_origins = get("ALLOWED_REDIRECT_ORIGINS")
             .map(|raw| site::parse_origins(&raw))

@@ -64,7 +64,7 @@ pub(super) fn parse_jwt_secret(raw: Option<String>) -> Result<Secret, ConfigErro
     match raw {
         None => Err(bad(
             "AUTH_JWT_SECRET",
-            "is not set; put a random value of at least 32 characters in it (openssl rand -hex 32), or your Supabase project's JWT secret",
+            "is not set; put a random value of at least 32 characters in it (openssl rand -hex 32), of its own: never your Supabase project's JWT secret",
         )),
         Some(s) if s.len() < MIN_JWT_SECRET_LEN => Err(bad(
             "AUTH_JWT_SECRET",
@@ -254,6 +254,23 @@ mod tests {
             error_var(&[("AUTH_JWT_SECRET", "short")]),
             "AUTH_JWT_SECRET"
         );
+        assert!(
+            missing.to_string().contains("never your Supabase"),
+            "{missing}"
+        );
+    }
+
+    #[test]
+    fn the_jwt_secret_is_not_supabases() {
+        let shared = "supabase-legacy-secret-0123456789abcdef";
+        let err = parse(&[
+            ("AUTH_JWT_SECRET", shared),
+            ("SUPABASE_URL", "https://abcd.supabase.co"),
+            ("SUPABASE_JWT_SECRET", shared),
+        ])
+        .unwrap_err();
+        assert_eq!(err.var, "AUTH_JWT_SECRET");
+        assert!(!err.to_string().contains(shared), "{err}");
     }
 
     #[test]

@@ -151,6 +151,29 @@ pub async fn use_token(
     Ok(row)
 }
 
+/// Uses up every other live link of `user` for `purpose` (a reset done ends the other reset
+/// links mailed before it).
+pub async fn use_up_tokens_of(
+    tx: &mut Tx,
+    user: DbUuid,
+    purpose: Purpose,
+    now_ms: i64,
+) -> Result<u64, DbError> {
+    let n = on_tx!(tx, conn => {
+        sqlx::query(
+            "UPDATE auth_tokens SET used_at_ms = $1 \
+             WHERE user_id = $2 AND purpose = $3 AND used_at_ms IS NULL",
+        )
+        .bind(now_ms)
+        .bind(user)
+        .bind(purpose.as_str())
+        .execute(conn)
+        .await
+        .map(|r| r.rows_affected())
+    })?;
+    Ok(n)
+}
+
 /// Is a link live (known, unused, unexpired)? For the page that asks for a new password.
 pub async fn token_is_live(
     db: &Db,

@@ -298,6 +298,25 @@ fn configuration_is_read_and_checked() {
         error_var(&[("SUPABASE_URL", PROJECT), ("SUPABASE_JWT_SECRET", "short")]),
         "SUPABASE_JWT_SECRET"
     );
+    // The keys come over https, or plain http from this machine only.
+    let jwks = |url: &str| lookup(&[("SUPABASE_URL", PROJECT), ("SUPABASE_JWKS_URL", url)]);
+    assert_eq!(
+        error_var(&[
+            ("SUPABASE_URL", PROJECT),
+            (
+                "SUPABASE_JWKS_URL",
+                "http://abcd.supabase.co/auth/v1/.well-known/jwks.json"
+            ),
+        ]),
+        "SUPABASE_JWKS_URL"
+    );
+    for local in [
+        "http://127.0.0.1:54321/jwks.json",
+        "http://localhost:54321/jwks.json",
+        "http://[::1]:54321/jwks.json",
+    ] {
+        assert!(jwks(local).is_ok(), "{local}");
+    }
     assert_eq!(
         error_var(&[
             ("SUPABASE_URL", PROJECT),
