@@ -1,4 +1,5 @@
-//! What the success page says about a finished Checkout, and what a coupon code looks like.
+//! What the success page says about a finished Checkout, what a coupon code looks like, and
+//! why a checkout posted from the pricing page could not start.
 
 use serde::{Deserialize, Serialize};
 
@@ -31,4 +32,83 @@ pub fn is_coupon_code(c: &str) -> bool {
         && c.len() <= 100
         && c.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// Why a checkout posted from the pricing page's plain form could not start, as the redirect
+/// back to `/pricing?checkout_error=CODE` names it: the page shows the fixed sentence for a
+/// known code and nothing for any other, so no text from an address ever reaches the page.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CheckoutProblem {
+    BillingOff,
+    UnknownPrice,
+    BadCoupon,
+    RateLimited,
+    Busy,
+    Refused,
+    Failed,
+}
+
+impl CheckoutProblem {
+    const ALL: [CheckoutProblem; 7] = [
+        CheckoutProblem::BillingOff,
+        CheckoutProblem::UnknownPrice,
+        CheckoutProblem::BadCoupon,
+        CheckoutProblem::RateLimited,
+        CheckoutProblem::Busy,
+        CheckoutProblem::Refused,
+        CheckoutProblem::Failed,
+    ];
+
+    pub fn code(self) -> &'static str {
+        match self {
+            CheckoutProblem::BillingOff => "billing_off",
+            CheckoutProblem::UnknownPrice => "unknown_price",
+            CheckoutProblem::BadCoupon => "bad_coupon",
+            CheckoutProblem::RateLimited => "rate_limited",
+            CheckoutProblem::Busy => "busy",
+            CheckoutProblem::Refused => "refused",
+            CheckoutProblem::Failed => "failed",
+        }
+    }
+
+    pub fn from_code(code: &str) -> Option<CheckoutProblem> {
+        Self::ALL.into_iter().find(|p| p.code() == code)
+    }
+
+    pub fn message(self) -> &'static str {
+        match self {
+            CheckoutProblem::BillingOff => "payments are not set up on this site yet.",
+            CheckoutProblem::UnknownPrice => {
+                "this plan cannot be bought here: pick one of the plans on this page."
+            }
+            CheckoutProblem::BadCoupon => "this coupon code is not valid.",
+            CheckoutProblem::RateLimited => {
+                "too many checkouts from your address lately: try again in a few minutes."
+            }
+            CheckoutProblem::Busy => "Stripe is busy just now: try again in a moment.",
+            CheckoutProblem::Refused => {
+                "Stripe refused part of this checkout: check the coupon and try again."
+            }
+            CheckoutProblem::Failed => {
+                "something went wrong on our side: nothing was charged, please try again."
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::CheckoutProblem;
+
+    #[test]
+    fn every_code_reads_back_and_no_other_text_does() {
+        for p in CheckoutProblem::ALL {
+            assert_eq!(CheckoutProblem::from_code(p.code()), Some(p));
+        }
+        assert_eq!(
+            CheckoutProblem::from_code("Card blocked, call +1 555"),
+            None
+        );
+        assert_eq!(CheckoutProblem::from_code(""), None);
+    }
 }

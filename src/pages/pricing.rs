@@ -11,6 +11,7 @@ use crate::api::checkout::current_price;
 use crate::components::plan_card::PlanCard;
 use crate::model::billing::BillingMode;
 use crate::model::catalog::{Billing, Catalog, Interval, Plan};
+use crate::model::checkout::CheckoutProblem;
 use crate::model::entitlements::compare;
 
 #[component]
@@ -21,7 +22,11 @@ pub fn PricingPage() -> impl IntoView {
     // Only the catalog's coupons are advertised (and accepted by checkout).
     let coupon = query.get("coupon").filter(|c| catalog.coupon(c).is_some());
     let canceled = query.get("canceled").is_some();
-    let checkout_error = query.get("checkout_error").filter(|e| e.len() <= 300);
+    // A code from a fixed set, never text from the address.
+    let checkout_error = query
+        .get("checkout_error")
+        .and_then(|code| CheckoutProblem::from_code(&code))
+        .map(CheckoutProblem::message);
     let buying_enabled = use_context::<BillingMode>() != Some(BillingMode::Off)
         && use_context::<BillingMode>().is_some();
     let title = format!("Pricing — {}", catalog.product.name);

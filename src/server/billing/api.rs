@@ -85,6 +85,7 @@ pub async fn from_pricing_page(price: String, coupon: Option<String>) -> Result<
                 CheckoutError::HasSubscription { change_url, .. } => Some(change_url.clone()),
                 _ => None,
             };
+            let problem = e.problem();
             let error = AppError::from(e);
             answer_with(&error);
             if let (true, Some(change_url)) = (browser, change_url) {
@@ -92,10 +93,7 @@ pub async fn from_pricing_page(price: String, coupon: Option<String>) -> Result<
                 return Err(error);
             }
             if browser {
-                let query: String = url::form_urlencoded::Serializer::new(String::new())
-                    .append_pair("checkout_error", &error.to_string())
-                    .finish();
-                leptos_axum::redirect(&format!("/pricing?{query}"));
+                leptos_axum::redirect(&format!("/pricing?checkout_error={}", problem.code()));
             }
             Err(error)
         }

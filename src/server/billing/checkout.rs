@@ -18,7 +18,7 @@ use super::catalog::{PriceIndex, StripePrice};
 use super::client::StripeError;
 use super::objects::{CheckoutSession, Expandable};
 use crate::model::catalog::{format_amount, Coupon};
-use crate::model::checkout::PurchaseSummary;
+use crate::model::checkout::{CheckoutProblem, PurchaseSummary};
 use crate::model::error::AppError;
 use crate::server::auth::limits::Limited;
 use crate::server::auth::session::AuthUser;
@@ -71,6 +71,26 @@ pub enum CheckoutError {
     Busy,
     Stripe(String),
     Internal(ServerError),
+}
+
+impl CheckoutError {
+    /// The pricing page's fixed sentence for this error, for a plain form's way back.
+    pub fn problem(&self) -> CheckoutProblem {
+        match self {
+            CheckoutError::BillingOff => CheckoutProblem::BillingOff,
+            CheckoutError::UnknownPrice(_) | CheckoutError::ModeMismatch { .. } => {
+                CheckoutProblem::UnknownPrice
+            }
+            CheckoutError::BadCoupon => CheckoutProblem::BadCoupon,
+            CheckoutError::RateLimited(_) => CheckoutProblem::RateLimited,
+            CheckoutError::Busy => CheckoutProblem::Busy,
+            CheckoutError::Refused(_) => CheckoutProblem::Refused,
+            CheckoutError::ForeignRedirect { .. }
+            | CheckoutError::HasSubscription { .. }
+            | CheckoutError::Stripe(_)
+            | CheckoutError::Internal(_) => CheckoutProblem::Failed,
+        }
+    }
 }
 
 /// What the client is told; a failure inside is logged on the way.

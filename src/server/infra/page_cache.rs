@@ -151,8 +151,16 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
 
+/// A page this cache keeps: one of its paths, with no query or only the interval switch's. Any
+/// other query (a coupon link, a way back from Checkout, or parameters nobody uses) is rendered
+/// as usual, so addresses made up by anyone cannot fill the bounded cache and push out the
+/// pages everyone asks for.
 fn is_cacheable_path(request: &Request) -> bool {
-    cached_route(request).is_some()
+    cached_route(request).is_some() && is_kept_query(request.uri().query())
+}
+
+fn is_kept_query(query: Option<&str>) -> bool {
+    matches!(query, None | Some("interval=month" | "interval=year"))
 }
 
 /// The page a request asks for, if it is one this cache serves (its route, for `/metrics`).
@@ -370,6 +378,23 @@ pub async fn serve_member_cached<M: Members>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_the_plain_pages_and_the_interval_switch_are_kept() {
+        for kept in [None, Some("interval=month"), Some("interval=year")] {
+            assert!(is_kept_query(kept), "{kept:?}");
+        }
+        for made_up in [
+            "interval=week",
+            "x=1",
+            "interval=year&x=1",
+            "checkout_error=busy",
+            "coupon=LAUNCH20",
+            "",
+        ] {
+            assert!(!is_kept_query(Some(made_up)), "{made_up}");
+        }
+    }
 
     fn accepts(value: &str) -> bool {
         let mut headers = HeaderMap::new();
