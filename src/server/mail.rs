@@ -27,6 +27,11 @@ pub const MAX_REFUSALS: i32 = 8;
 const LEASE: Duration = Duration::from_secs(120);
 /// How often the outbox is looked at when nobody wakes the worker.
 const POLL: Duration = Duration::from_secs(5);
+/// How often the sender looks for unsent mails whose one-time links have expired.
+const SWEEP_EVERY: Duration = Duration::from_secs(600);
+/// The longest a mailed link works (a confirmation's day; a reset's is an hour): an unsent mail
+/// older than this holds nothing anyone can use.
+const LINK_MAX_AGE_MS: i64 = crate::server::auth::links::VERIFY_LIFETIME_MS;
 /// The wait after the mail server could not be reached, doubled each time up to `MAX_BACKOFF`.
 const FIRST_BACKOFF: Duration = Duration::from_secs(2);
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
@@ -202,7 +207,9 @@ async fn send_due(db: &Db, mailer: &Mailer, control: &Control) -> Round {
                 (e, now, false)
             }
         };
-        if let Err(e) = outbox::mark_failed(db, mail.id, &error, retry_at, refused).await {
+        if let Err(e) =
+            outbox::mark_failed(db, mail.id, &error, retry_at, refused, MAX_REFUSALS).await
+        {
             tracing::error!(error = %e, "outbox: cannot record a failed send");
         }
         control.hold(None);
@@ -222,7 +229,21 @@ pub fn spawn_worker(
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut backoff = None::<Duration>;
+        let mut swept = None::<tokio::time::Instant>;
         loop {
+            // Now and then, the unsent mails whose links have expired are given up and blanked.
+            if swept.is_none_or(|at| at.elapsed() >= SWEEP_EVERY) {
+                swept = Some(tokio::time::Instant::now());
+                let cutoff = Utc::now() - chrono::Duration::milliseconds(LINK_MAX_AGE_MS);
+                match outbox::abandon_expired_links(&db, cutoff, MAX_REFUSALS).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::warn!(
+                        mails = n,
+                        "outbox: mails not sent before their links expired were given up"
+                    ),
+                    Err(e) => tracing::error!(error = %e, "outbox: cannot give up expired links"),
+                }
+            }
             let round = send_due(&db, &mailer, &control).await;
             backoff = round.unreachable.then(|| match backoff {
                 None => FIRST_BACKOFF,

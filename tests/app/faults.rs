@@ -21,6 +21,7 @@ on_both_databases!(
     a_server_killed_mid_storm_and_started_again_loses_and_doubles_nothing,
     mail_waits_while_the_mail_server_is_down_and_goes_out_once_when_it_is_back,
     a_mail_still_being_sent_when_the_grace_ends_is_given_back,
+    a_link_mail_never_sent_keeps_no_link_once_given_up_or_expired,
 );
 
 /// A live app that has seen a history, and the retry policy a storm needs to outlast a fault:
@@ -279,4 +280,66 @@ async fn a_mail_still_being_sent_when_the_grace_ends_is_given_back(backend: Back
         .unwrap()
         .expect("due at once for another sender");
     assert_eq!(again.id, mail[0].id);
+}
+
+/// A mailed link waits in the outbox only while it can be used: a mail the server refused for
+/// good, or one not sent before its link expired, keeps no body, and no sender takes it again.
+async fn a_link_mail_never_sent_keeps_no_link_once_given_up_or_expired(backend: Backend) {
+    let mut app = TestApp::spawn(backend).await;
+    app.stop_background(Duration::from_millis(100)).await;
+    let db = &app.state.db;
+    app.member("refused@example.com").await;
+    let refused = outbox::all(db)
+        .await
+        .unwrap()
+        .pop()
+        .expect("a confirmation mail");
+    assert!(
+        refused.sensitive && refused.body.contains("token="),
+        "{refused:?}"
+    );
+    let max = landing::server::mail::MAX_REFUSALS;
+    let later = chrono::Utc::now() - chrono::Duration::seconds(1);
+    for n in 1..=max {
+        outbox::mark_failed(db, refused.id, "550 no", later, true, max)
+            .await
+            .unwrap();
+        let now = outbox::all(db).await.unwrap();
+        let row = now.iter().find(|m| m.id == refused.id).unwrap();
+        assert_eq!(row.body.is_empty(), n == max, "after {n} refusals");
+    }
+
+    app.member("late@example.com").await;
+    let late = outbox::all(db)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|m| m.to_email == "late@example.com")
+        .unwrap();
+    // Not yet expired: kept, with its link.
+    let day_ago = chrono::Utc::now() - chrono::Duration::hours(24);
+    assert_eq!(
+        outbox::abandon_expired_links(db, day_ago, max)
+            .await
+            .unwrap(),
+        0
+    );
+    // Past the cutoff: given up and blanked, and never claimed.
+    let cutoff = chrono::Utc::now() + chrono::Duration::minutes(1);
+    assert_eq!(
+        outbox::abandon_expired_links(db, cutoff, max)
+            .await
+            .unwrap(),
+        1
+    );
+    let rows = outbox::all(db).await.unwrap();
+    let row = rows.iter().find(|m| m.id == late.id).unwrap();
+    assert!(row.body.is_empty() && row.sent_at.is_none(), "{row:?}");
+    let now = chrono::Utc::now();
+    assert!(
+        outbox::claim_due(db, now, now + chrono::Duration::minutes(5), max)
+            .await
+            .unwrap()
+            .is_none()
+    );
 }

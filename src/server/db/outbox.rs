@@ -112,28 +112,56 @@ pub async fn release(db: &Db, id: DbUuid) -> Result<(), DbError> {
 }
 
 /// Records a failed send; the mail is tried again from `retry_at`. `refused`: the mail server
-/// refused this mail for good (counts towards giving up), rather than being out of reach.
+/// refused this mail for good (counts towards giving up at `max_refusals`, when a sensitive
+/// mail's body, its one-time link, is blanked: it will never be sent), rather than being out of
+/// reach.
 pub async fn mark_failed(
     db: &Db,
     id: DbUuid,
     error: &str,
     retry_at: DateTime<Utc>,
     refused: bool,
+    max_refusals: i32,
 ) -> Result<(), DbError> {
     on_pool!(db, pool => {
         sqlx::query(
-            "UPDATE email_outbox SET last_error = $1, next_attempt_at = $2, refusals = refusals + $3 \
+            "UPDATE email_outbox SET last_error = $1, next_attempt_at = $2, refusals = refusals + $3, \
+             body = CASE WHEN sensitive AND refusals + $3 >= $5 THEN '' ELSE body END \
              WHERE id = $4",
         )
             .bind(error)
             .bind(retry_at)
             .bind(i32::from(refused))
             .bind(id)
+            .bind(max_refusals)
             .execute(pool)
             .await
             .map(drop)
     })?;
     Ok(())
+}
+
+/// Gives up the unsent mails holding a one-time link queued before `cutoff` (their links have
+/// expired, so sending them would help nobody): the body is blanked and the mail counted as
+/// refused `max_refusals` times, so no sender takes it. How many.
+pub async fn abandon_expired_links(
+    db: &Db,
+    cutoff: DateTime<Utc>,
+    max_refusals: i32,
+) -> Result<u64, DbError> {
+    let n = on_pool!(db, pool => {
+        sqlx::query(
+            "UPDATE email_outbox SET body = '', refusals = $2, \
+             last_error = 'not sent before its link expired' \
+             WHERE sensitive AND sent_at IS NULL AND created_at < $1 AND refusals < $2",
+        )
+        .bind(cutoff)
+        .bind(max_refusals)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected())
+    })?;
+    Ok(n)
 }
 
 /// Every queued mail, oldest first (tests and operators).
