@@ -105,6 +105,7 @@ pub async fn build_state(config: Config) -> Result<AppState, StartupError> {
     let sessions = Sessions::new(
         Signer::new(config.auth_jwt_secret.clone(), config.site_url.origin()),
         config.session_max_days * 86_400,
+        config.site_url.is_https(),
     );
     sessions
         .load(&db)

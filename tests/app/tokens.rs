@@ -129,7 +129,7 @@ async fn a_half_spent_cookie_is_reissued_and_an_https_site_sets_secure_cookies()
     let res = app
         .client
         .get(app.url("/pricing"))
-        .header(COOKIE, format!("landing_session={token}"))
+        .header(COOKIE, format!("__Host-landing_session={token}"))
         .send()
         .await
         .unwrap();
@@ -141,9 +141,25 @@ async fn a_half_spent_cookie_is_reissued_and_an_https_site_sets_secure_cookies()
         .unwrap()
         .to_string();
     assert!(set.contains("Secure"), "{set}");
+    // On https the cookie is `__Host-`: Secure, the whole site, no Domain.
+    assert!(set.starts_with("__Host-landing_session="), "{set}");
+    assert!(
+        set.contains("; Path=/;") && !set.contains("Domain"),
+        "{set}"
+    );
+    // A cookie without the prefix is not ours there: signed out, never renewed.
+    let unprefixed = app
+        .client
+        .get(app.url("/api/me"))
+        .header(COOKIE, format!("landing_session={token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unprefixed.status(), 401);
+    assert!(unprefixed.headers().get(SET_COOKIE).is_none());
     assert_ne!(
         set.split(';').next().unwrap(),
-        format!("landing_session={token}")
+        format!("__Host-landing_session={token}")
     );
 
     let fresh = mint(
@@ -154,7 +170,7 @@ async fn a_half_spent_cookie_is_reissued_and_an_https_site_sets_secure_cookies()
     let res = app
         .client
         .get(app.url("/pricing"))
-        .header(COOKIE, format!("landing_session={fresh}"))
+        .header(COOKIE, format!("__Host-landing_session={fresh}"))
         .send()
         .await
         .unwrap();
@@ -204,7 +220,7 @@ async fn tokens_of_another_issuer_not_yet_valid_or_without_a_session_are_refused
         let res = app
             .client
             .get(app.url("/pricing"))
-            .header(COOKIE, format!("landing_session={token}"))
+            .header(COOKIE, format!("__Host-landing_session={token}"))
             .send()
             .await
             .unwrap();

@@ -20,7 +20,21 @@ use crate::server::db::{profiles, DbError, DbUuid};
 use crate::server::error::ServerError;
 use crate::server::state::AppState;
 
+/// The session cookie's name on an http site (development, the tests).
 pub const COOKIE_NAME: &str = "landing_session";
+/// Its name on an https site: a browser keeps a `__Host-` cookie only when it is set Secure, for
+/// the whole site (`Path=/`) and with no `Domain`, so no other host (a sibling subdomain, a
+/// network attacker on plain http) can plant one or shadow ours.
+pub const SECURE_COOKIE_NAME: &str = "__Host-landing_session";
+
+/// The session cookie's name for a site that is (or is not) served over https.
+pub fn cookie_name(secure: bool) -> &'static str {
+    if secure {
+        SECURE_COOKIE_NAME
+    } else {
+        COOKIE_NAME
+    }
+}
 
 /// The Stripe webhook is authenticated by its signature, not by origin.
 const ORIGIN_EXEMPT: &[&str] = &["/api/stripe/webhook"];
@@ -52,19 +66,22 @@ enum Presented {
     Cookie(String),
 }
 
-fn cookie_token(headers: &HeaderMap) -> Option<String> {
+/// The session cookie's value, under the one name this site uses (`cookie_name`): on https a
+/// cookie without the `__Host-` prefix is not ours.
+fn cookie_token(headers: &HeaderMap, secure: bool) -> Option<String> {
+    let wanted = cookie_name(secure);
     headers
         .get_all(COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == COOKIE_NAME)
+        .find(|(name, _)| *name == wanted)
         .map(|(_, value)| value.to_string())
         .filter(|v| !v.is_empty())
 }
 
-fn presented(headers: &HeaderMap) -> Option<Presented> {
+fn presented(sessions: &Sessions, headers: &HeaderMap) -> Option<Presented> {
     if let Some(auth) = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()) {
         let token = auth
             .strip_prefix("Bearer ")
@@ -73,7 +90,7 @@ fn presented(headers: &HeaderMap) -> Option<Presented> {
             .trim();
         return Some(Presented::Bearer(token.to_string()));
     }
-    cookie_token(headers).map(Presented::Cookie)
+    cookie_token(headers, sessions.secure()).map(Presented::Cookie)
 }
 
 /// Resolves the request's identity. A cookie that no longer verifies (expired, revoked, old
@@ -82,7 +99,7 @@ pub async fn authenticate(
     state: &AppState,
     headers: &HeaderMap,
 ) -> Result<Option<AuthUser>, AuthRejection> {
-    let (token, is_bearer) = match presented(headers) {
+    let (token, is_bearer) = match presented(&state.sessions, headers) {
         None => return Ok(None),
         Some(Presented::Bearer(t)) => (t, true),
         Some(Presented::Cookie(t)) => (t, false),
@@ -205,7 +222,7 @@ where
 /// Whose token this request carries (Bearer or cookie), from its verified claims alone: for
 /// read-only marks on a page, where a database round trip to load the profile buys nothing.
 pub fn token_subject(sessions: &Sessions, headers: &HeaderMap) -> Option<DbUuid> {
-    let token = match presented(headers)? {
+    let token = match presented(sessions, headers)? {
         Presented::Bearer(t) | Presented::Cookie(t) => t,
     };
     sessions.verify(&token).ok().map(|(_, id)| id)
@@ -223,7 +240,9 @@ pub fn me_from_headers(sessions: &Sessions, headers: &HeaderMap) -> Option<Me> {
 /// The session cookie's claims, verified and not revoked; `None` when there is no cookie or it
 /// does not verify.
 pub fn cookie_claims(sessions: &Sessions, headers: &HeaderMap) -> Option<(jwt::Claims, DbUuid)> {
-    sessions.verify(&cookie_token(headers)?).ok()
+    sessions
+        .verify(&cookie_token(headers, sessions.secure())?)
+        .ok()
 }
 
 /// Past half its life, a session is renewed by the next response (see `refresh_session`).
@@ -231,10 +250,12 @@ pub fn renewal_due(claims: &jwt::Claims) -> bool {
     claims.exp - jwt::now() < jwt::LIFETIME / 2
 }
 
-/// `Set-Cookie` for a session token: HttpOnly, SameSite=Lax, Secure when the site is https.
+/// `Set-Cookie` for a session token: HttpOnly, SameSite=Lax, and on https Secure under the
+/// `__Host-` name.
 pub fn session_cookie(token: &str, secure: bool) -> HeaderValue {
     let value = format!(
-        "{COOKIE_NAME}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{}",
+        "{}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{}",
+        cookie_name(secure),
         jwt::LIFETIME,
         if secure { "; Secure" } else { "" }
     );
@@ -243,7 +264,8 @@ pub fn session_cookie(token: &str, secure: bool) -> HeaderValue {
 
 pub fn clear_cookie(secure: bool) -> HeaderValue {
     let value = format!(
-        "{COOKIE_NAME}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{}",
+        "{}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{}",
+        cookie_name(secure),
         if secure { "; Secure" } else { "" }
     );
     HeaderValue::from_str(&value).expect("static header value")
@@ -291,14 +313,19 @@ pub async fn same_origin(
     }
     let site = config.site_url.origin();
     let headers = request.headers();
-    let allowed = match headers.get(ORIGIN).and_then(|v| v.to_str().ok()) {
-        Some(origin) => origin == site,
-        None if cookie_token(headers).is_some() => headers
-            .get(REFERER)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|r| r == site || r.starts_with(&format!("{site}/"))),
-        None => true,
-    };
+    // Where the browser says the request comes from, when it says (`Sec-Fetch-Site`): another
+    // site, or a sibling host of ours, is refused whatever its `Origin`.
+    let fetch_site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
+    let foreign_fetch = matches!(fetch_site, Some("cross-site" | "same-site"));
+    let allowed = !foreign_fetch
+        && match headers.get(ORIGIN).and_then(|v| v.to_str().ok()) {
+            Some(origin) => origin == site,
+            None if cookie_token(headers, config.site_url.is_https()).is_some() => headers
+                .get(REFERER)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|r| r == site || r.starts_with(&format!("{site}/"))),
+            None => true,
+        };
     if allowed {
         next.run(request).await
     } else {

@@ -29,6 +29,8 @@ pub struct Sessions {
     signer: Signer,
     /// A session's absolute lifetime, in seconds from its sign-in.
     max_age: i64,
+    /// The site is served over https: its cookie is `__Host-` prefixed and Secure.
+    secure: bool,
     /// Revoked session id → when (unix ms).
     revoked: RwLock<HashMap<String, i64>>,
 }
@@ -38,12 +40,18 @@ pub fn now_ms() -> i64 {
 }
 
 impl Sessions {
-    pub fn new(signer: Signer, max_age: i64) -> Arc<Self> {
+    pub fn new(signer: Signer, max_age: i64, secure: bool) -> Arc<Self> {
         Arc::new(Sessions {
             signer,
             max_age,
+            secure,
             revoked: RwLock::new(HashMap::new()),
         })
+    }
+
+    /// Whether the site is served over https (its cookie's name and flags follow).
+    pub fn secure(&self) -> bool {
+        self.secure
     }
 
     /// Starts a session for `user`: its row, then its first token.
@@ -172,7 +180,7 @@ mod tests {
             Secret::new("test-secret-0123456789abcdef0123456789"),
             "https://shop.test".into(),
         );
-        Sessions::new(signer, max_days * DAY)
+        Sessions::new(signer, max_days * DAY, false)
     }
 
     /// Claims of a token of a session signed in `age` seconds ago, issued `issued` seconds ago.
