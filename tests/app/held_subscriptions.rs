@@ -17,22 +17,9 @@ on_both_databases!(
 /// later payment), asks to move to Pro, and returns the cookie and the page the confirmation
 /// sends the buyer to (the upgrade's invoice).
 async fn upgrade_waiting_for_the_bank(app: &TestApp, email: &str) -> (String, String) {
-    let cookie = app.member(email).await;
-    let (_, body) = app
-        .checkout_as(&cookie, "starter_monthly", "subscription")
+    let cookie = app
+        .starter_subscriber_authenticating_every_payment(email)
         .await;
-    let to = pay_with_card(body["url"].as_str().unwrap(), email, "4000002760003184").await;
-    assert!(to.starts_with("/c/3ds/"), "{to}");
-    let done = app
-        .client
-        .post(format!("{}{to}", app.stripe_base()))
-        .form(&[("action", "complete")])
-        .send()
-        .await
-        .unwrap();
-    assert!(done.status().is_success() || done.status().is_redirection());
-    app.settle().await;
-    assert_eq!(app.plan_in_force(&cookie).await, "starter");
 
     let (_, preview) = app.change_preview("pro_monthly", &cookie).await;
     let when = preview["proration_date"].as_i64().unwrap().to_string();

@@ -4,7 +4,7 @@
 use landing::model::catalog::format_amount;
 use serde_json::Value;
 
-use crate::harness::{billing_mails, on_both_databases, pay_with_card, Backend, TestApp};
+use crate::harness::{billing_mails, on_both_databases, Backend, TestApp};
 
 on_both_databases!(
     backend;
@@ -439,23 +439,9 @@ async fn a_card_that_always_authenticates_gets_one_mail_per_renewal_and_the_invo
 ) {
     let app = TestApp::spawn_webhooks(backend, &[]).await;
     let email = "sca@example.com";
-    let cookie = app.member(email).await;
-    let (_, body) = app
-        .checkout_as(&cookie, "starter_monthly", "subscription")
+    let cookie = app
+        .starter_subscriber_authenticating_every_payment(email)
         .await;
-    // Stripe's 3184: authenticated at checkout, and on every payment after.
-    let to = pay_with_card(body["url"].as_str().unwrap(), email, "4000002760003184").await;
-    assert!(to.starts_with("/c/3ds/"), "{to}");
-    let done = app
-        .client
-        .post(format!("{}{to}", app.stripe_base()))
-        .form(&[("action", "complete")])
-        .send()
-        .await
-        .unwrap();
-    assert!(done.status().is_success() || done.status().is_redirection());
-    app.settle().await;
-    assert_eq!(app.plan_in_force(&cookie).await, "starter");
 
     // The renewal waits for the customer: one mail with the invoice's page, however many
     // times the event is delivered.

@@ -163,6 +163,28 @@ impl TestApp {
     }
 
     /// Signs up and in through the JSON routes; returns the session cookie.
+    /// A member who subscribes to Starter, monthly, with Stripe's 3184 card: authenticated at
+    /// checkout (done here), and on every payment after. Returns the session cookie.
+    pub async fn starter_subscriber_authenticating_every_payment(&self, email: &str) -> String {
+        let cookie = self.member(email).await;
+        let (_, body) = self
+            .checkout_as(&cookie, "starter_monthly", "subscription")
+            .await;
+        let to = pay_with_card(body["url"].as_str().unwrap(), email, "4000002760003184").await;
+        assert!(to.starts_with("/c/3ds/"), "{to}");
+        let done = self
+            .client
+            .post(format!("{}{to}", self.stripe_base()))
+            .form(&[("action", "complete")])
+            .send()
+            .await
+            .unwrap();
+        assert!(done.status().is_success() || done.status().is_redirection());
+        self.settle().await;
+        assert_eq!(self.plan_in_force(&cookie).await, "starter");
+        cookie
+    }
+
     pub async fn subscriber_without_purchase(&self, email: &str) -> String {
         self.member(email).await
     }
