@@ -45,8 +45,10 @@ export async function mailedLink(to: string, path: string): Promise<string> {
 }
 
 /**
- * Signs up, then proves the email by the mailed link, which signs in. With `checkPages`, runs axe
- * on each page on the way (the journeys need it once, not at every sign-up).
+ * Signs up, then proves the email by the mailed link, opened signed out: the page asks for the
+ * account's password (only the account's holder proves an address), and signs in. With
+ * `checkPages`, runs axe on each page on the way (the journeys need it once, not at every
+ * sign-up).
  */
 export async function signUp(page: Page, email: string, { checkPages = false } = {}) {
   const check = async () => {
@@ -61,6 +63,7 @@ export async function signUp(page: Page, email: string, { checkPages = false } =
   await page.goto(await mailedLink(email, "/verify-email"));
   await expect(page.getByRole("button", { name: "Confirm my email" })).toBeVisible();
   await check();
+  await page.getByLabel("Your account's password").fill(password);
   await page.getByRole("button", { name: "Confirm my email" }).click();
   await expect(page.getByText("Your email is confirmed.")).toBeVisible();
   await expect(page.getByRole("banner")).toContainText(`Signed in as ${email}`);

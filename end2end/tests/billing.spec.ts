@@ -148,7 +148,7 @@ test("a failed renewal shows past due with a grace period and sends one email", 
   expect(mailsTo(email).filter((m) => m.includes("Your payment did not go through"))).toHaveLength(1);
 });
 
-test("a signed-out purchase shows on billing once its email is proven by the mailed link", async ({ page }) => {
+test("a signed-out buyer signs up with that email, confirms it with the password, and sees the purchase", async ({ page }) => {
   const email = uniqueEmail("early");
   // Bought before having an account.
   await page.goto("/pricing");
@@ -167,11 +167,23 @@ test("a signed-out purchase shows on billing once its email is proven by the mai
   await page.getByRole("button", { name: "Sign in" }).click();
   await page.goto("/billing");
   await expect(page.getByText("You don't have a billing account yet. Make a purchase first.")).toBeVisible();
+  await page.context().clearCookies();
 
-  // The mailed link proves it: the purchase is the account's.
-  await page.goto(await mailedLink(email, "/verify-email"));
+  // The mailed link, opened signed out (another device, a mail app's browser): the page asks
+  // for the account's password, and says what to do for someone who did not sign up.
+  const link = await mailedLink(email, "/verify-email");
+  await page.goto(link);
+  await expect(page.getByText("Enter the password you chose when you created the account")).toBeVisible();
+  await expect(page.getByText("Did not create an account here?")).toBeVisible();
+  await expect(page.getByRole("link", { name: "reset the password" })).toBeVisible();
+  // Without the password nothing is proven: the page asks again.
+  await page.getByLabel("Your account's password").fill("not the password at all");
+  await page.getByRole("button", { name: "Confirm my email" }).click();
+  await expect(page.getByRole("alert")).toContainText("That is not the password");
+  await page.getByLabel("Your account's password").fill("correct horse battery");
   await page.getByRole("button", { name: "Confirm my email" }).click();
   await expect(page.getByText("Your email is confirmed.")).toBeVisible();
+  await expect(page.getByRole("banner")).toContainText(`Signed in as ${email}`);
   await page.goto("/billing");
   await expect(page.getByRole("button", { name: "Manage billing" })).toBeVisible();
   await expect(page.getByText("Lifetime").first()).toBeVisible();

@@ -20,10 +20,11 @@ pub async fn forgot_password(email: String) -> Result<String, AppError> {
 }
 
 /// Follows a mailed "confirm your email" link (a button on the page it opens, so that a mail
-/// scanner fetching the link uses nothing up).
+/// scanner fetching the link uses nothing up). It proves the email only for the account's
+/// holder: signed in to it, or sending its `password`.
 #[server(prefix = "/api", endpoint = "auth/verify_email")]
-pub async fn verify_email(token: String) -> Result<(), AppError> {
-    crate::server::auth::forms::verify_email(token).await
+pub async fn verify_email(token: String, password: Option<String>) -> Result<(), AppError> {
+    crate::server::auth::forms::verify_email(token, password).await
 }
 
 /// Sets a new password from a mailed reset link; every other session of the account ends.

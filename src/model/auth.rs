@@ -28,6 +28,11 @@ pub enum FormProblem {
     WeakPassword,
     LinkInvalid,
     WrongCredentials,
+    /// A confirmation page's password is not the account's.
+    WrongPassword,
+    /// A confirmation link followed by someone not signed in to its account, without its
+    /// password.
+    PasswordNeeded,
     RateLimited,
     Busy,
     CrossSite,
@@ -35,11 +40,13 @@ pub enum FormProblem {
 }
 
 impl FormProblem {
-    pub const ALL: [FormProblem; 8] = [
+    pub const ALL: [FormProblem; 10] = [
         FormProblem::InvalidEmail,
         FormProblem::WeakPassword,
         FormProblem::LinkInvalid,
         FormProblem::WrongCredentials,
+        FormProblem::WrongPassword,
+        FormProblem::PasswordNeeded,
         FormProblem::RateLimited,
         FormProblem::Busy,
         FormProblem::CrossSite,
@@ -52,6 +59,8 @@ impl FormProblem {
             FormProblem::WeakPassword => "weak_password",
             FormProblem::LinkInvalid => "link_invalid",
             FormProblem::WrongCredentials => "wrong_credentials",
+            FormProblem::WrongPassword => "wrong_password",
+            FormProblem::PasswordNeeded => "password_needed",
             FormProblem::RateLimited => "rate_limited",
             FormProblem::Busy => "busy",
             FormProblem::CrossSite => "cross_site",
@@ -74,6 +83,12 @@ impl FormProblem {
             }
             // Never says which of the two was wrong: that would tell who has an account.
             FormProblem::WrongCredentials => "The email or password is incorrect.",
+            FormProblem::WrongPassword => {
+                "That is not the password of the account this address was registered with."
+            }
+            FormProblem::PasswordNeeded => {
+                "Enter the password of the account this address was registered with to confirm it."
+            }
             FormProblem::RateLimited => {
                 "Too many attempts. Wait a few minutes, then try again."
             }

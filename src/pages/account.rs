@@ -204,7 +204,9 @@ pub fn ResetPasswordPage() -> impl IntoView {
 }
 
 /// Where a mailed "confirm your email" link leads. Confirming takes a click: mail scanners
-/// fetch links, and a fetch must not use the link up.
+/// fetch links, and a fetch must not use the link up. It proves the address only for the
+/// account's holder: signed in to it, or typing its password here (someone who signed up with
+/// a stranger's address cannot have the stranger prove it for them).
 #[component]
 pub fn VerifyEmailPage() -> impl IntoView {
     let (problem, _) = sent_back();
@@ -212,12 +214,19 @@ pub fn VerifyEmailPage() -> impl IntoView {
         .read_untracked()
         .get("token")
         .unwrap_or_default();
+    let signed_in = use_context::<CurrentUser>().and_then(|c| c.0);
+    let ask_password = signed_in.is_none()
+        || matches!(
+            problem,
+            Some(FormProblem::PasswordNeeded | FormProblem::WrongPassword)
+        );
+    let spent = problem == Some(FormProblem::LinkInvalid) || token.is_empty();
     view! {
         <Title text="Confirm your email"/>
         <section class="account">
             <h1>"Confirm your email"</h1>
             <Problem problem/>
-            {if problem.is_some() || token.is_empty() {
+            {if spent {
                 view! {
                     <p>
                         "Sign in and ask for a new link on " <a href="/account">"your account"</a>
@@ -227,10 +236,46 @@ pub fn VerifyEmailPage() -> impl IntoView {
                     .into_any()
             } else {
                 view! {
+                    {match (&signed_in, ask_password) {
+                        (Some(me), false) => {
+                            view! {
+                                <p>
+                                    "Confirm this address for the account you are signed in to, "
+                                    <strong>{me.email.clone()}</strong> "."
+                                </p>
+                            }
+                                .into_any()
+                        }
+                        _ => {
+                            view! {
+                                <p>
+                                    "Enter the password you chose when you created the account, "
+                                    "to show it is yours."
+                                </p>
+                            }
+                                .into_any()
+                        }
+                    }}
                     <form method="post" action="/api/auth/verify_email" class="stack">
                         <input type="hidden" name="token" value=token/>
+                        {ask_password
+                            .then(|| {
+                                view! {
+                                    <PasswordField
+                                        label="Your account's password"
+                                        autocomplete="current-password"
+                                        hint=""
+                                    />
+                                }
+                            })}
                         <button class="button primary" type="submit">"Confirm my email"</button>
                     </form>
+                    <p class="hint">
+                        "Did not create an account here? You need do nothing: without the "
+                        "account's password, nothing changes. If this address is yours and you "
+                        "want its account, " <a href="/forgot-password">"reset the password"</a>
+                        ": the link comes to this inbox."
+                    </p>
                 }
                     .into_any()
             }}

@@ -136,23 +136,38 @@ pub fn resolve(peer: IpAddr, headers: &HeaderMap, trusted: &TrustedProxies) -> I
 
 /// What the per-client rate limits count by: an IPv4 address, or an IPv6 address's /64. One
 /// IPv6 host is usually given a whole /64, so counting single addresses would give it 2^64
-/// budgets.
+/// budgets. Its network (the IPv4 /24, the IPv6 /48) is counted too: one site's allocation
+/// holds 65,536 /64s, and a guesser who rents one must not get 65,536 budgets.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct ClientKey(String);
+pub struct ClientKey {
+    client: String,
+    network: String,
+}
 
 impl ClientKey {
     pub fn of(ip: IpAddr) -> ClientKey {
-        match ip.to_canonical() {
-            IpAddr::V4(v4) => ClientKey(v4.to_string()),
-            IpAddr::V6(v6) => {
-                let network = Ipv6Addr::from(u128::from(v6) & !u128::from(u64::MAX));
-                ClientKey(format!("{network}/64"))
+        let (client, network) = match ip.to_canonical() {
+            IpAddr::V4(v4) => {
+                let net = Ipv4Addr::from(u32::from(v4) & 0xffff_ff00);
+                (v4.to_string(), format!("{net}/24"))
             }
-        }
+            IpAddr::V6(v6) => {
+                let bits = u128::from(v6);
+                let client = Ipv6Addr::from(bits & !u128::from(u64::MAX));
+                let net = Ipv6Addr::from(bits & (u128::MAX << 80));
+                (format!("{client}/64"), format!("{net}/48"))
+            }
+        };
+        ClientKey { client, network }
     }
 
     pub fn as_str(&self) -> &str {
-        &self.0
+        &self.client
+    }
+
+    /// The client's network: its IPv4 /24 or IPv6 /48.
+    pub fn network(&self) -> &str {
+        &self.network
     }
 }
 
@@ -190,7 +205,7 @@ where
 
 impl fmt::Display for ClientKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.client)
     }
 }
 
@@ -235,6 +250,22 @@ mod tests {
         assert_eq!(TrustedProxies::parse("  "), Ok(TrustedProxies::default()));
         assert!(trusted("0.0.0.0/0").contains(ip("203.0.113.9")));
         assert!(!trusted("0.0.0.0/0").contains(ip("2001:db8::1")));
+    }
+
+    #[test]
+    fn a_client_is_its_address_or_64_and_its_network_the_24_or_48() {
+        let v4 = ClientKey::of(ip("198.51.100.7"));
+        assert_eq!(
+            (v4.as_str(), v4.network()),
+            ("198.51.100.7", "198.51.100.0/24")
+        );
+        let v6 = ClientKey::of(ip("2001:db8:1:2:3:4:5:6"));
+        assert_eq!(
+            (v6.as_str(), v6.network()),
+            ("2001:db8:1:2::/64", "2001:db8:1::/48")
+        );
+        let mapped = ClientKey::of(ip("::ffff:198.51.100.9"));
+        assert_eq!(mapped.network(), "198.51.100.0/24");
     }
 
     #[test]

@@ -77,6 +77,11 @@ struct OperationLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CheckLabels {
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct PoolLabels {
     state: &'static str,
 }
@@ -133,6 +138,7 @@ pub struct Metrics {
     stripe_calls: Family<StripeLabels, Counter>,
     stripe_latency: Family<OperationLabels, Histogram>,
     stripe_retries: Family<RetryLabels, Counter>,
+    password_checks: Family<CheckLabels, Counter>,
     outbox_pending: Gauge,
     oldest_pending: Gauge<f64, AtomicU64>,
     pool: Family<PoolLabels, Gauge>,
@@ -151,6 +157,7 @@ impl Metrics {
             stripe_calls: Family::default(),
             stripe_latency: Family::new_with_constructor(latency),
             stripe_retries: Family::default(),
+            password_checks: Family::default(),
             outbox_pending: Gauge::default(),
             oldest_pending: Gauge::default(),
             pool: Family::default(),
@@ -194,6 +201,11 @@ impl Metrics {
             "stripe_retries",
             "Calls to Stripe tried again, by operation and why the try before failed (timeout, unreachable, conflict, rate_limited, failed).",
             metrics.stripe_retries.clone(),
+        );
+        registry.register(
+            "password_checks",
+            "Passwords checked against an account (sign-in, a confirmation page), by outcome (right, wrong): what guessing reaches past the limits.",
+            metrics.password_checks.clone(),
         );
         registry.register(
             "outbox_pending",
@@ -282,6 +294,14 @@ impl Metrics {
     pub fn stripe_retry(&self, operation: String, reason: &'static str) {
         self.stripe_retries
             .get_or_create(&RetryLabels { operation, reason })
+            .inc();
+    }
+
+    /// A password checked with argon2 (past every limit); `right` when it matched.
+    pub fn password_checked(&self, right: bool) {
+        let outcome = if right { "right" } else { "wrong" };
+        self.password_checks
+            .get_or_create(&CheckLabels { outcome })
             .inc();
     }
 

@@ -7,6 +7,7 @@ use crate::harness::{on_both_databases, Backend, TestApp};
 
 on_both_databases!(
     backend;
+    a_thousand_guesses_from_one_48_reach_at_most_a_hundred_checks_and_others_sign_in,
     behind_a_trusted_proxy_each_client_has_its_own_checkout_and_sign_in_limits,
     without_a_trusted_proxy_forwarded_for_changes_nothing,
 );
@@ -59,6 +60,62 @@ async fn behind_a_trusted_proxy_each_client_has_its_own_checkout_and_sign_in_lim
     }
     assert_eq!(app.sign_in_from(ann, email, PASSWORD).await, 429);
     assert_eq!(app.sign_in_from(bob, email, PASSWORD).await, 200);
+}
+
+/// Distributed guessing: 1,000 guesses at one account, each from its own /64 of one IPv6 /48,
+/// sent 100 at a time. The /48's limit and the account's one-check-at-a-time turn refuse all
+/// but a few before any password is checked (429, never 503), and another account's owner
+/// signs in meanwhile, at once.
+async fn a_thousand_guesses_from_one_48_reach_at_most_a_hundred_checks_and_others_sign_in(
+    backend: Backend,
+) {
+    use std::sync::Arc;
+    let app = TestApp::spawn_with(backend, &[("TRUSTED_PROXIES", "127.0.0.1")]).await;
+    app.member("victim@example.com").await;
+    app.member("bystander@example.com").await;
+    let app = Arc::new(app);
+    let flood = {
+        let app = app.clone();
+        tokio::spawn(async move {
+            let at_once = Arc::new(tokio::sync::Semaphore::new(100));
+            let mut guesses = tokio::task::JoinSet::new();
+            for i in 0..1000u32 {
+                let permit = at_once.clone().acquire_owned().await.unwrap();
+                let app = app.clone();
+                guesses.spawn(async move {
+                    let _permit = permit;
+                    let from = format!("2001:db8:7:{i:x}::1");
+                    app.sign_in_from(&from, "victim@example.com", &format!("guess {i:04}!"))
+                        .await
+                });
+            }
+            guesses.join_all().await
+        })
+    };
+    // The bystander signs in during the flood, from elsewhere, and is not refused or kept busy.
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    let started = std::time::Instant::now();
+    assert_eq!(
+        app.sign_in_from("198.51.100.20", "bystander@example.com", PASSWORD)
+            .await,
+        200
+    );
+    let bystander_took = started.elapsed();
+    let answers = flood.await.unwrap();
+    let checked = answers.iter().filter(|s| **s == 401).count();
+    let refused = answers.iter().filter(|s| **s == 429).count();
+    assert_eq!(checked + refused, 1000, "401 or 429 only: {answers:?}");
+    assert!(checked <= 100, "{checked} guesses reached a password check");
+    assert!(
+        bystander_took < std::time::Duration::from_secs(5),
+        "the bystander waited {bystander_took:?}"
+    );
+    // The victim, from home, still gets in (after the delay the failures earned).
+    assert_eq!(
+        app.sign_in_from("203.0.113.5", "victim@example.com", PASSWORD)
+            .await,
+        200
+    );
 }
 
 async fn without_a_trusted_proxy_forwarded_for_changes_nothing(backend: Backend) {
@@ -132,22 +189,44 @@ async fn the_shared_limits_count_refund_and_sweep() {
         unreachable!("a PostgreSQL app");
     };
     let hour = 3600.0;
-    assert!(limits::hit(pool, "test", b"ann", hour, 1).await.unwrap());
-    assert!(
-        !limits::hit(pool, "test", b"ann", hour, 1).await.unwrap(),
+    assert_eq!(
+        limits::hit(pool, "test", b"ann", hour, 1).await.unwrap(),
+        Some(1)
+    );
+    assert_eq!(
+        limits::hit(pool, "test", b"ann", hour, 1).await.unwrap(),
+        None,
         "past the limit"
     );
-    assert!(
+    assert_eq!(
         limits::hit(pool, "test", b"bob", hour, 1).await.unwrap(),
+        Some(1),
         "another key"
     );
     limits::refund(pool, "test", b"ann", hour).await.unwrap();
-    assert!(
+    assert_eq!(
         limits::hit(pool, "test", b"ann", hour, 1).await.unwrap(),
+        Some(1),
         "given back"
     );
+    assert_eq!(
+        limits::hit(pool, "count", b"ann", hour, i32::MAX)
+            .await
+            .unwrap(),
+        Some(1)
+    );
+    assert_eq!(
+        limits::hit(pool, "count", b"ann", hour, i32::MAX)
+            .await
+            .unwrap(),
+        Some(2),
+        "a counter answers its count"
+    );
 
-    assert!(limits::hit(pool, "brief", b"ann", 1.0, 5).await.unwrap());
+    assert!(limits::hit(pool, "brief", b"ann", 1.0, 5)
+        .await
+        .unwrap()
+        .is_some());
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     assert_eq!(
         limits::sweep(pool).await.unwrap(),
@@ -158,5 +237,5 @@ async fn the_shared_limits_count_refund_and_sweep() {
         .fetch_all(pool)
         .await
         .unwrap();
-    assert_eq!(left, ["test", "test"], "the live buckets stay");
+    assert_eq!(left, ["count", "test", "test"], "the live buckets stay");
 }

@@ -8,8 +8,8 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::harness::{
-    base_env, free_port, pay_at, session_cookie, Backend, ServerProcess, SmtpSink, TestDatabase,
-    JWT_SECRET, STRIPE_KEY, WEBHOOK_SECRET,
+    base_env, free_port, link_in, open_db, pay_at, session_cookie, Backend, ServerProcess,
+    SmtpSink, TestDatabase, JWT_SECRET, STRIPE_KEY, WEBHOOK_SECRET,
 };
 
 const PASSWORD: &str = "correct horse battery staple 42";
@@ -166,6 +166,55 @@ async fn check_the_log(format: &str) -> String {
         .await
         .unwrap();
     assert_eq!(portal.status(), 200);
+    // Live links: the mail server refuses them, so they wait in the outbox, from where this
+    // test reads them as only the inbox's owner could. Their pages are opened, and forms sent
+    // back to them with a problem, so their addresses pass through the request log.
+    let db = open_db(&database.url()).await;
+    let verify = link_waiting(&db, "/verify-email").await;
+    let browser_form = |path: &str, fields: &[(&str, &str)]| {
+        http.post(format!("{site}{path}"))
+            .header("accept", "text/html")
+            .header("origin", &site)
+            .form(fields)
+    };
+    let res = http.get(format!("{site}{verify}")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let verify_token = token_in(&verify);
+    let res = browser_form(
+        "/api/auth/verify_email",
+        &[("token", &verify_token), ("password", WRONG_PASSWORD)],
+    )
+    .send()
+    .await
+    .unwrap();
+    let back = res.headers()["location"].to_str().unwrap().to_string();
+    assert!(
+        back.contains(&verify_token),
+        "sent back to the same link: {back}"
+    );
+    http.get(format!("{site}{back}")).send().await.unwrap();
+    let res = form("/api/auth/forgot_password", &[("email", email)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let reset = link_waiting(&db, "/reset-password").await;
+    let reset_token = token_in(&reset);
+    http.get(format!("{site}{reset}")).send().await.unwrap();
+    let res = browser_form(
+        "/api/auth/reset_password",
+        &[("token", &reset_token), ("password", "short")],
+    )
+    .send()
+    .await
+    .unwrap();
+    let back = res.headers()["location"].to_str().unwrap().to_string();
+    assert!(
+        back.contains(&reset_token),
+        "sent back to the same link: {back}"
+    );
+    http.get(format!("{site}{back}")).send().await.unwrap();
+
     // Webhooks arrive and the receipt is tried on a server that will not take the password.
     tokio::time::sleep(Duration::from_secs(3)).await;
     server.stop().await;
@@ -184,6 +233,8 @@ async fn check_the_log(format: &str) -> String {
         ("the wrong password", WRONG_PASSWORD),
         ("the card number", CARD),
         ("the card number, spaced", spaced_card),
+        ("a live verification link", verify_token.as_str()),
+        ("a live reset link", reset_token.as_str()),
     ] {
         assert!(!log.contains(secret), "{what} is in the log");
     }
@@ -195,6 +246,8 @@ async fn check_the_log(format: &str) -> String {
         "the Checkout Session id is in the log"
     );
     assert!(log.contains("/success?session_id=[redacted]"), "{log}");
+    assert!(log.contains("/reset-password?token=[redacted]"), "{log}");
+    assert!(log.contains("/verify-email?token=[redacted]"), "{log}");
     // Nor any part of a token: its signature is the secret part.
     let signature = token.rsplit('.').next().unwrap();
     assert!(
@@ -202,4 +255,20 @@ async fn check_the_log(format: &str) -> String {
         "a token's signature is in the log"
     );
     log
+}
+
+/// The newest link to `path` waiting in the outbox (the mail server refuses it).
+async fn link_waiting(db: &landing::server::db::Db, path: &str) -> String {
+    for _ in 0..200 {
+        let mails = landing::server::db::outbox::all(db).await.unwrap();
+        if let Some(link) = mails.iter().rev().find_map(|m| link_in(&m.body, path)) {
+            return link;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("no {path} link in the outbox");
+}
+
+fn token_in(link: &str) -> String {
+    link.rsplit("token=").next().unwrap().to_string()
 }

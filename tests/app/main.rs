@@ -13,6 +13,7 @@ mod faults;
 mod hardening;
 mod health;
 mod held_subscriptions;
+mod hijack;
 mod hostile;
 mod identity;
 mod jwks;

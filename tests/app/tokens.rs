@@ -180,6 +180,42 @@ async fn a_half_spent_cookie_is_reissued_and_an_https_site_sets_secure_cookies()
     );
 }
 
+/// A stolen cookie used once a day is renewed a day at a time, but never past the session's
+/// absolute lifetime (`SESSION_MAX_DAYS`): its holder signs in again.
+#[tokio::test]
+async fn a_session_is_not_renewed_past_its_absolute_lifetime() {
+    let app = TestApp::spawn_with(Backend::Sqlite, &[("SESSION_MAX_DAYS", "30")]).await;
+    let user = profiles::insert(&app.state.db, "ada@example.com", None)
+        .await
+        .unwrap();
+    let sub = user.id.to_string();
+    let now = chrono::Utc::now().timestamp();
+    let day = 24 * 3600;
+    let renewed = |signed_in_days_ago: i64| {
+        let mut claims = our_claims(&app.base, &sub, "s-1", now - 20 * 3600, day);
+        claims["auth_time"] = json!(now - signed_in_days_ago * day);
+        let token = mint(claims, Algorithm::HS256, JWT_SECRET);
+        let client = app.client.clone();
+        let url = app.url("/pricing");
+        async move {
+            let res = client
+                .get(url)
+                .header(COOKIE, format!("landing_session={token}"))
+                .send()
+                .await
+                .unwrap();
+            res.headers()
+                .get(SET_COOKIE)
+                .map(|v| v.to_str().unwrap().to_string())
+        }
+    };
+    // Signed in three days ago: renewed for another day.
+    let set = renewed(3).await.expect("renewed");
+    assert!(set.contains("Max-Age="), "{set}");
+    // Signed in 31 days ago: the token lives out its last hours, and is not renewed.
+    assert_eq!(renewed(31).await, None);
+}
+
 #[tokio::test]
 async fn tokens_of_another_issuer_not_yet_valid_or_without_a_session_are_refused() {
     let site = "https://shop.example.com";
@@ -228,14 +264,19 @@ async fn tokens_of_another_issuer_not_yet_valid_or_without_a_session_are_refused
     }
 }
 
-const SUPABASE_URL: &str = "https://abcd.supabase.co";
+pub const SUPABASE_URL: &str = "https://abcd.supabase.co";
 
-const SUPABASE_SECRET: &str = "supabase-legacy-secret-0123456789abcdef";
+pub const SUPABASE_SECRET: &str = "supabase-legacy-secret-0123456789abcdef";
 
-fn supabase_token(sub: &str, email: &str, secret: &str) -> String {
+pub fn supabase_token(sub: &str, email: &str, secret: &str) -> String {
+    supabase_token_issued(sub, email, secret, chrono::Utc::now().timestamp() - 2)
+}
+
+/// A Supabase access token issued at `iat` (unix seconds).
+pub fn supabase_token_issued(sub: &str, email: &str, secret: &str, iat: i64) -> String {
     let now = chrono::Utc::now().timestamp();
     let claims = json!({ "iss": format!("{SUPABASE_URL}/auth/v1"), "sub": sub, "email": email,
-        "role": "authenticated", "aud": "authenticated", "iat": now - 2, "exp": now + 3600,
+        "role": "authenticated", "aud": "authenticated", "iat": iat, "exp": now + 3600,
         "session_id": uuid::Uuid::new_v4().to_string(), "is_anonymous": false });
     mint(claims, Algorithm::HS256, secret)
 }

@@ -48,22 +48,46 @@ pub async fn forgot_password(email: String) -> Result<String, AppError> {
     .map(|()| RESET_SENT.into())
 }
 
-pub async fn verify_email(token: String) -> Result<(), AppError> {
+pub async fn verify_email(token: String, password: Option<String>) -> Result<(), AppError> {
     let state = expect_context::<AppState>();
-    let result = super::verify_email(&state, &token).await;
-    finish(&state, result, "/verify-email", "", "/account?verified=1")
+    let session::MaybeAuthUser(user) = leptos_axum::extract_with_state(&state)
+        .await
+        .unwrap_or(session::MaybeAuthUser(None));
+    let client = client_addr::of_server_fn(&state.config.trusted_proxies);
+    let follower = super::Follower {
+        signed_in: user.as_ref().map(|u| (u.id, u.supabase_subject.as_deref())),
+        password: password.as_deref(),
+        client: &client,
+    };
+    let result = super::verify_email(&state, &token, follower).await;
+    // A spent link has nothing to try again; anything else comes back to the same link.
+    let back = match &result {
+        Err(AuthFailure::Problem(FormProblem::LinkInvalid)) => "/verify-email".to_string(),
+        _ => with_token("/verify-email", &token),
+    };
+    finish(&state, result, &back, "", "/account?verified=1")
+}
+
+/// `path?token=…`, for a form sent back to the link it came from.
+fn with_token(path: &str, token: &str) -> String {
+    format!(
+        "{path}?{}",
+        url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("token", token)
+            .finish()
+    )
 }
 
 pub async fn reset_password(token: String, password: String) -> Result<(), AppError> {
     let state = expect_context::<AppState>();
     let result = super::reset_password(&state, &token, &password).await;
-    let back = format!(
-        "/reset-password?{}",
-        url::form_urlencoded::Serializer::new(String::new())
-            .append_pair("token", &token)
-            .finish()
-    );
-    finish(&state, result, &back, "", "/account?reset=1")
+    finish(
+        &state,
+        result,
+        &with_token("/reset-password", &token),
+        "",
+        "/account?reset=1",
+    )
 }
 
 pub async fn resend_verification() -> Result<String, AppError> {
@@ -188,7 +212,9 @@ fn to_app_error(problem: FormProblem) -> AppError {
         FormProblem::InvalidEmail | FormProblem::WeakPassword | FormProblem::LinkInvalid => {
             AppError::BadRequest(message)
         }
-        FormProblem::WrongCredentials => AppError::Unauthorized(message),
+        FormProblem::WrongCredentials
+        | FormProblem::WrongPassword
+        | FormProblem::PasswordNeeded => AppError::Unauthorized(message),
         FormProblem::RateLimited => AppError::TooManyRequests(message),
         FormProblem::Busy => {
             if let Some(response) = use_context::<ResponseOptions>() {

@@ -8,7 +8,8 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
-use std::sync::{Mutex, PoisonError};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use sha2::{Digest, Sha256};
@@ -114,11 +115,29 @@ impl RateLimiter {
         let limit = i32::try_from(self.limit).unwrap_or(i32::MAX);
         let window = self.window.as_secs_f64();
         match db::limits::hit(pool, self.name, &shared_key(key), window, limit).await {
-            Ok(true) => Ok(()),
-            Ok(false) => Err(Limited(self.rest_of_bucket())),
+            Ok(Some(_)) => Ok(()),
+            Ok(None) => Err(Limited(self.rest_of_bucket())),
             Err(e) => {
                 tracing::warn!(limiter = self.name, error = %e, "rate limit not counted");
                 Ok(())
+            }
+        }
+    }
+
+    /// Counts one event for `key` and answers how many this window holds with it, never
+    /// refusing (a limiter used as a counter). A shared store the database cannot reach
+    /// answers 1, with a warning.
+    pub async fn count(&self, key: &str) -> u32 {
+        let pool = match &self.store {
+            Store::Memory { .. } => return self.take_counting(key, false).map_or(u32::MAX, |n| n),
+            Store::Shared(pool) => pool,
+        };
+        let window = self.window.as_secs_f64();
+        match db::limits::hit(pool, self.name, &shared_key(key), window, i32::MAX).await {
+            Ok(hits) => hits.map_or(u32::MAX, |h| u32::try_from(h).unwrap_or(0)),
+            Err(e) => {
+                tracing::warn!(limiter = self.name, error = %e, "event not counted");
+                1
             }
         }
     }
@@ -159,6 +178,12 @@ impl RateLimiter {
     }
 
     fn take(&self, key: &str) -> Result<(), Limited> {
+        self.take_counting(key, true).map(drop)
+    }
+
+    /// Counts one for `key` in memory, refused past the limit when `limited`; the window's
+    /// count with it.
+    fn take_counting(&self, key: &str, limited: bool) -> Result<u32, Limited> {
         let Store::Memory { max_keys, windows } = &self.store else {
             unreachable!("only memory limiters take in this process");
         };
@@ -179,11 +204,11 @@ impl RateLimiter {
                 start: now,
                 count: 0,
             };
-        } else if window.count >= self.limit {
+        } else if limited && window.count >= self.limit {
             return Err(Limited(self.window - elapsed));
         }
-        window.count += 1;
-        Ok(())
+        window.count = window.count.saturating_add(1);
+        Ok(window.count)
     }
 }
 
@@ -230,45 +255,144 @@ impl RateLimiter {
     }
 }
 
-/// How long a sign-in waits before its password is checked once its account has had more
-/// failures from everywhere than `sign_in_account` allows.
-pub const SLOWED_SIGN_IN: Duration = Duration::from_secs(2);
+/// Failed password checks an account may have in an hour (from everywhere) before each further
+/// check waits: one second more per failure past these, up to `MAX_DELAY`.
+pub const FREE_FAILURES: u32 = 5;
+/// The longest wait before one password check of an account.
+pub const MAX_DELAY: Duration = Duration::from_secs(15);
+/// Sign-ins that may wait for an account's turn while one is checked; more are refused (429).
+pub const MAX_WAITING: usize = 2;
+
+/// How long the check of an account's password waits, `failures` (this one included) having
+/// been counted on it this hour.
+pub fn delay_after(failures: u32) -> Duration {
+    let over = failures.saturating_sub(FREE_FAILURES);
+    Duration::from_secs(u64::from(over)).min(MAX_DELAY)
+}
+
+/// The most password checks one account can get in an hour on one instance, however many
+/// addresses guess: the free ones, then one per delay as it grows to `MAX_DELAY` and stays.
+pub fn worst_case_checks_per_hour() -> u32 {
+    let hour = Duration::from_secs(3600);
+    let (mut spent, mut checks) = (Duration::ZERO, 0u32);
+    loop {
+        let next = spent + delay_after(checks + 1);
+        if next > hour {
+            return checks;
+        }
+        spent = next;
+        checks += 1;
+    }
+}
+
+/// One password check at a time per account (on this instance), with room for `MAX_WAITING`
+/// more to wait: a flood against one account holds one hasher core, never all of them, and
+/// everyone else's sign-in goes on.
+#[derive(Debug, Default)]
+struct Turns {
+    by_account: Mutex<HashMap<String, Arc<Turn>>>,
+}
+
+#[derive(Debug, Default)]
+struct Turn {
+    lock: Arc<tokio::sync::Mutex<()>>,
+    /// Sign-ins holding or waiting for the turn.
+    queued: AtomicUsize,
+}
+
+/// An account's turn, held until the password is checked; the next waiter goes then.
+#[derive(Debug)]
+struct HeldTurn {
+    turns: Arc<Turns>,
+    account: String,
+    turn: Arc<Turn>,
+    _guard: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl Turns {
+    /// Waits for `account`'s turn, or refuses at once when `MAX_WAITING` already wait.
+    async fn take(self: &Arc<Self>, account: &str) -> Result<HeldTurn, Limited> {
+        let turn = {
+            let mut map = self
+                .by_account
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            let turn = map.entry(account.to_string()).or_default().clone();
+            if turn.queued.load(Ordering::SeqCst) > MAX_WAITING {
+                return Err(Limited(MAX_DELAY));
+            }
+            turn.queued.fetch_add(1, Ordering::SeqCst);
+            turn
+        };
+        let mut held = HeldTurn {
+            turns: self.clone(),
+            account: account.to_string(),
+            turn: turn.clone(),
+            _guard: None,
+        };
+        held._guard = Some(turn.lock.clone().lock_owned().await);
+        Ok(held)
+    }
+}
+
+impl Drop for HeldTurn {
+    fn drop(&mut self) {
+        let mut map = self
+            .turns
+            .by_account
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        // The last one out takes the account's entry away: the map holds only live turns.
+        if self.turn.queued.fetch_sub(1, Ordering::SeqCst) == 1 {
+            map.remove(&self.account);
+        }
+    }
+}
 
 /// The limits on account actions.
 #[derive(Debug)]
 pub struct AuthLimits {
-    /// Sign-in attempts from one client.
-    pub sign_in_client: RateLimiter,
+    /// Sign-in attempts from one client, and from its network (IPv4 /24, IPv6 /48).
+    sign_in_client: RateLimiter,
+    sign_in_network: RateLimiter,
     /// Failed attempts on one account from one client: past it, that client is refused for the
     /// account, and nobody else is.
     sign_in_failures: RateLimiter,
-    /// Failed attempts on one account from all clients together: past it, sign-ins to the
-    /// account are slowed down, never refused, so strangers cannot lock the owner out.
+    /// Failed attempts on one account from all clients together, counted (never refused): each
+    /// past `FREE_FAILURES` makes the next check wait longer.
     sign_in_account: RateLimiter,
-    pub sign_up_client: RateLimiter,
+    turns: Arc<Turns>,
+    sign_up_client: RateLimiter,
+    sign_up_network: RateLimiter,
+    /// Sign-ups, resends and reset requests for one email: its inbox is not flooded.
     pub sign_up_email: RateLimiter,
-    /// Checkout Sessions created for one client: each one is a call on the Stripe account's
-    /// own API rate limit, which a flood must not spend.
-    pub checkout_client: RateLimiter,
+    /// Checkout Sessions created for one client and network: each one is a call on the Stripe
+    /// account's own API rate limit, which a flood must not spend.
+    checkout_client: RateLimiter,
+    checkout_network: RateLimiter,
 }
 
-/// A sign-in attempt, counted as a failure until `AuthLimits::signed_in` says otherwise.
+/// A sign-in attempt, counted as a failure until `AuthLimits::signed_in` says otherwise. It
+/// holds the account's turn until it is dropped.
 #[derive(Debug)]
 #[must_use = "a sign-in that succeeds must be given back with `AuthLimits::signed_in`"]
 pub struct SignInAttempt {
     pair: String,
     account: String,
-    /// Whether it was counted on the account (it is not once the account is being slowed).
-    on_account: bool,
-    /// How long to wait before checking the password.
-    pub delay: Option<Duration>,
+    /// How long it waited for its turn and its delay.
+    pub waited: Duration,
+    _turn: HeldTurn,
 }
+
+/// A network's limit, from its clients': a few clients' worth.
+const PER_NETWORK: u32 = 4;
 
 impl AuthLimits {
     /// `sign_ups_per_address`: sign-ups one address may make in an hour (`SIGN_UPS_PER_ADDRESS`);
     /// `checkouts_per_address`: Checkout Sessions one address may create in 10 minutes
     /// (`CHECKOUTS_PER_ADDRESS`). An office or a test run behind one address needs more than the
-    /// defaults. `shared`: the PostgreSQL every instance counts in (none on SQLite: memory).
+    /// defaults. A network (IPv4 /24, IPv6 /48) gets four addresses' worth. `shared`: the
+    /// PostgreSQL every instance counts in (none on SQLite: memory).
     pub fn new(
         sign_ups_per_address: u32,
         checkouts_per_address: u32,
@@ -277,44 +401,84 @@ impl AuthLimits {
         let ten_minutes = Duration::from_secs(600);
         let hour = Duration::from_secs(3600);
         let limiter = |name, limit, window| RateLimiter::in_store(name, limit, window, shared);
+        let network = |n: u32| n.saturating_mul(PER_NETWORK);
         AuthLimits {
             sign_in_client: limiter("sign_in_client", 30, ten_minutes),
+            sign_in_network: limiter("sign_in_network", 100, ten_minutes),
             sign_in_failures: limiter("sign_in_failures", 5, ten_minutes),
-            sign_in_account: limiter("sign_in_account", 100, ten_minutes),
+            sign_in_account: limiter("sign_in_account", u32::MAX, hour),
+            turns: Arc::default(),
             sign_up_client: limiter("sign_up_client", sign_ups_per_address, hour),
+            sign_up_network: limiter("sign_up_network", network(sign_ups_per_address), hour),
             sign_up_email: limiter("sign_up_email", 5, hour),
             checkout_client: limiter("checkout_client", checkouts_per_address, ten_minutes),
+            checkout_network: limiter(
+                "checkout_network",
+                network(checkouts_per_address),
+                ten_minutes,
+            ),
         }
     }
 
-    /// Counts a sign-in to `email` from `client` as a failure before its password is checked
-    /// (so guesses sent together cannot all be checked before any is counted). Refused past 5
-    /// failures from this client on this account in 10 minutes; past 100 from everywhere, let
-    /// through after `delay`.
+    /// One sign-up (or resend, or reset request: `what` keeps their counts apart) from `client`.
+    pub async fn sign_up_from(&self, what: &str, client: &ClientKey) -> Result<(), Limited> {
+        self.sign_up_client
+            .hit(&format!("{what}{}", client.as_str()))
+            .await?;
+        self.sign_up_network
+            .hit(&format!("{what}{}", client.network()))
+            .await
+    }
+
+    /// One Checkout Session for `client`.
+    pub async fn checkout_from(&self, client: &ClientKey) -> Result<(), Limited> {
+        self.checkout_client.hit(client.as_str()).await?;
+        self.checkout_network.hit(client.network()).await
+    }
+
+    /// One sign-in (or password typed on a confirmation page) from `client`.
+    pub async fn sign_in_from(&self, client: &ClientKey) -> Result<(), Limited> {
+        self.sign_in_client.hit(client.as_str()).await?;
+        self.sign_in_network.hit(client.network()).await
+    }
+
+    /// Makes ready to check a password of `email`'s account from `client`: refused past 5
+    /// failures from this client on this account in 10 minutes, or when `MAX_WAITING` sign-ins
+    /// already wait for the account's turn. Otherwise it waits for the turn, counts itself as a
+    /// failure on the account (so guesses sent together cannot all be checked before any is
+    /// counted), and waits `delay_after` that count. A success gives the counts back.
     pub async fn begin_sign_in(
         &self,
         email: &Email,
         client: &ClientKey,
     ) -> Result<SignInAttempt, Limited> {
+        let started = tokio::time::Instant::now();
         // A newline is in neither an email nor a client key: the pair reads one way only.
         let pair = format!("{}\n{}", email.as_str(), client.as_str());
         self.sign_in_failures.hit(&pair).await?;
         let account = email.as_str().to_string();
-        let on_account = self.sign_in_account.hit(&account).await.is_ok();
+        let turn = match self.turns.take(&account).await {
+            Ok(turn) => turn,
+            Err(limited) => {
+                // No password was checked: nothing to count against the pair.
+                self.sign_in_failures.refund(&pair).await;
+                return Err(limited);
+            }
+        };
+        let failures = self.sign_in_account.count(&account).await;
+        tokio::time::sleep(delay_after(failures)).await;
         Ok(SignInAttempt {
             pair,
             account,
-            on_account,
-            delay: (!on_account).then_some(SLOWED_SIGN_IN),
+            waited: started.elapsed(),
+            _turn: turn,
         })
     }
 
     /// The password was right: the attempt was no failure.
     pub async fn signed_in(&self, attempt: SignInAttempt) {
         self.sign_in_failures.refund(&attempt.pair).await;
-        if attempt.on_account {
-            self.sign_in_account.refund(&attempt.account).await;
-        }
+        self.sign_in_account.refund(&attempt.account).await;
     }
 
     /// Deletes the shared store's ended buckets every minute, for as long as the task runs
@@ -426,7 +590,7 @@ mod tests {
         );
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn failed_sign_ins_lock_out_one_client_not_the_owner() {
         let limits = AuthLimits::new(10, 20, None);
         let ada = email("ada@example.com");
@@ -435,53 +599,97 @@ mod tests {
             let _failed = limits.begin_sign_in(&ada, &stranger).await.unwrap();
         }
         assert!(limits.begin_sign_in(&ada, &stranger).await.is_err());
-        // The owner, elsewhere, signs in; and their success costs them nothing.
+        // The owner, elsewhere, signs in, waiting the second the sixth failure earned; and
+        // their successes cost them nothing.
         for _ in 0..10 {
             let attempt = limits.begin_sign_in(&ada, &owner).await.unwrap();
-            assert_eq!(attempt.delay, None);
+            assert_eq!(attempt.waited, Duration::from_secs(1));
             limits.signed_in(attempt).await;
         }
         // Another account from the stranger's address is its own count.
-        assert!(limits
+        let bob = limits
             .begin_sign_in(&email("bob@example.com"), &stranger)
             .await
-            .is_ok());
+            .unwrap();
+        assert_eq!(bob.waited, Duration::ZERO);
     }
 
-    #[tokio::test]
-    async fn many_clients_failing_on_one_account_slow_it_down_and_never_lock_it() {
-        let limits = AuthLimits::new(10, 20, None);
+    #[test]
+    fn each_failure_past_five_waits_a_second_more_up_to_fifteen() {
+        assert_eq!(delay_after(1), Duration::ZERO);
+        assert_eq!(delay_after(FREE_FAILURES), Duration::ZERO);
+        assert_eq!(delay_after(FREE_FAILURES + 1), Duration::from_secs(1));
+        assert_eq!(delay_after(FREE_FAILURES + 9), Duration::from_secs(9));
+        assert_eq!(delay_after(1_000), MAX_DELAY);
+        // The README's figure.
+        assert_eq!(worst_case_checks_per_hour(), 252);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn one_check_at_a_time_per_account_and_only_two_may_wait() {
+        let limits = Arc::new(AuthLimits::new(10, 20, None));
         let ada = email("ada@example.com");
-        for i in 0..100 {
-            let attempt = limits
-                .begin_sign_in(&ada, &client(&format!("10.0.{}.{}", i / 250, i % 250)))
-                .await
-                .unwrap();
-            assert_eq!(attempt.delay, None, "attempt {i}");
+        let first = limits
+            .begin_sign_in(&ada, &client("198.51.100.1"))
+            .await
+            .unwrap();
+        let waiting: Vec<_> = (2..=3)
+            .map(|i| {
+                let (limits, ada) = (limits.clone(), ada.clone());
+                tokio::spawn(async move {
+                    let who = client(&format!("198.51.100.{i}"));
+                    let _attempt = limits.begin_sign_in(&ada, &who).await.unwrap();
+                })
+            })
+            .collect();
+        tokio::task::yield_now().await;
+        // Two wait for Ada's turn: a third is refused at once, and it cost no failure.
+        let refused = limits.begin_sign_in(&ada, &client("198.51.100.4")).await;
+        assert_eq!(refused.unwrap_err(), Limited(MAX_DELAY));
+        // Bob's account is not held up by Ada's.
+        let bob = limits
+            .begin_sign_in(&email("bob@example.com"), &client("198.51.100.4"))
+            .await
+            .unwrap();
+        assert_eq!(bob.waited, Duration::ZERO);
+        drop(first);
+        for task in waiting {
+            task.await.unwrap();
         }
-        let owner = client("203.0.113.9");
-        let attempt = limits.begin_sign_in(&ada, &owner).await.unwrap();
-        assert_eq!(attempt.delay, Some(SLOWED_SIGN_IN));
-        limits.signed_in(attempt).await;
-        // Slowed, not counted: a success gives back only what was taken.
-        let attempt = limits.begin_sign_in(&ada, &owner).await.unwrap();
-        assert_eq!(attempt.delay, Some(SLOWED_SIGN_IN));
-        limits.signed_in(attempt).await;
+        assert!(limits
+            .turns
+            .by_account
+            .lock()
+            .unwrap()
+            .contains_key("bob@example.com"));
+        drop(bob);
+        assert!(
+            limits.turns.by_account.lock().unwrap().is_empty(),
+            "no turn left behind"
+        );
     }
 
     #[tokio::test]
-    async fn an_ipv6_client_is_its_64() {
+    async fn an_ipv6_client_is_its_64_and_its_48_holds_four_clients() {
         let limits = AuthLimits::new(10, 20, None);
         let buyer = client("2001:db8:1:2::1");
         for _ in 0..10 {
-            assert!(limits.sign_up_client.hit(buyer.as_str()).await.is_ok());
+            assert!(limits.sign_up_from("", &buyer).await.is_ok());
         }
         // Another address in the same /64 is the same client.
-        let same = client("2001:db8:1:2::ffff");
-        assert!(limits.sign_up_client.hit(same.as_str()).await.is_err());
         assert!(limits
-            .sign_up_client
-            .hit(client("2001:db8:1:3::1").as_str())
+            .sign_up_from("", &client("2001:db8:1:2::ffff"))
+            .await
+            .is_err());
+        // Other /64s of the same /48 share its 40.
+        let mut passed = 0;
+        for i in 3..100 {
+            let other = client(&format!("2001:db8:1:{i:x}::1"));
+            passed += usize::from(limits.sign_up_from("", &other).await.is_ok());
+        }
+        assert_eq!(passed, 30);
+        assert!(limits
+            .sign_up_from("", &client("2001:db8:2::1"))
             .await
             .is_ok());
     }

@@ -32,7 +32,6 @@ async fn issue(
     purpose: Purpose,
     user: DbUuid,
     email: &Email,
-    pending_password: Option<&str>,
     mail: impl FnOnce(&str) -> (String, String),
     now_ms: i64,
 ) -> Result<(), DbError> {
@@ -49,7 +48,6 @@ async fn issue(
             purpose,
             user_id: user,
             email: email.as_str(),
-            password_hash: pending_password,
             expires_at_ms: now_ms + lifetime,
         },
     )
@@ -69,14 +67,13 @@ async fn issue(
     Ok(())
 }
 
-/// "Confirm your email": following it proves `email` for `user` (and, for a sign-up that waits
-/// on a password-less profile, sets the password it chose).
+/// "Confirm your email": following it proves `email` for `user`, once the person following it
+/// shows they hold the account (signed in to it, or its password).
 pub async fn send_verification(
     tx: &mut Tx,
     site: &str,
     user: DbUuid,
     email: &Email,
-    pending_password: Option<&str>,
     now_ms: i64,
 ) -> Result<(), DbError> {
     let mail = |token: &str| {
@@ -85,22 +82,16 @@ pub async fn send_verification(
             format!(
                 "Confirm that this is your email address to finish setting up your account:\n\n\
                  {site}/verify-email?token={token}\n\n\
-                 The link works once, for 24 hours. Until you confirm, purchases made with this \
+                 The link works once, for 24 hours, together with the account's password (or \
+                 while you are signed in to it). Until you confirm, purchases made with this \
                  address stay unclaimed.\n\n\
-                 If you did not sign up, ignore this mail: nothing happens without the link.\n"
+                 If you did not sign up, ignore this mail: nothing happens without the account's \
+                 password, and nobody gets anything of yours. To take the address back, reset the \
+                 password at {site}/forgot-password.\n"
             ),
         )
     };
-    issue(
-        tx,
-        Purpose::VerifyEmail,
-        user,
-        email,
-        pending_password,
-        mail,
-        now_ms,
-    )
-    .await
+    issue(tx, Purpose::VerifyEmail, user, email, mail, now_ms).await
 }
 
 /// "Reset your password": following it sets a new password, proves the email and ends every
@@ -123,36 +114,34 @@ pub async fn send_reset(
             ),
         )
     };
-    issue(tx, Purpose::ResetPassword, user, email, None, mail, now_ms).await
+    issue(tx, Purpose::ResetPassword, user, email, mail, now_ms).await
 }
 
-/// Tells the owner of a taken email that someone tried to sign up with it: at most one such
-/// mail an hour, so sign-up attempts cannot flood their inbox.
+/// Tells the owner of a taken email that someone tried to sign up with it, with a reset link:
+/// if it was them, they choose their own password there. Whatever the sign-up chose is never
+/// set. (At most five such mails an hour per address: the sign-up limit per email.)
 pub async fn send_sign_up_attempt(
     tx: &mut Tx,
     site: &str,
+    user: DbUuid,
     email: &Email,
     now_ms: i64,
 ) -> Result<(), DbError> {
-    let hour = now_ms / (60 * 60 * 1000);
-    let body = format!(
-        "Someone tried to create an account with this email address, which already has one.\n\n\
-         If it was you: sign in at {site}/sign-in, or if you forgot your password, reset it at \
-         {site}/forgot-password.\n\n\
-         If it was not you, you need do nothing: no account was created and nothing changed.\n"
-    );
-    outbox::enqueue(
-        tx,
-        &NewMail {
-            dedupe_key: &format!("sign_up_attempt:{}:{hour}", token_hash(email.as_str())),
-            to_email: email.as_str(),
-            subject: "Someone tried to sign up with your email",
-            body: &body,
-            sensitive: false,
-        },
-    )
-    .await
-    .map(drop)
+    let mail = |token: &str| {
+        (
+            "Someone tried to sign up with your email".to_string(),
+            format!(
+                "Someone tried to create an account with this email address, which already has \
+                 one.\n\n\
+                 If it was you: sign in at {site}/sign-in, or choose a password here:\n\n\
+                 {site}/reset-password?token={token}\n\n\
+                 The link works once, for one hour. The password typed at sign-up is not used.\n\n\
+                 If it was not you, you need do nothing: no account was created and nothing \
+                 changed.\n"
+            ),
+        )
+    };
+    issue(tx, Purpose::ResetPassword, user, email, mail, now_ms).await
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 
 pub mod email;
 pub mod forms;
+pub mod identities;
 pub mod jwt;
 pub mod limits;
 pub mod links;
@@ -17,7 +18,8 @@ use crate::server::client_addr::ClientKey;
 use crate::model::auth::{FormProblem, Me};
 use crate::server::billing::sync;
 use crate::server::db::accounts::Purpose;
-use crate::server::db::{accounts, profiles, DbError, DbUuid, Tx};
+use crate::server::db::profiles::ProfileRow;
+use crate::server::db::{self, accounts, profiles, DbError, DbUuid, Tx};
 use crate::server::error::{Context, ServerError};
 use crate::server::state::AppState;
 
@@ -66,19 +68,19 @@ fn limited(r: Result<(), limits::Limited>) -> Result<(), AuthFailure> {
 /// Asks for an account. The answer is the same whether the email is new or taken ("check your
 /// inbox"), and so is the work done (a password hash either way):
 /// - a new email gets an unproven account and a link to prove it;
-/// - a taken email's owner gets a mail saying someone tried, with the way to sign in or reset;
-/// - an email whose profile has no password (a Supabase user's, or one made before emails were
-///   proven) gets a link that sets the password only once it is followed.
+/// - a taken email's owner (with a password or without: a Supabase user's) gets a mail saying
+///   someone tried, with a link to choose a password of their own. The password typed here is
+///   never set on their account.
 ///
 /// Nobody is signed in by this: the new account signs in with its password (unproven) or by
-/// following the link (proven).
+/// following the link with it (proven).
 pub async fn sign_up(
     state: &AppState,
     client: &ClientKey,
     email: &str,
     password: &str,
 ) -> Result<(), AuthFailure> {
-    limited(state.limits.sign_up_client.hit(client.as_str()).await)?;
+    limited(state.limits.sign_up_from("", client).await)?;
     let email = Email::parse(email).map_err(|_| AuthFailure::Problem(FormProblem::InvalidEmail))?;
     limited(state.limits.sign_up_email.hit(email.as_str()).await)?;
     let password = Password::new(password);
@@ -92,23 +94,18 @@ pub async fn sign_up(
     let mut tx = begin(state).await?;
     match created {
         Ok(profile) => {
-            links::send_verification(&mut tx, &site, profile.id, &email, None, now)
+            links::send_verification(&mut tx, &site, profile.id, &email, now)
                 .await
                 .context("sign-up: send the verification link")?;
         }
         Err(DbError::EmailTaken) => {
-            let existing = profiles::find_by_email(&state.db, email.as_str())
+            let holder = profiles::find_by_email(&state.db, email.as_str())
                 .await
                 .context("sign-up: look up the taken email")?;
-            match existing {
-                Some(p) if p.password_hash.is_none() => {
-                    links::send_verification(&mut tx, &site, p.id, &email, Some(&hash), now)
-                        .await
-                        .context("sign-up: send the link that sets the password")?;
-                }
-                _ => links::send_sign_up_attempt(&mut tx, &site, &email, now)
+            if let Some(holder) = holder {
+                links::send_sign_up_attempt(&mut tx, &site, holder.id, &email, now)
                     .await
-                    .context("sign-up: tell the owner of a taken email")?,
+                    .context("sign-up: tell the owner of a taken email")?;
             }
         }
         Err(e) => return Err(ServerError::db("sign-up: insert profile", e).into()),
@@ -137,6 +134,39 @@ async fn start_session(
     ))
 }
 
+/// Checks `password` against the account `email` addresses, within the guessing limits
+/// (`limits::AuthLimits::begin_sign_in`: one check at a time per account, slower with each
+/// failure). The account when it is right; the answer and the time never say whether the email
+/// has one.
+async fn check_password(
+    state: &AppState,
+    client: &ClientKey,
+    email: &Email,
+    password: &str,
+) -> Result<Option<ProfileRow>, AuthFailure> {
+    let attempt = state
+        .limits
+        .begin_sign_in(email, client)
+        .await
+        .map_err(|_| AuthFailure::Problem(FormProblem::RateLimited))?;
+    let profile = profiles::find_by_email(&state.db, email.as_str())
+        .await
+        .context("check a password: look up the email")?;
+    let stored = profile.as_ref().and_then(|p| p.password_hash.clone());
+    // Verified even for unknown emails (against a dummy hash), so timing does not tell either.
+    let ok = state.hasher.verify(Password::new(password), stored).await?;
+    if let Some(metrics) = &state.metrics {
+        metrics.password_checked(ok);
+    }
+    match profile {
+        Some(p) if ok => {
+            state.limits.signed_in(attempt).await;
+            Ok(Some(p))
+        }
+        _ => Ok(None),
+    }
+}
+
 /// Checks a password; the answer never says whether the email has an account. An account whose
 /// email is unproven signs in too: it may use what it bought itself.
 pub async fn sign_in(
@@ -145,37 +175,25 @@ pub async fn sign_in(
     email: &str,
     password: &str,
 ) -> Result<(Me, String), AuthFailure> {
-    limited(state.limits.sign_in_client.hit(client.as_str()).await)?;
+    limited(state.limits.sign_in_from(client).await)?;
     let email =
         Email::parse(email).map_err(|_| AuthFailure::Problem(FormProblem::WrongCredentials))?;
-    // Counted as a failure before the hash, so a burst cannot get past the limit; a success
-    // gives it back. Many failures from many clients slow an email down, never lock it.
-    let attempt = state
-        .limits
-        .begin_sign_in(&email, client)
-        .await
-        .map_err(|_| AuthFailure::Problem(FormProblem::RateLimited))?;
-    if let Some(delay) = attempt.delay {
-        tokio::time::sleep(delay).await;
-    }
-    let profile = profiles::find_by_email(&state.db, email.as_str())
-        .await
-        .context("sign-in: look up email")?;
-    let stored = profile.as_ref().and_then(|p| p.password_hash.clone());
-    // Verified even for unknown emails (against a dummy hash), so timing does not tell either.
-    let ok = state.hasher.verify(Password::new(password), stored).await?;
-    match profile {
-        Some(p) if ok => {
-            state.limits.signed_in(attempt).await;
-            start_session(state, p.id, p.email).await
-        }
-        _ => Err(AuthFailure::Problem(FormProblem::WrongCredentials)),
+    match check_password(state, client, &email, password).await? {
+        Some(p) => start_session(state, p.id, p.email).await,
+        None => Err(AuthFailure::Problem(FormProblem::WrongCredentials)),
     }
 }
 
-/// Once `user` has proven `email` (in `tx`): the profile says so, and whatever waited under the
-/// email (signed-out purchases, their Stripe customers) becomes the account's.
-async fn prove_email(tx: &mut Tx, user: DbUuid, email: &str) -> Result<bool, AuthFailure> {
+/// Once `user` has proven `email` (in `tx`): the profile says so; identities from elsewhere
+/// that nobody vouched for and that carry the address or open the account are detached (their
+/// tokens open nothing now), but `via`, the Supabase subject that proved it; and whatever waited
+/// under the email (signed-out purchases, their Stripe customers) becomes the account's.
+async fn prove_email(
+    tx: &mut Tx,
+    user: DbUuid,
+    email: &str,
+    via: Option<&str>,
+) -> Result<bool, AuthFailure> {
     let Ok(email) = Email::parse(email) else {
         return Ok(false);
     };
@@ -186,43 +204,60 @@ async fn prove_email(tx: &mut Tx, user: DbUuid, email: &str) -> Result<bool, Aut
         // The profile's email changed since the link was sent: it proves nothing now.
         return Ok(false);
     }
+    let keep = via.map(|subject| (identities::SUPABASE, subject));
+    if let Some((provider, subject)) = keep {
+        db::identities::mark_proven(tx, provider, subject)
+            .await
+            .context("prove email: the identity that proved it")?;
+    }
+    db::identities::detach_unproven(tx, email.as_str(), user, keep, sessions::now_ms())
+        .await
+        .context("prove email: detach unproven identities")?;
     sync::claim_email(tx, user, &email).await?;
     Ok(true)
 }
 
-/// Proves `email` for `user` in a transaction of its own (an identity provider vouched for it).
-pub async fn prove_email_now(
-    state: &AppState,
-    user: DbUuid,
-    email: &str,
-) -> Result<(), ServerError> {
-    let mut tx = begin(state).await?;
-    match prove_email(&mut tx, user, email).await {
-        Ok(_) => commit(state, tx).await,
-        Err(AuthFailure::Internal(e)) => Err(e),
-        Err(AuthFailure::Problem(p)) => Err(ServerError::internal("prove email", format!("{p:?}"))),
-    }
+/// Who follows a "confirm your email" link: the signed-in account (and the Supabase subject it
+/// came in by, if it did), the password typed on the page, and the client, for the limits.
+pub struct Follower<'a> {
+    pub signed_in: Option<(DbUuid, Option<&'a str>)>,
+    pub password: Option<&'a str>,
+    pub client: &'a ClientKey,
 }
 
-/// Follows a "confirm your email" link: proves the email, claims what waited under it, sets the
-/// password a waiting sign-up chose, and signs in.
-pub async fn verify_email(state: &AppState, token: &str) -> Result<(Me, String), AuthFailure> {
+/// Follows a "confirm your email" link. It proves the email only for the account's holder:
+/// someone signed in to it, or who types its password here. Anyone else (the owner of an inbox
+/// a stranger signed up with) is asked for the password, and without it nothing changes. Once
+/// proven, what waited under the email is claimed, and the follower is signed in.
+pub async fn verify_email(
+    state: &AppState,
+    token: &str,
+    follower: Follower<'_>,
+) -> Result<(Me, String), AuthFailure> {
+    let hash = links::token_hash(token);
+    let link = accounts::live_token(&state.db, &hash, Purpose::VerifyEmail, sessions::now_ms())
+        .await
+        .context("verify email: look up the link")?
+        .ok_or(AuthFailure::Problem(FormProblem::LinkInvalid))?;
+    let via = match (follower.signed_in, follower.password) {
+        (Some((user, via)), _) if user == link.user_id => via,
+        (_, Some(password)) if !password.is_empty() => {
+            limited(state.limits.sign_in_from(follower.client).await)?;
+            let email = Email::parse(&link.email)
+                .map_err(|_| AuthFailure::Problem(FormProblem::LinkInvalid))?;
+            match check_password(state, follower.client, &email, password).await? {
+                Some(p) if p.id == link.user_id => None,
+                _ => return Err(AuthFailure::Problem(FormProblem::WrongPassword)),
+            }
+        }
+        _ => return Err(AuthFailure::Problem(FormProblem::PasswordNeeded)),
+    };
     let mut tx = begin(state).await?;
-    let used = accounts::use_token(
-        &mut tx,
-        &links::token_hash(token),
-        Purpose::VerifyEmail,
-        sessions::now_ms(),
-    )
-    .await
-    .context("verify email: use the link")?
-    .ok_or(AuthFailure::Problem(FormProblem::LinkInvalid))?;
-    if let Some(hash) = used.password_hash.as_deref() {
-        profiles::set_password(&mut tx, used.user_id, hash, true)
-            .await
-            .context("verify email: set the waiting password")?;
-    }
-    if !prove_email(&mut tx, used.user_id, &used.email).await? {
+    let used = accounts::use_token(&mut tx, &hash, Purpose::VerifyEmail, sessions::now_ms())
+        .await
+        .context("verify email: use the link")?
+        .ok_or(AuthFailure::Problem(FormProblem::LinkInvalid))?;
+    if !prove_email(&mut tx, used.user_id, &used.email, via).await? {
         return Err(AuthFailure::Problem(FormProblem::LinkInvalid));
     }
     commit(state, tx).await?;
@@ -235,13 +270,7 @@ pub async fn resend_verification(
     client: &ClientKey,
     user: DbUuid,
 ) -> Result<(), AuthFailure> {
-    limited(
-        state
-            .limits
-            .sign_up_client
-            .hit(&format!("resend:{client}"))
-            .await,
-    )?;
+    limited(state.limits.sign_up_from("resend:", client).await)?;
     limited(
         state
             .limits
@@ -264,7 +293,6 @@ pub async fn resend_verification(
         &state.config.site_url.origin(),
         user,
         &email,
-        None,
         sessions::now_ms(),
     )
     .await
@@ -274,19 +302,14 @@ pub async fn resend_verification(
 }
 
 /// "Forgot your password?": mails a reset link when the email has an account. The answer is the
-/// same either way.
+/// same either way, and so is its time: past the limits, the look-up and the mail are done after
+/// the answer, by a task of their own (a failure there is logged; asking again sends another).
 pub async fn request_reset(
     state: &AppState,
     client: &ClientKey,
     email: &str,
 ) -> Result<(), AuthFailure> {
-    limited(
-        state
-            .limits
-            .sign_up_client
-            .hit(&format!("reset:{client}"))
-            .await,
-    )?;
+    limited(state.limits.sign_up_from("reset:", client).await)?;
     let email = Email::parse(email).map_err(|_| AuthFailure::Problem(FormProblem::InvalidEmail))?;
     limited(
         state
@@ -295,6 +318,16 @@ pub async fn request_reset(
             .hit(&format!("reset:{}", email.as_str()))
             .await,
     )?;
+    let state = state.clone();
+    tokio::spawn(async move {
+        if let Err(e) = mail_reset_link(&state, &email).await {
+            e.log();
+        }
+    });
+    Ok(())
+}
+
+async fn mail_reset_link(state: &AppState, email: &Email) -> Result<(), ServerError> {
     let Some(profile) = profiles::find_by_email(&state.db, email.as_str())
         .await
         .context("reset: look up the email")?
@@ -306,24 +339,24 @@ pub async fn request_reset(
         &mut tx,
         &state.config.site_url.origin(),
         profile.id,
-        &email,
+        email,
         sessions::now_ms(),
     )
     .await
     .context("reset: send the link")?;
-    commit(state, tx).await?;
-    Ok(())
+    commit(state, tx).await
 }
 
 /// Is this reset link still good? (The page asks before showing the form.)
 pub async fn reset_link_is_live(state: &AppState, token: &str) -> Result<bool, ServerError> {
-    accounts::token_is_live(
+    accounts::live_token(
         &state.db,
         &links::token_hash(token),
         Purpose::ResetPassword,
         sessions::now_ms(),
     )
     .await
+    .map(|t| t.is_some())
     .context("reset: look up the link")
 }
 
@@ -355,7 +388,7 @@ pub async fn reset_password(
     profiles::set_password(&mut tx, used.user_id, &hash, false)
         .await
         .context("reset: set the password")?;
-    prove_email(&mut tx, used.user_id, &used.email).await?;
+    prove_email(&mut tx, used.user_id, &used.email, None).await?;
     // The other reset links mailed before this one are of no more use to anyone.
     accounts::use_up_tokens_of(
         &mut tx,
@@ -365,9 +398,7 @@ pub async fn reset_password(
     )
     .await
     .context("reset: use up the other links")?;
-    let ended = state
-        .sessions
-        .end_all(&mut tx, used.user_id, None)
+    let ended = end_everything(state, &mut tx, used.user_id)
         .await
         .context("reset: end the sessions")?;
     commit(state, tx).await?;
@@ -378,12 +409,21 @@ pub async fn reset_password(
 /// "Sign out everywhere": every session of the account ends, this one included.
 pub async fn sign_out_everywhere(state: &AppState, user: DbUuid) -> Result<(), ServerError> {
     let mut tx = begin(state).await?;
-    let ended = state
-        .sessions
-        .end_all(&mut tx, user, None)
+    let ended = end_everything(state, &mut tx, user)
         .await
         .context("sign out everywhere")?;
     commit(state, tx).await?;
     state.sessions.ended(ended);
     Ok(())
+}
+
+/// Ends every session of `user`, and refuses the tokens from elsewhere (Supabase) issued until
+/// now; call `Sessions::ended` with the answer once `tx` has committed.
+async fn end_everything(
+    state: &AppState,
+    tx: &mut Tx,
+    user: DbUuid,
+) -> Result<Vec<(String, i64)>, DbError> {
+    profiles::refuse_tokens_before(tx, user, sessions::now_ms()).await?;
+    state.sessions.end_all(tx, user, None).await
 }

@@ -45,6 +45,8 @@ pub struct AuthUser {
     pub email: String,
     /// Whether the owner has proven the email: until then nothing is found for them by it.
     pub email_verified: bool,
+    /// The Supabase user (`sub`) whose token this request came with, if it did.
+    pub supabase_subject: Option<String>,
 }
 
 /// A signed-in user, or nobody; a bad Bearer token is still refused.
@@ -110,7 +112,10 @@ pub async fn authenticate(
         Err(e) if is_bearer && e != TokenError::Revoked => {
             return match &state.supabase {
                 Some(supabase) => match supabase.verify(&token).await {
-                    Ok(identity) => supabase_user(state, identity).await.map(Some),
+                    Ok(identity) => super::identities::account_of(state, &identity)
+                        .await
+                        .map(Some)
+                        .map_err(AuthRejection),
                     Err(e) => Err(AuthRejection(AppError::Unauthorized(format!(
                         "Not signed in: {e}."
                     )))),
@@ -129,56 +134,12 @@ pub async fn authenticate(
             id: p.id,
             email_verified: p.email_verified(),
             email: p.email,
+            supabase_subject: None,
         })),
         // The account was deleted: its tokens name nobody.
         None if is_bearer => Err(reject(TokenError::MissingSubject)),
         None => Ok(None),
     }
-}
-
-/// A Supabase user, known by the token's `sub`: their profile is made at first sight. Their
-/// email counts as proven only when the operator says the Supabase project confirms emails
-/// (`SUPABASE_EMAILS_CONFIRMED`); otherwise they prove it here like anyone else.
-async fn supabase_user(
-    state: &AppState,
-    identity: super::supabase::SupabaseIdentity,
-) -> Result<AuthUser, AuthRejection> {
-    let id = DbUuid(identity.id);
-    let email = super::email::Email::parse(&identity.email).map_err(|_| {
-        AuthRejection(AppError::Unauthorized(
-            "Not signed in: the token carries no valid email.".into(),
-        ))
-    })?;
-    let profile = match profiles::find_by_id(&state.db, id)
-        .await
-        .map_err(internal)?
-    {
-        Some(p) => p,
-        None => {
-            let proven = identity.email_proven.then(chrono::Utc::now);
-            match profiles::insert_with_id(&state.db, id, email.as_str(), proven).await {
-                Ok(p) => p,
-                // Another account (maybe an unproven one) holds the address: this token's
-                // user is not handed it.
-                Err(DbError::EmailTaken) => {
-                    return Err(AuthRejection(AppError::Unauthorized(
-                        "Another account already uses this token's email.".into(),
-                    )))
-                }
-                Err(e) => return Err(internal(e)),
-            }
-        }
-    };
-    if identity.email_proven && !profile.email_verified() {
-        super::prove_email_now(state, profile.id, &profile.email)
-            .await
-            .map_err(|e| AuthRejection(e.into()))?;
-    }
-    Ok(AuthUser {
-        id: profile.id,
-        email_verified: profile.email_verified() || identity.email_proven,
-        email: profile.email,
-    })
 }
 
 fn reject(e: TokenError) -> AuthRejection {

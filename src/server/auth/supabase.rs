@@ -161,6 +161,8 @@ pub struct SupabaseIdentity {
     pub email: String,
     /// The email is known to be confirmed (see the module notes: configuration only).
     pub email_proven: bool,
+    /// When the token was issued (unix seconds), if it says.
+    pub issued_at: Option<i64>,
 }
 
 /// Why a Supabase token was refused. Messages are safe to show a client and never hold the token.
@@ -202,6 +204,8 @@ struct Claims {
     email: Option<String>,
     #[serde(default)]
     is_anonymous: Option<bool>,
+    #[serde(default)]
+    iat: Option<i64>,
 }
 
 /// A usable public key from the JWKS, with the one algorithm it may verify.
@@ -335,6 +339,7 @@ impl SupabaseVerifier {
             id,
             email,
             email_proven: self.config.emails_confirmed,
+            issued_at: claims.iat,
         })
     }
 

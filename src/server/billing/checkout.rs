@@ -265,8 +265,7 @@ pub async fn create(
     };
     state
         .limits
-        .checkout_client
-        .hit(client.as_str())
+        .checkout_from(client)
         .await
         .map_err(|Limited(wait)| CheckoutError::RateLimited(wait))?;
     let offer = Offer {

@@ -97,21 +97,19 @@ pub struct NewToken<'a> {
     pub purpose: Purpose,
     pub user_id: DbUuid,
     pub email: &'a str,
-    pub password_hash: Option<&'a str>,
     pub expires_at_ms: i64,
 }
 
 pub async fn insert_token(tx: &mut Tx, t: &NewToken<'_>) -> Result<(), DbError> {
     on_tx!(tx, conn => {
         sqlx::query(
-            "INSERT INTO auth_tokens (token_hash, purpose, user_id, email, password_hash, expires_at_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO auth_tokens (token_hash, purpose, user_id, email, expires_at_ms) \
+             VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(t.token_hash)
         .bind(t.purpose.as_str())
         .bind(t.user_id)
         .bind(t.email)
-        .bind(t.password_hash)
         .bind(t.expires_at_ms)
         .execute(conn)
         .await
@@ -120,12 +118,12 @@ pub async fn insert_token(tx: &mut Tx, t: &NewToken<'_>) -> Result<(), DbError> 
     Ok(())
 }
 
-/// A link that was followed in time, for the first time.
+/// A link that was followed in time, for the first time (or, read with `live_token`, that
+/// still can be).
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct UsedToken {
     pub user_id: DbUuid,
     pub email: String,
-    pub password_hash: Option<String>,
 }
 
 /// Uses up a link: one statement, so two followers of the same link cannot both succeed.
@@ -140,7 +138,7 @@ pub async fn use_token(
         sqlx::query_as::<_, UsedToken>(
             "UPDATE auth_tokens SET used_at_ms = $1 \
              WHERE token_hash = $2 AND purpose = $3 AND used_at_ms IS NULL AND expires_at_ms > $1 \
-             RETURNING user_id, email, password_hash",
+             RETURNING user_id, email",
         )
         .bind(now_ms)
         .bind(token_hash)
@@ -174,25 +172,25 @@ pub async fn use_up_tokens_of(
     Ok(n)
 }
 
-/// Is a link live (known, unused, unexpired)? For the page that asks for a new password.
-pub async fn token_is_live(
+/// A link that is live (known, unused, unexpired), without using it up: whose it is.
+pub async fn live_token(
     db: &Db,
     token_hash: &str,
     purpose: Purpose,
     now_ms: i64,
-) -> Result<bool, DbError> {
-    let live = on_pool!(db, pool => {
-        sqlx::query_scalar::<_, i64>(
-            "SELECT COUNT(*) FROM auth_tokens \
+) -> Result<Option<UsedToken>, DbError> {
+    let row = on_pool!(db, pool => {
+        sqlx::query_as::<_, UsedToken>(
+            "SELECT user_id, email FROM auth_tokens \
              WHERE token_hash = $1 AND purpose = $2 AND used_at_ms IS NULL AND expires_at_ms > $3",
         )
         .bind(token_hash)
         .bind(purpose.as_str())
         .bind(now_ms)
-        .fetch_one(pool)
+        .fetch_optional(pool)
         .await
     })?;
-    Ok(live > 0)
+    Ok(row)
 }
 
 /// Notes that `customer` was met under `email`, nobody having proven it yet.

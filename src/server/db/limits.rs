@@ -12,15 +12,15 @@ macro_rules! bucket {
 }
 
 /// Counts one hit on `key` in the current bucket, unless the bucket already holds `limit`.
-/// `true` when counted. One statement: the check and the count cannot be split by another
-/// instance's hit.
+/// The bucket's hits with this one when counted, `None` when not. One statement: the check and
+/// the count cannot be split by another instance's hit.
 pub async fn hit(
     pool: &PgPool,
     limiter: &str,
     key: &[u8],
     window_secs: f64,
     limit: i32,
-) -> Result<bool, sqlx::Error> {
+) -> Result<Option<i32>, sqlx::Error> {
     let counted = sqlx::query_scalar::<_, i32>(concat!(
         "INSERT INTO rate_limits (limiter, key_hash, window_start, hits, expires_at) \
          SELECT $1, $2, b.start, 1, b.start + make_interval(secs => $3::float8) \
@@ -37,7 +37,7 @@ pub async fn hit(
     .bind(limit)
     .fetch_optional(pool)
     .await?;
-    Ok(counted.is_some())
+    Ok(counted)
 }
 
 /// Takes back one hit on `key` in the current bucket (none if the bucket has ended).

@@ -8,6 +8,7 @@ pub mod accounts;
 pub mod billing;
 pub mod customers;
 pub mod events;
+pub mod identities;
 pub mod limits;
 pub mod monitors;
 pub mod outbox;
@@ -262,13 +263,14 @@ pub enum Table {
     Invoices,
     Sessions,
     AuthTokens,
+    Identities,
     EmailCustomers,
     Charges,
     Monitors,
 }
 
 impl Table {
-    pub const ALL: [Table; 12] = [
+    pub const ALL: [Table; 13] = [
         Table::Profiles,
         Table::StripeCustomers,
         Table::Subscriptions,
@@ -278,6 +280,7 @@ impl Table {
         Table::Invoices,
         Table::Sessions,
         Table::AuthTokens,
+        Table::Identities,
         Table::EmailCustomers,
         Table::Charges,
         Table::Monitors,
@@ -294,6 +297,7 @@ impl Table {
             Table::Invoices => "invoices",
             Table::Sessions => "sessions",
             Table::AuthTokens => "auth_tokens",
+            Table::Identities => "identities",
             Table::EmailCustomers => "email_customers",
             Table::Charges => "charges",
             Table::Monitors => "monitors",

@@ -16,6 +16,12 @@ pub struct ProfileRow {
     pub created_at: DateTime<Utc>,
     /// When the owner proved the email; `None` while nobody has.
     pub email_verified_at: Option<DateTime<Utc>>,
+    /// The one account its email addresses (sign-in, sign-up, a reset). False for an unproven
+    /// identity from elsewhere whose address another account holds.
+    pub holds_email: bool,
+    /// Tokens from elsewhere (Supabase) issued before this (unix ms) open nothing: set by "sign
+    /// out everywhere" and a reset.
+    pub tokens_valid_after_ms: Option<i64>,
 }
 
 impl ProfileRow {
@@ -24,7 +30,8 @@ impl ProfileRow {
     }
 }
 
-const COLUMNS: &str = "id, email, password_hash, created_at, email_verified_at";
+const COLUMNS: &str =
+    "id, email, password_hash, created_at, email_verified_at, holds_email, tokens_valid_after_ms";
 
 fn email_taken(e: sqlx::Error) -> DbError {
     if violates_unique(&e, EMAIL_UNIQUE) {
@@ -56,27 +63,28 @@ pub async fn insert(
     result.map_err(email_taken)
 }
 
-/// Creates the profile of an identity that already has an id (a Supabase user's `sub`);
-/// `verified_at` when the identity provider says the email is confirmed.
+/// Creates the profile of an identity from elsewhere (a Supabase user): `verified_at` when the
+/// provider vouches for the email, `holds_email` when no other account holds it.
 pub async fn insert_with_id(
     db: &Db,
     id: DbUuid,
     email: &str,
     verified_at: Option<DateTime<Utc>>,
+    holds_email: bool,
 ) -> Result<ProfileRow, DbError> {
     let result = on_pool!(db, pool => {
         sqlx::query_as::<_, ProfileRow>(sqlx::AssertSqlSafe(format!(
-            "INSERT INTO profiles (id, email, email_verified_at) VALUES ($1, $2, $3) \
-             ON CONFLICT (id) DO UPDATE SET email = profiles.email RETURNING {COLUMNS}"
+            "INSERT INTO profiles (id, email, email_verified_at, holds_email) VALUES ($1, $2, $3, $4) \
+             RETURNING {COLUMNS}"
         )))
         .bind(id)
         .bind(email)
         .bind(verified_at)
+        .bind(holds_email)
         .fetch_one(pool)
         .await
     });
-    // Two first requests of the same new user may race: the id conflict is absorbed above, so
-    // the email index is the only unique one left to violate.
+    // Two first requests of the same new identity may race to make it: the caller looks again.
     result.map_err(email_taken)
 }
 
@@ -86,7 +94,7 @@ pub async fn mark_verified(tx: &mut Tx, id: DbUuid, email: &str) -> Result<bool,
     let done = on_tx!(tx, conn => {
         sqlx::query(
             "UPDATE profiles SET email_verified_at = COALESCE(email_verified_at, $1), updated_at = $1 \
-             WHERE id = $2 AND lower(email) = lower($3)",
+             WHERE id = $2 AND lower(email) = lower($3) AND holds_email",
         )
         .bind(Utc::now())
         .bind(id)
@@ -123,10 +131,11 @@ pub async fn set_password(
     Ok(updated)
 }
 
+/// The account `email` addresses: the one profile that holds it, if any.
 pub async fn find_by_email(db: &Db, email: &str) -> Result<Option<ProfileRow>, DbError> {
     let row = on_pool!(db, pool => {
         sqlx::query_as::<_, ProfileRow>(sqlx::AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM profiles WHERE lower(email) = lower($1)"
+            "SELECT {COLUMNS} FROM profiles WHERE lower(email) = lower($1) AND holds_email"
         )))
         .bind(email)
         .fetch_optional(pool)
@@ -164,7 +173,8 @@ pub async fn delete(db: &Db, id: DbUuid) -> Result<bool, DbError> {
 pub async fn verified_owner_of(tx: &mut Tx, email: &str) -> Result<Option<DbUuid>, DbError> {
     let id = on_tx!(tx, conn => {
         sqlx::query_scalar::<_, DbUuid>(
-            "SELECT id FROM profiles WHERE lower(email) = lower($1) AND email_verified_at IS NOT NULL",
+            "SELECT id FROM profiles \
+             WHERE lower(email) = lower($1) AND email_verified_at IS NOT NULL AND holds_email",
         )
         .bind(email)
         .fetch_optional(conn)
@@ -182,4 +192,30 @@ pub async fn email_of(tx: &mut Tx, id: DbUuid) -> Result<Option<String>, DbError
             .await
     })?;
     Ok(email)
+}
+
+/// Takes the password off a profile (someone who never proved the email chose it).
+pub async fn clear_password(tx: &mut Tx, id: DbUuid) -> Result<(), DbError> {
+    on_tx!(tx, conn => {
+        sqlx::query("UPDATE profiles SET password_hash = NULL, updated_at = $1 WHERE id = $2")
+            .bind(Utc::now())
+            .bind(id)
+            .execute(conn)
+            .await
+            .map(drop)
+    })?;
+    Ok(())
+}
+
+/// Refuses the profile's tokens from elsewhere issued before `at_ms`.
+pub async fn refuse_tokens_before(tx: &mut Tx, id: DbUuid, at_ms: i64) -> Result<(), DbError> {
+    on_tx!(tx, conn => {
+        sqlx::query("UPDATE profiles SET tokens_valid_after_ms = $1 WHERE id = $2")
+            .bind(at_ms)
+            .bind(id)
+            .execute(conn)
+            .await
+            .map(drop)
+    })?;
+    Ok(())
 }

@@ -246,7 +246,7 @@ pub async fn all_profiles(
 pub async fn copy_profiles(from: &Db, to: &Db) {
     use landing::server::db::profiles;
     for (id, email) in all_profiles(from).await {
-        profiles::insert_with_id(to, id, &email, None)
+        profiles::insert_with_id(to, id, &email, None, true)
             .await
             .unwrap();
     }
