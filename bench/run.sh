@@ -16,6 +16,8 @@ CONNECTIONS=50
 WEBHOOK_EVENTS="${BENCH_WEBHOOK_EVENTS:-2000}"
 WEBHOOK_RUNS="${BENCH_WEBHOOK_RUNS:-5}"
 IDLE_STARTS="${BENCH_IDLE_STARTS:-9}"
+# Sign-ins measured one after another (fewer than the 30 a client may make in 10 minutes).
+SIGN_INS="${BENCH_SIGN_INS:-20}"
 PG_URL="${TEST_POSTGRES_URL:-postgres://postgres:postgres@127.0.0.1:5432/postgres}"
 
 step "tools"
@@ -168,6 +170,18 @@ curl -fsS -H "cookie: $cookie" "$site/pricing" | grep -q 'Signed in as' || die "
 measure pricing_signed_out "$site/pricing"
 measure pricing_signed_in "$site/pricing" -H "Cookie: $cookie"
 figure rss_peak_kb "$(rss_kb "$server_pid" VmHWM)"
+
+# What one sign-in costs (argon2id, by design the dearest request we serve): SIGN_INS of the bench
+# account, one after another, with the right password (a wrong one costs the same hash, and then
+# the guessing limits' waits, which are not CPU).
+step "sign-in (SQLite, $SIGN_INS one at a time)"
+sign_in_ticks0=$(cpu_ticks "$server_pid")
+sign_in_ns0=$(date +%s%N)
+for _ in $(seq 1 "$SIGN_INS"); do account sign_in >/dev/null || die "sign-in"; done
+sign_in_ns1=$(date +%s%N)
+sign_in_ticks1=$(cpu_ticks "$server_pid")
+figure sign_in_cpu_ms_per_request "$(awk -v t=$((sign_in_ticks1 - sign_in_ticks0)) -v hz="$ticks_per_s" -v n="$SIGN_INS" 'BEGIN { printf "%.1f", t * 1000 / hz / n }')"
+figure sign_in_ms "$(awk -v d=$((sign_in_ns1 - sign_in_ns0)) -v n="$SIGN_INS" 'BEGIN { printf "%.1f", d / 1e6 / n }')"
 kill "$server_pid"
 
 # The same with `/metrics` on (a recorder, a request layer, per-scrape readings): what counting

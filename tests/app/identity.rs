@@ -8,7 +8,7 @@ use landing::server::db::{accounts, customers, outbox, profiles, Table};
 use reqwest::header::SET_COOKIE;
 use serde_json::Value;
 
-use crate::harness::{link_in, on_both_databases, pay, session_cookie, Backend, SmtpSink, TestApp};
+use crate::harness::{link_in, on_both_databases, session_cookie, Backend, SmtpSink, TestApp};
 
 const PASSWORD: &str = "correct horse battery";
 
@@ -152,11 +152,7 @@ async fn signing_up_mails_a_single_use_link_that_proves_the_email_and_signs_in(b
 async fn a_signed_out_purchase_waits_under_its_email_until_its_owner_proves_it(backend: Backend) {
     let (app, smtp) = app_with_mail(backend, &[]).await;
     // Bought signed out with the owner's address.
-    let (_, checkout) = app
-        .create_checkout(app.body("lifetime_once", "payment"), None)
-        .await;
-    pay(&app, checkout["url"].as_str().unwrap(), "owner@example.com").await;
-    app.settle().await;
+    app.signed_out_lifetime("owner@example.com").await;
     assert_eq!(
         app.rows(Table::Profiles).await,
         0,
@@ -250,11 +246,7 @@ async fn a_strangers_checkout_with_a_users_email_never_replaces_their_customer(b
         .expect("ada's customer");
 
     // A stranger, signed out, pays with Ada's address.
-    let (_, checkout) = app
-        .create_checkout(app.body("lifetime_once", "payment"), None)
-        .await;
-    pay(&app, checkout["url"].as_str().unwrap(), "ada@example.com").await;
-    app.settle().await;
+    app.signed_out_lifetime("ada@example.com").await;
     let after = customers::customer_id_for_user(&app.state.db, ada.id)
         .await
         .unwrap();

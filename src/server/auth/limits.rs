@@ -306,7 +306,7 @@ struct HeldTurn {
     turns: Arc<Turns>,
     account: String,
     turn: Arc<Turn>,
-    _guard: Option<tokio::sync::OwnedMutexGuard<()>>,
+    guard: Option<tokio::sync::OwnedMutexGuard<()>>,
 }
 
 impl Turns {
@@ -328,15 +328,17 @@ impl Turns {
             turns: self.clone(),
             account: account.to_string(),
             turn: turn.clone(),
-            _guard: None,
+            guard: None,
         };
-        held._guard = Some(turn.lock.clone().lock_owned().await);
+        held.guard = Some(turn.lock.clone().lock_owned().await);
         Ok(held)
     }
 }
 
 impl Drop for HeldTurn {
     fn drop(&mut self) {
+        // The turn goes to the next waiter first; then this sign-in stops counting.
+        drop(self.guard.take());
         let mut map = self
             .turns
             .by_account

@@ -153,6 +153,15 @@ impl TestApp {
         body
     }
 
+    /// Buys Lifetime signed out, paying as `email`, and waits for its webhooks.
+    pub async fn signed_out_lifetime(&self, email: &str) {
+        let (_, checkout) = self
+            .create_checkout(self.body("lifetime_once", "payment"), None)
+            .await;
+        pay(self, checkout["url"].as_str().unwrap(), email).await;
+        self.settle().await;
+    }
+
     /// Buys Lifetime with `card` while signed in; returns the cookie.
     pub async fn lifetime_buyer(&self, email: &str, card: &str) -> String {
         let cookie = self.member(email).await;
