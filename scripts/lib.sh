@@ -178,7 +178,7 @@ start_test_site() {
     STRIPE_SECRET_KEY=sk_test_end2end STRIPE_WEBHOOK_SECRET="$webhook_secret"
     STRIPE_API_BASE="http://127.0.0.1:$stripe_port" SMTP_URL="smtp://127.0.0.1:$smtp_port"
     ADMIN_EMAILS="ops-js-off@example.com,ops-js-on@example.com"
-    SIGN_UPS_PER_ADDRESS=1000 CHECKOUTS_PER_ADDRESS=1000)
+    SIGN_UPS_PER_ADDRESS=1000 SIGN_INS_PER_ADDRESS=1000 CHECKOUTS_PER_ADDRESS=1000)
   # As an operator sets an account up: the portal configuration the journeys use and the
   # endpoint's events come from `landing stripe setup` (the endpoint exists: it is updated).
   (cd "$run_dir" && env "${site_env[@]}" "$bin" stripe setup) >"$run_dir/setup.log" 2>&1 \

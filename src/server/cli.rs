@@ -14,7 +14,7 @@ use crate::model::billing::BillingMode;
 
 const USAGE: &str =
     "usage: landing [serve | migrate | stripe setup [--dry-run] [--yes] | doctor [--log] |
-               resync --customer cus_… | resync --all | events [--failed]]
+               resync --customer cus_… | resync --all | events [--failed] | backup PATH]
 
   serve         run the site (the default)
   migrate       bring the database schema up to date and exit
@@ -27,6 +27,8 @@ const USAGE: &str =
   resync        read a customer (or every customer) from Stripe and store what Stripe says:
                 subscriptions, invoices, completed checkouts (after lost or failed webhooks)
   events        list the newest webhook events, or with --failed those not applied yet
+  backup        copy the SQLite database to the new file PATH, consistently, while the site runs
+                (PostgreSQL: it prints the pg_dump command to use instead)
 
 Configuration comes from the environment and .env.local; see .env.example.";
 
@@ -37,6 +39,7 @@ enum Command {
     Doctor { log: bool },
     Resync(Option<String>),
     Events { failed: bool },
+    Backup(String),
 }
 
 pub async fn main(args: Vec<String>) -> ExitCode {
@@ -64,6 +67,7 @@ pub async fn main(args: Vec<String>) -> ExitCode {
         ["resync", "--all"] => Command::Resync(None),
         ["events"] => Command::Events { failed: false },
         ["events", "--failed"] => Command::Events { failed: true },
+        ["backup", path] if !path.starts_with('-') => Command::Backup(path.to_string()),
         ["-h" | "--help" | "help"] => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;
@@ -110,13 +114,15 @@ pub async fn main(args: Vec<String>) -> ExitCode {
         }
         Command::Resync(customer) => return resync(config, customer).await,
         Command::Events { failed } => return events(config, failed).await,
+        Command::Backup(path) => return backup(&config, &path).await,
         other => other,
     };
     let result = match command {
         Command::StripeSetup { .. }
         | Command::Doctor { .. }
         | Command::Resync(_)
-        | Command::Events { .. } => Ok(()),
+        | Command::Events { .. }
+        | Command::Backup(_) => Ok(()),
         Command::Serve => startup::run(config).await,
         Command::Migrate => startup::build_state(config).await.map(|_| {
             tracing::info!("database schema is up to date");
@@ -234,6 +240,49 @@ async fn resync(config: Config, customer: Option<String>) -> ExitCode {
         }
         Err(e) => {
             eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `landing backup PATH`: a consistent copy of the SQLite database (see `Db::backup_into`). The
+/// copy is a complete database: restoring is pointing `DATABASE_URL` at it (or copying it back
+/// while the site is stopped).
+async fn backup(config: &Config, path: &str) -> ExitCode {
+    use crate::server::config::DatabaseUrl;
+    if let DatabaseUrl::Postgres(_) = config.database {
+        eprintln!(
+            "error: DATABASE_URL is PostgreSQL: copy it with pg_dump, which reads one snapshot \
+             while the site runs:\n  pg_dump --format=custom --file {path} \"$DATABASE_URL\"\n\
+             and restore with pg_restore --clean --if-exists --dbname \"$DATABASE_URL\" {path}"
+        );
+        return ExitCode::from(2);
+    }
+    if std::path::Path::new(path).exists() {
+        eprintln!("error: {path} exists; a backup is written to a new file");
+        return ExitCode::from(2);
+    }
+    let db = match crate::server::db::Db::connect(&config.database).await {
+        Ok(db) => db,
+        Err(e) => {
+            eprintln!("error: cannot open the database: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let started = std::time::Instant::now();
+    let done = db.backup_into(path).await;
+    db.close().await;
+    match done {
+        Ok(()) => {
+            let size = std::fs::metadata(path).map_or(0, |m| m.len());
+            println!(
+                "backed up to {path} ({size} bytes in {:.1?})",
+                started.elapsed()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: the backup failed: {e}");
             ExitCode::FAILURE
         }
     }

@@ -10,7 +10,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 
 use super::auth::jwt::Signer;
-use super::auth::limits::AuthLimits;
+use super::auth::limits::{AuthLimits, PerAddress};
 use super::auth::sessions::Sessions;
 use super::auth::supabase::SupabaseVerifier;
 use super::billing::account::Billing;
@@ -21,6 +21,7 @@ use super::billing::{self};
 use super::config::Config;
 use super::db::Db;
 use super::error::ServerError;
+use super::infra::http::Stop;
 use super::infra::page_cache::Members;
 use super::mail::{self, Mailer};
 use super::metrics::Metrics;
@@ -129,8 +130,11 @@ pub async fn build_state(config: Config) -> Result<AppState, StartupError> {
         catalog: Arc::new(shown),
         source_catalog: catalog,
         limits: Arc::new(AuthLimits::new(
-            config.sign_ups_per_address,
-            config.checkouts_per_address,
+            PerAddress {
+                sign_ups: config.sign_ups_per_address,
+                sign_ins: config.sign_ins_per_address,
+                checkouts: config.checkouts_per_address,
+            },
             shared_limits.as_ref(),
         )),
         hasher: super::auth::password::Hasher::per_core(),
@@ -256,7 +260,11 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
     grace: Duration,
 ) -> std::io::Result<()> {
-    super::infra::http::serve(listener, router, shutdown, grace).await
+    let stop = Stop {
+        linger: Duration::ZERO,
+        grace,
+    };
+    super::infra::http::serve(listener, router, shutdown, stop).await
 }
 
 /// The production path: listen on `LEPTOS_SITE_ADDR`, stop cleanly on Ctrl-C or SIGTERM.
@@ -299,7 +307,12 @@ pub async fn run(config: Config) -> Result<(), StartupError> {
                 .store(true, std::sync::atomic::Ordering::Relaxed);
         }
     };
-    let served = serve(listener, build_router(state), shutdown, grace).await;
+    let stop = Stop {
+        linger: state.config.shutdown_linger,
+        grace,
+    };
+    let router = build_router(state);
+    let served = super::infra::http::serve(listener, router, shutdown, stop).await;
     // What is left of the grace goes to the mail being sent, then to closing the database.
     let left = || {
         stopped_at.get().map_or(grace, |t: &std::time::Instant| {

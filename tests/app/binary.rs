@@ -446,6 +446,107 @@ async fn metrics_are_served_on_their_own_listener_only() {
     running.stop().await;
 }
 
+/// A restart under direct load (clients connecting to the instance itself, no balancer): for
+/// `SHUTDOWN_LINGER_SECONDS` the stopping instance goes on accepting, with `/readyz` at 503 and
+/// every answer saying `Connection: close`; then it takes what waits in its accept queue and
+/// closes. No request that reached it is reset: a client sees an answer, or a refused
+/// connection once it has closed (and goes elsewhere).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_under_direct_load_resets_no_request() {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().unwrap();
+    // Requests are not logged one by one: nobody reads the log until the end, and a full pipe
+    // would stop the binary.
+    let env = env_with(&[
+        ("SHUTDOWN_LINGER_SECONDS", "1"),
+        ("RUST_LOG", "warn,landing=info"),
+    ]);
+    let running = start_binary(&env, dir.path()).await;
+    let base = format!("http://{}", running.addr);
+    let stop = Arc::new(AtomicBool::new(false));
+    let (answered, closing, refused, reset) = (
+        Arc::new(AtomicUsize::new(0)),
+        Arc::new(AtomicUsize::new(0)),
+        Arc::new(AtomicUsize::new(0)),
+        Arc::new(AtomicUsize::new(0)),
+    );
+    let clients: Vec<_> = (0..8)
+        .map(|i| {
+            let (base, stop) = (base.clone(), stop.clone());
+            let (answered, closing, refused, reset) = (
+                answered.clone(),
+                closing.clone(),
+                refused.clone(),
+                reset.clone(),
+            );
+            tokio::spawn(async move {
+                // Half keep their connections alive, half open one per request.
+                let mut builder = reqwest::Client::builder();
+                if i % 2 == 1 {
+                    builder = builder.pool_max_idle_per_host(0);
+                }
+                let client = builder.build().unwrap();
+                while !stop.load(Ordering::Relaxed) {
+                    match client.get(format!("{base}/pricing")).send().await {
+                        Ok(res) => {
+                            assert_eq!(res.status(), 200);
+                            if res
+                                .headers()
+                                .get("connection")
+                                .is_some_and(|v| v == "close")
+                            {
+                                closing.fetch_add(1, Ordering::Relaxed);
+                            }
+                            res.bytes().await.expect("a whole answer");
+                            answered.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Err(e) if e.is_connect() => {
+                            refused.fetch_add(1, Ordering::Relaxed);
+                            tokio::time::sleep(Duration::from_millis(20)).await;
+                        }
+                        Err(e) => {
+                            eprintln!("reset: {e:?}");
+                            reset.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let before = answered.load(Ordering::Relaxed);
+    let stopped = tokio::spawn(running.stop());
+    // While it lingers, the health check says 503 and the pages still answer.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let readyz = reqwest::get(format!("{base}/readyz")).await.unwrap();
+    assert_eq!(readyz.status(), 503);
+    assert_eq!(readyz.headers()["connection"], "close");
+    let log = stopped.await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.store(true, Ordering::Relaxed);
+    for client in clients {
+        client.await.unwrap();
+    }
+    let (answered, closing, refused, reset) = (
+        answered.load(Ordering::Relaxed),
+        closing.load(Ordering::Relaxed),
+        refused.load(Ordering::Relaxed),
+        reset.load(Ordering::Relaxed),
+    );
+    eprintln!(
+        "restart under load: {answered} answered ({before} before the stop, {closing} with \
+         Connection: close), {refused} refused after the close, {reset} reset"
+    );
+    assert_eq!(reset, 0, "no request that reached the instance was reset");
+    assert!(
+        answered > before && closing > 0,
+        "it served while it lingered"
+    );
+    assert!(refused > 0, "then it closed");
+    assert!(log.contains("SIGTERM received"), "{log}");
+}
+
 /// A request that never finishes holds the stop back only for `SHUTDOWN_GRACE_SECONDS`.
 #[tokio::test]
 async fn a_stuck_request_is_cut_after_the_grace() {

@@ -3,6 +3,7 @@
 mod harness;
 
 mod auth;
+mod backup;
 mod billing;
 mod binary;
 mod binary_commands;

@@ -17,7 +17,6 @@
 use chrono::Utc;
 
 use super::email::Email;
-use super::session::AuthUser;
 use super::supabase::SupabaseIdentity;
 use super::{begin, commit, prove_email, sessions, AuthFailure};
 use crate::model::error::AppError;
@@ -54,11 +53,12 @@ impl From<AuthFailure> for Failure {
     }
 }
 
-/// The account a Supabase user's verified token opens, or why it opens none (a 401 to show).
+/// The account a Supabase user's verified token opens, as it stands after this sign-in, or why
+/// it opens none (a 401 to show).
 pub async fn account_of(
     state: &AppState,
     identity: &SupabaseIdentity,
-) -> Result<AuthUser, AppError> {
+) -> Result<ProfileRow, AppError> {
     account(state, identity).await.map_err(|f| match f {
         Failure::Refused(why) => AppError::Unauthorized(format!("Not signed in: {why}.")),
         Failure::Raced => AppError::Unauthorized("Not signed in: try again.".into()),
@@ -69,7 +69,7 @@ pub async fn account_of(
     })
 }
 
-async fn account(state: &AppState, identity: &SupabaseIdentity) -> Result<AuthUser, Failure> {
+async fn account(state: &AppState, identity: &SupabaseIdentity) -> Result<ProfileRow, Failure> {
     let subject = identity.id.to_string();
     let email = Email::parse(&identity.email)
         .map_err(|_| Failure::Refused("the token carries no valid email"))?;
@@ -94,12 +94,7 @@ async fn account(state: &AppState, identity: &SupabaseIdentity) -> Result<AuthUs
         commit(state, tx).await?;
         profile.email_verified_at = Some(Utc::now());
     }
-    Ok(AuthUser {
-        id: profile.id,
-        email_verified: profile.email_verified(),
-        email: profile.email,
-        supabase_subject: Some(subject),
-    })
+    Ok(profile)
 }
 
 /// The account the identity is linked to, linking it first if it is new (see the module notes).

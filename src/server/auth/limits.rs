@@ -386,37 +386,45 @@ pub struct SignInAttempt {
     _turn: HeldTurn,
 }
 
-/// A network's limit, from its clients': a few clients' worth.
-const PER_NETWORK: u32 = 4;
+/// A network's limit, from its clients': three clients' worth.
+const PER_NETWORK: u32 = 3;
+
+/// What one client address may do: sign-ups an hour (`SIGN_UPS_PER_ADDRESS`), sign-ins per 10
+/// minutes (`SIGN_INS_PER_ADDRESS`), Checkout Sessions per 10 minutes (`CHECKOUTS_PER_ADDRESS`).
+/// An office or a test run behind one address needs more than the defaults.
+#[derive(Debug, Clone, Copy)]
+pub struct PerAddress {
+    pub sign_ups: u32,
+    pub sign_ins: u32,
+    pub checkouts: u32,
+}
 
 impl AuthLimits {
-    /// `sign_ups_per_address`: sign-ups one address may make in an hour (`SIGN_UPS_PER_ADDRESS`);
-    /// `checkouts_per_address`: Checkout Sessions one address may create in 10 minutes
-    /// (`CHECKOUTS_PER_ADDRESS`). An office or a test run behind one address needs more than the
-    /// defaults. A network (IPv4 /24, IPv6 /48) gets four addresses' worth. `shared`: the
-    /// PostgreSQL every instance counts in (none on SQLite: memory).
-    pub fn new(
-        sign_ups_per_address: u32,
-        checkouts_per_address: u32,
-        shared: Option<&PgPool>,
-    ) -> Self {
+    /// `per_address`: what one address may do; a network (IPv4 /24, IPv6 /48) gets three
+    /// addresses' worth. `shared`: the PostgreSQL every instance counts in (none on SQLite:
+    /// memory).
+    pub fn new(per_address: PerAddress, shared: Option<&PgPool>) -> Self {
         let ten_minutes = Duration::from_secs(600);
         let hour = Duration::from_secs(3600);
         let limiter = |name, limit, window| RateLimiter::in_store(name, limit, window, shared);
         let network = |n: u32| n.saturating_mul(PER_NETWORK);
         AuthLimits {
-            sign_in_client: limiter("sign_in_client", 30, ten_minutes),
-            sign_in_network: limiter("sign_in_network", 100, ten_minutes),
+            sign_in_client: limiter("sign_in_client", per_address.sign_ins, ten_minutes),
+            sign_in_network: limiter(
+                "sign_in_network",
+                network(per_address.sign_ins),
+                ten_minutes,
+            ),
             sign_in_failures: limiter("sign_in_failures", 5, ten_minutes),
             sign_in_account: limiter("sign_in_account", u32::MAX, hour),
             turns: Arc::default(),
-            sign_up_client: limiter("sign_up_client", sign_ups_per_address, hour),
-            sign_up_network: limiter("sign_up_network", network(sign_ups_per_address), hour),
+            sign_up_client: limiter("sign_up_client", per_address.sign_ups, hour),
+            sign_up_network: limiter("sign_up_network", network(per_address.sign_ups), hour),
             sign_up_email: limiter("sign_up_email", 5, hour),
-            checkout_client: limiter("checkout_client", checkouts_per_address, ten_minutes),
+            checkout_client: limiter("checkout_client", per_address.checkouts, ten_minutes),
             checkout_network: limiter(
                 "checkout_network",
-                network(checkouts_per_address),
+                network(per_address.checkouts),
                 ten_minutes,
             ),
         }
@@ -517,6 +525,13 @@ mod tests {
         Email::parse(s).unwrap()
     }
 
+    /// The configuration's defaults.
+    const DEFAULTS: PerAddress = PerAddress {
+        sign_ups: 10,
+        sign_ins: 30,
+        checkouts: 20,
+    };
+
     #[tokio::test]
     async fn a_key_is_refused_past_its_limit_and_others_are_not() {
         let limiter = RateLimiter::new(2, Duration::from_secs(60));
@@ -594,7 +609,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn failed_sign_ins_lock_out_one_client_not_the_owner() {
-        let limits = AuthLimits::new(10, 20, None);
+        let limits = AuthLimits::new(DEFAULTS, None);
         let ada = email("ada@example.com");
         let (stranger, owner) = (client("198.51.100.7"), client("203.0.113.9"));
         for _ in 0..5 {
@@ -629,7 +644,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn one_check_at_a_time_per_account_and_only_two_may_wait() {
-        let limits = Arc::new(AuthLimits::new(10, 20, None));
+        let limits = Arc::new(AuthLimits::new(DEFAULTS, None));
         let ada = email("ada@example.com");
         let first = limits
             .begin_sign_in(&ada, &client("198.51.100.1"))
@@ -673,7 +688,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_ipv6_client_is_its_64_and_its_48_holds_four_clients() {
-        let limits = AuthLimits::new(10, 20, None);
+        let limits = AuthLimits::new(DEFAULTS, None);
         let buyer = client("2001:db8:1:2::1");
         for _ in 0..10 {
             assert!(limits.sign_up_from("", &buyer).await.is_ok());
@@ -683,13 +698,13 @@ mod tests {
             .sign_up_from("", &client("2001:db8:1:2::ffff"))
             .await
             .is_err());
-        // Other /64s of the same /48 share its 40.
+        // Other /64s of the same /48 share its 30.
         let mut passed = 0;
         for i in 3..100 {
             let other = client(&format!("2001:db8:1:{i:x}::1"));
             passed += usize::from(limits.sign_up_from("", &other).await.is_ok());
         }
-        assert_eq!(passed, 30);
+        assert_eq!(passed, 20);
         assert!(limits
             .sign_up_from("", &client("2001:db8:2::1"))
             .await

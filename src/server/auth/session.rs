@@ -114,7 +114,14 @@ pub async fn authenticate(
                 Some(supabase) => match supabase.verify(&token).await {
                     Ok(identity) => super::identities::account_of(state, &identity)
                         .await
-                        .map(Some)
+                        .map(|p| {
+                            Some(AuthUser {
+                                id: p.id,
+                                email_verified: p.email_verified(),
+                                email: p.email,
+                                supabase_subject: Some(identity.id.to_string()),
+                            })
+                        })
                         .map_err(AuthRejection),
                     Err(e) => Err(AuthRejection(AppError::Unauthorized(format!(
                         "Not signed in: {e}."

@@ -28,6 +28,7 @@ pub use stripe::{KeyMode, StripeKey};
 use env::{bad, non_blank, read_env_file};
 
 const DEFAULT_SIGN_UPS_PER_ADDRESS: u32 = 10;
+const DEFAULT_SIGN_INS_PER_ADDRESS: u32 = 30;
 const DEFAULT_CHECKOUTS_PER_ADDRESS: u32 = 20;
 
 #[derive(Debug)]
@@ -63,6 +64,9 @@ pub struct Config {
     /// How long a stopping instance lets requests in flight and the mail being sent finish
     /// (`SHUTDOWN_GRACE_SECONDS`).
     pub shutdown_grace: std::time::Duration,
+    /// How long a stopping instance goes on accepting, answering `Connection: close` while
+    /// `/readyz` says 503, before it closes its listener (`SHUTDOWN_LINGER_SECONDS`).
+    pub shutdown_linger: std::time::Duration,
     /// Who may open `/admin/events` (lower-cased).
     pub admin_emails: Vec<String>,
     /// Where mail goes (`smtp://user:pass@host:port`, `smtps://…`); `None`: mail is logged.
@@ -71,6 +75,8 @@ pub struct Config {
     pub mail_from: String,
     /// Sign-ups one client address may make per hour.
     pub sign_ups_per_address: u32,
+    /// Sign-ins (and passwords typed on a confirmation page) per client address per 10 minutes.
+    pub sign_ins_per_address: u32,
     /// Checkout Sessions one client address may create per 10 minutes.
     pub checkouts_per_address: u32,
     /// Proxies whose `X-Forwarded-For` names the client (`TRUSTED_PROXIES`); none by default.
@@ -143,6 +149,7 @@ impl Config {
         let past_due_grace_days = parse::parse_grace_days(get("PAST_DUE_GRACE_DAYS"))?;
         let session_max_days = parse::parse_session_max_days(get("SESSION_MAX_DAYS"))?;
         let shutdown_grace = parse::parse_shutdown_grace(get("SHUTDOWN_GRACE_SECONDS"))?;
+        let shutdown_linger = parse::parse_shutdown_linger(get("SHUTDOWN_LINGER_SECONDS"))?;
         let admin_emails = parse::parse_admin_emails(get("ADMIN_EMAILS"));
         let smtp_url = get("SMTP_URL")
             .map(|raw| parse::parse_smtp_url(&raw))
@@ -152,6 +159,8 @@ impl Config {
             |var: &'static str, default| parse::parse_per_address(var, get(var), default);
         let sign_ups_per_address =
             per_address("SIGN_UPS_PER_ADDRESS", DEFAULT_SIGN_UPS_PER_ADDRESS)?;
+        let sign_ins_per_address =
+            per_address("SIGN_INS_PER_ADDRESS", DEFAULT_SIGN_INS_PER_ADDRESS)?;
         let checkouts_per_address =
             per_address("CHECKOUTS_PER_ADDRESS", DEFAULT_CHECKOUTS_PER_ADDRESS)?;
         let trusted_proxies = parse::parse_trusted_proxies(get("TRUSTED_PROXIES"))?;
@@ -183,10 +192,12 @@ impl Config {
             past_due_grace_days,
             session_max_days,
             shutdown_grace,
+            shutdown_linger,
             admin_emails,
             smtp_url,
             mail_from,
             sign_ups_per_address,
+            sign_ins_per_address,
             checkouts_per_address,
             trusted_proxies,
             metrics_addr,

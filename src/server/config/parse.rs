@@ -19,6 +19,7 @@ const DEFAULT_GRACE_DAYS: i64 = 7;
 /// How long a session lasts however active its holder is (`SESSION_MAX_DAYS`).
 const DEFAULT_SESSION_MAX_DAYS: i64 = 30;
 const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
+const DEFAULT_SHUTDOWN_LINGER: Duration = Duration::from_secs(2);
 const DEFAULT_MAIL_FROM: &str = "Billing <billing@localhost>";
 
 #[derive(Debug, Clone)]
@@ -138,6 +139,26 @@ pub(super) fn parse_shutdown_grace(raw: Option<String>) -> Result<Duration, Conf
                 bad(
                     "SHUTDOWN_GRACE_SECONDS",
                     "must be a whole number of seconds, 0 to 3600",
+                )
+            }),
+    }
+}
+
+/// `SHUTDOWN_LINGER_SECONDS`: how long a stopping instance goes on accepting, so a balancer's
+/// health check sees 503 and stops sending before the listener closes (2 s by default: a
+/// balancer checking every second, twice).
+pub(super) fn parse_shutdown_linger(raw: Option<String>) -> Result<Duration, ConfigError> {
+    match raw {
+        None => Ok(DEFAULT_SHUTDOWN_LINGER),
+        Some(raw) => raw
+            .parse::<f64>()
+            .ok()
+            .filter(|s| (0.0..=60.0).contains(s))
+            .map(Duration::from_secs_f64)
+            .ok_or_else(|| {
+                bad(
+                    "SHUTDOWN_LINGER_SECONDS",
+                    "must be a number of seconds, 0 to 60 (such as 2 or 0.5)",
                 )
             }),
     }

@@ -37,6 +37,8 @@ pub fn base_env(database_url: &str, site_url: &str) -> HashMap<String, String> {
             manifest_path("target/site").display().to_string(),
         ),
         ("RUST_LOG".into(), "warn".into()),
+        // A stopping binary closes its listener at once (the restart tests set a linger).
+        ("SHUTDOWN_LINGER_SECONDS".into(), "0".into()),
     ])
 }
 
