@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the site on SQLite with the local Stripe emulator beside it: installs what is missing,
-# builds, serves the site on http://127.0.0.1:3000 and the emulator on http://127.0.0.1:12111.
-# Extra arguments go to `cargo leptos serve` (e.g. --release).
+# builds, serves the site on http://127.0.0.1:3000 and the emulator on http://127.0.0.1:12111, and
+# rebuilds and reloads the page when a file is saved (`cargo leptos watch`). Extra arguments go to
+# `cargo leptos watch` (e.g. --release).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -49,5 +50,5 @@ case "$api_base" in
     ;;
 esac
 
-step "building and serving the site (first build: about 10 minutes)"
-cargo leptos serve "$@"
+step "building and serving the site (first build: about 10 minutes); it rebuilds on every save"
+cargo leptos watch "$@"

@@ -99,6 +99,41 @@ async fn a_missing_jwt_secret_is_never_invented() {
     assert!(String::from_utf8_lossy(&out.stderr).starts_with("error: AUTH_JWT_SECRET: is not set"));
 }
 
+/// `.env.local` is a development file: a server started with `LEPTOS_ENV=PROD` (as production
+/// runs) never reads it, even from its working directory.
+#[tokio::test]
+async fn env_local_configures_development_only() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join(".env.local"),
+        "AUTH_JWT_SECRET=a-development-secret-0123456789abcdef\n",
+    )
+    .unwrap();
+    let without_secret = |extra: &[(&str, &str)]| -> Vec<(String, String)> {
+        env_with(extra)
+            .into_iter()
+            .filter(|(k, _)| k != "AUTH_JWT_SECRET")
+            .collect()
+    };
+    let dev = landing(&without_secret(&[]), dir.path())
+        .arg("migrate")
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        dev.status.success(),
+        "{}",
+        String::from_utf8_lossy(&dev.stderr)
+    );
+    let prod = landing(&without_secret(&[("LEPTOS_ENV", "PROD")]), dir.path())
+        .arg("migrate")
+        .output()
+        .await
+        .unwrap();
+    assert!(!prod.status.success());
+    assert!(String::from_utf8_lossy(&prod.stderr).starts_with("error: AUTH_JWT_SECRET: is not set"));
+}
+
 #[tokio::test]
 async fn unknown_arguments_print_the_usage() {
     let dir = tempfile::tempdir().unwrap();

@@ -92,9 +92,17 @@ impl Config {
         stripe::billing_mode(self.stripe_secret_key.as_ref(), &self.stripe_api_base)
     }
 
-    /// The process environment over `.env.local` (when that file exists).
+    /// The process environment over `.env.local` (when that file exists), in development only:
+    /// with `LEPTOS_ENV=PROD` (how production runs) the file is never read, so a developer's
+    /// file left in the working directory cannot configure a server.
     pub fn from_env() -> Result<Self, ConfigError> {
-        let file = read_env_file(ENV_FILE)?;
+        let production = std::env::var("LEPTOS_ENV")
+            .is_ok_and(|v| matches!(v.to_ascii_lowercase().as_str(), "prod" | "production"));
+        let file = if production {
+            Default::default()
+        } else {
+            read_env_file(ENV_FILE)?
+        };
         Self::from_lookup(|key| std::env::var(key).ok().or_else(|| file.get(key).cloned()))
     }
 
