@@ -68,6 +68,12 @@ ensure_aiosmtpd() {
     || python3 -m pip install --quiet --break-system-packages aiosmtpd
 }
 
+# The deploy test's TLS front (the deploy kit's Caddyfile is for it) and systemd's unit checker.
+ensure_caddy() {
+  command -v caddy >/dev/null || { step "installing Caddy (Debian)"; apt_install caddy; }
+  command -v systemd-analyze >/dev/null || { step "installing systemd-analyze (Debian)"; apt_install systemd; }
+}
+
 ensure_haproxy() {
   command -v haproxy >/dev/null && return
   step "installing HAProxy (Debian)"

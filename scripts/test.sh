@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test on a fresh machine: installs what is missing (wasm target, cargo-leptos,
-# wasm-bindgen, Chromium, npm packages, PostgreSQL, aiosmtpd, HAProxy), then format and lint checks for both builds,
-# the cargo tests on SQLite and PostgreSQL, and the browser journeys with JavaScript off and on.
+# wasm-bindgen, Chromium, npm packages, PostgreSQL, aiosmtpd, HAProxy, Caddy), then format and lint
+# checks for both builds, the cargo tests on SQLite and PostgreSQL, the deploy kit behind Caddy,
+# and the browser journeys with JavaScript off and on.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -18,6 +19,7 @@ ensure_node
 ensure_chromium
 ensure_aiosmtpd
 ensure_haproxy
+ensure_caddy
 ensure_postgres "$TEST_POSTGRES_URL"
 # Test databases of runs that were killed before they could drop them.
 psql "$TEST_POSTGRES_URL" -qAtc "SELECT datname FROM pg_database WHERE datname LIKE 'landing_test_%'" \
@@ -55,6 +57,12 @@ cargo test -p stripe-emulator
 step "site build (cargo leptos) and the Stripe emulator"
 cargo leptos build
 cargo build -q -p stripe-emulator
+
+step "deploy kit: the dist tree, from an empty folder, behind Caddy over HTTPS"
+dist_dir="$(mktemp -d)/dist"
+scripts/dist.sh --debug "$dist_dir"
+LANDING_DIST="$dist_dir" cargo test --features ssr --test app -- --ignored deploy::
+rm -rf "$(dirname "$dist_dir")"
 
 step "browser journeys (JavaScript off and on)"
 trap stop_test_site EXIT

@@ -95,8 +95,13 @@ impl TestApp {
     ) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
         let base = format!("http://{}", listener.local_addr().unwrap());
+        // The emulator sells what the site does: its own plans.toml, or the one the test names.
+        let catalog = overrides
+            .iter()
+            .find(|(k, _)| *k == "PLANS_FILE")
+            .map_or_else(|| manifest_path("plans.toml"), |(_, v)| PathBuf::from(v));
         let emulator = stripe_emulator::spawn(stripe_emulator::Options {
-            catalog: Some(manifest_path("plans.toml")),
+            catalog: Some(catalog),
             webhook: webhooks.then(|| {
                 (
                     format!("{base}/api/stripe/webhook"),
