@@ -74,6 +74,14 @@ ensure_caddy() {
   command -v systemd-analyze >/dev/null || { step "installing systemd-analyze (Debian)"; apt_install systemd; }
 }
 
+# The container test's engine: Debian's podman, runc beside its crun (see
+# scripts/container-test.sh), and debootstrap for a base image made from Debian's packages.
+ensure_podman() {
+  command -v podman >/dev/null && command -v runc >/dev/null && command -v debootstrap >/dev/null && return
+  step "installing podman, runc and debootstrap (Debian)"
+  apt_install podman runc debootstrap
+}
+
 ensure_haproxy() {
   command -v haproxy >/dev/null && return
   step "installing HAProxy (Debian)"

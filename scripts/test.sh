@@ -62,6 +62,9 @@ step "deploy kit: the dist tree, from an empty folder, behind Caddy over HTTPS"
 dist_dir="$(mktemp -d)/dist"
 scripts/dist.sh --debug "$dist_dir"
 LANDING_DIST="$dist_dir" cargo test --features ssr --test app -- --ignored deploy::
+
+step "deploy kit: the container image, built and run with podman"
+scripts/container-test.sh "$dist_dir"
 rm -rf "$(dirname "$dist_dir")"
 
 step "browser journeys (JavaScript off and on)"
