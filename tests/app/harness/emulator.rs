@@ -76,11 +76,14 @@ impl TestApp {
         res.json().await.unwrap()
     }
 
-    /// A control of the emulator (`/_emulator/…`).
+    /// A control of the emulator (`/_emulator/…`). It may take minutes (a full-size storm's
+    /// replay delivers 15,000 events, on a machine busy with the other storm): the client's
+    /// usual 45 s is no bound for it.
     pub async fn control(&self, path: &str, form: &[(&str, &str)]) -> Value {
         let res = self
             .client
             .post(format!("{}/_emulator/{path}", self.stripe_base()))
+            .timeout(std::time::Duration::from_secs(900))
             .form(form)
             .send()
             .await
