@@ -167,16 +167,9 @@ async fn a_stranger_confirming_a_sign_up_made_with_their_email_proves_nothing(ba
         .await;
     assert_eq!(guess.status(), 401);
     // A browser is sent back to the same link, asked for the password again.
-    let res = app
-        .client
-        .post(app.url("/api/auth/verify_email"))
-        .header("accept", "text/html")
-        .header("origin", &app.base)
-        .form(&[("token", token.as_str())])
-        .send()
-        .await
-        .unwrap();
-    let back = res.headers()["location"].to_str().unwrap().to_string();
+    let back = app
+        .browser_post("/api/auth/verify_email", &[("token", &token)], "")
+        .await;
     assert!(back.starts_with("/verify-email?token="), "{back}");
     assert!(back.contains("error=password_needed"), "{back}");
 

@@ -135,16 +135,9 @@ async fn signing_up_mails_a_single_use_link_that_proves_the_email_and_signs_in(b
         assert!(res.headers().get(SET_COOKIE).is_none());
     }
     // A browser following a spent link is told so on the page.
-    let res = app
-        .client
-        .post(app.url("/api/auth/verify_email"))
-        .header("accept", "text/html")
-        .header("origin", &app.base)
-        .form(&[("token", token.as_str())])
-        .send()
-        .await
-        .unwrap();
-    let location = res.headers()["location"].to_str().unwrap().to_string();
+    let location = app
+        .browser_post("/api/auth/verify_email", &[("token", &token)], "")
+        .await;
     let (_, page) = app.get_text(&location).await;
     assert!(page.contains("expired or was already used"), "{page}");
 }
