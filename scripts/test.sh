@@ -58,15 +58,6 @@ step "site build (cargo leptos) and the Stripe emulator"
 cargo leptos build
 cargo build -q -p stripe-emulator
 
-step "deploy kit: the dist tree, from an empty folder, behind Caddy over HTTPS"
-dist_dir="$(mktemp -d)/dist"
-scripts/dist.sh --debug "$dist_dir"
-LANDING_DIST="$dist_dir" cargo test --features ssr --test app -- --ignored deploy::
-
-step "deploy kit: the container image, built and run with podman"
-scripts/container-test.sh "$dist_dir"
-rm -rf "$(dirname "$dist_dir")"
-
 step "browser journeys (JavaScript off and on)"
 trap stop_test_site EXIT
 start_test_site
@@ -92,5 +83,16 @@ for opened in '/verify-email?token=[redacted]' '/reset-password?token=[redacted]
   grep -qF -- "$opened" "$run_dir/server.log" || die "no $opened in the log: the token check saw nothing"
 done
 echo "ok: $(wc -l <"$run_dir/server.log") lines, no secret"
+
+# Last: the deploy test's `cargo test` links target/debug/landing again without cargo-leptos's
+# settings (it names the site's files otherwise), so the journeys must run before it.
+step "deploy kit: the dist tree, from an empty folder, behind Caddy over HTTPS"
+dist_dir="$(mktemp -d)/dist"
+scripts/dist.sh --debug "$dist_dir"
+LANDING_DIST="$dist_dir" cargo test --features ssr --test app -- --ignored deploy::
+
+step "deploy kit: the container image, built and run with podman"
+scripts/container-test.sh "$dist_dir"
+rm -rf "$(dirname "$dist_dir")"
 
 step "all tests passed in $(( $(date +%s) - started )) s"
