@@ -5,8 +5,8 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use crate::harness::{
-    after_deliveries, env_with, landing, make_history, replay, wait_applied, Backend, DeliveryLog,
-    TestApp,
+    after_deliveries, applied_event_ids, env_with, landing, make_history, replay, wait_applied,
+    Backend, DeliveryLog, TestApp,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -59,14 +59,7 @@ async fn a_backup_taken_during_a_webhook_storm_holds_every_event_answered_before
     )
     .await;
     assert_eq!(restored.get_text("/readyz").await.0, 200);
-    let applied: HashSet<String> =
-        ::landing::server::db::events::recent(&restored.state.db, false, 1_000_000)
-            .await
-            .unwrap()
-            .into_iter()
-            .filter(|e| e.processed_at.is_some())
-            .map(|e| e.id)
-            .collect();
+    let applied = applied_event_ids(&restored.state.db).await;
     let missing: Vec<_> = answered.difference(&applied).collect();
     assert!(
         missing.is_empty(),

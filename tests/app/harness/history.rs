@@ -160,6 +160,17 @@ pub async fn wait_applied(db: &Db, want: usize, within: Duration) {
     }
 }
 
+/// The ids of the events `db` holds as applied.
+pub async fn applied_event_ids(db: &Db) -> std::collections::HashSet<String> {
+    landing::server::db::events::recent(db, false, 1_000_000)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.processed_at.is_some())
+        .map(|e| e.id)
+        .collect()
+}
+
 /// What the emulator's delivery log says about one endpoint.
 #[derive(Debug, Default)]
 pub struct DeliveryLog {
@@ -202,14 +213,7 @@ impl DeliveryLog {
     pub async fn assert_applied_once(&self, events: &[String], db: &Db) {
         let doubled: Vec<_> = self.applied.iter().filter(|(_, n)| **n > 1).collect();
         assert!(doubled.is_empty(), "applied more than once: {doubled:?}");
-        let stored: std::collections::HashSet<String> =
-            landing::server::db::events::recent(db, false, 1_000_000)
-                .await
-                .unwrap()
-                .into_iter()
-                .filter(|e| e.processed_at.is_some())
-                .map(|e| e.id)
-                .collect();
+        let stored = applied_event_ids(db).await;
         let lost: Vec<_> = events.iter().filter(|e| !stored.contains(*e)).collect();
         assert!(
             lost.is_empty(),
