@@ -81,8 +81,13 @@ pub async fn serve(
             }
         }
     }
-    // Whoever finished connecting before the listener closes is served, not reset: what waits
-    // in the queue now (bounded: clients that keep connecting would keep it full).
+    // Whoever finished connecting before the listener closes is served, not reset. First the
+    // queue is shrunk to one place: the kernel then drops new connection attempts (their
+    // clients try again a second later and find the port closed) instead of queueing them
+    // for a reset. Then what waits is taken, for `DRAIN` at most.
+    if let Err(e) = socket2::SockRef::from(&listener).listen(0) {
+        tracing::debug!(error = %e, "cannot shrink the accept queue");
+    }
     let drain_until = tokio::time::Instant::now() + DRAIN;
     while tokio::time::Instant::now() < drain_until {
         let waiting = tokio::select! {
